@@ -1,0 +1,36 @@
+//! # mlops-testing
+//!
+//! Data, model and drift checks for ML projects, whose numbers match scipy and numpy: data
+//! validation over all rows, model metrics, latency percentiles, regression against a baseline
+//! with explicit metric directions, and drift tests, gathered into suites that produce text,
+//! JSON and JUnit XML reports. Great Expectations, Evidently and scipy are the references.
+//!
+//! ```
+//! use mlops_testing::{Direction, QuantileMethod, quantile_sorted, sorted_finite};
+//!
+//! let latencies_ms: Vec<f64> = (1..=100).map(f64::from).collect();
+//! let sorted = sorted_finite(&latencies_ms)?;
+//! // numpy.quantile(x, 0.95) and numpy.quantile(x, 0.95, method="inverted_cdf"):
+//! assert!((quantile_sorted(&sorted, 0.95, QuantileMethod::Linear)? - 95.05).abs() < 1e-9);
+//! assert_eq!(quantile_sorted(&sorted, 0.95, QuantileMethod::InvertedCdf)?, 95.0);
+//! // Latency regresses when it goes up.
+//! assert!(!Direction::LowerIsBetter.is_better(120.0, 100.0));
+//! # Ok::<(), mlops_testing::TestingError>(())
+//! ```
+//!
+//! ## Backends
+//! This crate has no storage trait: checks are pure functions over data, and reports are
+//! serializable values that callers write where they like.
+//!
+//! ## Errors
+//! Every fallible function returns [`Result`], whose error is [`TestingError`].
+//!
+//! ## Crash safety
+//! Report files are written atomically (temp file, fsync, rename).
+
+mod error;
+mod fsutil;
+mod stats;
+
+pub use crate::error::{Result, TestingError};
+pub use crate::stats::{Direction, QuantileMethod, quantile_sorted, sorted_finite};

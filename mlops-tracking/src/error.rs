@@ -1,0 +1,78 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = TrackingError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `mlops-tracking`.
+///
+/// Messages are lower-case, name the id, key or file involved, and never end with a period.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrackingError {
+    /// An experiment, run, metric or artifact that does not exist.
+    #[error("{kind} not found: {id}")]
+    NotFound {
+        /// What was looked up (`"experiment"`, `"run"`, ...).
+        kind: &'static str,
+        /// The id or name that was looked up.
+        id: String,
+    },
+    /// Creating something whose unique name or id is taken.
+    #[error("{kind} already exists: {id}")]
+    AlreadyExists {
+        /// What was created.
+        kind: &'static str,
+        /// The name or id that is taken.
+        id: String,
+    },
+    /// Bad input: an invalid key, an over-long value, a malformed id or filter.
+    #[error("invalid {what}: {detail}")]
+    InvalidArgument {
+        /// What was invalid (`"metric key"`, `"run id"`, ...).
+        what: &'static str,
+        /// Why, naming the offending value.
+        detail: String,
+    },
+    /// The request contradicts stored state (a param logged again with another value, logging to
+    /// a finished run).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A file of the store is damaged.
+    #[error("corrupt file {}: {detail}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An I/O error on a file of the store.
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the store could not be (de)serialized.
+    #[error("cannot (de)serialize {}: {source}", path.display())]
+    Serde {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl TrackingError {
+    /// Shorthand for [`TrackingError::InvalidArgument`].
+    pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
