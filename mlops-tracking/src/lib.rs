@@ -37,7 +37,10 @@
 mod artifact;
 mod backend;
 mod catalog;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+mod file;
 pub mod filter;
 mod fsutil;
 mod ids;
@@ -47,6 +50,7 @@ mod model;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
 pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
 pub use crate::error::{Result, TrackingError};
+pub use crate::file::{FileTrackingBackend, OpenReport};
 pub use crate::ids::{
     ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN,
     MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN, RunId, validate_key, validate_param_value,

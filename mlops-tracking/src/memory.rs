@@ -264,3 +264,13 @@ impl AsRef<[u8]> for ArcBytes {
         &self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::tracking_conformance_tests!({
+        let backend = InMemoryTrackingBackend::new();
+        move || Box::new(backend.clone()) as Box<dyn TrackingBackend>
+    });
+}
