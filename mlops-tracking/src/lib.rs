@@ -37,6 +37,7 @@
 mod artifact;
 mod backend;
 mod catalog;
+mod compare;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
@@ -46,9 +47,11 @@ mod fsutil;
 mod ids;
 mod memory;
 mod model;
+mod tracker;
 
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
 pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
 pub use crate::error::{Result, TrackingError};
 pub use crate::file::{FileTrackingBackend, OpenReport};
 pub use crate::ids::{
@@ -62,4 +65,7 @@ pub use crate::model::{
     HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
     RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
+};
+pub use crate::tracker::{
+    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, Tracker,
 };
