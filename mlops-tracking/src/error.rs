@@ -35,6 +35,16 @@ pub enum TrackingError {
         /// Why, naming the offending value.
         detail: String,
     },
+    /// A search filter or order-by clause that does not parse.
+    #[error("invalid {what} at position {position}: {message}")]
+    InvalidFilter {
+        /// `"filter"` or `"order_by clause"`.
+        what: &'static str,
+        /// Character position (0-based) where the problem was found.
+        position: usize,
+        /// What was expected there and what was found.
+        message: String,
+    },
     /// The request contradicts stored state (a param logged again with another value, logging to
     /// a finished run).
     #[error("conflict: {0}")]

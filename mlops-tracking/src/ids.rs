@@ -102,6 +102,12 @@ impl From<RunId> for String {
 pub struct ExperimentId(String);
 
 impl ExperimentId {
+    /// The id of a numeric experiment (MLflow numbers experiments `0`, `1`, ...).
+    #[must_use]
+    pub fn from_numeric(n: u64) -> Self {
+        Self(n.to_string())
+    }
+
     /// The id as a string.
     #[must_use]
     pub fn as_str(&self) -> &str {

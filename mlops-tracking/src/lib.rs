@@ -34,13 +34,38 @@
 //!
 //! [MLflow Tracking]: https://mlflow.org/docs/latest/tracking.html
 
+mod artifact;
+mod backend;
+mod catalog;
+mod compare;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+mod file;
+pub mod filter;
 mod fsutil;
 mod ids;
+mod memory;
+mod model;
+mod tracker;
 
+pub use crate::backend::{TrackingBackend, TrackingBackendExt};
+pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
 pub use crate::error::{Result, TrackingError};
+pub use crate::file::{FileTrackingBackend, OpenReport};
 pub use crate::ids::{
     ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN,
     MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN, RunId, validate_key, validate_param_value,
     validate_tag_value,
+};
+pub use crate::memory::InMemoryTrackingBackend;
+pub use crate::model::{
+    ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
+    HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
+    RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
+};
+pub use crate::tracker::{
+    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, Tracker,
 };

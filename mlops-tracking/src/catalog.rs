@@ -1,0 +1,450 @@
+//! The state and rules every backend shares: experiments, runs, validation, search.
+//!
+//! Backends keep a [`Catalog`] (the file backend as a cache of its files) and call its `check_*`
+//! methods before persisting anything, then its `apply_*` methods, so the rules live in one place.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::{Result, TrackingError};
+use crate::filter::{Filter, NumAttr, RunFields, SortVal, StrAttr, parse_order_by};
+use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
+use crate::model::{
+    ArtifactInfo, Batch, CreateRun, Experiment, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page,
+    Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER,
+    UpdateRun, ViewType, decode_page_token, encode_page_token, param_conflict, validate_name,
+};
+
+/// Name of the experiment every store starts with (id `"0"`), as in MLflow.
+pub const DEFAULT_EXPERIMENT_NAME: &str = "Default";
+/// Id of the default experiment.
+pub const DEFAULT_EXPERIMENT_ID: &str = "0";
+
+/// A run as the backends keep it: info, params, tags, the latest value of each metric, and the
+/// artifact index.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunState {
+    pub info: RunInfo,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub latest: BTreeMap<String, Metric>,
+    pub artifacts: BTreeMap<String, ArtifactInfo>,
+}
+
+impl RunState {
+    pub(crate) fn new(info: RunInfo) -> Self {
+        Self {
+            info,
+            params: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            latest: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn to_run(&self) -> Run {
+        let mut tags = self.tags.clone();
+        tags.insert(TAG_RUN_NAME.to_owned(), self.info.run_name.clone());
+        Run {
+            info: self.info.clone(),
+            data: RunData {
+                metrics: self.latest.clone(),
+                params: self.params.clone(),
+                tags,
+            },
+        }
+    }
+
+    /// Apply a batch that [`Catalog::check_batch`] accepted (or that was read back from disk).
+    pub(crate) fn apply_metrics<'a>(&mut self, metrics: impl IntoIterator<Item = &'a Metric>) {
+        for m in metrics {
+            match self.latest.get_mut(&m.key) {
+                Some(cur) => {
+                    if m.latest_order(cur).is_gt() {
+                        cur.value = m.value;
+                        cur.timestamp = m.timestamp;
+                        cur.step = m.step;
+                    }
+                }
+                None => {
+                    self.latest.insert(m.key.clone(), m.clone());
+                }
+            }
+        }
+    }
+
+    pub(crate) fn apply_params_tags(
+        &mut self,
+        params: &[(String, String)],
+        tags: &[(String, String)],
+    ) {
+        for (k, v) in params {
+            self.params.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in tags {
+            if k == TAG_RUN_NAME {
+                self.info.run_name.clone_from(v);
+            }
+            self.tags.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+impl RunFields for RunState {
+    fn metric(&self, key: &str) -> Option<f64> {
+        self.latest.get(key).map(|m| m.value)
+    }
+    fn param(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        if key == TAG_RUN_NAME {
+            return Some(&self.info.run_name);
+        }
+        self.tags.get(key).map(String::as_str)
+    }
+    fn str_attr(&self, attr: StrAttr) -> Option<&str> {
+        Some(match attr {
+            StrAttr::Status => self.info.status.as_str(),
+            StrAttr::RunName => &self.info.run_name,
+            StrAttr::RunId => self.info.run_id.as_str(),
+            StrAttr::UserId => &self.info.user_id,
+            StrAttr::ArtifactUri => &self.info.artifact_uri,
+            StrAttr::LifecycleStage => self.info.lifecycle_stage.as_str(),
+        })
+    }
+    fn num_attr(&self, attr: NumAttr) -> Option<i64> {
+        match attr {
+            NumAttr::StartTime => Some(self.info.start_time),
+            NumAttr::EndTime => self.info.end_time,
+        }
+    }
+}
+
+/// Experiments and runs, with the rules.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Catalog {
+    pub experiments: BTreeMap<ExperimentId, Experiment>,
+    pub runs: HashMap<RunId, RunState>,
+}
+
+fn not_found(kind: &'static str, id: impl ToString) -> TrackingError {
+    TrackingError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+/// Natural order of experiment ids: numeric ids by value, then the rest by text.
+fn id_order(id: &ExperimentId) -> (usize, &str) {
+    (id.as_str().len(), id.as_str())
+}
+
+impl Catalog {
+    pub(crate) fn experiment(&self, id: &ExperimentId) -> Result<&Experiment> {
+        self.experiments
+            .get(id)
+            .ok_or_else(|| not_found("experiment", id))
+    }
+
+    pub(crate) fn experiment_by_name(&self, name: &str) -> Option<&Experiment> {
+        self.experiments.values().find(|e| e.name == name)
+    }
+
+    pub(crate) fn list_experiments(&self, view: ViewType) -> Vec<Experiment> {
+        let mut out: Vec<Experiment> = self
+            .experiments
+            .values()
+            .filter(|e| view.includes(e.lifecycle_stage))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| id_order(&a.experiment_id).cmp(&id_order(&b.experiment_id)));
+        out
+    }
+
+    pub(crate) fn run(&self, id: &RunId) -> Result<&RunState> {
+        self.runs.get(id).ok_or_else(|| not_found("run", id))
+    }
+
+    pub(crate) fn run_mut(&mut self, id: &RunId) -> Result<&mut RunState> {
+        self.runs.get_mut(id).ok_or_else(|| not_found("run", id))
+    }
+
+    /// The next free numeric experiment id.
+    pub(crate) fn next_experiment_id(&self) -> ExperimentId {
+        let next = self
+            .experiments
+            .keys()
+            .filter_map(|id| id.as_str().parse::<u64>().ok())
+            .max()
+            .map_or(0, |m| m + 1);
+        ExperimentId::from_numeric(next)
+    }
+
+    /// Validate a new experiment and build it (not yet inserted).
+    pub(crate) fn new_experiment(
+        &self,
+        name: &str,
+        tags: &[(String, String)],
+        artifact_location: impl FnOnce(&ExperimentId) -> String,
+        now: i64,
+    ) -> Result<Experiment> {
+        validate_name("experiment name", name)?;
+        if self.experiment_by_name(name).is_some() {
+            return Err(TrackingError::AlreadyExists {
+                kind: "experiment",
+                id: name.to_owned(),
+            });
+        }
+        let tags = check_tags(tags)?;
+        let id = self.next_experiment_id();
+        Ok(Experiment {
+            artifact_location: artifact_location(&id),
+            experiment_id: id,
+            name: name.to_owned(),
+            lifecycle_stage: LifecycleStage::Active,
+            tags,
+            creation_time: now,
+            last_update_time: now,
+        })
+    }
+
+    /// The experiment with its lifecycle changed; `Conflict` when it is already in `to`.
+    pub(crate) fn experiment_lifecycle(
+        &self,
+        id: &ExperimentId,
+        to: LifecycleStage,
+        now: i64,
+    ) -> Result<Experiment> {
+        let exp = self.experiment(id)?;
+        if exp.experiment_id.as_str() == DEFAULT_EXPERIMENT_ID && to == LifecycleStage::Deleted {
+            return Err(TrackingError::Conflict(format!(
+                "the default experiment {id} cannot be deleted"
+            )));
+        }
+        if exp.lifecycle_stage == to {
+            return Err(TrackingError::Conflict(format!(
+                "experiment {id} is already {to}"
+            )));
+        }
+        let mut exp = exp.clone();
+        exp.lifecycle_stage = to;
+        exp.last_update_time = now;
+        Ok(exp)
+    }
+
+    /// Validate a new run and build it (not yet inserted): its state and its initial tags.
+    pub(crate) fn new_run(
+        &self,
+        experiment_id: &ExperimentId,
+        opts: &CreateRun,
+        artifact_root: &str,
+        now: i64,
+    ) -> Result<(RunState, Vec<(String, String)>)> {
+        let exp = self.experiment(experiment_id)?;
+        if exp.lifecycle_stage != LifecycleStage::Active {
+            return Err(TrackingError::Conflict(format!(
+                "experiment {experiment_id} is deleted; restore it before creating runs in it"
+            )));
+        }
+        if opts.tags.len() > crate::ids::MAX_BATCH_TAGS {
+            return Err(TrackingError::invalid(
+                "tags",
+                format!(
+                    "{} tags; at most {} are allowed",
+                    opts.tags.len(),
+                    crate::ids::MAX_BATCH_TAGS
+                ),
+            ));
+        }
+        let mut tags = check_tags(&opts.tags)?;
+        if let Some(parent) = &opts.parent_run_id {
+            self.run(parent)?;
+            tags.insert(TAG_PARENT_RUN_ID.to_owned(), parent.to_string());
+        }
+        let run_id = RunId::new();
+        let run_name = match (&opts.run_name, tags.get(TAG_RUN_NAME)) {
+            (Some(n), _) | (None, Some(n)) => n.clone(),
+            (None, None) => format!("run-{}", &run_id.as_str()[..8]),
+        };
+        validate_name("run name", &run_name)?;
+        tags.insert(TAG_RUN_NAME.to_owned(), run_name.clone());
+        let user_id = opts.user_id.clone().unwrap_or_default();
+        if !user_id.is_empty() {
+            validate_tag_value(TAG_USER, &user_id)?;
+            tags.insert(TAG_USER.to_owned(), user_id.clone());
+        }
+        let info = RunInfo {
+            run_id,
+            experiment_id: experiment_id.clone(),
+            run_name,
+            user_id,
+            status: opts.status.unwrap_or(RunStatus::Running),
+            start_time: opts.start_time.unwrap_or(now),
+            end_time: None,
+            artifact_uri: format!("{artifact_root}/{run_id}/artifacts"),
+            lifecycle_stage: LifecycleStage::Active,
+        };
+        let mut state = RunState::new(info);
+        let tag_list: Vec<(String, String)> = tags.into_iter().collect();
+        state.apply_params_tags(&[], &tag_list);
+        Ok((state, tag_list))
+    }
+
+    /// The run's info after `update`; errors for deleted or unknown runs.
+    pub(crate) fn updated_info(&self, run_id: &RunId, update: &UpdateRun) -> Result<RunInfo> {
+        let run = self.active_run(run_id)?;
+        let mut info = run.info.clone();
+        if let Some(s) = update.status {
+            info.status = s;
+        }
+        if let Some(t) = update.end_time {
+            info.end_time = Some(t);
+        }
+        if let Some(n) = &update.run_name {
+            validate_name("run name", n)?;
+            info.run_name.clone_from(n);
+        }
+        Ok(info)
+    }
+
+    /// The run, which must be active (not deleted).
+    pub(crate) fn active_run(&self, run_id: &RunId) -> Result<&RunState> {
+        let run = self.run(run_id)?;
+        if run.info.lifecycle_stage != LifecycleStage::Active {
+            return Err(TrackingError::Conflict(format!(
+                "run {run_id} is deleted; restore it before changing it"
+            )));
+        }
+        Ok(run)
+    }
+
+    /// The run's info with its lifecycle changed; `Conflict` when it already is in `to`.
+    pub(crate) fn run_lifecycle(&self, run_id: &RunId, to: LifecycleStage) -> Result<RunInfo> {
+        let run = self.run(run_id)?;
+        if run.info.lifecycle_stage == to {
+            return Err(TrackingError::Conflict(format!(
+                "run {run_id} is already {to}"
+            )));
+        }
+        let mut info = run.info.clone();
+        info.lifecycle_stage = to;
+        Ok(info)
+    }
+
+    /// Check a batch against the rules and the run's state: the run exists and is active, the
+    /// batch is valid, and no param changes value.
+    pub(crate) fn check_batch(&self, run_id: &RunId, batch: &Batch) -> Result<()> {
+        let run = self.active_run(run_id)?;
+        batch.validate()?;
+        for (k, v) in &batch.params {
+            if let Some(old) = run.params.get(k)
+                && old != v
+            {
+                return Err(param_conflict(k, old, v));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply_batch(&mut self, run_id: &RunId, batch: &Batch) -> Result<()> {
+        let run = self.run_mut(run_id)?;
+        run.apply_params_tags(&batch.params, &batch.tags);
+        run.apply_metrics(&batch.metrics);
+        Ok(())
+    }
+
+    pub(crate) fn search(&self, req: &SearchRuns) -> Result<Page<Run>> {
+        if req.max_results == 0 || req.max_results > MAX_SEARCH_RESULTS {
+            return Err(TrackingError::invalid(
+                "max_results",
+                format!(
+                    "{} is not between 1 and {MAX_SEARCH_RESULTS}",
+                    req.max_results
+                ),
+            ));
+        }
+        for id in &req.experiment_ids {
+            self.experiment(id)?;
+        }
+        let filter = Filter::parse(&req.filter)?;
+        let order = parse_order_by(&req.order_by)?;
+        let offset = decode_page_token(req.page_token.as_deref())?;
+        let mut hits: Vec<(&RunState, Vec<SortVal<'_>>)> = self
+            .runs
+            .values()
+            .filter(|r| {
+                (req.experiment_ids.is_empty()
+                    || req.experiment_ids.contains(&r.info.experiment_id))
+                    && req.run_view_type.includes(r.info.lifecycle_stage)
+                    && filter.matches(*r)
+            })
+            .map(|r| {
+                let keys = order.iter().map(|o| o.extract(r)).collect();
+                (r, keys)
+            })
+            .collect();
+        hits.sort_by(|(ra, ka), (rb, kb)| {
+            order
+                .iter()
+                .zip(ka.iter().zip(kb))
+                .map(|(o, (a, b))| o.compare(a, b))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(rb.info.start_time.cmp(&ra.info.start_time))
+                .then(ra.info.run_id.cmp(&rb.info.run_id))
+        });
+        let end = offset.saturating_add(req.max_results).min(hits.len());
+        let items = hits
+            .get(offset..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|(r, _)| r.to_run())
+            .collect();
+        let next_page_token = (end < hits.len()).then(|| encode_page_token(end));
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}
+
+/// Validate tags and collect them into a map.
+pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in tags {
+        validate_key("tag key", k)?;
+        validate_tag_value(k, v)?;
+        out.insert(k.clone(), v.clone());
+    }
+    Ok(out)
+}
+
+/// Validate an artifact path (a clean relative path of MLflow key characters).
+pub(crate) fn check_artifact_path(path: &str) -> Result<()> {
+    validate_key("artifact path", path)
+}
+
+/// Slice one page out of a metric history.
+pub(crate) fn history_page(
+    all: impl Iterator<Item = Metric>,
+    req: &crate::model::HistoryRequest,
+) -> Result<Page<Metric>> {
+    if req.max_results == 0 {
+        return Err(TrackingError::invalid("max_results", "must be at least 1"));
+    }
+    let offset = decode_page_token(req.page_token.as_deref())?;
+    let mut items = Vec::new();
+    let mut more = false;
+    for (i, m) in all.enumerate().skip(offset) {
+        if i >= offset + req.max_results {
+            more = true;
+            break;
+        }
+        items.push(m);
+    }
+    let next_page_token = more.then(|| encode_page_token(offset + items.len()));
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}

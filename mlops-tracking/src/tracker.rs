@@ -1,0 +1,468 @@
+//! The client API training code uses: [`Tracker`] and the active-run guard [`ActiveRun`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{TrackingBackend, TrackingBackendExt};
+use crate::compare::{Direction, RunComparison};
+use crate::error::{Result, TrackingError};
+use crate::ids::{
+    ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, RunId, validate_key,
+};
+use crate::model::{
+    ArtifactInfo, Batch, CreateRun, Experiment, Metric, Run, RunInfo, RunStatus, SearchRuns,
+    UpdateRun, now_ms,
+};
+
+/// A source of timestamps in ms since the epoch (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Metrics an [`ActiveRun`] buffers before it writes them (MLflow's batch limit).
+pub const DEFAULT_BUFFER_CAPACITY: usize = MAX_BATCH_METRICS;
+/// How old the oldest buffered metric may get before the next `log_metric` flushes.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The entry point of training code: starts runs on any [`TrackingBackend`] and queries them.
+///
+/// Cloning is cheap; clones share the backend.
+#[derive(Clone)]
+pub struct Tracker {
+    backend: Arc<dyn TrackingBackend>,
+    clock: Clock,
+    buffer_capacity: usize,
+    flush_interval_ms: i64,
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("backend", &self.backend)
+            .field("buffer_capacity", &self.buffer_capacity)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracker {
+    /// A tracker over `backend`.
+    pub fn new(backend: impl TrackingBackend) -> Self {
+        Self::from_arc(Arc::new(backend))
+    }
+
+    /// A tracker over a shared backend.
+    #[must_use]
+    pub fn from_arc(backend: Arc<dyn TrackingBackend>) -> Self {
+        Self {
+            backend,
+            clock: Arc::new(now_ms),
+            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+            flush_interval_ms: duration_ms(DEFAULT_FLUSH_INTERVAL),
+        }
+    }
+
+    /// Use `clock` for run start and end times and metric timestamps.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Buffer at most `n` metrics (at least 1) per active run before writing them.
+    #[must_use]
+    pub fn with_buffer_capacity(mut self, n: usize) -> Self {
+        self.buffer_capacity = n.max(1);
+        self
+    }
+
+    /// Flush buffered metrics at the next `log_metric` once the oldest is `interval` old.
+    #[must_use]
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval_ms = duration_ms(interval);
+        self
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn backend(&self) -> &Arc<dyn TrackingBackend> {
+        &self.backend
+    }
+
+    /// The experiment named `name`, created when missing.
+    ///
+    /// # Errors
+    /// Backend errors; `InvalidArgument` for a bad name.
+    pub fn experiment(&self, name: &str) -> Result<Experiment> {
+        if let Some(e) = self.backend.get_experiment_by_name(name)? {
+            return Ok(e);
+        }
+        match self.backend.create_experiment(name, &[]) {
+            Ok(e) => Ok(e),
+            // Another process created it meanwhile.
+            Err(TrackingError::AlreadyExists { .. }) => self
+                .backend
+                .get_experiment_by_name(name)?
+                .ok_or_else(|| TrackingError::NotFound {
+                    kind: "experiment",
+                    id: name.to_owned(),
+                }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Start a run in the experiment named `experiment` (created when missing) and return its
+    /// guard. `opts` carries the run name, tags and parent; the start time defaults to the
+    /// tracker's clock.
+    ///
+    /// # Errors
+    /// Backend errors: `Conflict` when the experiment is deleted, `NotFound` for an unknown
+    /// parent, `InvalidArgument` for bad tags.
+    pub fn start_run(&self, experiment: &str, opts: CreateRun) -> Result<ActiveRun> {
+        let exp = self.experiment(experiment)?;
+        let mut opts = opts;
+        if opts.start_time.is_none() {
+            opts.start_time = Some((self.clock)());
+        }
+        let run = self.backend.create_run(&exp.experiment_id, &opts)?;
+        Ok(ActiveRun {
+            backend: Arc::clone(&self.backend),
+            clock: Arc::clone(&self.clock),
+            info: run.info,
+            keys: Vec::new(),
+            key_index: HashMap::new(),
+            buffer: Vec::with_capacity(self.buffer_capacity),
+            capacity: self.buffer_capacity,
+            flush_interval_ms: self.flush_interval_ms,
+            oldest: None,
+            batch: Batch::default(),
+            ended: false,
+        })
+    }
+
+    /// Compare runs side by side: params and each metric's last, min and max (see
+    /// [`RunComparison`], whose `Display` draws the table).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown run; backend errors.
+    pub fn compare_runs(&self, run_ids: &[RunId]) -> Result<RunComparison> {
+        RunComparison::build(&*self.backend, run_ids)
+    }
+
+    /// The active run of the experiment with the best latest value of `metric` in the given
+    /// direction; `None` when no run has logged it. Runs whose latest value is NaN rank last.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad metric key; `NotFound` for an unknown experiment.
+    pub fn best_run(
+        &self,
+        experiment: &ExperimentId,
+        metric: &str,
+        direction: Direction,
+    ) -> Result<Option<Run>> {
+        validate_key("metric key", metric)?;
+        let order = match direction {
+            Direction::Maximize => "DESC",
+            Direction::Minimize => "ASC",
+        };
+        let req = SearchRuns::new([experiment.clone()])
+            .order_by(format!("metrics.`{metric}` {order}"))
+            .max_results(1);
+        let page = self.backend.search_runs(&req)?;
+        Ok(page
+            .items
+            .into_iter()
+            .next()
+            .filter(|r| r.data.metrics.contains_key(metric)))
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The guard of a running run: logs to it, and ends it when dropped.
+///
+/// # What is durable when
+/// - [`log_param`](Self::log_param), [`log_params`](Self::log_params),
+///   [`set_tag`](Self::set_tag), [`set_tags`](Self::set_tags) and
+///   [`log_artifact`](Self::log_artifact) write through: when they return `Ok` the value is
+///   stored (on [`FileTrackingBackend`](crate::FileTrackingBackend) with fsync on, on disk).
+/// - [`log_metric`](Self::log_metric) and [`log_metrics`](Self::log_metrics) append to an
+///   in-memory buffer (a few tens of nanoseconds). The buffer is written with one
+///   [`log_batch`](TrackingBackend::log_batch) per 1,000 metrics, and is durable once that
+///   returns, when: [`flush`](Self::flush) is called; the buffer holds the tracker's buffer
+///   capacity (1,000 by default); a `log_metric` call finds the oldest buffered metric older
+///   than the flush interval (1 s by default; there is no background thread, so a loop that
+///   stops logging holds its buffer until `flush`, `end` or drop); [`end`](Self::end) is
+///   called; the guard is dropped.
+/// - A crash therefore loses at most the buffered metrics: never more than the buffer capacity,
+///   and while the loop keeps logging, never older than the flush interval.
+///
+/// Memory is bounded by the buffer capacity whatever the number of metrics logged.
+///
+/// Dropping the guard without [`end`](Self::end) flushes and ends the run as `FINISHED`, or as
+/// `FAILED` when the thread is panicking (like MLflow's `with mlflow.start_run():`). Errors at
+/// drop cannot be returned; they are reported through `tracing`. The guard is `Send`: move it
+/// into the training thread.
+pub struct ActiveRun {
+    backend: Arc<dyn TrackingBackend>,
+    clock: Clock,
+    info: RunInfo,
+    /// Validated metric keys, interned: the buffer stores indexes.
+    keys: Vec<String>,
+    key_index: HashMap<String, u32>,
+    buffer: Vec<(u32, f64, i64, i64)>,
+    capacity: usize,
+    flush_interval_ms: i64,
+    /// Timestamp of the oldest buffered metric.
+    oldest: Option<i64>,
+    /// Reused batch (its key strings are reused too).
+    batch: Batch,
+    ended: bool,
+}
+
+impl fmt::Debug for ActiveRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveRun")
+            .field("run_id", &self.info.run_id)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActiveRun {
+    /// The run's id.
+    #[must_use]
+    pub fn run_id(&self) -> RunId {
+        self.info.run_id
+    }
+
+    /// The run's experiment.
+    #[must_use]
+    pub fn experiment_id(&self) -> &ExperimentId {
+        &self.info.experiment_id
+    }
+
+    /// The run's info as of its start.
+    #[must_use]
+    pub fn info(&self) -> &RunInfo {
+        &self.info
+    }
+
+    /// How many metric values are buffered (not yet written).
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Log one metric value at `step`, timestamped now. Buffered: see the type's docs for when
+    /// it becomes durable.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad key (nothing buffered); the error of a flush that this call
+    /// triggered (the value is then not buffered, and the earlier buffer is kept for a retry).
+    #[inline]
+    pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
+        let idx = match self.key_index.get(key) {
+            Some(&i) => i,
+            None => self.intern(key)?,
+        };
+        let now = (self.clock)();
+        if self.buffer.len() >= self.capacity
+            || self
+                .oldest
+                .is_some_and(|t| now.saturating_sub(t) >= self.flush_interval_ms)
+        {
+            self.flush()?;
+        }
+        if self.buffer.is_empty() {
+            self.oldest = Some(now);
+        }
+        self.buffer.push((idx, value, now, step));
+        Ok(())
+    }
+
+    #[cold]
+    fn intern(&mut self, key: &str) -> Result<u32> {
+        validate_key("metric key", key)?;
+        let idx = u32::try_from(self.keys.len()).map_err(|_| {
+            TrackingError::invalid("metric key", "more than 4 billion distinct metric keys")
+        })?;
+        self.keys.push(key.to_owned());
+        self.key_index.insert(key.to_owned(), idx);
+        Ok(idx)
+    }
+
+    /// Log several metric values at the same step.
+    ///
+    /// # Errors
+    /// As [`log_metric`](Self::log_metric); values before the failing one are buffered.
+    pub fn log_metrics<K: AsRef<str>>(
+        &mut self,
+        metrics: impl IntoIterator<Item = (K, f64)>,
+        step: i64,
+    ) -> Result<()> {
+        for (k, v) in metrics {
+            self.log_metric(k.as_ref(), v, step)?;
+        }
+        Ok(())
+    }
+
+    /// Write the buffered metrics now (one `log_batch` per 1,000). Durable once this returns
+    /// `Ok` (on the file backend with fsync on).
+    ///
+    /// # Errors
+    /// The backend's error; the values not yet written stay buffered.
+    pub fn flush(&mut self) -> Result<()> {
+        while !self.buffer.is_empty() {
+            let n = self.buffer.len().min(MAX_BATCH_METRICS);
+            let metrics = &mut self.batch.metrics;
+            metrics.truncate(n);
+            for (i, &(idx, value, timestamp, step)) in self.buffer[..n].iter().enumerate() {
+                let key = &self.keys[idx as usize];
+                if let Some(m) = metrics.get_mut(i) {
+                    if m.key != *key {
+                        m.key.clear();
+                        m.key.push_str(key);
+                    }
+                    m.value = value;
+                    m.timestamp = timestamp;
+                    m.step = step;
+                } else {
+                    metrics.push(Metric::new(key.clone(), value, timestamp, step));
+                }
+            }
+            self.backend.log_batch(&self.info.run_id, &self.batch)?;
+            self.buffer.drain(..n);
+        }
+        self.oldest = None;
+        Ok(())
+    }
+
+    /// Log a param (write-once), written through.
+    ///
+    /// # Errors
+    /// `Conflict` when the key already has another value; `InvalidArgument` for a bad key or an
+    /// over-long value.
+    pub fn log_param(&mut self, key: &str, value: impl fmt::Display) -> Result<()> {
+        self.backend.log_batch(
+            &self.info.run_id,
+            &Batch::new().param(key, value.to_string()),
+        )
+    }
+
+    /// Log several params, written through (100 per batch, MLflow's limit; all or nothing per
+    /// batch).
+    ///
+    /// # Errors
+    /// As [`log_param`](Self::log_param).
+    pub fn log_params<K: AsRef<str>, V: fmt::Display>(
+        &mut self,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let all: Vec<(String, String)> = params
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
+            .collect();
+        for chunk in all.chunks(MAX_BATCH_PARAMS) {
+            let batch = Batch {
+                params: chunk.to_vec(),
+                ..Batch::default()
+            };
+            self.backend.log_batch(&self.info.run_id, &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Set a tag, written through.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad key or an over-long value.
+    pub fn set_tag(&mut self, key: &str, value: impl fmt::Display) -> Result<()> {
+        self.backend
+            .log_batch(&self.info.run_id, &Batch::new().tag(key, value.to_string()))
+    }
+
+    /// Set several tags, written through (100 per batch).
+    ///
+    /// # Errors
+    /// As [`set_tag`](Self::set_tag).
+    pub fn set_tags<K: AsRef<str>, V: fmt::Display>(
+        &mut self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let all: Vec<(String, String)> = tags
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
+            .collect();
+        for chunk in all.chunks(MAX_BATCH_TAGS) {
+            let batch = Batch {
+                tags: chunk.to_vec(),
+                ..Batch::default()
+            };
+            self.backend.log_batch(&self.info.run_id, &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Store the local file `local` as the artifact `path` of this run.
+    ///
+    /// # Errors
+    /// `Io` naming `local` when it cannot be read; as [`TrackingBackend::log_artifact`].
+    pub fn log_artifact(&mut self, path: &str, local: &Path) -> Result<ArtifactInfo> {
+        self.backend
+            .log_artifact_file(&self.info.run_id, path, local)
+    }
+
+    /// Store `data` as the artifact `path` of this run.
+    ///
+    /// # Errors
+    /// As [`TrackingBackend::log_artifact`].
+    pub fn log_artifact_bytes(&mut self, path: &str, data: &[u8]) -> Result<ArtifactInfo> {
+        let mut reader = data;
+        self.backend
+            .log_artifact(&self.info.run_id, path, &mut reader)
+    }
+
+    /// Flush and end the run with `status` and the current time as end time.
+    ///
+    /// # Errors
+    /// The flush's error (the run is then marked `FAILED`, best effort); the backend's error
+    /// when updating the run.
+    pub fn end(mut self, status: RunStatus) -> Result<RunInfo> {
+        self.ended = true;
+        if let Err(e) = self.flush() {
+            let _ = self.finish(RunStatus::Failed);
+            return Err(e);
+        }
+        self.finish(status)
+    }
+
+    fn finish(&self, status: RunStatus) -> Result<RunInfo> {
+        let update = UpdateRun::new().status(status).end_time((self.clock)());
+        self.backend.update_run(&self.info.run_id, &update)
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let panicking = std::thread::panicking();
+        let mut status = if panicking {
+            RunStatus::Failed
+        } else {
+            RunStatus::Finished
+        };
+        if let Err(e) = self.flush() {
+            tracing::error!(run_id = %self.info.run_id, error = %e, lost = self.buffer.len(), "cannot flush metrics when ending the run");
+            status = RunStatus::Failed;
+        }
+        if let Err(e) = self.finish(status) {
+            tracing::error!(run_id = %self.info.run_id, error = %e, "cannot end the run");
+        }
+    }
+}
