@@ -13,7 +13,7 @@
 //!     audit.log                   framed, append-only audit history
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -39,6 +39,8 @@ const FORMAT: u32 = 1;
 const MODEL_FILE: &str = "model.json";
 const AUDIT_FILE: &str = "audit.log";
 const JOURNAL_FILE: &str = "journal.json";
+/// How many revisions `model.json` remembers the touched versions of.
+const RECENT: usize = 64;
 
 static INCARNATIONS: AtomicU64 = AtomicU64::new(0);
 
@@ -52,6 +54,10 @@ struct ModelFile {
     revision: u64,
     /// Length of the committed prefix of `audit.log`.
     audit_len: u64,
+    /// The versions each of the last [`RECENT`] revisions wrote or removed, so another process
+    /// refreshes its cache by reading only those.
+    #[serde(default)]
+    recent: Vec<(u64, Vec<u64>)>,
     #[serde(flatten)]
     model: RegisteredModel,
 }
@@ -77,6 +83,7 @@ struct Cached {
     incarnation: String,
     revision: u64,
     audit_len: u64,
+    recent: Vec<(u64, Vec<u64>)>,
     epoch: u64,
 }
 
@@ -512,10 +519,37 @@ impl FileRegistry {
         let epoch = cache.epoch;
         if let Some(c) = cache.models.get_mut(name)
             && c.incarnation == mf.incarnation
-            && c.revision == mf.revision
         {
-            c.epoch = epoch;
-            return Ok(true);
+            if c.revision == mf.revision {
+                c.epoch = epoch;
+                return Ok(true);
+            }
+            if let Some(touched) = touched_since(&mf.recent, c.revision, mf.revision) {
+                // Incremental refresh: re-read only the versions changed since our revision.
+                let mut versions = std::mem::take(&mut c.data.versions);
+                let dir = self.model_dir(name).join("versions");
+                for n in touched {
+                    let n = ModelVersionNumber::new(n).map_err(|_| {
+                        RegistryError::corrupt(dir.join(MODEL_FILE), "version 0 in `recent`")
+                    })?;
+                    let path = dir.join(version_file(n));
+                    versions.remove(&n);
+                    if n.get() > mf.model.latest_version {
+                        continue;
+                    }
+                    if let Some(bytes) = read_opt(&path)? {
+                        let mut v: ModelVersion = parse(&path, &bytes)?;
+                        v.name.clone_from(&mf.model.name);
+                        versions.insert(n, v);
+                    }
+                }
+                c.data = ModelData::from_parts(mf.model, versions);
+                c.revision = mf.revision;
+                c.audit_len = mf.audit_len;
+                c.recent = mf.recent;
+                c.epoch = epoch;
+                return Ok(true);
+            }
         }
         let versions = self.load_versions(&mf)?;
         cache.models.insert(
@@ -525,6 +559,7 @@ impl FileRegistry {
                 incarnation: mf.incarnation,
                 revision: mf.revision,
                 audit_len: mf.audit_len,
+                recent: mf.recent,
                 epoch,
             },
         );
@@ -689,6 +724,7 @@ impl FileRegistry {
                 incarnation: entry.incarnation.clone(),
                 revision: entry.revision,
                 audit_len: entry.audit_len,
+                recent: entry.recent.clone(),
                 model: entry.data.model.clone(),
             },
         )
@@ -710,6 +746,16 @@ impl FileRegistry {
             entry.audit_len = self.append_audit(&dir, entry.audit_len, &fx.audit)?;
         }
         entry.revision += 1;
+        let touched = fx
+            .written
+            .iter()
+            .chain(&fx.removed)
+            .map(|n| n.get())
+            .collect();
+        entry.recent.push((entry.revision, touched));
+        if entry.recent.len() > RECENT {
+            entry.recent.remove(0);
+        }
         let model_path = dir.join(MODEL_FILE);
         let model_bytes = self.model_json(entry, &model_path)?;
         if fx.created || (fx.written.is_empty() && fx.removed.is_empty()) {
@@ -785,6 +831,21 @@ impl FileRegistry {
     }
 }
 
+/// The versions touched by revisions `old + 1 ..= new`, when `recent` covers all of them.
+fn touched_since(recent: &[(u64, Vec<u64>)], old: u64, new: u64) -> Option<BTreeSet<u64>> {
+    let first = recent.first()?.0;
+    if old >= new || first > old + 1 || recent.last()?.0 != new {
+        return None;
+    }
+    Some(
+        recent
+            .iter()
+            .filter(|(r, _)| *r > old)
+            .flat_map(|(_, t)| t.iter().copied())
+            .collect(),
+    )
+}
+
 /// The `<n>.json` files of a versions directory (temps and other names skipped).
 fn list_versions(dir: &Path) -> Result<Vec<(ModelVersionNumber, PathBuf)>> {
     let entries = match fs::read_dir(dir) {
@@ -843,6 +904,7 @@ impl RegistryStore for FileRegistry {
             incarnation,
             revision: 0,
             audit_len: 0,
+            recent: Vec::new(),
             epoch: cache.epoch,
         };
         let new_gen = self.bump_gen(&guard)?;
@@ -902,6 +964,10 @@ impl RegistryStore for FileRegistry {
                 entry.audit_len = self.append_audit(&old_dir, entry.audit_len, &fx.audit)?;
             }
             entry.revision += 1;
+            entry.recent.push((entry.revision, Vec::new()));
+            if entry.recent.len() > RECENT {
+                entry.recent.remove(0);
+            }
             let new_rel = format!("models/{}", dir_name(new_name));
             let model_path = self.model_dir(new_name).join(MODEL_FILE);
             let data = String::from_utf8(self.model_json(&entry, &model_path)?).unwrap_or_default();
