@@ -38,6 +38,19 @@ pub enum RegistryError {
     /// The request contradicts stored state (an alias on a deleted version, a denied promotion).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A promotion (a stage transition or an alias move) was refused by the caller's
+    /// [`PromotionPolicy`](crate::PromotionPolicy); nothing was changed.
+    #[error("promotion of {model} v{version} to {target} denied: {}", reasons.join("; "))]
+    PromotionDenied {
+        /// The registered model.
+        model: String,
+        /// The candidate version.
+        version: u64,
+        /// The target (`stage Production`, `alias @champion`).
+        target: String,
+        /// Every reason the policy gave, in order.
+        reasons: Vec<String>,
+    },
     /// A file of the store is damaged.
     #[error("corrupt file {}: {detail}", path.display())]
     Corrupt {
@@ -67,6 +80,28 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Shorthand for [`RegistryError::NotFound`].
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
     /// Shorthand for [`RegistryError::InvalidArgument`].
     pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
         Self::InvalidArgument {

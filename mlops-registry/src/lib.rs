@@ -5,36 +5,75 @@
 //! [MLflow's Model Registry] semantics.
 //!
 //! ```
-//! use mlops_registry::{Alias, ModelVersionNumber, Stage, validate_model_name};
+//! use mlops_registry::{Change, InMemoryRegistry, NewVersion, RegistryStore, RegistryStoreExt, Stage};
 //!
-//! validate_model_name("text-classifier")?;
-//! let champion: Alias = "champion".parse()?;
-//! assert_eq!(champion.as_str(), "champion");
-//! // `latest` and `v<digits>` are reserved, as in MLflow.
-//! assert!("latest".parse::<Alias>().is_err());
-//! assert_eq!("production".parse::<Stage>()?, Stage::Production);
-//! assert_eq!(ModelVersionNumber::FIRST.next()?.get(), 2);
+//! let registry = InMemoryRegistry::new();
+//! for (run, acc) in [("run-1", 0.85), ("run-2", 0.91)] {
+//!     let v = NewVersion::new("text-classifier", format!("s3://models/{run}"))
+//!         .run_id(run)
+//!         .metric("accuracy", acc);
+//!     registry.register_version(&v)?;
+//! }
+//! let v2 = "2".parse()?;
+//! registry.transition_stage("text-classifier", v2, Stage::Production, true, &Change::by("ci"))?;
+//! registry.set_alias("text-classifier", &"champion".parse()?, v2, &Change::by("ci"))?;
+//! let served = registry.resolve_uri("models:/text-classifier@champion")?;
+//! assert_eq!(served.source, "s3://models/run-2");
+//! assert_eq!(registry.resolve(&"models:/text-classifier/Production".parse()?)?, v2);
+//! println!("{}", registry.compare_versions("text-classifier")?);
 //! # Ok::<(), mlops_registry::RegistryError>(())
 //! ```
 //!
 //! ## Backends
-//! The crate is built around the `RegistryStore` trait, with an in-memory registry (tests) and a
-//! file registry (the embedded default); an MLflow REST backend sits behind the `mlflow` feature.
+//! Everything goes through the object-safe, synchronous [`RegistryStore`] trait (conveniences
+//! in [`RegistryStoreExt`]):
+//! - [`InMemoryRegistry`]: in process memory; clones share state.
+//! - [`FileRegistry`]: a directory any number of processes share, durable by default
+//!   (`with_fsync(false)` trades durability for speed in tests and benches). Resolution is
+//!   served from memory and revalidated with one `fstat` of a generation file per call.
+//!
+//! Every backend passes the shared [`conformance`] suite (feature `conformance`).
 //!
 //! ## Errors
-//! Every fallible function returns [`Result`], whose error is [`RegistryError`].
+//! Every fallible function returns [`Result`], whose error is [`RegistryError`]: `NotFound`,
+//! `AlreadyExists`, `InvalidArgument` (names, aliases, URIs, filters with the column of the
+//! problem), `PromotionDenied` (with every reason), `Corrupt` (naming the damaged file), `Io`.
 //!
 //! ## Crash safety
-//! File backends replace metadata atomically and keep the audit history in an append-only,
-//! framed log; version numbers are assigned under a cross-process lock.
+//! [`FileRegistry`] replaces metadata atomically (temp file, fsync, rename, directory fsync),
+//! keeps each model's audit history in an append-only framed log whose committed length is
+//! recorded in the model's metadata, assigns version numbers under a cross-process file lock,
+//! and applies multi-file changes through a redo journal. A crash at any point leaves either
+//! the old or the new state; a version whose model record was never updated is invisible and
+//! removed on the next open. The format is in `docs/formats.md`.
 //!
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 
+mod compare;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod core;
 mod error;
+mod file;
+mod filter;
 mod fsutil;
+mod memory;
 mod model;
+mod policy;
+mod store;
+mod uri;
 
+pub use crate::compare::{Comparison, ComparisonRow, Direction};
+pub use crate::core::Clock;
 pub use crate::error::{RegistryError, Result};
+pub use crate::file::FileRegistry;
+pub use crate::filter::{Clause, Filter, Key, Op, Value};
+pub use crate::memory::InMemoryRegistry;
 pub use crate::model::{
-    Alias, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, ModelVersionNumber, Stage, validate_model_name,
+    Alias, AuditChange, AuditRecord, Digest, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, MAX_TAG_KEY_LEN,
+    MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,
+    validate_metric, validate_model_name, validate_tag,
 };
+pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
+pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
+pub use crate::uri::{ModelUri, VersionTarget};

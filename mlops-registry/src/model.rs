@@ -1,8 +1,10 @@
 //! Names, version numbers, aliases and stages, with MLflow's validation rules.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
@@ -221,6 +223,303 @@ impl FromStr for Stage {
                     format!("{s:?} is not one of None, Staging, Production, Archived"),
                 )
             })
+    }
+}
+
+/// Longest tag key accepted (MLflow's limit).
+pub const MAX_TAG_KEY_LEN: usize = 250;
+/// Longest tag value accepted (MLflow's limit for model and version tags).
+pub const MAX_TAG_VALUE_LEN: usize = 5000;
+
+/// Check a tag key: not empty, at most [`MAX_TAG_KEY_LEN`] characters, no control characters.
+///
+/// # Errors
+/// [`RegistryError::InvalidArgument`] naming the key.
+pub fn validate_tag(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.chars().count() > MAX_TAG_KEY_LEN || key.chars().any(char::is_control)
+    {
+        return Err(RegistryError::invalid(
+            "tag key",
+            format!("{key:?} must be 1 to {MAX_TAG_KEY_LEN} characters without control characters"),
+        ));
+    }
+    if value.chars().count() > MAX_TAG_VALUE_LEN {
+        return Err(RegistryError::invalid(
+            "tag value",
+            format!("the value of tag {key:?} is longer than {MAX_TAG_VALUE_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Check a metric of a version's metrics snapshot: a non-empty name and a finite value (JSON has
+/// no NaN or infinity, and a comparison with them would be meaningless).
+///
+/// # Errors
+/// [`RegistryError::InvalidArgument`] naming the metric.
+pub fn validate_metric(name: &str, value: f64) -> Result<()> {
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(RegistryError::invalid(
+            "metric",
+            format!("{name:?} is not a valid metric name"),
+        ));
+    }
+    if !value.is_finite() {
+        return Err(RegistryError::invalid(
+            "metric",
+            format!("{name:?} has the non-finite value {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The SHA-256 digest of a model artifact: 64 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+impl Digest {
+    /// The SHA-256 digest of `bytes`.
+    #[must_use]
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::digest(bytes);
+        let mut hex = String::with_capacity(64);
+        for b in &hash {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+        }
+        Self(hex)
+    }
+
+    /// The 64 hex digits.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        let hex = s.strip_prefix("sha256:").unwrap_or(s);
+        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(hex.to_owned()))
+        } else {
+            Err(RegistryError::invalid(
+                "digest",
+                format!("{s:?} is not 64 lower-case hex digits"),
+            ))
+        }
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = RegistryError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> Self {
+        d.0
+    }
+}
+
+/// The registration status of a model version (MLflow's `ModelVersionStatus`).
+///
+/// The embedded backends register synchronously, so their versions are always
+/// [`VersionStatus::Ready`]; the other values exist for remote backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum VersionStatus {
+    /// Registration is in progress.
+    PendingRegistration,
+    /// Registration failed.
+    FailedRegistration,
+    /// The version is usable.
+    #[default]
+    Ready,
+}
+
+impl VersionStatus {
+    /// MLflow's name for the status.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingRegistration => "PENDING_REGISTRATION",
+            Self::FailedRegistration => "FAILED_REGISTRATION",
+            Self::Ready => "READY",
+        }
+    }
+}
+
+impl fmt::Display for VersionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered model: a named family of versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RegisteredModel {
+    /// The unique name.
+    pub name: String,
+    /// Free-text description.
+    #[serde(default)]
+    pub description: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// When the model was registered.
+    pub created_at: DateTime<Utc>,
+    /// When the model or one of its versions last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The highest version number ever assigned (0 before the first version); numbers are never
+    /// reused, even after a delete.
+    pub latest_version: u64,
+    /// Alias → version.
+    #[serde(default)]
+    pub aliases: BTreeMap<Alias, ModelVersionNumber>,
+}
+
+/// One version of a registered model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ModelVersion {
+    /// The registered model's name.
+    pub name: String,
+    /// The version number.
+    pub version: ModelVersionNumber,
+    /// Where the model artifact lives (a URI or a path).
+    pub source: String,
+    /// The tracking run that produced it, as an opaque string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The stage.
+    #[serde(default)]
+    pub stage: Stage,
+    /// The aliases pointing at this version, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<Alias>,
+    /// Free-text description.
+    #[serde(default)]
+    pub description: String,
+    /// The metrics snapshot taken at registration.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Registration status.
+    #[serde(default)]
+    pub status: VersionStatus,
+    /// When the version was created.
+    pub created_at: DateTime<Utc>,
+    /// When the version last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The SHA-256 digest of the model artifact, when the caller supplied one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// What an audit record says changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditChange {
+    /// A version moved from one stage to another.
+    Stage {
+        /// The version.
+        version: ModelVersionNumber,
+        /// Its previous stage.
+        from: Stage,
+        /// Its new stage.
+        to: Stage,
+    },
+    /// An alias was set or moved.
+    AliasSet {
+        /// The alias.
+        alias: Alias,
+        /// The version it pointed at before, if any.
+        from: Option<ModelVersionNumber>,
+        /// The version it points at now.
+        to: ModelVersionNumber,
+    },
+    /// An alias was deleted (directly, or because its version was deleted).
+    AliasDeleted {
+        /// The alias.
+        alias: Alias,
+        /// The version it pointed at.
+        from: ModelVersionNumber,
+    },
+    /// A version was deleted.
+    VersionDeleted {
+        /// The version.
+        version: ModelVersionNumber,
+    },
+    /// The model was renamed.
+    Renamed {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
+
+impl fmt::Display for AuditChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stage { version, from, to } => write!(f, "v{version} stage {from} -> {to}"),
+            Self::AliasSet { alias, from, to } => match from {
+                Some(from) => write!(f, "alias @{alias} v{from} -> v{to}"),
+                None => write!(f, "alias @{alias} set to v{to}"),
+            },
+            Self::AliasDeleted { alias, from } => write!(f, "alias @{alias} removed from v{from}"),
+            Self::VersionDeleted { version } => write!(f, "v{version} deleted"),
+            Self::Renamed { from, to } => write!(f, "renamed {from:?} -> {to:?}"),
+        }
+    }
+}
+
+/// One entry of a model's append-only audit history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuditRecord {
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+    /// Who made it (the actor string the caller passed; empty when none was given).
+    #[serde(default)]
+    pub actor: String,
+    /// The caller's comment.
+    #[serde(default)]
+    pub comment: String,
+    /// What changed.
+    pub change: AuditChange,
+}
+
+impl fmt::Display for AuditRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.change
+        )?;
+        if !self.actor.is_empty() {
+            write!(f, " by {}", self.actor)?;
+        }
+        if !self.comment.is_empty() {
+            write!(f, " ({})", self.comment)?;
+        }
+        Ok(())
     }
 }
 
