@@ -771,12 +771,12 @@ impl Repository {
         }
         self.save_cache(&rel, &cache.into_inner())?;
         let (log, torn) = self.read_log(&rel)?;
-        if let Some(last) = log.last()
-            && last.digest == digest
-            && last.kind == kind
-        {
-            self.write_pointer(last)?;
-            return Ok(Tracked::Unchanged(last.clone()));
+        let current = self.current(&rel, &log);
+        for candidate in [current, log.last()].into_iter().flatten() {
+            if candidate.digest == digest && candidate.kind == kind {
+                self.write_pointer(candidate)?;
+                return Ok(Tracked::Unchanged(candidate.clone()));
+            }
         }
         let next = log.len() as u64 + 1;
         let version = Version {
@@ -793,6 +793,18 @@ impl Repository {
         self.append_log(&rel, &version, torn)?;
         self.write_pointer(&version)?;
         Ok(Tracked::New(version))
+    }
+
+    /// The version the working copy is meant to hold: the one the pointer file names when it
+    /// agrees with the log (after a `checkout` in place or a `git checkout`), else the latest.
+    fn current<'a>(&self, rel: &RelPath, log: &'a [Version]) -> Option<&'a Version> {
+        let pointer = self.read_pointer_at(rel).ok().flatten();
+        pointer
+            .and_then(|p| {
+                log.iter()
+                    .find(|v| v.version == p.version && v.digest == p.digest)
+            })
+            .or_else(|| log.last())
     }
 
     /// Every version of a dataset, oldest first.
@@ -922,15 +934,27 @@ impl Repository {
         Ok(self.manifest(&r)?.files)
     }
 
-    /// What changed in the working copy of `dataset` since its latest version: added, modified
-    /// and deleted files. Only files whose size, mtime or inode changed are re-hashed.
+    /// What changed in the working copy of `dataset`: added, modified and deleted files, against
+    /// the version its pointer file names (the one last tracked or checked out in place; like
+    /// `dvc status` against the `.dvc` file), or the latest when there is no pointer. Only files
+    /// whose size, mtime or inode changed are re-hashed.
     ///
     /// # Errors
     /// [`DvcError::NotFound`] for an unknown dataset; I/O errors naming the file.
     pub fn status(&self, dataset: impl AsRef<Path>) -> Result<Status> {
         let rel = self.dataset_rel(dataset.as_ref())?;
         let _lock = self.lock()?;
-        let r = self.resolve(&rel, Rev::Latest)?;
+        let (log, _) = self.read_log(&rel)?;
+        let r = match self.current(&rel, &log) {
+            Some(v) => Resolved {
+                version: v.version,
+                kind: v.kind,
+                digest: v.digest,
+            },
+            None => self
+                .resolve(&rel, Rev::Pointer)
+                .map_err(|_| not_found_dataset(&rel))?,
+        };
         let flat = self.manifest(&r)?;
         let abs = rel.under(&self.root);
         self.check_no_symlinks(&self.root, &rel, true)?;
@@ -1226,6 +1250,14 @@ impl Repository {
         }
         if own {
             self.save_cache(&rel, &cache.into_inner())?;
+            // The pointer follows the working copy, as after a `dvc checkout`.
+            let (log, _) = self.read_log(&rel)?;
+            if let Some(v) = log
+                .iter()
+                .find(|v| v.version == r.version && v.digest == r.digest)
+            {
+                self.write_pointer(v)?;
+            }
         }
         Ok(report)
     }

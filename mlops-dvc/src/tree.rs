@@ -3,8 +3,8 @@
 //! to one file rewrites only the trees on the path from that file to the root.
 //!
 //! A directory with more than [`PART_MAX`] entries is split into parts at content-defined
-//! boundaries (after an entry whose name's CRC-32 ends in eight 1-bits, about one entry in 256),
-//! so a change in a directory of 100,000 files rewrites one part of ~256 entries and the small
+//! boundaries (after an entry whose name's CRC-32 ends in seven 1-bits, about one entry in 128),
+//! so a change in a directory of 100,000 files rewrites one part of ~128 entries and the small
 //! list of parts, not a 10 MB manifest.
 
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,7 @@ pub(crate) fn write_tree(
     let mut parts = Vec::new();
     let mut start = 0;
     for i in 0..entries.len() {
-        let boundary = crc32fast::hash(&entries[i].name) & 0xff == 0xff;
+        let boundary = crc32fast::hash(&entries[i].name) & 0x7f == 0x7f;
         if boundary || i + 1 - start >= PART_HARD_MAX || i + 1 == entries.len() {
             let chunk = &entries[start..=i];
             let d = store.put_bytes(&encode_entries(chunk))?.digest;
