@@ -488,7 +488,12 @@ impl fmt::Display for Diff {
             writeln!(f, "  D {p}")?;
         }
         for m in &self.modified {
-            writeln!(f, "  M {} ({} -> {} bytes)", m.path, m.old_size, m.new_size)?;
+            let path = if m.path.is_root() {
+                &self.dataset
+            } else {
+                &m.path
+            };
+            writeln!(f, "  M {path} ({} -> {} bytes)", m.old_size, m.new_size)?;
         }
         for r in &self.renamed {
             writeln!(f, "  R {} -> {}", r.from, r.to)?;
