@@ -44,6 +44,17 @@ impl Digest {
         Ok((Self(hasher.finalize().into()), total))
     }
 
+    /// The digest whose raw bytes are `bytes`.
+    #[must_use]
+    pub const fn from_raw(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Finish a running SHA-256 computation.
+    pub(crate) fn from_hasher(hasher: Sha256) -> Self {
+        Self(hasher.finalize().into())
+    }
+
     /// The raw 32 bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {

@@ -55,6 +55,13 @@ pub enum DvcError {
         #[source]
         source: std::io::Error,
     },
+    /// A file changed while it was being read (its size or modification time moved): the
+    /// result would describe neither the old nor the new content, so nothing was recorded.
+    #[error("file changed while being read: {}", path.display())]
+    Changed {
+        /// The file that changed.
+        path: PathBuf,
+    },
     /// A file of the store could not be (de)serialized.
     #[error("cannot (de)serialize {}: {source}", path.display())]
     Serde {
@@ -67,6 +74,45 @@ pub enum DvcError {
 }
 
 impl DvcError {
+    /// Shorthand for [`DvcError::Io`].
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Turn an I/O error into a [`DvcError`], unwrapping one that a reader of this crate (the
+    /// verifying object reader) carried through [`std::io::Read`]; otherwise [`DvcError::Io`].
+    #[must_use]
+    pub fn from_io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        if source
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<Self>().is_some())
+        {
+            if let Some(inner) = source.into_inner()
+                && let Ok(e) = inner.downcast::<Self>()
+            {
+                return *e;
+            }
+            unreachable_io(path.into())
+        } else {
+            Self::io(path, source)
+        }
+    }
+
+    /// Whether this is a [`DvcError::Corrupt`].
+    #[must_use]
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Self::Corrupt { .. })
+    }
+
+    /// Whether this is a [`DvcError::NotFound`].
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+
     /// Shorthand for [`DvcError::InvalidArgument`].
     pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
         Self::InvalidArgument {
@@ -74,4 +120,14 @@ impl DvcError {
             detail: detail.into(),
         }
     }
+}
+
+fn unreachable_io(path: PathBuf) -> DvcError {
+    DvcError::io(path, std::io::Error::other("error lost while unwrapping"))
+}
+
+/// Wrap a [`DvcError`] into an [`std::io::Error`] so that it can travel through [`std::io::Read`];
+/// [`DvcError::from_io`] takes it back out.
+pub(crate) fn to_io(e: DvcError) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
 }

@@ -6,34 +6,72 @@
 //! pointer files committed to git, remotes).
 //!
 //! ```
-//! use mlops_dvc::Digest;
+//! use std::sync::Arc;
+//! use mlops_dvc::{CheckoutOptions, InMemoryContentStore, Repository};
 //!
-//! let d = Digest::of_bytes(b"abc");
-//! assert_eq!(d.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-//! // Objects live at `objects/<2 hex>/<62 hex>`.
-//! assert!(d.object_path().starts_with("ba/7816bf"));
-//! // Streaming hashing in constant memory gives the same digest.
-//! let (streamed, size) = Digest::of_reader(&b"abc"[..])?;
-//! assert_eq!((streamed, size), (d, 3));
-//! # Ok::<(), std::io::Error>(())
+//! let dir = tempfile::tempdir()?;
+//! let repo = Repository::with_store(dir.path(), Arc::new(InMemoryContentStore::new()))?;
+//! std::fs::write(dir.path().join("train.csv"), "id,label\n1,0\n")?;
+//! let v1 = repo.track("train.csv", "initial data")?;
+//! assert!(v1.is_new());
+//! assert!(!repo.track("train.csv", "again")?.is_new()); // unchanged: no new version
+//! std::fs::write(dir.path().join("train.csv"), "id,label\n1,1\n2,0\n")?;
+//! repo.track("train.csv", "fix a label, add a row")?;
+//! let diff = repo.diff("train.csv", 1, 2)?;
+//! assert_eq!(diff.text.as_ref().map(|t| (t.added, t.removed, t.unchanged)), Some((2, 1, 1)));
+//! repo.checkout("train.csv", 1, &CheckoutOptions::default())?;
+//! assert_eq!(std::fs::read_to_string(dir.path().join("train.csv"))?, "id,label\n1,0\n");
+//! assert_eq!(repo.log("train.csv")?.0.len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Backends
-//! The crate is built around the `ContentStore` trait, with an in-memory store (tests) and a file
-//! store (the embedded default; a second file store in another folder serves as a remote).
+//! [`ContentStore`] is the storage trait: [`InMemoryContentStore`] (tests, examples) and
+//! [`FileContentStore`] (`objects/<2 hex>/<62 hex>`, read-only files; the default cache of a
+//! [`Repository`], and, in another folder, a remote for [`Repository::push`] and
+//! [`Repository::pull`]). A later S3 or HTTP remote implements the same trait and runs the same
+//! [`conformance`] suite.
 //!
 //! ## Errors
-//! Every fallible function returns [`Result`], whose error is [`DvcError`].
+//! Every fallible function returns [`Result`], whose error is [`DvcError`]: `NotFound` for an
+//! unknown dataset, version or object; `InvalidArgument` for a path that would leave the working
+//! directory (`..`, absolute, symlinks, in user input, a pointer file or a manifest);
+//! `Corrupt` naming the file for damaged objects, trees, logs and pointer files; `Changed` for a
+//! file modified while it was hashed; `Io` naming the file.
 //!
 //! ## Crash safety
-//! Objects are written to a temp file and renamed into place, never partially visible; metadata
-//! is replaced atomically.
+//! Objects are written to a temp file and renamed into place, never partially visible, and are
+//! read-only; every read verifies the SHA-256. Version logs are append-only framed records (a torn
+//! last record is dropped on read); pointer files are replaced atomically. Checkout writes each
+//! file to a temp and renames it, after checking every object first. Everything is fsynced by
+//! default (`with_fsync(false)` opts out, for tests and benches). Mutations take an exclusive
+//! file lock on `.mlops-dvc/lock`, so several processes can share a working directory.
 //!
 //! [DVC]: https://dvc.org/doc
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod digest;
 mod error;
+mod file;
 mod fsutil;
+mod memory;
+mod model;
+mod path;
+mod repo;
+mod store;
+mod tree;
 
 pub use crate::digest::Digest;
 pub use crate::error::{DvcError, Result};
+pub use crate::file::FileContentStore;
+pub use crate::memory::InMemoryContentStore;
+pub use crate::model::{
+    CheckoutOptions, CheckoutReport, DatasetKind, Diff, GcOptions, GcReport, Keep, LinkMode, Log,
+    Modified, Phase, Progress, ProgressFn, Renamed, Rev, Status, TextDiff, TrackOptions, Tracked,
+    TransferReport, Version,
+};
+pub use crate::path::RelPath;
+pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};
+pub use crate::store::{ContentStore, PutResult, VerifyingReader};
+pub use crate::tree::{EntryKind, ManifestEntry};

@@ -1,0 +1,376 @@
+//! [`FileContentStore`]: objects as read-only files under `objects/<2 hex>/<62 hex>`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{DvcError, Result};
+use crate::fsutil;
+use crate::store::{ContentStore, PutResult, VerifyingReader};
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Buffer size of streaming copies and hashing.
+pub(crate) const BUF_SIZE: usize = 256 * 1024;
+
+/// A content store in a folder: `objects/<2 hex>/<62 hex>` files, read-only, each written to
+/// `tmp/` first and renamed into place, so an object is never partially visible.
+///
+/// A second store in another folder serves as a remote (see
+/// [`Repository::push`](crate::Repository::push)). Several processes may share a store: writes of
+/// the same object are idempotent renames.
+///
+/// Durable by default: an object's data and its directory entry are fsynced before
+/// [`put_reader`](ContentStore::put_reader) returns; [`with_fsync(false)`](Self::with_fsync)
+/// skips the fsyncs (tests, benches, scratch data).
+#[derive(Debug, Clone)]
+pub struct FileContentStore {
+    root: PathBuf,
+    objects: PathBuf,
+    tmp: PathBuf,
+    fsync: bool,
+}
+
+impl FileContentStore {
+    /// Open (creating when absent) the store in `root`, removing stray temps of crashed writers.
+    ///
+    /// # Errors
+    /// [`DvcError::Io`] when the folders cannot be created or read.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        for dir in [&root, &objects, &tmp] {
+            fs::create_dir_all(dir).map_err(|e| DvcError::io(dir, e))?;
+        }
+        let removed = fsutil::remove_stray_temps(&tmp).map_err(|e| DvcError::io(&tmp, e))?;
+        if !removed.is_empty() {
+            tracing::info!(count = removed.len(), "removed stray temp objects");
+        }
+        Ok(Self {
+            root,
+            objects,
+            tmp,
+            fsync: true,
+        })
+    }
+
+    /// Turn the fsyncs on (the default) or off.
+    #[must_use]
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The store's folder.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of an object's file (whether or not it exists).
+    #[must_use]
+    pub fn object_file(&self, digest: &Digest) -> PathBuf {
+        self.objects.join(digest.object_path())
+    }
+
+    fn new_temp(&self) -> Result<(PathBuf, File)> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = self.tmp.join(format!(
+            ".obj.{}.{n}{}",
+            std::process::id(),
+            fsutil::TEMP_SUFFIX
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| DvcError::io(&path, e))?;
+        Ok((path, file))
+    }
+
+    /// Move a complete temp into place as `digest` (a no-op when the object exists).
+    fn commit_temp(&self, temp: &Path, digest: &Digest) -> Result<bool> {
+        let target = self.object_file(digest);
+        if target.exists() {
+            let _ = fs::remove_file(temp);
+            return Ok(false);
+        }
+        let dir = target.parent().unwrap_or(&self.objects);
+        let mut created_dir = false;
+        if !dir.exists() {
+            match fs::create_dir(dir) {
+                Ok(()) => created_dir = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(DvcError::io(dir, e)),
+            }
+        }
+        fs::rename(temp, &target).map_err(|e| DvcError::io(&target, e))?;
+        if self.fsync {
+            fsutil::sync_dir(dir).map_err(|e| DvcError::io(dir, e))?;
+            if created_dir {
+                fsutil::sync_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn write_temp(&self, reader: &mut dyn Read, file: &mut File) -> Result<(Digest, u64)> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; BUF_SIZE];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DvcError::from_io("<reader>", e)),
+            };
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .map_err(|e| DvcError::io(&self.tmp, e))?;
+            total += n as u64;
+        }
+        let mut perms = file
+            .metadata()
+            .map_err(|e| DvcError::io(&self.tmp, e))?
+            .permissions();
+        perms.set_readonly(true);
+        file.set_permissions(perms)
+            .map_err(|e| DvcError::io(&self.tmp, e))?;
+        if self.fsync {
+            file.sync_all().map_err(|e| DvcError::io(&self.tmp, e))?;
+        }
+        Ok((Digest::from_hasher(hasher), total))
+    }
+}
+
+fn not_found(digest: &Digest) -> DvcError {
+    DvcError::NotFound {
+        kind: "object",
+        id: digest.to_hex(),
+    }
+}
+
+impl ContentStore for FileContentStore {
+    fn put_reader(&self, reader: &mut dyn Read) -> Result<PutResult> {
+        let (temp, mut file) = self.new_temp()?;
+        let written = self.write_temp(reader, &mut file);
+        drop(file);
+        let (digest, size) = match written {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        match self.commit_temp(&temp, &digest) {
+            Ok(inserted) => Ok(PutResult {
+                digest,
+                size,
+                inserted,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+        let path = self.object_file(digest);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(digest)),
+            Err(e) => return Err(DvcError::io(&path, e)),
+        };
+        let size = file.metadata().map_err(|e| DvcError::io(&path, e))?.len();
+        Ok(Box::new(VerifyingReader::new(
+            BufReader::with_capacity(BUF_SIZE, file),
+            *digest,
+            Some(size),
+            &path,
+        )))
+    }
+
+    fn contains(&self, digest: &Digest) -> Result<bool> {
+        let path = self.object_file(digest);
+        match fs::symlink_metadata(&path) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(DvcError::io(&path, e)),
+        }
+    }
+
+    fn size(&self, digest: &Digest) -> Result<u64> {
+        let path = self.object_file(digest);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found(digest)),
+            Err(e) => Err(DvcError::io(&path, e)),
+        }
+    }
+
+    fn delete(&self, digest: &Digest) -> Result<bool> {
+        let path = self.object_file(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(DvcError::io(&path, e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        let top = fs::read_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
+        for entry in top {
+            let entry = entry.map_err(|e| DvcError::io(&self.objects, e))?;
+            let prefix = entry.file_name();
+            let Some(prefix) = prefix.to_str().filter(|p| p.len() == 2) else {
+                continue;
+            };
+            let sub = entry.path();
+            for obj in fs::read_dir(&sub).map_err(|e| DvcError::io(&sub, e))? {
+                let obj = obj.map_err(|e| DvcError::io(&sub, e))?;
+                let name = obj.file_name();
+                let parsed = name
+                    .to_str()
+                    .and_then(|rest| format!("{prefix}{rest}").parse::<Digest>().ok());
+                match parsed {
+                    Some(d) => out.push(d),
+                    None => {
+                        tracing::warn!(path = %obj.path().display(), "foreign file in object store");
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
+        Some(self.object_file(digest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> (FileContentStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileContentStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false);
+        (store, dir)
+    }
+
+    mod conformance_file {
+        crate::content_store_conformance!(super::fresh());
+    }
+
+    mod conformance_file_durable {
+        crate::content_store_conformance!({
+            let dir = tempfile::tempdir().unwrap();
+            (super::FileContentStore::open(dir.path()).unwrap(), dir)
+        });
+    }
+
+    #[test]
+    fn conformance_after_reopen() {
+        let (store, dir) = fresh();
+        let reopened = FileContentStore::open(dir.path()).unwrap();
+        crate::conformance::persists_across_reopen(&store, &reopened);
+        // And every case on a store reopened over a used folder.
+        let dirs = parking_lot::Mutex::new(Vec::new());
+        crate::conformance::run_all(&|| {
+            let d = tempfile::tempdir().unwrap();
+            drop(FileContentStore::open(d.path()).unwrap());
+            let store = FileContentStore::open(d.path()).unwrap().with_fsync(false);
+            dirs.lock().push(d);
+            Box::new(store)
+        });
+    }
+
+    #[test]
+    fn layout_is_two_hex_then_sixty_two_and_read_only() {
+        let (store, dir) = fresh();
+        let d = store.put_bytes(b"abc").unwrap().digest;
+        let path = dir
+            .path()
+            .join("objects/ba/7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(store.object_file(&d), path);
+        assert!(fs::metadata(&path).unwrap().permissions().readonly());
+        assert_eq!(store.local_path(&d), Some(path));
+        assert!(
+            fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn damaged_object_file_is_corrupt_naming_the_file() {
+        let (store, _dir) = fresh();
+        let d = store.put_bytes(&vec![5u8; 100_000]).unwrap().digest;
+        let path = store.object_file(&d);
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[77_777] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = store.verify(&d).unwrap_err();
+        assert!(err.is_corrupt(), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        // A truncated object too.
+        fs::write(&path, &bytes[..10]).unwrap();
+        assert!(store.verify(&d).unwrap_err().is_corrupt());
+    }
+
+    #[test]
+    fn stray_temp_object_is_removed_on_open_and_never_listed() {
+        let (store, dir) = fresh();
+        let d = store.put_bytes(b"kept").unwrap().digest;
+        let stray = dir.path().join(format!("tmp/.obj.{}.9.tmp", u32::MAX));
+        fs::write(&stray, b"half an obj").unwrap();
+        assert_eq!(store.list().unwrap(), vec![d]);
+        let reopened = FileContentStore::open(dir.path()).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(!stray.exists());
+        }
+        assert_eq!(reopened.list().unwrap(), vec![d]);
+    }
+
+    #[test]
+    fn foreign_files_in_objects_are_not_listed() {
+        let (store, dir) = fresh();
+        fs::create_dir_all(dir.path().join("objects/zz")).unwrap();
+        fs::write(dir.path().join("objects/zz/not-an-object"), b"x").unwrap();
+        fs::write(dir.path().join("objects/README"), b"x").unwrap();
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_writers_of_the_same_object_agree() {
+        let (store, _dir) = fresh();
+        let data = vec![42u8; 300_000];
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| store.put_bytes(&data).unwrap());
+            }
+        });
+        let list = store.list().unwrap();
+        assert_eq!(list, vec![Digest::of_bytes(&data)]);
+        store.verify(&list[0]).unwrap();
+    }
+}

@@ -1,0 +1,508 @@
+//! Bad input and faults: each has a documented outcome and a clear error, never a panic, never
+//! a silent wrong answer.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{repo, write_old};
+use mlops_dvc::{
+    CheckoutOptions, ContentStore, Digest, DvcError, InMemoryContentStore, LinkMode, PutResult,
+    Repository, Rev,
+};
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn make_writable(path: &Path) {
+    let mut p = fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    p.set_readonly(false);
+    fs::set_permissions(path, p).unwrap();
+}
+
+fn two_file_dataset(root: &Path) -> Repository {
+    let r = repo(root);
+    write_old(&root.join("ds/a.csv"), "a-v1");
+    write_old(&root.join("ds/b.csv"), "b-v1 longer content");
+    r.track("ds", "v1").unwrap();
+    r
+}
+
+#[test]
+fn paths_escaping_the_working_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = repo(&root);
+    fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+    for bad in [
+        "../outside.txt",
+        "a/../../outside.txt",
+        ".mlops-dvc/cache",
+        ".",
+    ] {
+        let err = r.track(bad, "x").unwrap_err();
+        assert!(
+            matches!(err, DvcError::InvalidArgument { .. }),
+            "{bad}: {err}"
+        );
+    }
+    let err = r.track(dir.path().join("outside.txt"), "x").unwrap_err();
+    assert!(
+        err.to_string().contains("outside the working directory"),
+        "{err}"
+    );
+    // An absolute path inside the working directory is fine.
+    write_old(&root.join("in.txt"), "ok");
+    assert!(r.track(root.join("in.txt"), "x").unwrap().is_new());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_leading_outside_are_refused_on_track_and_checkout() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret"), "s").unwrap();
+    let r = two_file_dataset(&root);
+    // A symlink inside a tracked folder.
+    symlink(&outside, root.join("ds/link")).unwrap();
+    let err = r.track("ds", "v2").unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    fs::remove_file(root.join("ds/link")).unwrap();
+    // A dataset path through a symlinked folder.
+    symlink(&outside, root.join("via")).unwrap();
+    let err = r.track("via/secret", "x").unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    // Checkout must not write through a symlinked folder either.
+    write_old(&root.join("nested/sub/f.txt"), "f");
+    r.track("nested", "n1").unwrap();
+    fs::remove_dir_all(root.join("nested/sub")).unwrap();
+    symlink(&outside, root.join("nested/sub")).unwrap();
+    let err = r
+        .checkout("nested", 1, &CheckoutOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert_eq!(names_in(&outside), ["secret"]);
+}
+
+#[test]
+fn pointer_file_naming_another_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = repo(&root);
+    write_old(&root.join("data.bin"), "payload");
+    r.track("data.bin", "v1").unwrap();
+    let pointer = root.join("data.bin.dvc.json");
+    let text = fs::read_to_string(&pointer).unwrap();
+    for evil in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "other.bin",
+        "a/../data.bin",
+    ] {
+        fs::write(&pointer, text.replace("\"data.bin\"", &format!("{evil:?}"))).unwrap();
+        let err = r
+            .checkout("data.bin", Rev::Pointer, &CheckoutOptions::default())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                DvcError::InvalidArgument { .. } | DvcError::Corrupt { .. }
+            ),
+            "{evil}: {msg}"
+        );
+        assert!(msg.contains("data.bin.dvc.json"), "{msg}");
+    }
+    assert_eq!(fs::read(root.join("data.bin")).unwrap(), b"payload");
+}
+
+#[test]
+fn truncated_pointer_file_is_corrupt_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    write_old(&dir.path().join("d.csv"), "x");
+    r.track("d.csv", "v1").unwrap();
+    let pointer = dir.path().join("d.csv.dvc.json");
+    let bytes = fs::read(&pointer).unwrap();
+    fs::write(&pointer, &bytes[..bytes.len() / 2]).unwrap();
+    let err = r
+        .checkout("d.csv", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(err.to_string().contains("d.csv.dvc.json"), "{err}");
+    // The log still works, and tracking again repairs the pointer.
+    r.track("d.csv", "again").unwrap();
+    r.checkout("d.csv", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap();
+}
+
+/// A dataset whose manifest (tree object) was crafted with `name`.
+fn crafted_tree_checkout(
+    name_json: &str,
+) -> (
+    mlops_dvc::Result<mlops_dvc::CheckoutReport>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let store = Arc::new(InMemoryContentStore::new());
+    let r = Repository::with_store(&root, store.clone())
+        .unwrap()
+        .with_fsync(false);
+    let file = store.put_bytes(b"evil").unwrap().digest;
+    let tree = format!(
+        r#"{{"mlops_tree":1,"entries":[{{"name":{name_json},"type":"file","digest":"{file}","size":4}}]}}"#
+    );
+    let tree = store.put_bytes(tree.as_bytes()).unwrap().digest;
+    let pointer = format!(
+        r#"{{"format":"mlops-dvc-pointer/1","path":"ds","kind":"dir","digest":"{tree}","size":4,"files":1,"version":1}}"#
+    );
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("ds.dvc.json"), pointer).unwrap();
+    let result = r.checkout("ds", Rev::Pointer, &CheckoutOptions::default());
+    (result, dir)
+}
+
+#[test]
+fn manifest_entries_that_escape_are_corrupt_and_nothing_is_written() {
+    for name in [
+        r#""..""#,
+        r#""a/../../x""#,
+        r#""/etc/x""#,
+        r#"{"hex":"2e2e"}"#,
+        r#""""#,
+    ] {
+        let (result, dir) = crafted_tree_checkout(name);
+        let err = result.unwrap_err();
+        assert!(err.is_corrupt(), "{name}: {err}");
+        assert!(
+            !err.to_string().contains("not a tree object"),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains("object"), "{err}");
+        assert_eq!(names_in(dir.path()), ["work"], "{name}");
+        assert!(!dir.path().join("work/ds").exists());
+    }
+    // A well-formed crafted tree checks out.
+    let (result, dir) = crafted_tree_checkout(r#""fine.txt""#);
+    assert_eq!(result.unwrap().written, 1);
+    assert_eq!(
+        fs::read(dir.path().join("work/ds/fine.txt")).unwrap(),
+        b"evil"
+    );
+}
+
+#[test]
+fn missing_object_fails_checkout_before_overwriting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    write_old(&root.join("ds/a.csv"), "a-edited");
+    let b = Digest::of_bytes(b"b-v1 longer content");
+    assert!(r.store().delete(&b).unwrap());
+    let err = r
+        .checkout("ds", 1, &CheckoutOptions::default())
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains(&b.to_hex()), "{err}");
+    assert_eq!(
+        fs::read_to_string(root.join("ds/a.csv")).unwrap(),
+        "a-edited"
+    );
+    assert_eq!(names_in(&root.join("ds")), ["a.csv", "b.csv"]);
+}
+
+#[test]
+fn corrupt_object_fails_checkout_before_overwriting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    write_old(&root.join("ds/a.csv"), "a-edited");
+    write_old(&root.join("ds/b.csv"), "b-edited");
+    // Same length, different bytes: only hashing can tell.
+    let b = Digest::of_bytes(b"b-v1 longer content");
+    let obj = root.join(".mlops-dvc/cache/objects").join(b.object_path());
+    make_writable(&obj);
+    fs::write(&obj, b"b-v1 LONGER content").unwrap();
+    for opts in [
+        CheckoutOptions::default(),
+        CheckoutOptions::default()
+            .link(LinkMode::Hardlink)
+            .verify(true),
+    ] {
+        let err = r.checkout("ds", 1, &opts).unwrap_err();
+        assert!(err.is_corrupt(), "{err}");
+        assert!(err.to_string().contains(&b.to_hex()[2..]), "{err}");
+        assert_eq!(
+            fs::read_to_string(root.join("ds/a.csv")).unwrap(),
+            "a-edited"
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("ds/b.csv")).unwrap(),
+            "b-edited"
+        );
+        // No temps left behind.
+        assert_eq!(names_in(&root.join("ds")), ["a.csv", "b.csv"]);
+    }
+    // A truncated object is caught by its size before any read.
+    fs::write(&obj, b"b-v1").unwrap();
+    let err = r
+        .checkout(
+            "ds",
+            1,
+            &CheckoutOptions::default().link(LinkMode::Hardlink),
+        )
+        .unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert_eq!(
+        fs::read_to_string(root.join("ds/b.csv")).unwrap(),
+        "b-edited"
+    );
+}
+
+#[test]
+fn corrupt_tree_object_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let tree = r.log("ds").unwrap().0[0].digest;
+    let obj = root
+        .join(".mlops-dvc/cache/objects")
+        .join(tree.object_path());
+    make_writable(&obj);
+    let mut bytes = fs::read(&obj).unwrap();
+    bytes[5] ^= 0x20;
+    fs::write(&obj, &bytes).unwrap();
+    assert!(r.diff("ds", 1, 1).unwrap_err().is_corrupt());
+    assert!(
+        r.checkout("ds", 1, &CheckoutOptions::default())
+            .unwrap_err()
+            .is_corrupt()
+    );
+}
+
+#[test]
+fn unknown_dataset_or_version_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = two_file_dataset(dir.path());
+    assert!(r.log("nope").unwrap_err().is_not_found());
+    assert!(r.status("nope").unwrap_err().is_not_found());
+    assert!(r.track("nope", "x").unwrap_err().is_not_found());
+    assert!(
+        r.checkout("nope", 1, &CheckoutOptions::default())
+            .unwrap_err()
+            .is_not_found()
+    );
+    let err = r.diff("ds", 1, 7).unwrap_err();
+    assert!(
+        err.is_not_found() && err.to_string().contains("v7"),
+        "{err}"
+    );
+}
+
+/// A store that changes the file being stored while it is read, like a writer racing `track`.
+#[derive(Debug)]
+struct Racing {
+    inner: InMemoryContentStore,
+    victim: PathBuf,
+}
+
+impl ContentStore for Racing {
+    fn put_reader(&self, reader: &mut dyn Read) -> mlops_dvc::Result<PutResult> {
+        let mut first = [0u8; 2];
+        reader.read_exact(&mut first).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.victim)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"appended meanwhile").unwrap();
+        let mut chained = first.as_slice().chain(reader);
+        self.inner.put_reader(&mut chained)
+    }
+    fn open(&self, d: &Digest) -> mlops_dvc::Result<Box<dyn Read + Send>> {
+        self.inner.open(d)
+    }
+    fn contains(&self, d: &Digest) -> mlops_dvc::Result<bool> {
+        self.inner.contains(d)
+    }
+    fn size(&self, d: &Digest) -> mlops_dvc::Result<u64> {
+        self.inner.size(d)
+    }
+    fn delete(&self, d: &Digest) -> mlops_dvc::Result<bool> {
+        self.inner.delete(d)
+    }
+    fn list(&self) -> mlops_dvc::Result<Vec<Digest>> {
+        self.inner.list()
+    }
+}
+
+#[test]
+fn file_changing_while_hashed_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("live.log");
+    write_old(&victim, "first lines\n");
+    let store = Racing {
+        inner: InMemoryContentStore::new(),
+        victim: victim.clone(),
+    };
+    let r = Repository::with_store(dir.path(), Arc::new(store))
+        .unwrap()
+        .with_fsync(false);
+    let err = r.track("live.log", "x").unwrap_err();
+    assert!(matches!(err, DvcError::Changed { .. }), "{err}");
+    assert!(err.to_string().contains("live.log"), "{err}");
+    assert!(r.log("live.log").unwrap_err().is_not_found());
+    assert!(!dir.path().join("live.log.dvc.json").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file_is_an_io_error_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    write_old(&dir.path().join("ds/ok.csv"), "ok");
+    write_old(&dir.path().join("ds/locked.csv"), "locked");
+    let locked = dir.path().join("ds/locked.csv");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    let privileged = fs::File::open(&locked).is_ok();
+    let result = r.track("ds", "v1");
+    if privileged {
+        // Running as root: permission bits do not stop reads, so the file is simply tracked.
+        assert_eq!(result.unwrap().version().files, 2);
+    } else {
+        let err = result.unwrap_err();
+        assert!(matches!(err, DvcError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("locked.csv"), "{err}");
+        assert!(r.log("ds").unwrap_err().is_not_found());
+    }
+}
+
+#[test]
+fn empty_files_and_empty_folders_are_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    write_old(&root.join("empty.bin"), "");
+    let v = r.track("empty.bin", "empty file").unwrap();
+    assert_eq!((v.version().size, v.version().files), (0, 1));
+    fs::create_dir_all(root.join("hollow/inner")).unwrap();
+    let v = r.track("hollow", "empty folders").unwrap();
+    assert_eq!((v.version().size, v.version().files), (0, 0));
+    r.checkout(
+        "hollow",
+        1,
+        &CheckoutOptions::default().destination("restored"),
+    )
+    .unwrap();
+    assert!(root.join("restored/inner").is_dir());
+    r.checkout(
+        "empty.bin",
+        1,
+        &CheckoutOptions::default().destination("e2"),
+    )
+    .unwrap();
+    assert_eq!(fs::read(root.join("e2")).unwrap(), b"");
+}
+
+#[test]
+fn unicode_and_non_utf8_names_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    write_old(&root.join("ds/données/训练集.csv"), "1,好评\n");
+    #[cfg(unix)]
+    let raw = {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"bad\xff\xfename.bin");
+        write_old(&root.join("ds").join(name), "raw");
+        name.to_owned()
+    };
+    let v = r.track("ds", "names").unwrap();
+    r.checkout("ds", 1, &CheckoutOptions::default().destination("out"))
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("out/données/训练集.csv")).unwrap(),
+        "1,好评\n"
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(v.version().files, 2);
+        assert_eq!(fs::read(root.join("out").join(&raw)).unwrap(), b"raw");
+    }
+    let _ = v;
+    assert!(r.status("ds").unwrap().is_clean());
+}
+
+#[test]
+fn torn_version_log_tail_is_dropped_and_damage_elsewhere_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    write_old(&dir.path().join("f"), "1");
+    r.track("f", "one").unwrap();
+    let logs = dir.path().join(".mlops-dvc/datasets");
+    let log = fs::read_dir(&logs).unwrap().next().unwrap().unwrap().path();
+    let good = fs::read(&log).unwrap();
+    // A crash mid-append leaves half a record.
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"000000ff 1234abcd {\"dataset\":");
+    fs::write(&log, &torn).unwrap();
+    assert_eq!(r.log("f").unwrap().0.len(), 1);
+    write_old(&dir.path().join("f"), "2");
+    assert_eq!(r.track("f", "two").unwrap().version().version, 2);
+    assert_eq!(r.log("f").unwrap().0.len(), 2);
+    // A damaged first record with more after it is corruption, naming the file.
+    let mut bad = fs::read(&log).unwrap();
+    bad[25] ^= 0x01;
+    fs::write(&log, &bad).unwrap();
+    let err = r.log("f").unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(
+        err.to_string().contains(&log.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn damaged_stat_cache_is_ignored_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    write_old(&dir.path().join("ds/a"), "a");
+    r.track("ds", "v1").unwrap();
+    let state = dir.path().join(".mlops-dvc/state");
+    for e in fs::read_dir(&state).unwrap() {
+        fs::write(e.unwrap().path(), b"{not json").unwrap();
+    }
+    let st = r.status("ds").unwrap();
+    assert!(st.is_clean());
+    assert_eq!(st.rehashed, 1);
+}
+
+#[test]
+fn stray_checkout_temp_is_visible_and_removed_with_remove_extra() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    // A crashed checkout left a temp in the dataset folder.
+    fs::write(root.join(format!("ds/.a.csv.{}.0.tmp", u32::MAX)), "half").unwrap();
+    let st = r.status("ds").unwrap();
+    assert_eq!(st.added.len(), 1, "{st}");
+    let rep = r
+        .checkout("ds", 1, &CheckoutOptions::default().remove_extra(true))
+        .unwrap();
+    assert_eq!(rep.removed, 1);
+    assert_eq!(names_in(&root.join("ds")), ["a.csv", "b.csv"]);
+}

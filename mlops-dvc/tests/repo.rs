@@ -1,0 +1,407 @@
+//! The repository API: track, log, status, checkout, diff, push/pull, gc.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{repo, write_old};
+use mlops_dvc::{
+    CheckoutOptions, ContentStore, DatasetKind, FileContentStore, GcOptions, LinkMode, Phase, Rev,
+    TrackOptions, Tracked,
+};
+
+const V1: &str = "id,text,label\n1,好评,1\n2,差评,0\n3,一般,1";
+
+#[test]
+fn seed_scenario_track_log_checkout_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    let csv = dir.path().join("train.csv");
+    let v2 = format!("{V1}\n4,非常好,1\n5,很差,0\n6,还行,1");
+    let v3 = v2.replace("3,一般,1", "3,一般,0");
+    fs::write(&csv, V1).unwrap();
+    let t1 = r.track("train.csv", "initial").unwrap();
+    assert!(t1.is_new());
+    assert_eq!(t1.version().version, 1);
+    assert_eq!(t1.version().size, V1.len() as u64);
+    assert_eq!(t1.version().kind, DatasetKind::File);
+    // Unchanged data creates no version.
+    let again = r.track("train.csv", "same").unwrap();
+    assert!(matches!(&again, Tracked::Unchanged(v) if v.version == 1));
+    fs::write(&csv, &v2).unwrap();
+    r.track("train.csv", "three rows added").unwrap();
+    fs::write(&csv, &v3).unwrap();
+    let t3 = r
+        .track_with(
+            "train.csv",
+            "label fixed",
+            &TrackOptions::default().tag("reviewed"),
+        )
+        .unwrap();
+    assert_eq!(t3.version().version, 3);
+    assert_eq!(t3.version().tags, vec!["reviewed".to_owned()]);
+
+    let log = r.log("train.csv").unwrap();
+    let msgs: Vec<&str> = log.0.iter().map(|v| v.message.as_str()).collect();
+    assert_eq!(msgs, ["initial", "three rows added", "label fixed"]);
+    let table = log.to_string();
+    assert!(
+        table.contains("v3") && table.contains("label fixed"),
+        "{table}"
+    );
+
+    let diff = r.diff("train.csv", 1, 3).unwrap();
+    let text = diff.text.clone().unwrap();
+    // v1 -> v3: line "3,一般,1" became "3,一般,0", three rows appended.
+    assert_eq!((text.added, text.removed, text.unchanged), (4, 1, 3));
+    assert_eq!(text.removed_samples, vec!["3,一般,1".to_owned()]);
+    assert_eq!(diff.modified.len(), 1);
+
+    let rep = r
+        .checkout("train.csv", 1, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(rep.written, 1);
+    assert_eq!(fs::read_to_string(&csv).unwrap(), V1);
+    // Back to the latest.
+    r.checkout("train.csv", Rev::Latest, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(fs::read_to_string(&csv).unwrap(), v3);
+}
+
+#[test]
+fn line_diff_keeps_duplicates_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    let f = dir.path().join("a.txt");
+    fs::write(&f, "x\nx\ny\n").unwrap();
+    r.track("a.txt", "1").unwrap();
+    fs::write(&f, "y\nx\nx\nx\n").unwrap();
+    r.track("a.txt", "2").unwrap();
+    let t = r.diff("a.txt", 1, 2).unwrap().text.unwrap();
+    // A set-based diff would say 0 added, 0 removed.
+    assert_eq!(t.added + t.unchanged, 4);
+    assert_eq!(t.removed + t.unchanged, 3);
+    assert!(t.added >= 1);
+}
+
+#[test]
+fn pointer_file_is_json_and_restores_after_git_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    let f = dir.path().join("data/x.bin");
+    write_old(&f, b"one");
+    r.track("data/x.bin", "1").unwrap();
+    let pointer_v1 = fs::read(dir.path().join("data/x.bin.dvc.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&pointer_v1).unwrap();
+    assert_eq!(json["path"], "x.bin");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["kind"], "file");
+    write_old(&f, b"two");
+    r.track("data/x.bin", "2").unwrap();
+    // "git checkout" of the old pointer, then checkout from the pointer.
+    fs::write(dir.path().join("data/x.bin.dvc.json"), &pointer_v1).unwrap();
+    let rep = r
+        .checkout("data/x.bin", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(rep.version, 1);
+    assert_eq!(fs::read(&f).unwrap(), b"one");
+}
+
+fn build_tree(root: &std::path::Path) {
+    write_old(&root.join("ds/a.csv"), "a\n1\n");
+    write_old(&root.join("ds/sub/b.csv"), "b\n2\n");
+    write_old(&root.join("ds/sub/deeper/c.bin"), [0u8, 1, 2, 3]);
+    write_old(&root.join("ds/empty.txt"), "");
+    fs::create_dir_all(root.join("ds/empty_dir")).unwrap();
+}
+
+#[test]
+fn directory_versions_status_diff_and_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    build_tree(root);
+    let v1 = r.track("ds", "v1").unwrap();
+    assert_eq!(v1.version().kind, DatasetKind::Dir);
+    assert_eq!(v1.version().files, 4);
+    assert_eq!(v1.version().size, 4 + 4 + 4);
+    let st = r.status("ds").unwrap();
+    assert!(st.is_clean(), "{st}");
+    assert_eq!(st.unchanged, 4);
+    assert_eq!(st.rehashed, 0, "unchanged files must not be re-hashed");
+
+    // Modify one, add one, delete one, rename one.
+    write_old(&root.join("ds/a.csv"), "a\n1\n2\n");
+    write_old(&root.join("ds/new.csv"), "new\n");
+    fs::remove_file(root.join("ds/empty.txt")).unwrap();
+    fs::rename(root.join("ds/sub/b.csv"), root.join("ds/b_moved.csv")).unwrap();
+    let st = r.status("ds").unwrap();
+    let names = |v: &Vec<mlops_dvc::RelPath>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&st.modified), ["a.csv"]);
+    assert_eq!(names(&st.added), ["b_moved.csv", "new.csv"]);
+    assert_eq!(names(&st.deleted), ["empty.txt", "sub/b.csv"]);
+    // Only the changed files were read: a.csv, new.csv and the renamed file (new inode path).
+    assert_eq!(st.rehashed, 3, "{st}");
+
+    let before = r.store().list().unwrap().len();
+    let v2 = r.track("ds", "v2").unwrap();
+    assert_eq!(v2.version().version, 2);
+    // New objects: a.csv, new.csv, root tree, sub tree (b.csv left it); deeper/ is reused.
+    let after = r.store().list().unwrap().len();
+    assert_eq!(after - before, 4);
+
+    let d = r.diff("ds", 1, 2).unwrap();
+    assert_eq!(names(&d.added), ["new.csv"]);
+    assert_eq!(names(&d.removed), ["empty.txt"]);
+    assert_eq!(d.modified.len(), 1);
+    assert_eq!(d.renamed.len(), 1);
+    assert_eq!(d.renamed[0].from.to_string(), "sub/b.csv");
+    assert_eq!(d.renamed[0].to.to_string(), "b_moved.csv");
+    assert_eq!(d.unchanged, 1);
+    assert!(d.text.is_none());
+
+    // Checkout v1 in place, removing extras: exactly the v1 tree, empty folder included.
+    let rep = r
+        .checkout("ds", 1, &CheckoutOptions::default().remove_extra(true))
+        .unwrap();
+    assert_eq!(rep.removed, 2, "{rep}");
+    assert_eq!(fs::read_to_string(root.join("ds/a.csv")).unwrap(), "a\n1\n");
+    assert_eq!(
+        fs::read_to_string(root.join("ds/sub/b.csv")).unwrap(),
+        "b\n2\n"
+    );
+    assert!(root.join("ds/empty.txt").exists());
+    assert!(root.join("ds/empty_dir").is_dir());
+    assert!(!root.join("ds/new.csv").exists());
+    // The pointer now names v1, and status compares against it.
+    let st = r.status("ds").unwrap();
+    assert!(st.is_clean(), "{st}");
+    assert_eq!(st.version, 1);
+    // Tracking the unchanged v1 content creates no version.
+    assert!(!r.track("ds", "same as v1").unwrap().is_new());
+    // Without remove_extra, extra files stay.
+    write_old(&root.join("ds/extra.csv"), "x");
+    r.checkout("ds", 2, &CheckoutOptions::default()).unwrap();
+    assert!(root.join("ds/extra.csv").exists());
+    assert!(root.join("ds/empty.txt").exists());
+}
+
+#[test]
+fn checkout_elsewhere_with_hardlinks_shares_read_only_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    build_tree(root);
+    r.track("ds", "v1").unwrap();
+    let rep = r
+        .checkout(
+            "ds",
+            1,
+            &CheckoutOptions::default()
+                .destination("copy_hl")
+                .link(LinkMode::Hardlink),
+        )
+        .unwrap();
+    assert_eq!(rep.written, 4);
+    assert_eq!(rep.linked, 4);
+    let out = root.join("copy_hl/sub/b.csv");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "b\n2\n");
+    assert!(fs::metadata(&out).unwrap().permissions().readonly());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert!(fs::metadata(&out).unwrap().nlink() >= 2);
+    }
+    // Checking out again changes nothing.
+    let again = r
+        .checkout(
+            "ds",
+            1,
+            &CheckoutOptions::default()
+                .destination("copy_hl")
+                .link(LinkMode::Hardlink),
+        )
+        .unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 4));
+    // Copies are writable and independent.
+    r.checkout(
+        "ds",
+        1,
+        &CheckoutOptions::default().destination(root.join("copy")),
+    )
+    .unwrap();
+    assert!(
+        !fs::metadata(root.join("copy/a.csv"))
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn executable_bit_is_versioned() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    write_old(&dir.path().join("tools/run.sh"), "#!/bin/sh\n");
+    fs::set_permissions(
+        dir.path().join("tools/run.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    r.track("tools", "v1").unwrap();
+    let files = r.files("tools", 1).unwrap();
+    assert!(files[0].exec);
+    r.checkout(
+        "tools",
+        1,
+        &CheckoutOptions::default()
+            .destination("out")
+            .link(LinkMode::Hardlink),
+    )
+    .unwrap();
+    let mode = fs::metadata(dir.path().join("out/run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111);
+}
+
+#[test]
+fn push_pull_to_a_fresh_clone_and_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = repo(&root);
+    build_tree(&root);
+    r.track("ds", "v1").unwrap();
+    write_old(&root.join("ds/a.csv"), "changed");
+    r.track("ds", "v2").unwrap();
+    let remote = FileContentStore::open(dir.path().join("remote"))
+        .unwrap()
+        .with_fsync(false);
+    let first = r.push(&remote, &[]).unwrap();
+    assert!(first.copied > 0);
+    assert_eq!(first.present, 0);
+    assert_eq!(remote.list().unwrap().len() as u64, first.copied);
+    let second = r.push(&remote, &[]).unwrap();
+    assert_eq!(second.copied, 0, "{second}");
+    assert_eq!(second.present, first.copied);
+
+    // A fresh clone has only the pointer file (from git).
+    let clone = dir.path().join("clone");
+    fs::create_dir_all(&clone).unwrap();
+    fs::copy(root.join("ds.dvc.json"), clone.join("ds.dvc.json")).unwrap();
+    let c = repo(&clone);
+    assert!(
+        c.checkout("ds", Rev::Pointer, &CheckoutOptions::default())
+            .unwrap_err()
+            .is_not_found()
+    );
+    let pulled = c.pull(&remote, &[PathBuf::from("ds")]).unwrap();
+    assert!(pulled.copied > 0);
+    assert_eq!(c.pull(&remote, &[PathBuf::from("ds")]).unwrap().copied, 0);
+    c.checkout("ds", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(clone.join("ds/a.csv")).unwrap(),
+        "changed"
+    );
+    assert_eq!(
+        fs::read_to_string(clone.join("ds/sub/b.csv")).unwrap(),
+        "b\n2\n"
+    );
+
+    // gc: keep everything, then keep only the latest: v1's a.csv and trees go.
+    let all = r.gc(&GcOptions::default()).unwrap();
+    assert_eq!(all.removed, 0);
+    let dry = r.gc(&GcOptions::latest_only().dry_run(true)).unwrap();
+    assert!(dry.removed > 0);
+    let n = r.store().list().unwrap().len() as u64;
+    assert_eq!(n, dry.kept + dry.removed, "dry run removes nothing");
+    let gc = r.gc(&GcOptions::latest_only()).unwrap();
+    assert_eq!((gc.removed, gc.freed_bytes), (dry.removed, dry.freed_bytes));
+    assert!(gc.freed_bytes >= 4, "{gc}");
+    r.checkout(
+        "ds",
+        Rev::Latest,
+        &CheckoutOptions::default().destination("latest"),
+    )
+    .unwrap();
+    assert!(
+        r.checkout("ds", 1, &CheckoutOptions::default().destination("old"))
+            .is_err()
+    );
+}
+
+#[test]
+fn progress_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    for i in 0..20 {
+        write_old(&dir.path().join(format!("many/{i}.txt")), format!("{i}"));
+    }
+    let calls = Arc::new(AtomicU64::new(0));
+    let last_total = Arc::new(AtomicU64::new(0));
+    let (c, t) = (calls.clone(), last_total.clone());
+    let opts = TrackOptions::default().progress(Arc::new(move |p| {
+        assert_eq!(p.phase, Phase::Hashing);
+        assert!(p.files_done <= p.files_total);
+        c.fetch_add(1, Ordering::Relaxed);
+        t.store(p.files_total, Ordering::Relaxed);
+    }));
+    r.track_with("many", "m", &opts).unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 20);
+    assert_eq!(last_total.load(Ordering::Relaxed), 20);
+}
+
+#[test]
+fn large_directory_change_rewrites_one_part_not_the_whole_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(dir.path());
+    for i in 0..3000 {
+        write_old(&dir.path().join(format!("big/f{i:05}")), format!("{i}"));
+    }
+    r.track("big", "v1").unwrap();
+    let before = r.store().list().unwrap();
+    write_old(&dir.path().join("big/f01234"), "changed");
+    r.track("big", "v2").unwrap();
+    let after = r.store().list().unwrap();
+    let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
+    // The file, the part holding it, and the small list of parts.
+    assert_eq!(new.len(), 3);
+    let new_bytes: u64 = new.iter().map(|d| r.store().size(d).unwrap()).sum();
+    let v1_trees: u64 = before
+        .iter()
+        .map(|d| r.store().size(d).unwrap())
+        .sum::<u64>()
+        - (0..3000).map(|i| format!("{i}").len() as u64).sum::<u64>();
+    assert!(new_bytes * 5 < v1_trees, "{new_bytes} of {v1_trees}");
+    assert_eq!(r.files("big", 2).unwrap().len(), 3000);
+    let d = r.diff("big", 1, 2).unwrap();
+    assert_eq!((d.modified.len() as u64, d.unchanged), (1, 2999));
+}
+
+#[test]
+fn reopened_repository_sees_everything_and_several_processes_share_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let r = repo(dir.path());
+        write_old(&dir.path().join("f"), "1");
+        r.track("f", "one").unwrap();
+    }
+    let r = repo(dir.path());
+    assert_eq!(r.log("f").unwrap().0.len(), 1);
+    assert_eq!(r.datasets().unwrap()[0].to_string(), "f");
+    // Two handles (as two processes would) tracking in turn keep one consistent log.
+    let r2 = repo(dir.path());
+    write_old(&dir.path().join("f"), "2");
+    r2.track("f", "two").unwrap();
+    write_old(&dir.path().join("f"), "3");
+    r.track("f", "three").unwrap();
+    let versions: Vec<u64> = r.log("f").unwrap().0.iter().map(|v| v.version).collect();
+    assert_eq!(versions, [1, 2, 3]);
+}
