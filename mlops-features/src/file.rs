@@ -27,6 +27,7 @@ use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
 const KIND_APPLY: u8 = b'A';
 const KIND_WRITE: u8 = b'W';
 const KIND_ROWS: u8 = b'R';
+const KIND_EVICT: u8 = b'E';
 /// Rows per write record in a snapshot.
 const SNAPSHOT_CHUNK: usize = 4096;
 /// The log is compacted into a snapshot once it is larger than this and than the last
@@ -381,6 +382,11 @@ fn replay(mem: &InMemoryOnlineStore, path: &Path, records: &[&[u8]]) -> Result<(
                 mem.write_batch(&group, &rows)
                     .map_err(|e| bad(e.to_string()))?;
             }
+            KIND_EVICT => {
+                let now = Reader::new(body).i64().map_err(&bad)?;
+                mem.evict_expired(Timestamp::from_micros(now))
+                    .map_err(|e| bad(e.to_string()))?;
+            }
             other => return Err(bad(format!("unknown record kind {other}"))),
         }
     }
@@ -425,9 +431,16 @@ impl OnlineStore for FileOnlineStore {
     }
 
     fn evict_expired(&self, now: Timestamp) -> Result<usize> {
-        // Eviction is not logged: rows it frees come back on reopen, still expired (reads say
-        // so) until evicted again or dropped by the next snapshot.
-        self.inner.mem.evict_expired(now)
+        let mut wal = self.inner.wal.lock();
+        let removed = self.inner.mem.evict_expired(now)?;
+        if removed > 0 {
+            // Logged so that replay frees the same rows at the same point of the history.
+            let mut payload = vec![KIND_EVICT];
+            payload.extend_from_slice(&now.as_micros().to_le_bytes());
+            let rec = frame(&payload, &wal.path)?;
+            wal.append(&rec, self.inner.fsync.load(Ordering::Relaxed))?;
+        }
+        Ok(removed)
     }
 
     fn entity_count(&self, group: &str) -> Result<usize> {
@@ -645,15 +658,13 @@ impl OfflineStore for FileOfflineStore {
             let scan = fsutil::scan_records(&data).map_err(|e| {
                 FeatureError::corrupt(&path, format!("at byte {}: {}", e.offset, e.detail))
             })?;
-            if let Some(at) = scan.torn_at {
-                if si + 1 != segs.len() {
-                    return Err(FeatureError::corrupt(
-                        &path,
-                        format!("damaged record at byte {at} in a sealed segment"),
-                    ));
-                }
-                // A torn batch at the very end: a crashed append, never acknowledged; skipped
-                // here and cut by the next append.
+            // A torn batch at the very end of the last segment is a crashed append, never
+            // acknowledged: skipped here and cut by the next append. Elsewhere it is damage.
+            if let Some(at) = scan.torn_at.filter(|_| si + 1 != segs.len()) {
+                return Err(FeatureError::corrupt(
+                    &path,
+                    format!("damaged record at byte {at} in a sealed segment"),
+                ));
             }
             for (i, rec) in scan.records.iter().enumerate() {
                 let bad = |d: String| FeatureError::corrupt(&path, format!("record {i}: {d}"));

@@ -208,7 +208,7 @@ impl Shard {
             slot.status = FeatureStatus::Present;
             match layout.cols[j] {
                 Col::Fixed(k) => {
-                    slot.value = decode_fixed(layout.types[j], data[layout.fixed_at(k)])
+                    slot.value = decode_fixed(layout.types[j], data[layout.fixed_at(k)]);
                 }
                 Col::Var(k) => slot.value.clone_from(&self.vars[r * layout.n_var + k]),
             }

@@ -502,8 +502,7 @@ impl EntityKey {
     pub(crate) fn from_encoded(bytes: &[u8]) -> std::result::Result<Self, String> {
         let key = Self::from_encoded_unchecked(bytes);
         let mut n = 0;
-        let mut it = key.try_parts();
-        while let Some(p) = it.next() {
+        for p in key.try_parts() {
             p?;
             n += 1;
         }
@@ -752,7 +751,7 @@ mod tests {
 
     #[test]
     fn entity_keys_are_compact_and_ordered() {
-        assert_eq!(std::mem::size_of::<EntityKey>(), 24);
+        assert_eq!(size_of::<EntityKey>(), 24);
         let long = "x".repeat(40);
         let k = EntityKey::new(&[KeyPart::String(&long), KeyPart::Int64(-3)]);
         assert_eq!(

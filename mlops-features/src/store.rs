@@ -711,11 +711,11 @@ impl FeatureStore {
                 // Rows written before features were added lack their values: null.
                 row.values.resize(n, Value::Null);
                 batch.push(row);
-                if batch.len() == CHUNK {
-                    if let Err(e) = flush(&mut batch) {
-                        failed = Some(e);
-                        return std::ops::ControlFlow::Break(());
-                    }
+                if batch.len() == CHUNK
+                    && let Err(e) = flush(&mut batch)
+                {
+                    failed = Some(e);
+                    return std::ops::ControlFlow::Break(());
                 }
                 std::ops::ControlFlow::Continue(())
             })?;
