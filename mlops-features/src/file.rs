@@ -43,15 +43,28 @@ fn lock_exclusive_now(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(|e| FeatureError::io(path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(FeatureError::Conflict(format!(
-            "{} is locked: the store is open in another process",
-            path.display()
-        ))),
-        Err(fs::TryLockError::Error(e)) => Err(FeatureError::io(path, e)),
+    // A lock held only for an instant (a child process between fork and exec briefly shares
+    // the descriptor) is waited out; a lock held longer means another owner.
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(FeatureError::Conflict(format!(
+                    "{} is locked: the store is open in another process",
+                    path.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(FeatureError::io(path, e)),
+        }
     }
 }
+
+/// How long opening waits for the online store's lock before reporting a conflict.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(300);
 
 fn gen_of(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     let hex = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
