@@ -255,8 +255,8 @@ fn corrupt_offline_segment_is_reported() {
         .unwrap()
         .with_fsync(false);
     let row = FeatureRow::new("u1", t(1), vec![Value::Int64(1)]);
-    s.append("g", &[row.clone()]).unwrap();
-    s.append("g", &[row.clone()]).unwrap();
+    s.append("g", std::slice::from_ref(&row)).unwrap();
+    s.append("g", std::slice::from_ref(&row)).unwrap();
     let seg = dir.path().join("g").join("seg-00000001.log");
     let mut data = fs::read(&seg).unwrap();
     data[22] ^= 0x01;

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use mlops_features::{
     EntityKey, FeatureError, FeatureGroup, FeatureRow, FeatureStatus, FileOfflineStore,
-    FileOnlineStore, KeyType, OfflineStore, OfflineStoreExt, OnlineStore, ReadRequest,
-    ScanOptions, Timestamp, Value, ValueType,
+    FileOnlineStore, KeyType, OfflineStore, OfflineStoreExt, OnlineStore, ReadRequest, ScanOptions,
+    Timestamp, Value, ValueType,
 };
 
 const CHILD_ENV: &str = "MLOPS_FEATURES_CHILD";
@@ -64,7 +64,8 @@ fn online_log_cut_at_every_byte_keeps_a_prefix_of_the_batches() {
         let s = FileOnlineStore::open(dir.path()).unwrap().with_fsync(false);
         s.apply_group(&group()).unwrap();
         for i in 1..=4 {
-            s.write_batch("g", &[row(1, i, i), row(i + 1, i, i)]).unwrap();
+            s.write_batch("g", &[row(1, i, i), row(i + 1, i, i)])
+                .unwrap();
         }
     }
     let wal = dir.path().join("wal-0000000000000000.log");
@@ -88,7 +89,11 @@ fn online_log_cut_at_every_byte_keeps_a_prefix_of_the_batches() {
         // Complete records before the cut: the apply record and then `batches` writes.
         let complete = ends.iter().filter(|&&e| e <= cut).count();
         let batches = complete.saturating_sub(1) as i64;
-        assert_eq!(s.recovery().torn_tail.is_some(), !ends.contains(&cut) && cut != 0, "cut {cut}");
+        assert_eq!(
+            s.recovery().torn_tail.is_some(),
+            !ends.contains(&cut) && cut != 0,
+            "cut {cut}"
+        );
         if complete == 0 {
             assert!(s.groups().unwrap().is_empty());
         } else {
@@ -105,7 +110,9 @@ fn online_log_cut_at_every_byte_keeps_a_prefix_of_the_batches() {
 #[test]
 fn offline_segment_cut_at_every_byte_drops_only_the_torn_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FileOfflineStore::open(dir.path()).unwrap().with_fsync(false);
+    let s = FileOfflineStore::open(dir.path())
+        .unwrap()
+        .with_fsync(false);
     s.append("g", &[row(1, 1, 1), row(2, 1, 2)]).unwrap();
     s.append("g", &[row(3, 1, 3)]).unwrap();
     let seg = dir.path().join("g").join("seg-00000001.log");
@@ -113,7 +120,9 @@ fn offline_segment_cut_at_every_byte_drops_only_the_torn_batch() {
     let first_end = full.iter().position(|&b| b == b'\n').unwrap() + 1;
     for cut in 0..full.len() {
         fs::write(&seg, &full[..cut]).unwrap();
-        let s = FileOfflineStore::open(dir.path()).unwrap().with_fsync(false);
+        let s = FileOfflineStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false);
         let n = s.rows("g", &ScanOptions::default()).unwrap().len();
         assert_eq!(n, if cut >= first_end { 2 } else { 0 }, "cut {cut}");
         s.append("g", &[row(9, 1, 9)]).unwrap();
@@ -151,7 +160,8 @@ fn concurrent_offline_appenders_in_two_processes_lose_nothing() {
             .with_fsync(false)
             .with_segment_bytes(2048);
         for i in 0..BATCHES {
-            s.append("g", &[row(base + i, i, i), row(base + i, i + 1, i)]).unwrap();
+            s.append("g", &[row(base + i, i, i), row(base + i, i + 1, i)])
+                .unwrap();
         }
     };
     if let Some(dir) = child_dir(NAME) {
@@ -207,6 +217,10 @@ fn killed_writer_leaves_a_consistent_online_store() {
     let first = read_x(&s, 0);
     assert!(first.is_some_and(|x| x > 0), "no batch survived");
     for id in 0..50 {
-        assert_eq!(read_x(&s, id), first, "entity {id} differs: a batch was half applied");
+        assert_eq!(
+            read_x(&s, id),
+            first,
+            "entity {id} differs: a batch was half applied"
+        );
     }
 }
