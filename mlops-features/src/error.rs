@@ -35,6 +35,19 @@ pub enum FeatureError {
         /// Why, naming the offending value.
         detail: String,
     },
+    /// A row of an ingested batch does not match the feature group's schema. The whole batch
+    /// was rejected: nothing of it was written.
+    #[error("invalid row {row} for feature group {group}, field {field:?}: {detail}")]
+    InvalidRow {
+        /// The feature group the batch was for.
+        group: String,
+        /// Index of the first bad row in the batch (0-based).
+        row: usize,
+        /// The offending field: an entity column, a feature, or `event_timestamp`/`values`.
+        field: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The request contradicts stored state.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -67,6 +80,45 @@ pub enum FeatureError {
 }
 
 impl FeatureError {
+    /// Shorthand for [`FeatureError::InvalidRow`].
+    pub(crate) fn row(
+        group: &str,
+        row: usize,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::InvalidRow {
+            group: group.to_owned(),
+            row,
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`FeatureError::NotFound`].
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    /// Shorthand for [`FeatureError::Io`].
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`FeatureError::Corrupt`].
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
     /// Shorthand for [`FeatureError::InvalidArgument`].
     pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
         Self::InvalidArgument {

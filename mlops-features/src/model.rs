@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -125,11 +126,133 @@ pub enum ValueType {
     Float32Vector,
 }
 
+impl ValueType {
+    /// The lower-case name used in messages and files (`"int64"`, `"float32_vector"`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bool => "bool",
+            Self::Int64 => "int64",
+            Self::Float64 => "float64",
+            Self::Float32 => "float32",
+            Self::String => "string",
+            Self::Timestamp => "timestamp",
+            Self::Bytes => "bytes",
+            Self::Float32Vector => "float32_vector",
+        }
+    }
+
+    /// Whether values of this type have a fixed width (stored inline in the online store).
+    #[must_use]
+    pub fn is_fixed_width(self) -> bool {
+        !matches!(self, Self::String | Self::Bytes | Self::Float32Vector)
+    }
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A point in time: microseconds since the Unix epoch, UTC.
+///
+/// Event and created timestamps of feature rows, entity-frame timestamps and the clock all use
+/// it. It displays as RFC 3339 and parses from RFC 3339.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The earliest representable time.
+    pub const MIN: Self = Self(i64::MIN);
+    /// The latest representable time.
+    pub const MAX: Self = Self(i64::MAX);
+
+    /// From microseconds since the Unix epoch.
+    #[must_use]
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// From whole seconds since the Unix epoch (saturating).
+    #[must_use]
+    pub const fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000))
+    }
+
+    /// Microseconds since the Unix epoch.
+    #[must_use]
+    pub const fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    /// The current wall-clock time.
+    #[must_use]
+    pub fn now() -> Self {
+        Self(chrono::Utc::now().timestamp_micros())
+    }
+
+    /// This time plus `d` (saturating).
+    #[must_use]
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(duration_micros(d)))
+    }
+
+    /// This time minus `d` (saturating).
+    #[must_use]
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        Self(self.0.saturating_sub(duration_micros(d)))
+    }
+
+    /// As a chrono date-time, or `None` outside chrono's range.
+    #[must_use]
+    pub fn to_datetime(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp_micros(self.0)
+    }
+}
+
+/// A duration in whole microseconds, saturating at `i64::MAX`.
+pub(crate) fn duration_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(t.timestamp_micros())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_datetime() {
+            Some(t) => write!(
+                f,
+                "{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            None => write!(f, "{}us", self.0),
+        }
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = FeatureError;
+    fn from_str(s: &str) -> Result<Self> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Self(t.timestamp_micros()))
+            .map_err(|e| FeatureError::invalid("timestamp", format!("{s:?}: {e}")))
+    }
+}
+
 /// One feature value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Value {
     /// A missing value.
+    #[default]
     Null,
     /// See [`ValueType::Bool`].
     Bool(bool),
@@ -141,8 +264,8 @@ pub enum Value {
     Float32(f32),
     /// See [`ValueType::String`].
     String(String),
-    /// See [`ValueType::Timestamp`]: microseconds since the Unix epoch, UTC.
-    Timestamp(i64),
+    /// See [`ValueType::Timestamp`].
+    Timestamp(Timestamp),
     /// See [`ValueType::Bytes`].
     Bytes(Vec<u8>),
     /// See [`ValueType::Float32Vector`].
@@ -170,6 +293,399 @@ impl Value {
     #[must_use]
     pub fn fits(&self, ty: ValueType) -> bool {
         self.value_type().is_none_or(|t| t == ty)
+    }
+
+    /// Whether this is [`Value::Null`].
+    #[must_use]
+    pub fn is_null(&self) -> bool {
+        matches!(self, Self::Null)
+    }
+
+    /// The value as `f64` for the numeric types (`Int64`, `Float64`, `Float32`), else `None`.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Self::Int64(v) => Some(v as f64),
+            Self::Float64(v) => Some(v),
+            Self::Float32(v) => Some(f64::from(v)),
+            _ => None,
+        }
+    }
+
+    /// The value as `i64` for `Int64`, else `None`.
+    #[must_use]
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Self::Int64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value as `&str` for `String`, else `None`.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("null"),
+            Self::Bool(v) => write!(f, "{v}"),
+            Self::Int64(v) => write!(f, "{v}"),
+            Self::Float64(v) => write!(f, "{v}"),
+            Self::Float32(v) => write!(f, "{v}"),
+            Self::String(v) => write!(f, "{v:?}"),
+            Self::Timestamp(v) => write!(f, "{v}"),
+            Self::Bytes(v) => write!(f, "<{} bytes>", v.len()),
+            Self::Float32Vector(v) => write!(f, "<{} x f32>", v.len()),
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident $(as $conv:ty)?),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Self::$variant(v $(as $conv)?)
+            }
+        }
+    )*};
+}
+value_from!(bool => Bool, i64 => Int64, f64 => Float64, f32 => Float32, String => String,
+    Timestamp => Timestamp, Vec<u8> => Bytes, Vec<f32> => Float32Vector);
+
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Self::Int64(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::String(v.to_owned())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+/// The type of one column of an entity key (Feast's join key types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyType {
+    /// A 64-bit signed integer id.
+    Int64,
+    /// A text id.
+    String,
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Int64 => "int64",
+            Self::String => "string",
+        })
+    }
+}
+
+/// One part of an entity key, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPart<'a> {
+    /// An integer id.
+    Int64(i64),
+    /// A text id.
+    String(&'a str),
+}
+
+impl KeyPart<'_> {
+    /// The part's type.
+    #[must_use]
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            Self::Int64(_) => KeyType::Int64,
+            Self::String(_) => KeyType::String,
+        }
+    }
+}
+
+impl<'a> From<&'a str> for KeyPart<'a> {
+    fn from(s: &'a str) -> Self {
+        Self::String(s)
+    }
+}
+
+impl From<i64> for KeyPart<'_> {
+    fn from(v: i64) -> Self {
+        Self::Int64(v)
+    }
+}
+
+/// Longest encoded key kept inline (without a heap allocation).
+const INLINE_KEY: usize = 22;
+
+#[derive(Clone)]
+enum KeyBytes {
+    Inline { len: u8, buf: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+/// An entity key: the values of a feature group's join keys (one or more, so compound keys are
+/// allowed), e.g. `user_id = "u001"` or `(user_id, merchant_id) = ("u001", 7)`.
+///
+/// Stored in a compact encoding (kept inline, without allocation, up to 22 bytes), so that
+/// hashing and comparing a key is a pass over a few bytes.
+///
+/// ```
+/// use mlops_features::{EntityKey, KeyPart};
+/// let k = EntityKey::from("u001");
+/// let c = EntityKey::new(&[KeyPart::String("u001"), KeyPart::Int64(7)]);
+/// assert_eq!(k.to_string(), "u001");
+/// assert_eq!(c.to_string(), "(u001, 7)");
+/// assert_eq!(c.parts().collect::<Vec<_>>(), [KeyPart::String("u001"), KeyPart::Int64(7)]);
+/// ```
+#[derive(Clone)]
+pub struct EntityKey(KeyBytes);
+
+const TAG_INT: u8 = 1;
+const TAG_STR: u8 = 2;
+
+impl EntityKey {
+    /// A key from its parts, in the order of the group's entity columns.
+    #[must_use]
+    pub fn new(parts: &[KeyPart<'_>]) -> Self {
+        let mut buf = Vec::with_capacity(16);
+        for part in parts {
+            match *part {
+                KeyPart::Int64(v) => {
+                    buf.push(TAG_INT);
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                KeyPart::String(s) => {
+                    buf.push(TAG_STR);
+                    // Strings longer than 4 GiB cannot be keys; clamp so encoding never panics.
+                    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+                    buf.extend_from_slice(&len.to_le_bytes());
+                    buf.extend_from_slice(&s.as_bytes()[..len as usize]);
+                }
+            }
+        }
+        Self::from_encoded_unchecked(&buf)
+    }
+
+    fn from_encoded_unchecked(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE_KEY {
+            let mut buf = [0; INLINE_KEY];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            #[allow(clippy::cast_possible_truncation)]
+            Self(KeyBytes::Inline {
+                len: bytes.len() as u8,
+                buf,
+            })
+        } else {
+            Self(KeyBytes::Heap(bytes.into()))
+        }
+    }
+
+    /// A key from its encoding ([`EntityKey::encoded`]).
+    ///
+    /// # Errors
+    /// A description of what is malformed.
+    pub(crate) fn from_encoded(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let key = Self::from_encoded_unchecked(bytes);
+        let mut n = 0;
+        for p in key.try_parts() {
+            p?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err("entity key has no parts".to_owned());
+        }
+        Ok(key)
+    }
+
+    /// The compact encoding: per part a tag byte, then 8 little-endian bytes (int64) or a
+    /// 4-byte little-endian length and UTF-8 bytes (string).
+    #[must_use]
+    pub fn encoded(&self) -> &[u8] {
+        match &self.0 {
+            KeyBytes::Inline { len, buf } => &buf[..*len as usize],
+            KeyBytes::Heap(b) => b,
+        }
+    }
+
+    /// The parts of the key, in order.
+    pub fn parts(&self) -> impl Iterator<Item = KeyPart<'_>> {
+        self.try_parts().map_while(std::result::Result::ok)
+    }
+
+    fn try_parts(&self) -> KeyParts<'_> {
+        KeyParts {
+            rest: self.encoded(),
+        }
+    }
+
+    /// Number of parts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.parts().count()
+    }
+
+    /// Whether the key has no parts (never true for keys built from a non-empty slice).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.encoded().is_empty()
+    }
+}
+
+struct KeyParts<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for KeyParts<'a> {
+    type Item = std::result::Result<KeyPart<'a>, String>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&tag, rest) = self.rest.split_first()?;
+        let result = match tag {
+            TAG_INT if rest.len() >= 8 => {
+                let (v, rest) = rest.split_at(8);
+                self.rest = rest;
+                let mut b = [0; 8];
+                b.copy_from_slice(v);
+                Ok(KeyPart::Int64(i64::from_le_bytes(b)))
+            }
+            TAG_STR if rest.len() >= 4 => {
+                let mut b = [0; 4];
+                b.copy_from_slice(&rest[..4]);
+                let len = u32::from_le_bytes(b) as usize;
+                if rest.len() < 4 + len {
+                    Err("entity key string is truncated".to_owned())
+                } else {
+                    match std::str::from_utf8(&rest[4..4 + len]) {
+                        Ok(s) => {
+                            self.rest = &rest[4 + len..];
+                            Ok(KeyPart::String(s))
+                        }
+                        Err(_) => Err("entity key string is not UTF-8".to_owned()),
+                    }
+                }
+            }
+            _ => Err(format!("bad entity key part tag {tag}")),
+        };
+        if result.is_err() {
+            self.rest = &[];
+        }
+        Some(result)
+    }
+}
+
+impl PartialEq for EntityKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoded() == other.encoded()
+    }
+}
+
+impl Eq for EntityKey {}
+
+impl std::hash::Hash for EntityKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.encoded().hash(state);
+    }
+}
+
+impl PartialOrd for EntityKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for EntityKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(other.parts())
+    }
+}
+
+impl PartialOrd for KeyPart<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyPart<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Self::Int64(a), Self::Int64(b)) => a.cmp(b),
+            (Self::String(a), Self::String(b)) => a.cmp(b),
+            (Self::Int64(_), Self::String(_)) => std::cmp::Ordering::Less,
+            (Self::String(_), Self::Int64(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
+impl fmt::Display for EntityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<_> = self.parts().collect();
+        let one = |f: &mut fmt::Formatter<'_>, p: &KeyPart<'_>| match p {
+            KeyPart::Int64(v) => write!(f, "{v}"),
+            KeyPart::String(s) => f.write_str(s),
+        };
+        if let [p] = parts.as_slice() {
+            return one(f, p);
+        }
+        f.write_str("(")?;
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            one(f, p)?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl fmt::Debug for EntityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntityKey({self})")
+    }
+}
+
+impl From<&str> for EntityKey {
+    fn from(s: &str) -> Self {
+        Self::new(&[KeyPart::String(s)])
+    }
+}
+
+impl From<String> for EntityKey {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl From<i64> for EntityKey {
+    fn from(v: i64) -> Self {
+        Self::new(&[KeyPart::Int64(v)])
+    }
+}
+
+impl Serialize for EntityKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for p in self.parts() {
+            match p {
+                KeyPart::Int64(v) => seq.serialize_element(&v)?,
+                KeyPart::String(v) => seq.serialize_element(v)?,
+            }
+        }
+        seq.end()
     }
 }
 
@@ -214,11 +730,43 @@ mod tests {
             Value::Float32Vector(vec![1.0]).value_type(),
             Some(ValueType::Float32Vector)
         );
-        let v = Value::Float64(f64::NAN);
         let back: Value =
             serde_json::from_str(&serde_json::to_string(&Value::Int64(-7)).unwrap()).unwrap();
         assert_eq!(back, Value::Int64(-7));
-        assert!(v.fits(ValueType::Float64));
+        assert_eq!(Value::from(Some(2.5)), Value::Float64(2.5));
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+    }
+
+    #[test]
+    fn timestamps_display_and_parse() {
+        let t = Timestamp::from_secs(1_700_000_000);
+        assert_eq!(t.to_string(), "2023-11-14T22:13:20Z");
+        assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
+        assert!("yesterday".parse::<Timestamp>().is_err());
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(1)).as_micros(),
+            1_700_000_001_000_000
+        );
+    }
+
+    #[test]
+    fn entity_keys_are_compact_and_ordered() {
+        assert_eq!(size_of::<EntityKey>(), 24);
+        let long = "x".repeat(40);
+        let k = EntityKey::new(&[KeyPart::String(&long), KeyPart::Int64(-3)]);
+        assert_eq!(
+            k.parts().collect::<Vec<_>>(),
+            [KeyPart::String(&long), KeyPart::Int64(-3)]
+        );
+        assert_eq!(EntityKey::from_encoded(k.encoded()).unwrap(), k);
+        assert!(EntityKey::from_encoded(&[9, 9]).is_err());
+        assert!(EntityKey::from_encoded(&[]).is_err());
+        assert!(EntityKey::from(1) < EntityKey::from(2));
+        assert!(EntityKey::from("a") < EntityKey::from("b"));
+        assert_eq!(
+            serde_json::to_string(&k).unwrap(),
+            format!("[\"{long}\",-3]")
+        );
     }
 
     proptest! {
@@ -227,6 +775,18 @@ mod tests {
             if let Ok(r) = s.parse::<FeatureRef>() {
                 prop_assert_eq!(r.to_string(), s);
             }
+        }
+
+        #[test]
+        fn key_encoding_round_trips(a in ".{0,40}", b in any::<i64>()) {
+            let k = EntityKey::new(&[KeyPart::String(&a), KeyPart::Int64(b)]);
+            prop_assert_eq!(k.parts().collect::<Vec<_>>(), vec![KeyPart::String(&a), KeyPart::Int64(b)]);
+            prop_assert_eq!(EntityKey::from_encoded(k.encoded()).unwrap(), k);
+        }
+
+        #[test]
+        fn key_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = EntityKey::from_encoded(&bytes);
         }
     }
 }

@@ -1,0 +1,582 @@
+//! In-memory online and offline stores.
+//!
+//! The online store keeps, per group, 64 shards each behind its own lock; a shard holds a hash
+//! table of row numbers, the keys, one flat `u64` array of fixed-width values (row header, null
+//! bits, values) and a side array for variable-width values (strings, bytes, vectors). A read is
+//! one hash, one shard read lock, one probe and a copy of the requested values.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{FeatureError, Result};
+use crate::group::{FeatureGroup, FeatureRow};
+use crate::model::{EntityKey, Timestamp, Value, ValueType, duration_micros, validate_name};
+use crate::offline::{OfflineStore, ScanOptions, Visit};
+use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
+
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Words before the null bits in a row: event time, created time.
+const HEADER: usize = 2;
+
+#[derive(Debug, Clone, Copy)]
+enum Col {
+    Fixed(usize),
+    Var(usize),
+}
+
+#[derive(Debug)]
+struct Layout {
+    types: Vec<ValueType>,
+    cols: Vec<Col>,
+    null_words: usize,
+    stride: usize,
+    n_var: usize,
+    ttl: Option<i64>,
+}
+
+impl Layout {
+    fn of(group: &FeatureGroup) -> Self {
+        let types: Vec<ValueType> = group.features.iter().map(|f| f.dtype).collect();
+        let (mut n_fixed, mut n_var) = (0, 0);
+        let cols = types
+            .iter()
+            .map(|t| {
+                if t.is_fixed_width() {
+                    n_fixed += 1;
+                    Col::Fixed(n_fixed - 1)
+                } else {
+                    n_var += 1;
+                    Col::Var(n_var - 1)
+                }
+            })
+            .collect();
+        let null_words = types.len().div_ceil(64);
+        Self {
+            types,
+            cols,
+            null_words,
+            stride: HEADER + null_words + n_fixed,
+            n_var,
+            ttl: group.ttl.map(duration_micros),
+        }
+    }
+
+    fn fixed_at(&self, k: usize) -> usize {
+        HEADER + self.null_words + k
+    }
+}
+
+#[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+fn encode_fixed(v: &Value) -> u64 {
+    match *v {
+        Value::Bool(b) => u64::from(b),
+        Value::Int64(x) => x as u64,
+        Value::Float64(x) => x.to_bits(),
+        Value::Float32(x) => u64::from(x.to_bits()),
+        Value::Timestamp(t) => t.as_micros() as u64,
+        _ => 0,
+    }
+}
+
+#[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
+fn decode_fixed(ty: ValueType, w: u64) -> Value {
+    match ty {
+        ValueType::Bool => Value::Bool(w != 0),
+        ValueType::Int64 => Value::Int64(w as i64),
+        ValueType::Float64 => Value::Float64(f64::from_bits(w)),
+        ValueType::Float32 => Value::Float32(f32::from_bits(w as u32)),
+        ValueType::Timestamp => Value::Timestamp(Timestamp::from_micros(w as i64)),
+        _ => Value::Null,
+    }
+}
+
+#[derive(Debug)]
+struct Shard {
+    layout: Arc<Layout>,
+    index: HashTable<u32>,
+    keys: Vec<EntityKey>,
+    data: Vec<u64>,
+    vars: Vec<Value>,
+    free: Vec<u32>,
+}
+
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+impl Shard {
+    fn new(layout: Arc<Layout>) -> Self {
+        Self {
+            layout,
+            index: HashTable::new(),
+            keys: Vec::new(),
+            data: Vec::new(),
+            vars: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn find(&self, hash: u64, key: &EntityKey) -> Option<usize> {
+        let keys = &self.keys;
+        self.index
+            .find(hash, |&r| keys[r as usize] == *key)
+            .map(|&r| r as usize)
+    }
+
+    /// Upsert one row; `false` when the stored version is newer.
+    fn upsert(&mut self, hasher: &DefaultHashBuilder, hash: u64, row: &FeatureRow) -> bool {
+        let stride = self.layout.stride;
+        let version = (
+            row.event_ts.as_micros(),
+            row.effective_created().as_micros(),
+        );
+        let r = if let Some(r) = self.find(hash, &row.key) {
+            let base = r * stride;
+            let old = (self.data[base] as i64, self.data[base + 1] as i64);
+            if version < old {
+                return false;
+            }
+            r
+        } else {
+            let r = if let Some(r) = self.free.pop() {
+                self.keys[r as usize] = row.key.clone();
+                r as usize
+            } else {
+                let r = self.keys.len();
+                self.keys.push(row.key.clone());
+                self.data.resize(self.data.len() + stride, 0);
+                self.vars
+                    .resize(self.vars.len() + self.layout.n_var, Value::Null);
+                r
+            };
+            let keys = &self.keys;
+            #[allow(clippy::cast_possible_truncation)]
+            self.index
+                .insert_unique(hash, r as u32, |&i| hasher.hash_one(&keys[i as usize]));
+            r
+        };
+        self.store(r, row);
+        true
+    }
+
+    fn store(&mut self, r: usize, row: &FeatureRow) {
+        let layout = &*self.layout;
+        let base = r * layout.stride;
+        let data = &mut self.data[base..base + layout.stride];
+        data[0] = row.event_ts.as_micros() as u64;
+        data[1] = row.effective_created().as_micros() as u64;
+        data[HEADER..HEADER + layout.null_words].fill(0);
+        let vars = &mut self.vars[r * layout.n_var..(r + 1) * layout.n_var];
+        for (j, col) in layout.cols.iter().enumerate() {
+            let v = row.values.get(j).unwrap_or(&Value::Null);
+            if v.is_null() {
+                data[HEADER + j / 64] |= 1 << (j % 64);
+            }
+            match *col {
+                Col::Fixed(k) => data[layout.fixed_at(k)] = encode_fixed(v),
+                Col::Var(k) => vars[k].clone_from(v),
+            }
+        }
+    }
+
+    fn read_into(&self, r: usize, features: &[usize], now: i64, out: &mut [FeatureValue]) {
+        let layout = &*self.layout;
+        let base = r * layout.stride;
+        let data = &self.data[base..base + layout.stride];
+        let event = data[0] as i64;
+        let event_ts = Some(Timestamp::from_micros(event));
+        if layout
+            .ttl
+            .is_some_and(|ttl| now.saturating_sub(event) > ttl)
+        {
+            for slot in out.iter_mut() {
+                slot.value = Value::Null;
+                slot.status = FeatureStatus::OutsideMaxAge;
+                slot.event_ts = event_ts;
+            }
+            return;
+        }
+        for (slot, &j) in out.iter_mut().zip(features) {
+            slot.event_ts = event_ts;
+            if data[HEADER + j / 64] & (1 << (j % 64)) != 0 {
+                slot.value = Value::Null;
+                slot.status = FeatureStatus::Null;
+                continue;
+            }
+            slot.status = FeatureStatus::Present;
+            match layout.cols[j] {
+                Col::Fixed(k) => {
+                    slot.value = decode_fixed(layout.types[j], data[layout.fixed_at(k)]);
+                }
+                Col::Var(k) => slot.value.clone_from(&self.vars[r * layout.n_var + k]),
+            }
+        }
+    }
+
+    fn row_value(&self, r: usize, j: usize) -> Value {
+        let layout = &*self.layout;
+        let base = r * layout.stride;
+        if j >= layout.cols.len() || self.data[base + HEADER + j / 64] & (1 << (j % 64)) != 0 {
+            return Value::Null;
+        }
+        match layout.cols[j] {
+            Col::Fixed(k) => decode_fixed(layout.types[j], self.data[base + layout.fixed_at(k)]),
+            Col::Var(k) => self.vars[r * layout.n_var + k].clone(),
+        }
+    }
+
+    /// Re-lay the rows out for a new layout (features appended, TTL changed).
+    fn migrate(&mut self, layout: Arc<Layout>) {
+        let old = std::mem::replace(&mut self.layout, layout);
+        let n_rows = self.keys.len();
+        let mut data = vec![0; n_rows * self.layout.stride];
+        let mut vars = vec![Value::Null; n_rows * self.layout.n_var];
+        let free: std::collections::HashSet<u32> = self.free.iter().copied().collect();
+        for r in 0..n_rows {
+            #[allow(clippy::cast_possible_truncation)]
+            if free.contains(&(r as u32)) {
+                continue;
+            }
+            let base = r * self.layout.stride;
+            let ob = r * old.stride;
+            data[base] = self.data[ob];
+            data[base + 1] = self.data[ob + 1];
+            for j in 0..self.layout.cols.len() {
+                let v = if j < old.cols.len() {
+                    let ob_null = self.data[ob + HEADER + j / 64] & (1 << (j % 64)) != 0;
+                    if ob_null {
+                        Value::Null
+                    } else {
+                        match old.cols[j] {
+                            Col::Fixed(k) => {
+                                decode_fixed(old.types[j], self.data[ob + old.fixed_at(k)])
+                            }
+                            Col::Var(k) => std::mem::take(&mut self.vars[r * old.n_var + k]),
+                        }
+                    }
+                } else {
+                    Value::Null
+                };
+                if v.is_null() {
+                    data[base + HEADER + j / 64] |= 1 << (j % 64);
+                }
+                match self.layout.cols[j] {
+                    Col::Fixed(k) => data[base + self.layout.fixed_at(k)] = encode_fixed(&v),
+                    Col::Var(k) => vars[r * self.layout.n_var + k] = v,
+                }
+            }
+        }
+        self.data = data;
+        self.vars = vars;
+    }
+
+    fn evict(&mut self, hasher: &DefaultHashBuilder, now: i64) -> usize {
+        let Some(ttl) = self.layout.ttl else {
+            return 0;
+        };
+        let (stride, n_var) = (self.layout.stride, self.layout.n_var);
+        let before = self.index.len();
+        let Self {
+            index,
+            data,
+            vars,
+            free,
+            keys,
+            ..
+        } = self;
+        index.retain(|&mut r| {
+            let r_us = r as usize;
+            let event = data[r_us * stride] as i64;
+            if now.saturating_sub(event) > ttl {
+                free.push(r);
+                vars[r_us * n_var..(r_us + 1) * n_var].fill(Value::Null);
+                keys[r_us] = EntityKey::from(0);
+                false
+            } else {
+                true
+            }
+        });
+        let removed = before - self.index.len();
+        if self.index.is_empty() {
+            *self = Self::new(Arc::clone(&self.layout));
+        } else if self.index.capacity() > 4 * self.index.len() + 64 {
+            let keys = &self.keys;
+            self.index
+                .shrink_to(self.index.len(), |&i| hasher.hash_one(&keys[i as usize]));
+        }
+        removed
+    }
+}
+
+#[derive(Debug)]
+struct Table {
+    def: RwLock<FeatureGroup>,
+    hasher: DefaultHashBuilder,
+    shards: Box<[RwLock<Shard>]>,
+}
+
+impl Table {
+    fn new(group: &FeatureGroup) -> Self {
+        let layout = Arc::new(Layout::of(group));
+        Self {
+            def: RwLock::new(group.clone()),
+            hasher: DefaultHashBuilder::default(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(Shard::new(Arc::clone(&layout))))
+                .collect(),
+        }
+    }
+
+    #[allow(clippy::cast_possible_truncation)]
+    fn shard_of(hash: u64) -> usize {
+        // Bits 40.. pick the shard: the table inside uses the low bits and the top 7.
+        ((hash >> 40) as usize) & (SHARDS - 1)
+    }
+}
+
+/// The in-memory online store. Clones share state.
+///
+/// ```
+/// use mlops_features::{EntityKey, FeatureGroup, FeatureRow, InMemoryOnlineStore, KeyType,
+///     OnlineStore, ReadRequest, FeatureValue, FeatureStatus, Timestamp, Value, ValueType};
+/// let store = InMemoryOnlineStore::new();
+/// let g = FeatureGroup::builder("users").entity("user_id", KeyType::String)
+///     .feature("age", ValueType::Int64).build()?;
+/// store.apply_group(&g)?;
+/// store.write_batch("users", &[FeatureRow::new("u1", Timestamp::from_secs(1), vec![Value::Int64(30)])])?;
+/// let keys = [EntityKey::from("u1"), EntityKey::from("u2")];
+/// let mut out = vec![FeatureValue::default(); 2];
+/// store.read(&ReadRequest::new("users", &keys, &[0], Timestamp::from_secs(2)), &mut out)?;
+/// assert_eq!(out[0].value, Value::Int64(30));
+/// assert_eq!(out[1].status, FeatureStatus::NotFound);
+/// # Ok::<(), mlops_features::FeatureError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct InMemoryOnlineStore {
+    inner: Arc<MemOnline>,
+}
+
+#[derive(Debug)]
+struct MemOnline {
+    tables: ArcSwap<HashMap<String, Arc<Table>>>,
+    apply: Mutex<()>,
+}
+
+impl Default for InMemoryOnlineStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryOnlineStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(MemOnline {
+                tables: ArcSwap::from_pointee(HashMap::new()),
+                apply: Mutex::new(()),
+            }),
+        }
+    }
+
+    fn table(&self, group: &str) -> Result<Arc<Table>> {
+        self.inner
+            .tables
+            .load()
+            .get(group)
+            .cloned()
+            .ok_or_else(|| FeatureError::not_found("feature group", group))
+    }
+
+    /// Check a schema change without applying it.
+    pub(crate) fn check_apply(&self, group: &FeatureGroup) -> Result<()> {
+        group.validate()?;
+        if let Ok(t) = self.table(&group.name) {
+            t.def.read().check_evolution(group)?;
+        }
+        Ok(())
+    }
+
+    /// Validate a batch against the stored group definition.
+    pub(crate) fn check_rows(&self, group: &str, rows: &[FeatureRow]) -> Result<()> {
+        self.table(group)?.def.read().validate_rows(rows)
+    }
+
+    /// Visit every stored row of a group (for snapshots): key, version and values.
+    pub(crate) fn for_each_row(&self, group: &str, mut f: impl FnMut(FeatureRow)) -> Result<()> {
+        let table = self.table(group)?;
+        for shard in &*table.shards {
+            let shard = shard.read();
+            let n = shard.layout.cols.len();
+            for &r in &shard.index {
+                let r = r as usize;
+                let base = r * shard.layout.stride;
+                #[allow(clippy::cast_possible_wrap)]
+                f(FeatureRow {
+                    key: shard.keys[r].clone(),
+                    event_ts: Timestamp::from_micros(shard.data[base] as i64),
+                    created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
+                    values: (0..n).map(|j| shard.row_value(r, j)).collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OnlineStore for InMemoryOnlineStore {
+    fn apply_group(&self, group: &FeatureGroup) -> Result<()> {
+        let _guard = self.inner.apply.lock();
+        group.validate()?;
+        let current = self.inner.tables.load_full();
+        if let Some(t) = current.get(&group.name) {
+            let evolved = t.def.read().check_evolution(group)?;
+            let layout = Arc::new(Layout::of(&evolved));
+            let mut def = t.def.write();
+            for shard in &*t.shards {
+                shard.write().migrate(Arc::clone(&layout));
+            }
+            *def = evolved;
+            return Ok(());
+        }
+        let mut next = (*current).clone();
+        next.insert(group.name.clone(), Arc::new(Table::new(group)));
+        self.inner.tables.store(Arc::new(next));
+        Ok(())
+    }
+
+    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
+        let table = self.table(group)?;
+        let def = table.def.read();
+        def.validate_rows(rows)?;
+        let mut stats = WriteStats::default();
+        // Group the rows by shard so each shard lock is taken once, keeping arrival order.
+        let mut order: Vec<(u32, u64)> = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation)]
+            order.push((i as u32, table.hasher.hash_one(&row.key)));
+        }
+        order.sort_by_key(|&(i, h)| (Table::shard_of(h), i));
+        let mut i = 0;
+        while i < order.len() {
+            let s = Table::shard_of(order[i].1);
+            let mut shard = table.shards[s].write();
+            while i < order.len() && Table::shard_of(order[i].1) == s {
+                let (r, h) = order[i];
+                if shard.upsert(&table.hasher, h, &rows[r as usize]) {
+                    stats.written += 1;
+                } else {
+                    stats.stale += 1;
+                }
+                i += 1;
+            }
+        }
+        Ok(stats)
+    }
+
+    fn read(&self, req: &ReadRequest<'_>, out: &mut [FeatureValue]) -> Result<()> {
+        let tables = self.inner.tables.load();
+        let table = tables
+            .get(req.group)
+            .ok_or_else(|| FeatureError::not_found("feature group", req.group))?;
+        if out.len() < req.out_len() {
+            return Err(FeatureError::invalid(
+                "read request",
+                format!("output has {} slots, {} needed", out.len(), req.out_len()),
+            ));
+        }
+        let now = req.now.as_micros();
+        let nf = req.features.len();
+        for (i, key) in req.keys.iter().enumerate() {
+            let hash = table.hasher.hash_one(key);
+            let shard = table.shards[Table::shard_of(hash)].read();
+            if let Some(&bad) = req.features.iter().find(|&&j| j >= shard.layout.cols.len()) {
+                return Err(FeatureError::not_found(
+                    "feature",
+                    format!("{}:#{bad}", req.group),
+                ));
+            }
+            let start = i * req.stride + req.offset;
+            let slots = &mut out[start..start + nf];
+            match shard.find(hash, key) {
+                Some(r) => shard.read_into(r, req.features, now, slots),
+                None => {
+                    for slot in slots {
+                        slot.value = Value::Null;
+                        slot.status = FeatureStatus::NotFound;
+                        slot.event_ts = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn evict_expired(&self, now: Timestamp) -> Result<usize> {
+        let tables = self.inner.tables.load_full();
+        let mut removed = 0;
+        for table in tables.values() {
+            for shard in &*table.shards {
+                removed += shard.write().evict(&table.hasher, now.as_micros());
+            }
+        }
+        Ok(removed)
+    }
+
+    fn entity_count(&self, group: &str) -> Result<usize> {
+        let table = self.table(group)?;
+        Ok(table.shards.iter().map(|s| s.read().index.len()).sum())
+    }
+
+    fn groups(&self) -> Result<Vec<FeatureGroup>> {
+        let tables = self.inner.tables.load();
+        let mut out: Vec<FeatureGroup> = tables.values().map(|t| t.def.read().clone()).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+/// The in-memory offline store: rows per group in arrival order. Clones share state.
+#[derive(Debug, Default, Clone)]
+pub struct InMemoryOfflineStore {
+    inner: Arc<RwLock<std::collections::BTreeMap<String, Vec<FeatureRow>>>>,
+}
+
+impl InMemoryOfflineStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl OfflineStore for InMemoryOfflineStore {
+    fn append(&self, group: &str, rows: &[FeatureRow]) -> Result<()> {
+        validate_name("feature group name", group)?;
+        self.inner
+            .write()
+            .entry(group.to_owned())
+            .or_default()
+            .extend_from_slice(rows);
+        Ok(())
+    }
+
+    fn scan(&self, group: &str, options: &ScanOptions, visit: &mut Visit<'_>) -> Result<()> {
+        let inner = self.inner.read();
+        if let Some(rows) = inner.get(group) {
+            for row in rows.iter().filter(|r| options.contains(r.event_ts)) {
+                if visit(row).is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self) -> Result<Vec<String>> {
+        Ok(self.inner.read().keys().cloned().collect())
+    }
+}
