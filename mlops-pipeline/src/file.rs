@@ -357,7 +357,7 @@ mod tests {
         }
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("entries"))
             .unwrap()
-            .filter_map(|e| e.ok())
+            .filter_map(Result::ok)
             .filter(|e| fsutil::is_temp_name(&e.file_name().to_string_lossy()))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
