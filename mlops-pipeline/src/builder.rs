@@ -138,7 +138,6 @@ impl<T> StepBuilder<'_, T> {
     }
 
     /// Run this step after the named steps, whose outputs it may read.
-    #[must_use = "a step builder does nothing unless its methods are chained"]
     pub fn after<I, S>(self, deps: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -154,7 +153,6 @@ impl<T> StepBuilder<'_, T> {
     }
 
     /// Set the parameter `name` (serialized to JSON; part of the cache key).
-    #[must_use = "a step builder does nothing unless its methods are chained"]
     pub fn param(mut self, name: &str, value: impl Serialize) -> Self {
         match serde_json::to_value(value) {
             Ok(v) => {
@@ -172,7 +170,6 @@ impl<T> StepBuilder<'_, T> {
     }
 
     /// Retry failed attempts per `policy` (default: [`RetryPolicy::none`]).
-    #[must_use = "a step builder does nothing unless its methods are chained"]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         if let Err(e) = policy.backoff().validate() {
             self.fail(e);
@@ -183,7 +180,6 @@ impl<T> StepBuilder<'_, T> {
 
     /// Stop each attempt after `timeout`: the step's [`CancelToken`](crate::CancelToken) is
     /// cancelled, and an attempt that returns after the deadline counts as timed out.
-    #[must_use = "a step builder does nothing unless its methods are chained"]
     pub fn timeout(self, timeout: Duration) -> Self {
         self.def.timeout = Some(timeout);
         self
@@ -196,7 +192,6 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> StepBuilder<'_, T>
     /// `version` when the step's code changes. The output is stored as compact JSON
     /// (`serde_json`). Every dependency of a cached step must be cached too, so that its
     /// output has a fingerprint; [`PipelineBuilder::build`] checks this.
-    #[must_use = "a step builder does nothing unless its methods are chained"]
     pub fn cache(self, version: &str) -> Self {
         self.def.cache = Some(CacheSpec {
             version: version.to_owned(),
