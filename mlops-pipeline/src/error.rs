@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::retry::StepName;
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
@@ -55,6 +57,47 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// The pipeline has no steps.
+    #[error("pipeline {pipeline} has no steps")]
+    EmptyPipeline {
+        /// The pipeline's name.
+        pipeline: String,
+    },
+    /// A step depends on a step the pipeline does not have.
+    #[error("step {step} depends on unknown step {dependency}")]
+    UnknownDependency {
+        /// The step that declares the dependency.
+        step: StepName,
+        /// The missing dependency, as written.
+        dependency: String,
+    },
+    /// The dependencies form a cycle (a self-dependency is a cycle of one step).
+    #[error("dependency cycle: {}", cycle_text(steps))]
+    Cycle {
+        /// The steps of the cycle in execution order: each step depends on the one before it,
+        /// and the first depends on the last (the message closes the loop: `a -> b -> a`).
+        steps: Vec<StepName>,
+    },
+    /// A step read the output of a step that is not one of its direct dependencies.
+    #[error("step {step} reads the output of {requested}, which is not one of its dependencies")]
+    NotUpstream {
+        /// The reading step.
+        step: StepName,
+        /// The step whose output was requested.
+        requested: String,
+    },
+    /// A step read an upstream output, or a parameter, as the wrong type.
+    #[error("step {step} reads {what} as {expected}, but it is {actual}")]
+    TypeMismatch {
+        /// The reading step.
+        step: StepName,
+        /// What was read (`"the output of train"`, `"parameter lr"`).
+        what: String,
+        /// The type the reader asked for.
+        expected: String,
+        /// The type (or JSON value) that is there.
+        actual: String,
+    },
     /// A file of the store could not be (de)serialized.
     #[error("cannot (de)serialize {}: {source}", path.display())]
     Serde {
@@ -74,4 +117,16 @@ impl PipelineError {
             detail: detail.into(),
         }
     }
+}
+
+/// `a -> b -> a`: the cycle closed on its first step.
+fn cycle_text(steps: &[StepName]) -> String {
+    let mut out = String::new();
+    for s in steps.iter().chain(steps.first()) {
+        if !out.is_empty() {
+            out.push_str(" -> ");
+        }
+        out.push_str(s.as_str());
+    }
+    out
 }

@@ -31,9 +31,32 @@
 //! The file cache writes each entry atomically; a truncated or garbage entry is a miss, never a
 //! hit.
 
+mod builder;
+mod cache;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+mod file;
 mod fsutil;
+mod memory;
+mod observer;
+mod report;
 mod retry;
+mod run;
+mod step;
 
+pub use crate::builder::{Pipeline, PipelineBuilder, StepBuilder};
+pub use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
 pub use crate::error::{PipelineError, Result};
-pub use crate::retry::{Backoff, MAX_STEP_NAME_LEN, StepName};
+pub use crate::file::FileCache;
+pub use crate::memory::InMemoryCache;
+pub use crate::observer::{Event, EventLog, Observer};
+pub use crate::report::{
+    AttemptOutcome, AttemptRecord, RunReport, SkipReason, StepReport, StepStatus,
+};
+pub use crate::retry::{
+    Backoff, MAX_STEP_NAME_LEN, RecordingSleeper, RetryPolicy, RetryPredicate, Sleeper, StepName,
+    ThreadSleeper,
+};
+pub use crate::run::RunOptions;
+pub use crate::step::{CancelToken, StepCtx, StepError, StepErrorKind};
