@@ -28,9 +28,21 @@
 //! ## Crash safety
 //! Report files are written atomically (temp file, fsync, rename).
 
+mod drift;
 mod error;
 mod fsutil;
+mod special;
 mod stats;
+mod stattests;
 
+pub use crate::drift::{
+    Column, ColumnDrift, ColumnDriftOptions, ColumnKind, Dataset, DriftMethod, DriftOptions,
+    DriftReport, column_drift, default_method, drift_report,
+};
 pub use crate::error::{Result, TestingError};
 pub use crate::stats::{Direction, QuantileMethod, quantile_sorted, sorted_finite};
+pub use crate::stattests::{
+    Chi2ContingencyResult, FiniteSample, KS_MAX_AUTO_N, KsMethod, KsResult, TestStatistic,
+    chi2_contingency, chisquare, jensenshannon, ks_2samp, proportions_ztest, psi,
+    sturges_bin_edges, wasserstein_distance,
+};
