@@ -250,3 +250,97 @@ fn quantiles_match_numpy() {
         }
     }
 }
+
+fn ints(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn classification_metrics_match_sklearn() {
+    use mlops_testing::{
+        Average, ConfusionMatrix, accuracy, log_loss, precision_recall_f1, roc_auc,
+    };
+    let r = reference();
+    for (i, case) in r["classification"].as_array().unwrap().iter().enumerate() {
+        let yt = ints(&case["y_true"]);
+        let yp = ints(&case["y_pred"]);
+        let what = format!("classification case {i}");
+        assert_rel(
+            accuracy(&yt, &yp).unwrap(),
+            case["accuracy"].as_f64().unwrap(),
+            &what,
+        );
+        let cm = ConfusionMatrix::new(&yt, &yp).unwrap();
+        let want_cm: Vec<Vec<u64>> = case["confusion_matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_u64().unwrap())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(cm.matrix, want_cm, "{what}");
+        if case.get("scores").is_some() {
+            let prf = precision_recall_f1(&yt, &yp, &Average::Binary(1)).unwrap();
+            assert_rel(prf.precision, case["precision"].as_f64().unwrap(), &what);
+            assert_rel(prf.recall, case["recall"].as_f64().unwrap(), &what);
+            assert_rel(prf.f1, case["f1"].as_f64().unwrap(), &what);
+            let labels: Vec<bool> = yt.iter().map(|&y| y == 1).collect();
+            let scores = floats(&case["scores"]);
+            assert_rel(
+                roc_auc(&labels, &scores).unwrap(),
+                case["roc_auc"].as_f64().unwrap(),
+                &what,
+            );
+            assert_rel(
+                log_loss(&labels, &scores).unwrap(),
+                case["log_loss"].as_f64().unwrap(),
+                &what,
+            );
+        } else {
+            for (avg, key) in [
+                (Average::Macro, "macro"),
+                (Average::Micro, "micro"),
+                (Average::Weighted, "weighted"),
+            ] {
+                let prf = precision_recall_f1(&yt, &yp, &avg).unwrap();
+                let w = &case[key];
+                let what = format!("{what} {key}");
+                assert_rel(prf.precision, w["precision"].as_f64().unwrap(), &what);
+                assert_rel(prf.recall, w["recall"].as_f64().unwrap(), &what);
+                assert_rel(prf.f1, w["f1"].as_f64().unwrap(), &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn regression_metrics_match_sklearn() {
+    let r = reference();
+    for case in r["regression"].as_array().unwrap() {
+        let (y, p) = (floats(&case["y_true"]), floats(&case["y_pred"]));
+        assert_rel(
+            mlops_testing::mae(&y, &p).unwrap(),
+            case["mae"].as_f64().unwrap(),
+            "mae",
+        );
+        assert_rel(
+            mlops_testing::rmse(&y, &p).unwrap(),
+            case["rmse"].as_f64().unwrap(),
+            "rmse",
+        );
+        assert_rel(
+            mlops_testing::r2(&y, &p).unwrap(),
+            case["r2"].as_f64().unwrap(),
+            "r2",
+        );
+    }
+}
