@@ -340,8 +340,8 @@ impl fmt::Display for DriftReport {
             .max(6);
         writeln!(
             f,
-            "{:<w$}  {:<4}  {:<13}  {:>12}  {:>9}  {}",
-            "column", "type", "method", "score", "threshold", "drift"
+            "{:<w$}  {:<4}  {:<13}  {:>12}  {:>9}  drift",
+            "column", "type", "method", "score", "threshold"
         )?;
         for c in &self.columns {
             writeln!(

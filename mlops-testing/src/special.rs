@@ -201,6 +201,8 @@ pub(crate) fn kolmogn_sf(n: u64, x: f64) -> f64 {
 
 /// `log(n! / n^n)` by Stirling's series with `n log n` removed up front.
 fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
+    // B_{2j} / (2j) / (2j - 1) for j = 8, ..., 1 (rounded to f64).
+    #[allow(clippy::excessive_precision)]
     const STIRLING: [f64; 8] = [
         -2.955_065_359_477_124_183e-2,
         6.410_256_410_256_410_256_4e-3,

@@ -745,7 +745,7 @@ impl YamlNode {
                             // A nested sequence: "- " then the items one level deeper.
                             out.pop();
                             out.pop();
-                            out.push_str("-");
+                            out.push('-');
                             it.emit_value(out, col + 2);
                         }
                     }
