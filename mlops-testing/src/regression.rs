@@ -1,0 +1,325 @@
+//! Regression against a baseline: per metric a direction and a tolerance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::CheckResult;
+use crate::error::{Result, TestingError};
+use crate::stats::Direction;
+
+/// How much worse than the baseline a metric may get.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Tolerance {
+    /// In the metric's units: worsening up to this amount is allowed.
+    Absolute(f64),
+    /// As a fraction of `|baseline|`: worsening up to `fraction * |baseline|` is allowed. With a
+    /// baseline of 0 this allows no worsening at all (and the relative delta is not reported).
+    Relative(f64),
+}
+
+/// One metric to compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSpec {
+    /// Metric name, as in the baseline and current maps.
+    pub name: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Allowed worsening.
+    pub tolerance: Tolerance,
+}
+
+impl MetricSpec {
+    /// A metric where higher is better (accuracy, F1).
+    #[must_use]
+    pub fn higher_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self {
+            name: name.into(),
+            direction: Direction::HigherIsBetter,
+            tolerance,
+        }
+    }
+
+    /// A metric where lower is better (latency, loss).
+    #[must_use]
+    pub fn lower_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self {
+            name: name.into(),
+            direction: Direction::LowerIsBetter,
+            tolerance,
+        }
+    }
+}
+
+/// Verdict for one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Better than the baseline.
+    Improved,
+    /// Equal to the baseline.
+    Unchanged,
+    /// Worse, but within the tolerance.
+    WithinTolerance,
+    /// Worse by more than the tolerance.
+    Regressed,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Improved => "improved",
+            Self::Unchanged => "unchanged",
+            Self::WithinTolerance => "within tolerance",
+            Self::Regressed => "REGRESSED",
+        })
+    }
+}
+
+/// One metric's comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricComparison {
+    /// Metric name.
+    pub metric: String,
+    /// Which way is better.
+    pub direction: Direction,
+    /// Baseline value.
+    pub baseline: f64,
+    /// Current value.
+    pub current: f64,
+    /// `current - baseline`.
+    pub delta: f64,
+    /// `delta / |baseline|`, absent when the baseline is 0.
+    pub relative_delta: Option<f64>,
+    /// The tolerance.
+    pub tolerance: Tolerance,
+    /// Worsening allowed in the metric's units.
+    pub allowed_worsening: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// All comparisons against a baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionReport {
+    /// One per metric spec, in order.
+    pub metrics: Vec<MetricComparison>,
+}
+
+impl RegressionReport {
+    /// Whether no metric regressed.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.regressions().next().is_none()
+    }
+
+    /// The regressed metrics.
+    pub fn regressions(&self) -> impl Iterator<Item = &MetricComparison> {
+        self.metrics
+            .iter()
+            .filter(|m| m.verdict == Verdict::Regressed)
+    }
+
+    /// As a suite check (category `regression`), with this report as details.
+    #[must_use]
+    pub fn to_check(&self, name: impl Into<String>) -> CheckResult {
+        let regressed: Vec<String> = self
+            .regressions()
+            .map(|m| {
+                format!(
+                    "{} {} -> {} ({})",
+                    m.metric, m.baseline, m.current, m.direction
+                )
+            })
+            .collect();
+        let message = if regressed.is_empty() {
+            format!("no regression in {} metrics", self.metrics.len())
+        } else {
+            format!("regressed: {}", regressed.join(", "))
+        };
+        #[allow(clippy::cast_precision_loss)]
+        CheckResult::verdict(name, "regression", regressed.is_empty(), message)
+            .with_metric(
+                "regression_count",
+                regressed.len() as f64,
+                Some(0.0),
+                Some(Direction::LowerIsBetter),
+            )
+            .with_details(serde_json::to_value(self).unwrap_or_default())
+    }
+}
+
+impl fmt::Display for RegressionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self
+            .metrics
+            .iter()
+            .map(|m| m.metric.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        write!(
+            f,
+            "{:<w$}  {:>12}  {:>12}  {:>12}  {:<16}  verdict",
+            "metric", "baseline", "current", "delta", "direction"
+        )?;
+        for m in &self.metrics {
+            write!(
+                f,
+                "\n{:<w$}  {:>12.4}  {:>12.4}  {:>+12.4}  {:<16}  {}",
+                m.metric,
+                m.baseline,
+                m.current,
+                m.delta,
+                m.direction.to_string(),
+                m.verdict
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Compare `current` with `baseline` for every spec.
+///
+/// # Errors
+/// [`TestingError::NotFound`] if a spec's metric is missing from either map;
+/// [`TestingError::InvalidArgument`] for a negative or non-finite tolerance or a non-finite value.
+pub fn compare_to_baseline(
+    baseline: &BTreeMap<String, f64>,
+    current: &BTreeMap<String, f64>,
+    specs: &[MetricSpec],
+) -> Result<RegressionReport> {
+    let mut metrics = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let get = |m: &BTreeMap<String, f64>, which: &'static str| {
+            m.get(&spec.name)
+                .copied()
+                .ok_or_else(|| TestingError::NotFound {
+                    kind: which,
+                    id: spec.name.clone(),
+                })
+        };
+        let b = get(baseline, "baseline metric")?;
+        let c = get(current, "current metric")?;
+        if !b.is_finite() || !c.is_finite() {
+            return Err(TestingError::invalid(
+                "metric",
+                format!("{}: baseline {b}, current {c} must be finite", spec.name),
+            ));
+        }
+        let tol = match spec.tolerance {
+            Tolerance::Absolute(t) | Tolerance::Relative(t) => t,
+        };
+        if !tol.is_finite() || tol < 0.0 {
+            return Err(TestingError::invalid(
+                "tolerance",
+                format!(
+                    "{}: tolerance {tol} must be finite and non-negative",
+                    spec.name
+                ),
+            ));
+        }
+        let allowed = match spec.tolerance {
+            Tolerance::Absolute(t) => t,
+            Tolerance::Relative(t) => t * b.abs(),
+        };
+        let delta = c - b;
+        let worsening = match spec.direction {
+            Direction::HigherIsBetter => -delta,
+            Direction::LowerIsBetter => delta,
+        };
+        let verdict = if worsening < 0.0 {
+            Verdict::Improved
+        } else if worsening == 0.0 {
+            Verdict::Unchanged
+        } else if worsening <= allowed {
+            Verdict::WithinTolerance
+        } else {
+            Verdict::Regressed
+        };
+        metrics.push(MetricComparison {
+            metric: spec.name.clone(),
+            direction: spec.direction,
+            baseline: b,
+            current: c,
+            delta,
+            relative_delta: (b != 0.0).then(|| delta / b.abs()),
+            tolerance: spec.tolerance,
+            allowed_worsening: allowed,
+            verdict,
+        });
+    }
+    Ok(RegressionReport { metrics })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(v: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        v.iter().map(|(k, x)| ((*k).to_owned(), *x)).collect()
+    }
+
+    #[test]
+    fn latency_going_up_is_a_regression() {
+        let base = map(&[("accuracy", 0.88), ("f1", 0.86), ("p95_ms", 40.0)]);
+        let cur = map(&[("accuracy", 0.91), ("f1", 0.85), ("p95_ms", 55.0)]);
+        let specs = [
+            MetricSpec::higher_is_better("accuracy", Tolerance::Absolute(0.02)),
+            MetricSpec::higher_is_better("f1", Tolerance::Absolute(0.02)),
+            MetricSpec::lower_is_better("p95_ms", Tolerance::Relative(0.10)),
+        ];
+        let r = compare_to_baseline(&base, &cur, &specs).unwrap();
+        let verdicts: Vec<Verdict> = r.metrics.iter().map(|m| m.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Improved,
+                Verdict::WithinTolerance,
+                Verdict::Regressed
+            ]
+        );
+        assert!(!r.passed());
+        let check = r.to_check("regression");
+        assert!(!check.passed);
+        assert!(check.message.contains("p95_ms"), "{}", check.message);
+        assert!(r.to_string().contains("REGRESSED"));
+    }
+
+    #[test]
+    fn zero_baseline_is_handled() {
+        let base = map(&[("errors", 0.0)]);
+        let spec = [MetricSpec::lower_is_better(
+            "errors",
+            Tolerance::Relative(0.5),
+        )];
+        let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
+        assert_eq!(r.metrics[0].verdict, Verdict::Regressed);
+        assert_eq!(r.metrics[0].relative_delta, None);
+        let r = compare_to_baseline(&base, &map(&[("errors", 0.0)]), &spec).unwrap();
+        assert_eq!(r.metrics[0].verdict, Verdict::Unchanged);
+        let spec = [MetricSpec::lower_is_better(
+            "errors",
+            Tolerance::Absolute(2.0),
+        )];
+        let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
+        assert_eq!(r.metrics[0].verdict, Verdict::WithinTolerance);
+    }
+
+    #[test]
+    fn bad_input() {
+        let base = map(&[("a", 1.0)]);
+        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(-1.0))];
+        assert!(compare_to_baseline(&base, &base, &spec).is_err());
+        let spec = [MetricSpec::higher_is_better("b", Tolerance::Absolute(0.0))];
+        assert!(matches!(
+            compare_to_baseline(&base, &base, &spec),
+            Err(TestingError::NotFound { .. })
+        ));
+        let nan = map(&[("a", f64::NAN)]);
+        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(0.0))];
+        assert!(compare_to_baseline(&base, &nan, &spec).is_err());
+    }
+}

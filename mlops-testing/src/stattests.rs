@@ -1,0 +1,688 @@
+//! Two-sample tests and distances, numerically matching scipy and Evidently.
+//!
+//! Every function here takes raw samples; non-finite values (NaN, `±inf`) are dropped and
+//! counted, as Evidently does before it runs a drift test, and the counts are returned with the
+//! result. An empty sample (after dropping) is an [`TestingError::InvalidArgument`].
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TestingError};
+use crate::special;
+
+/// A sample with its non-finite values removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiniteSample {
+    /// The finite values, in input order.
+    pub values: Vec<f64>,
+    /// How many NaN values were dropped.
+    pub dropped_nan: usize,
+    /// How many infinite values were dropped.
+    pub dropped_inf: usize,
+}
+
+impl FiniteSample {
+    /// Split `values` into finite values and counts of dropped NaN and infinities.
+    #[must_use]
+    pub fn new(values: &[f64]) -> Self {
+        let mut out = Vec::with_capacity(values.len());
+        let (mut nan, mut inf) = (0, 0);
+        for &v in values {
+            if v.is_nan() {
+                nan += 1;
+            } else if v.is_infinite() {
+                inf += 1;
+            } else {
+                out.push(v);
+            }
+        }
+        Self {
+            values: out,
+            dropped_nan: nan,
+            dropped_inf: inf,
+        }
+    }
+
+    /// NaN plus infinite values dropped.
+    #[must_use]
+    pub fn dropped(&self) -> usize {
+        self.dropped_nan + self.dropped_inf
+    }
+}
+
+fn finite_sorted(values: &[f64], what: &'static str) -> Result<(Vec<f64>, usize)> {
+    let s = FiniteSample::new(values);
+    if s.values.is_empty() {
+        return Err(TestingError::invalid(
+            what,
+            format!(
+                "no finite values ({} given, {} dropped as NaN or infinite)",
+                values.len(),
+                s.dropped()
+            ),
+        ));
+    }
+    let dropped = s.dropped();
+    let mut v = s.values;
+    v.sort_unstable_by(f64::total_cmp);
+    Ok((v, dropped))
+}
+
+/// How the KS p-value was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KsMethod {
+    /// scipy's `method='auto'`: exact when the larger sample has at most 10,000 values,
+    /// asymptotic otherwise.
+    Auto,
+    /// Exact distribution of the two-sample statistic (falls back to asymptotic, as scipy does,
+    /// if the computation fails numerically).
+    Exact,
+    /// `kstwo.sf(D, round(n m / (n + m)))`.
+    Asymptotic,
+}
+
+/// A statistic with its p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestStatistic {
+    /// The test statistic.
+    pub statistic: f64,
+    /// The p-value.
+    pub p_value: f64,
+}
+
+/// Result of [`ks_2samp`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KsResult {
+    /// The KS statistic `D = sup |F1 - F2|`.
+    pub statistic: f64,
+    /// Two-sided p-value.
+    pub p_value: f64,
+    /// The method actually used (`Exact` or `Asymptotic`).
+    pub method: KsMethod,
+    /// Non-finite values dropped from the first sample.
+    pub dropped_first: usize,
+    /// Non-finite values dropped from the second sample.
+    pub dropped_second: usize,
+}
+
+/// Largest sample size for which `KsMethod::Auto` computes the exact p-value (scipy's
+/// `MAX_AUTO_N`).
+pub const KS_MAX_AUTO_N: usize = 10_000;
+
+/// Two-sided two-sample Kolmogorov-Smirnov test, as `scipy.stats.ks_2samp(a, b, method=...)`.
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] if a sample has no finite values.
+pub fn ks_2samp(a: &[f64], b: &[f64], method: KsMethod) -> Result<KsResult> {
+    let (x, da) = finite_sorted(a, "first sample")?;
+    let (y, db) = finite_sorted(b, "second sample")?;
+    Ok(ks_2samp_sorted(&x, &y, method, da, db))
+}
+
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> f64 {
+    let (n1, n2) = (x.len(), y.len());
+    let (f1, f2) = (n1 as f64, n2 as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut max_d, mut min_d) = (0.0_f64, 0.0_f64);
+    while i < n1 || j < n2 {
+        let v = if j == n2 || (i < n1 && x[i] <= y[j]) {
+            x[i]
+        } else {
+            y[j]
+        };
+        while i < n1 && x[i] <= v {
+            i += 1;
+        }
+        while j < n2 && y[j] <= v {
+            j += 1;
+        }
+        let diff = i as f64 / f1 - j as f64 / f2;
+        max_d = max_d.max(diff);
+        min_d = min_d.min(diff);
+    }
+    let min_s = (-min_d).clamp(0.0, 1.0);
+    if min_s > max_d { min_s } else { max_d }
+}
+
+pub(crate) fn ks_2samp_sorted(
+    x: &[f64],
+    y: &[f64],
+    method: KsMethod,
+    dropped_first: usize,
+    dropped_second: usize,
+) -> KsResult {
+    let (n1, n2) = (x.len() as u64, y.len() as u64);
+    let d = ks_statistic_sorted(x, y);
+    let mut mode = match method {
+        KsMethod::Auto => {
+            if x.len().max(y.len()) <= KS_MAX_AUTO_N {
+                KsMethod::Exact
+            } else {
+                KsMethod::Asymptotic
+            }
+        }
+        KsMethod::Exact => {
+            let g = gcd(n1, n2);
+            #[allow(clippy::cast_precision_loss)]
+            if (n1 / g) as f64 >= f64::from(i32::MAX) / (n2 / g) as f64 {
+                KsMethod::Asymptotic
+            } else {
+                KsMethod::Exact
+            }
+        }
+        KsMethod::Asymptotic => KsMethod::Asymptotic,
+    };
+    let mut stat = d;
+    let mut p = f64::NAN;
+    if mode == KsMethod::Exact {
+        if let Some((dd, pp)) = special::ks2_exact(n1, n2, d) {
+            stat = dd;
+            p = pp;
+        } else {
+            tracing::debug!(
+                n1,
+                n2,
+                "exact ks_2samp p-value failed, using the asymptotic one"
+            );
+            mode = KsMethod::Asymptotic;
+        }
+    }
+    if mode == KsMethod::Asymptotic {
+        #[allow(clippy::cast_precision_loss)]
+        let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+        let en = m * n / (m + n);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let en = en.round_ties_even() as u64;
+        p = special::kolmogn_sf(en.max(1), stat);
+    }
+    KsResult {
+        statistic: stat,
+        p_value: p.clamp(0.0, 1.0),
+        method: mode,
+        dropped_first,
+        dropped_second,
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Result of [`chi2_contingency`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chi2ContingencyResult {
+    /// Pearson's chi-square statistic (Yates-corrected when applied).
+    pub statistic: f64,
+    /// p-value from the chi-square distribution with `dof` degrees of freedom.
+    pub p_value: f64,
+    /// Degrees of freedom, `(rows - 1)(columns - 1)`.
+    pub dof: usize,
+    /// Expected frequencies under independence.
+    pub expected: Vec<Vec<f64>>,
+    /// Whether Yates' continuity correction was applied (requested and `dof == 1`).
+    pub yates_applied: bool,
+}
+
+/// Chi-square test of independence on a contingency table, as
+/// `scipy.stats.chi2_contingency(table, correction=...)`.
+///
+/// Yates' correction is applied as scipy applies it: only when `dof == 1`, moving each observed
+/// count towards its expected count by `min(0.5, |expected - observed|)`. With `dof == 0` the
+/// statistic is 0 and the p-value 1.
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] for an empty or ragged table, a negative or non-finite
+/// count, or a zero expected frequency (a row or column of zeros).
+pub fn chi2_contingency(table: &[Vec<f64>], correction: bool) -> Result<Chi2ContingencyResult> {
+    let rows = table.len();
+    let cols = table.first().map_or(0, Vec::len);
+    if rows == 0 || cols == 0 {
+        return Err(TestingError::invalid("table", "contingency table is empty"));
+    }
+    if let Some(r) = table.iter().position(|r| r.len() != cols) {
+        return Err(TestingError::invalid(
+            "table",
+            format!("row {r} has {} cells, row 0 has {cols}", table[r].len()),
+        ));
+    }
+    for (r, row) in table.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            if !v.is_finite() || v < 0.0 {
+                return Err(TestingError::invalid(
+                    "table",
+                    format!("cell ({r}, {c}) = {v} is not a non-negative finite count"),
+                ));
+            }
+        }
+    }
+    let row_sums: Vec<f64> = table.iter().map(|r| r.iter().sum()).collect();
+    let col_sums: Vec<f64> = (0..cols)
+        .map(|c| table.iter().map(|r| r[c]).sum())
+        .collect();
+    let total: f64 = row_sums.iter().sum();
+    let expected: Vec<Vec<f64>> = row_sums
+        .iter()
+        .map(|&rs| col_sums.iter().map(|&cs| rs * cs / total).collect())
+        .collect();
+    if let Some((r, c)) = expected.iter().enumerate().find_map(|(r, row)| {
+        row.iter()
+            .position(|&e| e == 0.0 || e.is_nan())
+            .map(|c| (r, c))
+    }) {
+        return Err(TestingError::invalid(
+            "table",
+            format!("expected frequency at ({r}, {c}) is zero (a row or column sums to zero)"),
+        ));
+    }
+    let dof = (rows - 1) * (cols - 1);
+    if dof == 0 {
+        return Ok(Chi2ContingencyResult {
+            statistic: 0.0,
+            p_value: 1.0,
+            dof,
+            expected,
+            yates_applied: false,
+        });
+    }
+    let yates = correction && dof == 1;
+    let mut stat = 0.0;
+    for (orow, erow) in table.iter().zip(&expected) {
+        for (&o, &e) in orow.iter().zip(erow) {
+            let o = if yates {
+                let diff = e - o;
+                o + diff.abs().min(0.5) * diff.signum() * f64::from(u8::from(diff != 0.0))
+            } else {
+                o
+            };
+            stat += (o - e) * (o - e) / e;
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let p = special::chi2_sf(stat, dof as f64);
+    Ok(Chi2ContingencyResult {
+        statistic: stat,
+        p_value: p,
+        dof,
+        expected,
+        yates_applied: yates,
+    })
+}
+
+/// Pearson's chi-square goodness-of-fit test, as `scipy.stats.chisquare(observed, expected)`
+/// with `k - 1` degrees of freedom.
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] for fewer than two categories, mismatched lengths, negative
+/// or non-finite frequencies, or sums that differ by more than `1e-8` relative (scipy's check).
+pub fn chisquare(observed: &[f64], expected: &[f64]) -> Result<TestStatistic> {
+    if observed.len() != expected.len() {
+        return Err(TestingError::invalid(
+            "frequencies",
+            format!(
+                "{} observed and {} expected frequencies",
+                observed.len(),
+                expected.len()
+            ),
+        ));
+    }
+    if observed.len() < 2 {
+        return Err(TestingError::invalid(
+            "frequencies",
+            "a goodness-of-fit test needs at least two categories",
+        ));
+    }
+    if observed
+        .iter()
+        .chain(expected)
+        .any(|v| !v.is_finite() || *v < 0.0)
+    {
+        return Err(TestingError::invalid(
+            "frequencies",
+            "frequencies must be non-negative and finite",
+        ));
+    }
+    let so: f64 = observed.iter().sum();
+    let se: f64 = expected.iter().sum();
+    if (so - se).abs() > 1e-8 * so.max(se) {
+        return Err(TestingError::invalid(
+            "frequencies",
+            format!("observed sum {so} and expected sum {se} differ"),
+        ));
+    }
+    let mut stat = 0.0;
+    for (&o, &e) in observed.iter().zip(expected) {
+        let d = o - e;
+        if e == 0.0 {
+            if d != 0.0 {
+                stat = f64::INFINITY;
+            }
+        } else {
+            stat += d * d / e;
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let dof = (observed.len() - 1) as f64;
+    Ok(TestStatistic {
+        statistic: stat,
+        p_value: special::chi2_sf(stat, dof),
+    })
+}
+
+/// Two-proportion Z-test with a pooled proportion, two-sided (Evidently's `z` test):
+/// `z = (p1 - p2) / sqrt(P (1 - P) (1/n1 + 1/n2))`, `p = 2 (1 - Φ(|z|))`.
+///
+/// When both samples have the same proportion of 0 or 1 (`P (1 - P) = 0`) the samples are
+/// identical and the result is `z = 0`, `p = 1`, as Evidently returns for a single shared value.
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] if a sample size is zero or a count exceeds its size.
+pub fn proportions_ztest(
+    successes1: u64,
+    n1: u64,
+    successes2: u64,
+    n2: u64,
+) -> Result<TestStatistic> {
+    if n1 == 0 || n2 == 0 {
+        return Err(TestingError::invalid("sample", "a sample size is zero"));
+    }
+    if successes1 > n1 || successes2 > n2 {
+        return Err(TestingError::invalid(
+            "sample",
+            "a success count exceeds its sample size",
+        ));
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let (s1, f1, s2, f2) = (successes1 as f64, n1 as f64, successes2 as f64, n2 as f64);
+    let p1 = s1 / f1;
+    let p2 = s2 / f2;
+    let pooled = (p1 * f1 + p2 * f2) / (f1 + f2);
+    let var = pooled * (1.0 - pooled) * (1.0 / f1 + 1.0 / f2);
+    if var == 0.0 {
+        return Ok(TestStatistic {
+            statistic: 0.0,
+            p_value: 1.0,
+        });
+    }
+    let z = (p1 - p2) / var.sqrt();
+    Ok(TestStatistic {
+        statistic: z,
+        p_value: (2.0 * special::normal_sf(z.abs())).clamp(0.0, 1.0),
+    })
+}
+
+/// Neumaier-compensated sum.
+#[derive(Default)]
+struct Sum {
+    s: f64,
+    c: f64,
+}
+
+impl Sum {
+    fn add(&mut self, x: f64) {
+        let t = self.s + x;
+        if self.s.abs() >= x.abs() {
+            self.c += (self.s - t) + x;
+        } else {
+            self.c += (x - t) + self.s;
+        }
+        self.s = t;
+    }
+    fn value(&self) -> f64 {
+        self.s + self.c
+    }
+}
+
+/// First Wasserstein distance between two empirical distributions, as
+/// `scipy.stats.wasserstein_distance(u, v)` (the area between the two empirical CDFs).
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] if a sample has no finite values.
+pub fn wasserstein_distance(u: &[f64], v: &[f64]) -> Result<f64> {
+    let (x, _) = finite_sorted(u, "first sample")?;
+    let (y, _) = finite_sorted(v, "second sample")?;
+    Ok(wasserstein_sorted(&x, &y))
+}
+
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn wasserstein_sorted(x: &[f64], y: &[f64]) -> f64 {
+    let (nx, ny) = (x.len(), y.len());
+    let (fx, fy) = (nx as f64, ny as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut sum = Sum::default();
+    let total = nx + ny;
+    for k in 0..total {
+        // Consume the next value of the merged order.
+        let cur = if j == ny || (i < nx && x[i] <= y[j]) {
+            i += 1;
+            x[i - 1]
+        } else {
+            j += 1;
+            y[j - 1]
+        };
+        if k + 1 == total {
+            break;
+        }
+        let next = if j == ny || (i < nx && x[i] <= y[j]) {
+            x[i]
+        } else {
+            y[j]
+        };
+        let delta = next - cur;
+        if delta != 0.0 {
+            sum.add((i as f64 / fx - j as f64 / fy).abs() * delta);
+        }
+    }
+    sum.value()
+}
+
+/// Jensen-Shannon distance (the square root of the divergence, natural logarithm) between two
+/// frequency vectors, each normalised to sum to one, as `scipy.spatial.distance.jensenshannon`.
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] for mismatched or empty vectors, negative or non-finite
+/// entries, or a vector summing to zero.
+pub fn jensenshannon(p: &[f64], q: &[f64]) -> Result<f64> {
+    if p.len() != q.len() || p.is_empty() {
+        return Err(TestingError::invalid(
+            "distribution",
+            format!(
+                "lengths {} and {} must be equal and non-zero",
+                p.len(),
+                q.len()
+            ),
+        ));
+    }
+    if p.iter().chain(q).any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(TestingError::invalid(
+            "distribution",
+            "entries must be non-negative and finite",
+        ));
+    }
+    let sp: f64 = p.iter().sum();
+    let sq: f64 = q.iter().sum();
+    if sp == 0.0 || sq == 0.0 {
+        return Err(TestingError::invalid(
+            "distribution",
+            "a distribution sums to zero",
+        ));
+    }
+    let rel_entr = |a: f64, b: f64| if a > 0.0 { a * (a / b).ln() } else { 0.0 };
+    let (mut left, mut right) = (0.0, 0.0);
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a / sp, b / sq);
+        let m = (a + b) / 2.0;
+        left += rel_entr(a, m);
+        right += rel_entr(b, m);
+    }
+    Ok(((left + right) / 2.0).max(0.0).sqrt())
+}
+
+/// Equal-width bin edges as `numpy.histogram_bin_edges(data, bins="sturges")`: the range of
+/// the data (widened by ±0.5 when constant), `ceil(range / (ptp / (log2(n) + 1)))` bins.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub fn sturges_bin_edges(min: f64, max: f64, n: usize) -> Vec<f64> {
+    let (mut first, mut last) = (min, max);
+    if first == last {
+        first -= 0.5;
+        last += 0.5;
+    }
+    let width = (max - min) / ((n as f64).log2() + 1.0);
+    let bins = if width == 0.0 {
+        1
+    } else {
+        ((last - first) / width).ceil() as usize
+    };
+    linspace(first, last, bins + 1)
+}
+
+/// `numpy.linspace(start, stop, num)` with the endpoint, bit for bit.
+#[allow(clippy::cast_precision_loss)]
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut y: Vec<f64> = (0..num)
+        .map(|i| {
+            if step == 0.0 {
+                (i as f64 / div) * delta + start
+            } else {
+                i as f64 * step + start
+            }
+        })
+        .collect();
+    if num > 1 {
+        y[num - 1] = stop;
+    }
+    y
+}
+
+/// Counts per bin of a sorted sample over `edges`, as `numpy.histogram(data, edges)`: bins are
+/// half-open `[a, b)` except the last, which includes its right edge.
+fn histogram_sorted(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
+    let k = edges.len() - 1;
+    let mut cum = Vec::with_capacity(edges.len());
+    for (i, &e) in edges.iter().enumerate() {
+        if i == k {
+            cum.push(sorted.partition_point(|&v| v <= e));
+        } else {
+            cum.push(sorted.partition_point(|&v| v < e));
+        }
+    }
+    cum.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
+}
+
+/// Evidently's binning (`get_binned_data`): for a numeric column whose reference has more than
+/// 20 distinct values, Sturges bins over the combined data; otherwise one bin per distinct value.
+/// Returns the share of each sample in each bin.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn binned_numeric(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let distinct_ref = count_distinct_sorted(x);
+    let (fx, fy) = (x.len() as f64, y.len() as f64);
+    if distinct_ref > 20 {
+        let min = x[0].min(y[0]);
+        let max = x[x.len() - 1].max(y[y.len() - 1]);
+        let edges = sturges_bin_edges(min, max, x.len() + y.len());
+        let hx = histogram_sorted(x, &edges);
+        let hy = histogram_sorted(y, &edges);
+        (
+            hx.iter().map(|&c| c as f64 / fx).collect(),
+            hy.iter().map(|&c| c as f64 / fy).collect(),
+        )
+    } else {
+        let cx = value_counts_sorted(x);
+        let cy = value_counts_sorted(y);
+        let mut keys: Vec<u64> = cx.keys().chain(cy.keys()).copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        (
+            keys.iter()
+                .map(|k| *cx.get(k).unwrap_or(&0) as f64 / fx)
+                .collect(),
+            keys.iter()
+                .map(|k| *cy.get(k).unwrap_or(&0) as f64 / fy)
+                .collect(),
+        )
+    }
+}
+
+fn key_of(v: f64) -> u64 {
+    // -0.0 and 0.0 are one value, as in pandas.
+    if v == 0.0 { 0 } else { v.to_bits() }
+}
+
+pub(crate) fn count_distinct_sorted(x: &[f64]) -> usize {
+    let mut n = 0;
+    let mut prev: Option<f64> = None;
+    for &v in x {
+        if prev != Some(v) {
+            n += 1;
+            prev = Some(v);
+        }
+    }
+    n
+}
+
+fn value_counts_sorted(x: &[f64]) -> HashMap<u64, u64> {
+    let mut m = HashMap::new();
+    for &v in x {
+        *m.entry(key_of(v)).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Evidently's empty-bin smoothing for PSI: zero shares are replaced by
+/// `min(non-zero share) / 1e6` when that minimum is at most `1e-4`, and by `1e-4` otherwise.
+pub(crate) fn fill_zeroes(p: &mut [f64]) {
+    let min_nz = p
+        .iter()
+        .copied()
+        .filter(|&v| v != 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !min_nz.is_finite() {
+        return;
+    }
+    let fill = if min_nz <= 0.0001 {
+        min_nz / 1e6
+    } else {
+        0.0001
+    };
+    for v in p.iter_mut() {
+        if *v == 0.0 {
+            *v = fill;
+        }
+    }
+}
+
+/// Population stability index between two share vectors (already smoothed):
+/// `Σ (ref - cur) ln(ref / cur)`.
+pub(crate) fn psi_from_shares(reference: &[f64], current: &[f64]) -> f64 {
+    reference
+        .iter()
+        .zip(current)
+        .map(|(&r, &c)| (r - c) * (r / c).ln())
+        .sum()
+}
+
+/// Population stability index of two numeric samples with Evidently's binning and smoothing
+/// (see [`crate::DriftMethod::Psi`]).
+///
+/// # Errors
+/// [`TestingError::InvalidArgument`] if a sample has no finite values.
+pub fn psi(reference: &[f64], current: &[f64]) -> Result<f64> {
+    let (x, _) = finite_sorted(reference, "reference sample")?;
+    let (y, _) = finite_sorted(current, "current sample")?;
+    let (mut r, mut c) = binned_numeric(&x, &y);
+    fill_zeroes(&mut r);
+    fill_zeroes(&mut c);
+    Ok(psi_from_shares(&r, &c))
+}
