@@ -132,6 +132,7 @@ impl Tracker {
             info: run.info,
             keys: Vec::new(),
             key_index: HashMap::new(),
+            next_key: 0,
             buffer: Vec::with_capacity(self.buffer_capacity),
             capacity: self.buffer_capacity,
             flush_interval_ms: self.flush_interval_ms,
@@ -213,6 +214,8 @@ pub struct ActiveRun {
     /// Validated metric keys, interned: the buffer stores indexes.
     keys: Vec<String>,
     key_index: HashMap<String, u32>,
+    /// The index of the key expected next.
+    next_key: u32,
     buffer: Vec<(u32, f64, i64, i64)>,
     capacity: usize,
     flush_interval_ms: i64,
@@ -265,9 +268,16 @@ impl ActiveRun {
     /// triggered (the value is then not buffered, and the earlier buffer is kept for a retry).
     #[inline]
     pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
-        let idx = match self.key_index.get(key) {
-            Some(&i) => i,
-            None => self.intern(key)?,
+        // Training loops log their keys in a fixed cycle: try the key after the last one first
+        // (a string compare), then the index (a hash), then validate and intern.
+        let guess = self.next_key as usize;
+        let idx = if self.keys.get(guess).is_some_and(|k| k == key) {
+            self.next_key
+        } else {
+            match self.key_index.get(key) {
+                Some(&i) => i,
+                None => self.intern(key)?,
+            }
         };
         let now = (self.clock)();
         if self.buffer.len() >= self.capacity
@@ -281,6 +291,11 @@ impl ActiveRun {
             self.oldest = Some(now);
         }
         self.buffer.push((idx, value, now, step));
+        self.next_key = if (idx as usize) + 1 < self.keys.len() {
+            idx + 1
+        } else {
+            0
+        };
         Ok(())
     }
 
