@@ -14,7 +14,7 @@ use crate::ids::{
 };
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, Metric, Run, RunInfo, RunStatus, SearchRuns,
-    UpdateRun, now_ms,
+    TAG_SOURCE_NAME, TAG_SOURCE_TYPE, UpdateRun, now_ms,
 };
 
 /// A source of timestamps in ms since the epoch (injectable for tests).
@@ -114,7 +114,8 @@ impl Tracker {
 
     /// Start a run in the experiment named `experiment` (created when missing) and return its
     /// guard. `opts` carries the run name, tags and parent; the start time defaults to the
-    /// tracker's clock.
+    /// tracker's clock, the user to `$USER`, and the `mlflow.source.name` / `mlflow.source.type`
+    /// tags to the executable's file name and `LOCAL`, as MLflow's client does.
     ///
     /// # Errors
     /// Backend errors: `Conflict` when the experiment is deleted, `NotFound` for an unknown
@@ -124,6 +125,22 @@ impl Tracker {
         let mut opts = opts;
         if opts.start_time.is_none() {
             opts.start_time = Some((self.clock)());
+        }
+        // MLflow's client fills these in; so does this one, unless given.
+        if opts.user_id.is_none() {
+            opts.user_id = std::env::var("USER").ok().filter(|u| !u.is_empty());
+        }
+        let has = |tags: &[(String, String)], k: &str| tags.iter().any(|(key, _)| key == k);
+        if !has(&opts.tags, TAG_SOURCE_NAME)
+            && let Some(name) = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
+            opts.tags.push((TAG_SOURCE_NAME.to_owned(), name));
+        }
+        if !has(&opts.tags, TAG_SOURCE_TYPE) {
+            opts.tags
+                .push((TAG_SOURCE_TYPE.to_owned(), "LOCAL".to_owned()));
         }
         let run = self.backend.create_run(&exp.experiment_id, &opts)?;
         Ok(ActiveRun {
