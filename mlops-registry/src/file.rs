@@ -25,7 +25,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::core::{Clock, Effects, ModelData, system_clock, validate_new_model};
+use crate::core::{Clock, Effects, ModelData, system_clock};
 use crate::error::{RegistryError, Result};
 use crate::fsutil;
 use crate::model::{
@@ -878,7 +878,6 @@ impl RegistryStore for FileRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
         let now = (self.clock)();
         let data = ModelData::new(model, now)?;
-        validate_new_model(model)?;
         let guard = self.lock_exclusive()?;
         self.recover_journal(&guard)?;
         let disk = self.disk_gen()?;
@@ -1033,7 +1032,12 @@ impl RegistryStore for FileRegistry {
         }
         cache.models.remove(name);
         cache.generation = new_gen;
-        fs::remove_dir_all(&trash).map_err(ioe(&trash))?;
+        drop(cache);
+        drop(guard);
+        // The model is gone; what is left in trash/ is removed now or by the next open.
+        if let Err(e) = fs::remove_dir_all(&trash) {
+            tracing::warn!(path = %trash.display(), "cannot empty trash: {e}");
+        }
         Ok(())
     }
 

@@ -359,3 +359,30 @@ fn unknown_stage_and_bad_uris_are_invalid_arguments() {
     assert!("Production ".trim().parse::<Stage>().is_ok());
     assert!("Shadow".parse::<Stage>().is_err());
 }
+
+#[test]
+fn resolution_is_served_from_memory_until_the_generation_moves() {
+    let (dir, model_dir) = setup();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    let champion = "models:/m@champion".parse().unwrap();
+    assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+    // Hide the model's files: as long as nobody changed the registry (the generation did not
+    // move), resolution never touches them.
+    let hidden = dir.path().join("hidden");
+    fs::rename(&model_dir, &hidden).unwrap();
+    for _ in 0..3 {
+        assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+    }
+    // Another process's change moves the generation: the next call revalidates from disk.
+    let gen_file = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("registry.gen"))
+        .unwrap();
+    let len = gen_file.metadata().unwrap().len();
+    gen_file.set_len(len + 1).unwrap();
+    let err = reg.resolve(&champion).unwrap_err();
+    assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
+    fs::rename(&hidden, &model_dir).unwrap();
+    gen_file.set_len(len + 2).unwrap();
+    assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+}
