@@ -600,7 +600,9 @@ mod tests {
         assert!(validate_tag(&"k".repeat(251), "x").is_err());
         assert!(validate_tag("k", &"v".repeat(5001)).is_err());
         validate_metric("accuracy", 0.9).unwrap();
-        let err = validate_metric("loss", f64::INFINITY).unwrap_err().to_string();
+        let err = validate_metric("loss", f64::INFINITY)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"loss\""), "{err}");
         assert!(validate_metric("", 1.0).is_err());
     }
