@@ -8,8 +8,8 @@
 //! <root>/journal.json             redo journal of an in-flight multi-file change (normally absent)
 //! <root>/trash/                   models being deleted
 //! <root>/models/<32 hex>/         one model; the name is sha256(name), first 32 hex digits
-//!     model.json                  the model record: the commit point of every change
-//!     versions/<n>.json           one record per version
+//!     model.json                  the model record: the commit point of every change but one
+//!     versions/<n>.json           one record per version; its appearance commits a new version
 //!     audit.log                   framed, append-only audit history
 //! ```
 
@@ -202,9 +202,9 @@ fn version_file(n: ModelVersionNumber) -> String {
 
 impl FileRegistry {
     /// Open (creating if needed) the registry in `root`, and repair what a crash left behind:
-    /// an in-flight multi-file change is redone, stray temp files, half-created models, models
-    /// being deleted and versions never committed to their model are removed (see
-    /// [`FileRegistry::repairs`]).
+    /// an in-flight multi-file change is redone; stray temp files of dead writers, half-created
+    /// models and models being deleted are removed (see [`FileRegistry::repairs`]). Opening
+    /// reads every model's directory listing once.
     ///
     /// # Errors
     /// [`RegistryError::Io`] when the directory cannot be created or locked;
@@ -474,11 +474,9 @@ impl FileRegistry {
     fn load_versions(&self, mf: &ModelFile) -> Result<BTreeMap<ModelVersionNumber, ModelVersion>> {
         let dir = self.model_dir(&mf.model.name).join("versions");
         let mut out = BTreeMap::new();
-        for (n, path) in list_versions(&dir)? {
+        for n in list_versions(&dir)? {
             if let Some(v) = self.read_version(&mf.model.name, n)? {
                 out.insert(n, v);
-            } else {
-                let _ = path; // deleted meanwhile (cannot happen under the lock)
             }
         }
         Ok(out)
@@ -885,7 +883,7 @@ fn touched_since(recent: &[(u64, Vec<u64>)], old: u64, new: u64) -> Option<BTree
 }
 
 /// The `<n>.json` files of a versions directory (temps and other names skipped).
-fn list_versions(dir: &Path) -> Result<Vec<(ModelVersionNumber, PathBuf)>> {
+fn list_versions(dir: &Path) -> Result<Vec<ModelVersionNumber>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -907,7 +905,7 @@ fn list_versions(dir: &Path) -> Result<Vec<(ModelVersionNumber, PathBuf)>> {
         else {
             continue;
         };
-        out.push((n, entry.path()));
+        out.push(n);
     }
     Ok(out)
 }
