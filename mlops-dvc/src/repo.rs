@@ -577,7 +577,7 @@ impl Repository {
         &self,
         files: &[Scanned],
         cache: &Mutex<StatCache>,
-        store: bool,
+        store: Option<LinkMode>,
         progress: Option<&ProgressFn>,
     ) -> Result<(Vec<Digest>, u64)> {
         let total_bytes: u64 = files.iter().map(|f| f.stat.size).sum();
@@ -608,10 +608,10 @@ impl Repository {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
                 let outcome = match known[i] {
-                    Some(d) if !store => Ok(d),
+                    Some(d) if store.is_none() => Ok(d),
                     Some(d) => match self.store.contains(&d) {
                         Ok(true) => Ok(d),
-                        Ok(false) => self.ingest(f, true),
+                        Ok(false) => self.ingest(f, store),
                         Err(e) => Err(e),
                     },
                     None => self.ingest(f, store),
@@ -654,10 +654,22 @@ impl Repository {
         Ok((digests, rehashed.into_inner()))
     }
 
-    /// Read one file (storing it when `store`), checking it did not change meanwhile.
-    fn ingest(&self, f: &Scanned, store: bool) -> Result<Digest> {
+    /// Read one file (storing it, by copy or hardlink, when `store` is set), checking it did not
+    /// change meanwhile.
+    fn ingest(&self, f: &Scanned, store: Option<LinkMode>) -> Result<Digest> {
         let mut file = File::open(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
-        let (digest, read) = if store {
+        if store == Some(LinkMode::Hardlink) {
+            let (digest, read) =
+                Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?;
+            drop(file);
+            self.check_unchanged(f, read)?;
+            if self.store.put_hardlink(&f.abs, &digest)?.is_some() {
+                self.check_unchanged(f, read)?;
+                return Ok(digest);
+            }
+            return self.ingest(f, Some(LinkMode::Copy));
+        }
+        let (digest, read) = if store.is_some() {
             let put = self.store.put_reader(&mut file).map_err(|e| match e {
                 DvcError::Io { source, .. } if source.kind() != io::ErrorKind::Other => {
                     DvcError::io(&f.abs, source)
@@ -668,13 +680,20 @@ impl Repository {
         } else {
             Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?
         };
+        self.check_unchanged(f, read)?;
+        Ok(digest)
+    }
+
+    /// Fail with [`DvcError::Changed`] when the file no longer has the stat it was scanned with.
+    fn check_unchanged(&self, f: &Scanned, read: u64) -> Result<()> {
+        let _ = self;
         let after = fs::metadata(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
         if read != f.stat.size || Stat::of(&after) != f.stat {
             return Err(DvcError::Changed {
                 path: f.abs.clone(),
             });
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// Build and store the trees of a scanned folder; returns the root digest.
@@ -755,7 +774,12 @@ impl Repository {
         let abs = rel.under(&self.root);
         let (kind, files, dirs) = Self::scan(&abs)?;
         let cache = Mutex::new(self.load_cache(&rel));
-        let (digests, _) = self.hash_all(&files, &cache, true, options.progress.as_ref())?;
+        let (digests, _) = self.hash_all(
+            &files,
+            &cache,
+            Some(options.link),
+            options.progress.as_ref(),
+        )?;
         let (digest, size, nfiles) = match kind {
             DatasetKind::File => (digests[0], files[0].stat.size, 1),
             DatasetKind::Dir => self.write_trees(&files, &digests, &dirs)?,
@@ -965,7 +989,7 @@ impl Repository {
         };
         let cache = Mutex::new(self.load_cache(&rel));
         let files = if kind == r.kind { files } else { Vec::new() };
-        let (digests, rehashed) = self.hash_all(&files, &cache, false, None)?;
+        let (digests, rehashed) = self.hash_all(&files, &cache, None, None)?;
         self.save_cache(&rel, &cache.into_inner())?;
         let old: HashMap<&RelPath, &Digest> =
             flat.files.iter().map(|e| (&e.path, &e.digest)).collect();
