@@ -60,6 +60,48 @@ fn repo(root: &Path) -> Repository {
         .with_fsync(false)
 }
 
+/// CPU seconds (user + system) this process used so far, from `/proc/self/stat` (clock ticks of
+/// 1/100 s).
+fn cpu_secs() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after the command name start at the state (field 3); utime is 14, stime 15.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+thread_local! {
+    static LAST_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// Wall clock and CPU time of one measurement (the CPU time is what a loaded machine distorts
+/// least).
+struct Meter {
+    t: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self {
+            t: Instant::now(),
+            cpu: cpu_secs(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        let el = self.t.elapsed();
+        LAST_CPU.with(|c| c.set(cpu_secs() - self.cpu));
+        el
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
@@ -95,20 +137,27 @@ fn main() {
 
 fn run(base: &Path) {
     fs::create_dir_all(base).expect("bench dir");
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "cores: {}, sha_ni: {}",
+        "cores: {}, sha_ni: {}, load average: {}",
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        sha_ni()
+        sha_ni(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     // SHA-256 throughput on one core.
     let mut buf = vec![0u8; 256 * 1024 * 1024];
     fill(&mut buf, &mut 0x9e37_79b9_7f4a_7c15);
-    let t = Instant::now();
+    let t = Meter::start();
     let d = Digest::of_reader(&buf[..]).expect("hash");
     let el = t.elapsed();
+    let cpu = LAST_CPU.with(std::cell::Cell::get).max(0.01);
     println!(
-        "sha256 one core: {:.0} MB/s ({})",
+        "sha256 one core: {:.0} MB/s wall, {:.0} MB/s per CPU second (digest {})",
         buf.len() as f64 / el.as_secs_f64() / 1e6,
+        buf.len() as f64 / cpu / 1e6,
         &d.0.to_hex()[..8]
     );
     drop(buf);
@@ -141,7 +190,7 @@ fn big_file(root: &Path) {
         let r = repo(&work);
         let opts = TrackOptions::default().link(link);
         let baseline = reset_peak();
-        let t = Instant::now();
+        let t = Meter::start();
         let v = r.track_with("big.bin", "1 GiB", &opts).expect("track");
         let el = t.elapsed();
         let peak = peak_above(baseline);
@@ -156,7 +205,7 @@ fn big_file(root: &Path) {
             "{:<44} {peak:>8.1} MiB  target: < 64 MiB",
             "  peak RSS above baseline"
         );
-        let t = Instant::now();
+        let t = Meter::start();
         let v = r.track("big.bin", "again").expect("track");
         assert!(!v.is_new());
         line(
@@ -185,12 +234,17 @@ fn many_files(root: &Path) {
     let r = repo(root);
     println!();
     let baseline = reset_peak();
-    let t = Instant::now();
+    let t = Meter::start();
     let v = r.track("ds", "20k files").expect("track");
     let el = t.elapsed();
     let peak = peak_above(baseline);
     assert_eq!(v.version().files, N as u64);
-    line("track 20,000 x 10 KiB, copy into cache", el, Some(22.8), ">= 5x DVC");
+    line(
+        "track 20,000 x 10 KiB, copy into cache",
+        el,
+        Some(22.8),
+        ">= 5x DVC",
+    );
     println!(
         "{:<44} {peak:>8.1} MiB  target: < 64 MiB",
         "  peak RSS above baseline"
@@ -199,7 +253,7 @@ fn many_files(root: &Path) {
     // Let the racy window pass, then a first status refreshes any racy entries.
     std::thread::sleep(Duration::from_millis(100));
     let first = r.status("ds").expect("status");
-    let t = Instant::now();
+    let t = Meter::start();
     let st = r.status("ds").expect("status");
     let el = t.elapsed();
     assert!(st.is_clean());
@@ -214,13 +268,13 @@ fn many_files(root: &Path) {
         fill(&mut buf, &mut seed);
         fs::write(p, &buf).expect("write");
     }
-    let t = Instant::now();
+    let t = Meter::start();
     let v = r.track("ds", "10 changed").expect("track");
     let el = t.elapsed();
     assert!(v.is_new());
     line("re-track after changing 10 files", el, Some(7.3), "< 0.3 s");
 
-    let t = Instant::now();
+    let t = Meter::start();
     let rep = r
         .checkout(
             "ds",
@@ -234,7 +288,7 @@ fn many_files(root: &Path) {
     assert_eq!(rep.linked, N as u64);
     line("checkout 20,000 files, hardlinks", el, Some(5.5), "< 1.5 s");
 
-    let t = Instant::now();
+    let t = Meter::start();
     let rep = r
         .checkout(
             "ds",
@@ -254,7 +308,7 @@ fn many_files(root: &Path) {
     let remote = FileContentStore::open(root.join("remote"))
         .expect("remote")
         .with_fsync(false);
-    let t = Instant::now();
+    let t = Meter::start();
     let rep = r.push(&remote, &[]).expect("push");
     let el = t.elapsed();
     line(
@@ -263,7 +317,7 @@ fn many_files(root: &Path) {
         Some(16.0),
         "report",
     );
-    let t = Instant::now();
+    let t = Meter::start();
     let rep = r.push(&remote, &[]).expect("push");
     line(
         &format!("push again ({} copied)", rep.copied),
@@ -272,7 +326,7 @@ fn many_files(root: &Path) {
         "-",
     );
 
-    let t = Instant::now();
+    let t = Meter::start();
     let gc = r.gc(&GcOptions::latest_only()).expect("gc");
     let el = t.elapsed();
     line(
@@ -289,7 +343,7 @@ fn many_files(root: &Path) {
     }
     let r = repo(root);
     let baseline = reset_peak();
-    let t = Instant::now();
+    let t = Meter::start();
     let v = r
         .track_with(
             "ds",

@@ -1160,16 +1160,14 @@ impl Repository {
             ));
         }
         // 1. Every object is there, with its recorded size (and re-hashed with `verify`).
-        let digests: Vec<Digest> = flat.files.iter().map(|e| e.digest).collect();
-        let present = self.store.contains_many(&digests)?;
-        for (e, ok) in flat.files.iter().zip(present) {
-            if !ok {
-                return Err(DvcError::NotFound {
+        for e in &flat.files {
+            let size = self.store.size(&e.digest).map_err(|err| match err {
+                DvcError::NotFound { .. } => DvcError::NotFound {
                     kind: "object",
                     id: format!("{} (file {} of {rel})", e.digest, e.path),
-                });
-            }
-            let size = self.store.size(&e.digest)?;
+                },
+                other => other,
+            })?;
             if size != e.size {
                 return Err(DvcError::Corrupt {
                     path: self
@@ -1194,9 +1192,31 @@ impl Repository {
             version: r.version,
             ..CheckoutReport::default()
         };
+        // Folders first: none may be a symlink or a file; remember which do not exist yet (their
+        // files need no look).
+        let mut fresh: HashSet<&RelPath> = HashSet::new();
+        for d in &flat.dirs {
+            self.check_no_symlinks(&dest, d, true)?;
+            let p = d.under(&dest);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if !m.is_dir() => {
+                    return Err(DvcError::Conflict(format!(
+                        "{} is a file where the version has a folder",
+                        p.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    fresh.insert(d);
+                }
+            }
+        }
         for e in &flat.files {
             let target = e.path.under(&dest);
-            self.check_no_symlinks(&dest, &e.path, false)?;
+            if !e.path.is_root() && fresh.contains(&e.path.parent()) {
+                todo.push((e, target));
+                continue;
+            }
             match fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => {
                     return Err(DvcError::Conflict(format!(
@@ -1221,24 +1241,15 @@ impl Repository {
             }
             todo.push((e, target));
         }
-        for d in &flat.dirs {
-            let p = d.under(&dest);
-            if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
-                return Err(DvcError::Conflict(format!(
-                    "{} is a file where the version has a folder",
-                    p.display()
-                )));
-            }
-        }
         // 3. Write every file to a temp next to its destination.
         for d in &flat.dirs {
             let p = d.under(&dest);
             fs::create_dir_all(&p).map_err(|e| DvcError::io(&p, e))?;
         }
-        for (_, target) in &todo {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| DvcError::io(parent, e))?;
-            }
+        if flat.dirs.is_empty()
+            && let Some(parent) = dest.parent()
+        {
+            fs::create_dir_all(parent).map_err(|e| DvcError::io(parent, e))?;
         }
         let temps = self.materialize(&todo, options)?;
         // 4. Rename them all into place.
