@@ -110,8 +110,9 @@ fn line(what: &str, ours: Duration, dvc: Option<f64>, target: &str) {
     let ratio = dvc.map_or(String::new(), |d| {
         format!("DVC {d:>5.1} s  ({:>5.1}x)", d / ours.as_secs_f64())
     });
+    let cpu = LAST_CPU.with(std::cell::Cell::get);
     println!(
-        "{what:<44} {:>10}  {ratio:<26} target: {target}",
+        "{what:<44} {:>9} (cpu {cpu:>6.2} s)  {ratio:<26} target: {target}",
         secs(ours)
     );
 }
