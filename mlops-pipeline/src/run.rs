@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::{Condvar, Mutex};
 
 use crate::builder::{CacheSpec, Node, Pipeline};
@@ -186,7 +186,12 @@ struct Shared<'p> {
     sched: Mutex<Sched>,
     cv: Condvar,
     run_cancel: Arc<AtomicBool>,
+    /// The run's cancel token, shared by the attempts that have no timeout of their own.
+    run_token: CancelToken,
     watchdog: Option<Watchdog>,
+    /// The run's start, on both clocks: wall-clock times in the report are derived from
+    /// monotonic instants (one clock read per step start and end).
+    base: (Instant, DateTime<Utc>),
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -200,6 +205,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Shared<'_> {
+    fn wall(&self, at: Instant) -> DateTime<Utc> {
+        let since =
+            TimeDelta::from_std(at.saturating_duration_since(self.base.0)).unwrap_or_default();
+        self.base.1 + since
+    }
+
     fn emit(&self, event: &Event<'_>) {
         if let Some(o) = &self.opts.observer {
             o.on_event(event);
@@ -396,13 +407,12 @@ impl Shared<'_> {
 
     fn execute(&self, i: usize) -> StepReport {
         let node = &self.p.nodes[i];
-        let started_at = Utc::now();
         let t0 = Instant::now();
         let mut report = StepReport {
             name: node.name.clone(),
             status: StepStatus::Completed,
             attempts: Vec::new(),
-            started_at: Some(started_at),
+            started_at: Some(self.wall(t0)),
             finished_at: None,
             duration: Duration::ZERO,
             error: None,
@@ -418,49 +428,47 @@ impl Shared<'_> {
         if let Some((c, spec)) = cache {
             key = self.lookup(i, c, spec, &mut report);
             if report.status == StepStatus::Cached {
-                report.duration = t0.elapsed();
-                report.finished_at = Some(Utc::now());
+                let end = Instant::now();
+                report.duration = end - t0;
+                report.finished_at = Some(self.wall(end));
                 return report;
             }
         }
-        let error = self.attempts(node, &mut report, i);
-        match error {
-            None => {
-                if let Some((c, spec)) = cache {
-                    self.store(i, c, spec, key, &mut report);
-                }
-            }
-            Some(e) => {
-                report.status = if e.kind() == StepErrorKind::TimedOut {
-                    StepStatus::TimedOut
-                } else {
-                    StepStatus::Failed
-                };
-                report.error = Some(e.message().to_owned());
-                report.duration = t0.elapsed();
-                report.finished_at = Some(Utc::now());
-                self.emit(&Event::StepFinished {
-                    step: &node.name,
-                    status: report.status,
-                    duration: report.duration,
-                    error: Some(&e),
-                });
-                return report;
-            }
+        let (error, mut end) = self.attempts(node, &mut report, i, t0);
+        if error.is_none()
+            && let Some((c, spec)) = cache
+        {
+            self.store(i, c, spec, key, &mut report);
+            end = Instant::now();
         }
-        report.duration = t0.elapsed();
-        report.finished_at = Some(Utc::now());
+        if let Some(e) = &error {
+            report.status = if e.kind() == StepErrorKind::TimedOut {
+                StepStatus::TimedOut
+            } else {
+                StepStatus::Failed
+            };
+            report.error = Some(e.message().to_owned());
+        }
+        report.duration = end - t0;
+        report.finished_at = Some(self.wall(end));
         self.emit(&Event::StepFinished {
             step: &node.name,
             status: report.status,
             duration: report.duration,
-            error: None,
+            error: error.as_ref(),
         });
         report
     }
 
-    /// Run the attempts of a step; the final error, or `None` when it completed.
-    fn attempts(&self, node: &Node, report: &mut StepReport, i: usize) -> Option<StepError> {
+    /// Run the attempts of a step, the first starting at `t0`; the final error (`None` when it
+    /// completed) and when the last attempt ended.
+    fn attempts(
+        &self,
+        node: &Node,
+        report: &mut StepReport,
+        i: usize,
+        t0: Instant,
+    ) -> (Option<StepError>, Instant) {
         let has_step = |s: &str| self.p.has_step(s);
         let mut retries_done = 0u32;
         loop {
@@ -470,12 +478,18 @@ impl Shared<'_> {
                 attempt,
             });
             let flag = node.timeout.map(|_| Arc::new(AtomicBool::new(false)));
-            let a_started = Utc::now();
-            let a0 = Instant::now();
+            let a0 = if retries_done == 0 {
+                t0
+            } else {
+                Instant::now()
+            };
             let watch = match (node.timeout, &flag, &self.watchdog) {
                 (Some(t), Some(f), Some(w)) => Some((w, w.register(a0 + t, Arc::clone(f)))),
                 _ => None,
             };
+            let attempt_token = flag
+                .as_ref()
+                .map(|f| CancelToken::for_attempt(&self.run_cancel, Some(Arc::clone(f))));
             let ctx = StepCtx {
                 name: &node.name,
                 attempt,
@@ -483,10 +497,14 @@ impl Shared<'_> {
                 deps: &node.deps,
                 outputs: &self.outputs,
                 all_steps: &has_step,
-                token: CancelToken::for_attempt(&self.run_cancel, flag.clone()),
+                token: match &attempt_token {
+                    Some(t) => t,
+                    None => &self.run_token,
+                },
             };
             let result = panic::catch_unwind(AssertUnwindSafe(|| (node.func)(&ctx)));
-            let elapsed = a0.elapsed();
+            let a_end = Instant::now();
+            let elapsed = a_end - a0;
             if let Some((w, id)) = watch {
                 w.unregister(id);
             }
@@ -513,14 +531,14 @@ impl Shared<'_> {
                 Ok(out) => {
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: a_started,
+                        started_at: self.wall(a0),
                         duration: elapsed,
                         outcome: AttemptOutcome::Succeeded,
                         error: None,
                         retry_after: None,
                     });
                     let _ = self.outputs[i].set(out);
-                    return None;
+                    return (None, a_end);
                 }
                 Err(e) => {
                     let retry = !self.run_cancel.load(Ordering::Relaxed)
@@ -534,7 +552,7 @@ impl Shared<'_> {
                     });
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: a_started,
+                        started_at: self.wall(a0),
                         duration: elapsed,
                         outcome: match e.kind() {
                             StepErrorKind::Panicked => AttemptOutcome::Panicked,
@@ -544,7 +562,9 @@ impl Shared<'_> {
                         error: Some(e.message().to_owned()),
                         retry_after: delay,
                     });
-                    let Some(delay) = delay else { return Some(e) };
+                    let Some(delay) = delay else {
+                        return (Some(e), a_end);
+                    };
                     self.emit(&Event::AttemptFailed {
                         step: &node.name,
                         attempt,
@@ -587,6 +607,7 @@ impl Pipeline {
                 ready.push_back(i);
             }
         }
+        let run_cancel = Arc::new(AtomicBool::new(false));
         let shared = Shared {
             p: self,
             opts,
@@ -604,7 +625,9 @@ impl Pipeline {
                 stopped: false,
             }),
             cv: Condvar::new(),
-            run_cancel: Arc::new(AtomicBool::new(false)),
+            run_token: CancelToken::for_attempt(&run_cancel, None),
+            run_cancel,
+            base: (t0, started_at),
             watchdog: self
                 .nodes
                 .iter()
