@@ -165,6 +165,15 @@ impl Watchdog {
     }
 }
 
+/// Shuts the watchdog down when dropped, even on unwinding.
+struct StopOnDrop<'a>(&'a Watchdog);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
 /// The scheduler's state, under one lock.
 struct Sched {
     ready: VecDeque<usize>,
@@ -174,6 +183,8 @@ struct Sched {
     unfinished: usize,
     running: usize,
     waiting: usize,
+    /// Workers started, the calling thread included.
+    workers: usize,
     stopped: bool,
 }
 
@@ -181,6 +192,8 @@ struct Shared<'p> {
     p: &'p Pipeline,
     opts: &'p RunOptions,
     sleeper: &'p dyn Sleeper,
+    /// The most workers at once.
+    threads: usize,
     outputs: Vec<OnceLock<Output>>,
     fingerprints: Vec<OnceLock<Fingerprint>>,
     sched: Mutex<Sched>,
@@ -211,22 +224,40 @@ impl Shared<'_> {
         self.base.1 + since
     }
 
+    /// Send `event` to the observer. A panicking observer cannot stall the run: the panic is
+    /// caught and logged.
     fn emit(&self, event: &Event<'_>) {
-        if let Some(o) = &self.opts.observer {
-            o.on_event(event);
+        if let Some(o) = &self.opts.observer
+            && panic::catch_unwind(AssertUnwindSafe(|| o.on_event(event))).is_err()
+        {
+            tracing::error!("the run's observer panicked; event dropped");
         }
     }
 
-    fn worker(&self) {
+    /// A worker: takes ready steps until every step is final. Workers are started lazily, when
+    /// a ready step is left over and no worker is idle, up to the thread limit, so a chain
+    /// runs on one thread whatever the limit.
+    fn worker<'scope>(&'scope self, scope: &'scope thread::Scope<'scope, '_>) {
         let mut st = self.sched.lock();
         loop {
             if let Some(i) = st.ready.pop_front() {
                 st.started[i] = true;
                 st.running += 1;
-                if st.waiting > 0 && !st.ready.is_empty() {
-                    self.cv.notify_one();
+                let mut spawn = false;
+                if !st.ready.is_empty() {
+                    if st.waiting > 0 {
+                        self.cv.notify_one();
+                    } else if st.workers < self.threads {
+                        st.workers += 1;
+                        spawn = true;
+                    }
                 }
-                let report = parking_lot::MutexGuard::unlocked(&mut st, || self.execute(i));
+                let report = parking_lot::MutexGuard::unlocked(&mut st, || {
+                    if spawn {
+                        scope.spawn(move || self.worker(scope));
+                    }
+                    self.execute(i)
+                });
                 st.running -= 1;
                 let skipped = self.complete(&mut st, i, report);
                 if !skipped.is_empty() {
@@ -612,6 +643,7 @@ impl Pipeline {
             p: self,
             opts,
             sleeper,
+            threads,
             outputs: (0..n).map(|_| OnceLock::new()).collect(),
             fingerprints: (0..n).map(|_| OnceLock::new()).collect(),
             sched: Mutex::new(Sched {
@@ -622,6 +654,7 @@ impl Pipeline {
                 unfinished: n,
                 running: 0,
                 waiting: 0,
+                workers: 1,
                 stopped: false,
             }),
             cv: Condvar::new(),
@@ -640,18 +673,13 @@ impl Pipeline {
             threads,
         });
         thread::scope(|s| {
-            let watchdog = shared.watchdog.as_ref().map(|w| s.spawn(move || w.run()));
-            let workers: Vec<_> = (1..threads).map(|_| s.spawn(|| shared.worker())).collect();
-            shared.worker();
-            for w in workers {
-                if let Err(payload) = w.join() {
-                    panic::resume_unwind(payload);
-                }
-            }
-            if let (Some(w), Some(h)) = (&shared.watchdog, watchdog) {
-                w.shutdown();
-                let _ = h.join();
-            }
+            let shared = &shared;
+            let _stop_watchdog = shared.watchdog.as_ref().map(|w| {
+                s.spawn(move || w.run());
+                StopOnDrop(w)
+            });
+            // The calling thread is the first worker; it returns once every step is final.
+            shared.worker(s);
         });
         let Shared { outputs, sched, .. } = shared;
         let records = sched.into_inner().records;
