@@ -780,3 +780,25 @@ fn observer_sees_the_run() {
         assert!(lines.contains(&want.to_owned()), "{want}: {lines:?}");
     }
 }
+
+#[test]
+fn panicking_observer_does_not_stall_the_run() {
+    #[derive(Debug)]
+    struct Grumpy;
+    impl mlops_pipeline::Observer for Grumpy {
+        fn on_event(&self, event: &mlops_pipeline::Event<'_>) {
+            if matches!(event, mlops_pipeline::Event::StepFinished { .. }) {
+                panic!("observer bug");
+            }
+        }
+    }
+    for threads in [1, 2] {
+        let r = failing_diamond().run(
+            &RunOptions::new()
+                .threads(threads)
+                .observer(Arc::new(Grumpy)),
+        );
+        assert_eq!(r.count(StepStatus::Completed), 3);
+        assert_eq!(r.count(StepStatus::Skipped), 2);
+    }
+}
