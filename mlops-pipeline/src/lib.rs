@@ -55,8 +55,9 @@
 //! The [`StepCache`] trait (object-safe, sync, with a batch `get_many`) stores outputs:
 //! - [`InMemoryCache`]: a map behind a lock; clones share it;
 //! - [`FileCache`]: one file per entry under a directory, shared by threads and processes;
-//!   re-running a pipeline with it after a failure restores what completed and runs the rest
-//!   (resume).
+//!   re-running a pipeline with it after a failure (or after the process died) restores the
+//!   cached steps that completed and runs the rest (resume); steps not marked
+//!   [`cache`](StepBuilder::cache) always run.
 //!
 //! A third-party backend runs the shared suite in [`conformance`] (feature `conformance`).
 //!

@@ -837,6 +837,7 @@ fn resume_after_the_process_died_mid_run() {
             "--nocapture",
         ])
         .env(CHILD, dir.path())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
