@@ -1630,9 +1630,22 @@ impl Repository {
     /// [`DvcError::NotFound`] for an unknown dataset or a missing local object;
     /// [`DvcError::Corrupt`] for a damaged local object (it is never uploaded).
     pub fn push(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
+        self.push_with(remote, datasets, None)
+    }
+
+    /// [`push`](Self::push) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
         let _lock = self.lock()?;
         let roots = self.roots(datasets, true)?;
-        self.transfer(&*self.store, remote, &roots, None)
+        self.transfer(&*self.store, remote, &roots, progress)
     }
 
     /// Copy from `remote` the objects that the versions of `datasets` need and the local store
@@ -1643,9 +1656,22 @@ impl Repository {
     /// [`DvcError::NotFound`] for an unknown dataset or an object the remote lacks;
     /// [`DvcError::Corrupt`] for a damaged remote object (it is not stored).
     pub fn pull(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
+        self.pull_with(remote, datasets, None)
+    }
+
+    /// [`pull`](Self::pull) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`pull`](Self::pull).
+    pub fn pull_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
         let _lock = self.lock()?;
         let roots = self.roots(datasets, true)?;
-        self.transfer(remote, &*self.store, &roots, None)
+        self.transfer(remote, &*self.store, &roots, progress)
     }
 
     /// Remove from the store every object no kept version reaches (see [`Keep`]); what any

@@ -283,7 +283,15 @@ fn push_pull_to_a_fresh_clone_and_gc() {
     let remote = FileContentStore::open(dir.path().join("remote"))
         .unwrap()
         .with_fsync(false);
-    let first = r.push(&remote, &[]).unwrap();
+    let copied = Arc::new(AtomicU64::new(0));
+    let seen = copied.clone();
+    let progress: mlops_dvc::ProgressFn = Arc::new(move |p| {
+        assert_eq!(p.phase, Phase::Transfer);
+        seen.fetch_max(p.files_done, Ordering::Relaxed);
+    });
+    let first = r.push_with(&remote, &[], Some(&progress)).unwrap();
+    // Progress counts the file objects (trees follow at the end).
+    assert!(copied.load(Ordering::Relaxed) >= 4);
     assert!(first.copied > 0);
     assert_eq!(first.present, 0);
     assert_eq!(remote.list().unwrap().len() as u64, first.copied);
