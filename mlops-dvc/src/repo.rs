@@ -666,7 +666,13 @@ impl Repository {
     /// Read one file (storing it, by copy or hardlink, when `store` is set), checking it did not
     /// change meanwhile.
     fn ingest(&self, f: &Scanned, store: Option<LinkMode>) -> Result<Digest> {
-        let mut file = File::open(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
+        let mut file = File::open(&f.abs).map_err(|e| match e.kind() {
+            // Listed a moment ago, gone now: it changed while being read.
+            io::ErrorKind::NotFound => DvcError::Changed {
+                path: f.abs.clone(),
+            },
+            _ => DvcError::io(&f.abs, e),
+        })?;
         if store == Some(LinkMode::Hardlink) {
             let (digest, read) =
                 Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?;
