@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -407,7 +407,8 @@ impl FeatureStore {
         })?;
         fsutil::write_atomic(path, &json, self.fsync).map_err(|e| FeatureError::io(path, e))?;
         *reg = fresh;
-        drop(lock_file_guard(lock));
+        // Closing the file releases the lock as well; unlocking first just makes it explicit.
+        let _ = lock.unlock();
         Ok(out)
     }
 
@@ -771,11 +772,6 @@ impl FeatureStore {
     pub fn evict_expired(&self) -> Result<usize> {
         self.online.evict_expired(self.clock.now())
     }
-}
-
-fn lock_file_guard(f: File) -> File {
-    let _ = f.unlock();
-    f
 }
 
 fn resolve<'a>(reg: &'a Registry, r: &FeatureRef) -> Result<(&'a FeatureGroup, usize)> {
