@@ -223,13 +223,25 @@ fn read_log(
         Err(e) => return Err(io_err(path)(e)),
     };
     let mut file = file;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let end = limit.map_or(len, |l| l.min(len));
+    if end <= from {
+        return Ok(LogEnd {
+            valid_len: from,
+            torn: false,
+        });
+    }
     file.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
+    // Size the buffer to the data (most run logs are small; opening a store reads thousands).
+    let capacity = usize::try_from(end - from)
+        .unwrap_or(usize::MAX)
+        .clamp(512, 1 << 20);
     let mut reader: Box<dyn BufRead> = match limit {
         Some(l) => Box::new(BufReader::with_capacity(
-            1 << 20,
+            capacity,
             file.take(l.saturating_sub(from)),
         )),
-        None => Box::new(BufReader::with_capacity(1 << 20, file)),
+        None => Box::new(BufReader::with_capacity(capacity, file)),
     };
     let mut offset = from;
     let mut line = Vec::new();
@@ -396,10 +408,21 @@ impl FileTrackingBackend {
                 continue;
             };
             let dir = entry.path();
-            report
-                .removed_temps
-                .extend(fsutil::remove_stray_temps(&dir).map_err(io_err(&dir))?);
-            if !dir.join(META).exists() {
+            // One listing per run tells whether it is complete and whether temps need cleaning.
+            let mut has_meta = false;
+            let mut has_temps = false;
+            for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+                let name = e.map_err(io_err(&dir))?.file_name();
+                let name = name.to_string_lossy();
+                has_meta |= name == META;
+                has_temps |= fsutil::is_temp_name(&name);
+            }
+            if has_temps {
+                report
+                    .removed_temps
+                    .extend(fsutil::remove_stray_temps(&dir).map_err(io_err(&dir))?);
+            }
+            if !has_meta {
                 report.incomplete_runs.push(dir);
                 continue;
             }
