@@ -118,6 +118,18 @@ pub(crate) const CUTOFF_MS: i64 = T0_MS + 25 * DAY_MS;
 /// When the serving step runs (2026-02-01).
 pub(crate) const SERVE_MS: i64 = T0_MS + 31 * DAY_MS;
 
+// The timeline holds together: every label is known before the training cutoff, serving comes
+// after it, customer 1 is past the TTL at serving time and the incoming batch is not.
+#[allow(clippy::cast_possible_wrap)]
+const _: () = {
+    let last_snapshot = T0_MS + data::SNAPSHOT_STEP_MS * (data::BATCH1 + data::BATCH2 - 1) as i64;
+    let ttl_ms = features::TTL_DAYS as i64 * DAY_MS;
+    assert!(last_snapshot + LABEL_DELAY_MS < CUTOFF_MS);
+    assert!(CUTOFF_MS < SERVE_MS);
+    assert!(T0_MS + ttl_ms < SERVE_MS);
+    assert!(data::INCOMING_START_MS + ttl_ms > SERVE_MS);
+};
+
 pub(crate) fn ts(ms: i64) -> Timestamp {
     Timestamp::from_micros(ms * 1000)
 }
@@ -491,4 +503,57 @@ fn print_summary(env: &Env, report: &RunReport, run_report: &Path) {
     }
     let _ = writeln!(s, "state root: {}", l.root.display());
     print!("{s}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn options() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.data, PathBuf::from("mlops-data"));
+        assert!(!o.memory && !o.reset && !o.bad_data);
+        let o = parse(&["--data", "/tmp/x", "--memory", "--reset", "--bad-data"]).unwrap();
+        assert_eq!(o.data, PathBuf::from("/tmp/x"));
+        assert!(o.memory && o.reset && o.bad_data);
+        assert!(parse(&["--data"]).unwrap_err().contains("needs a folder"));
+        assert!(parse(&["--fast"]).unwrap_err().contains("unknown argument"));
+        assert!(parse(&["--help"]).unwrap_err().starts_with("usage:"));
+    }
+
+    #[test]
+    fn memory_layout_stays_under_its_own_folder() {
+        let l = Layout::new(Path::new("/d"), true);
+        for p in [
+            &l.data,
+            &l.features,
+            &l.tracking,
+            &l.registry,
+            &l.cache,
+            &l.reports,
+        ] {
+            assert!(p.starts_with("/d/memory"), "{}", p.display());
+        }
+        let l = Layout::new(Path::new("/d"), false);
+        for p in [
+            &l.data,
+            &l.features,
+            &l.tracking,
+            &l.registry,
+            &l.cache,
+            &l.reports,
+        ] {
+            let top = p.strip_prefix("/d").unwrap().iter().next().unwrap();
+            assert!(
+                OWN_FOLDERS.contains(&top.to_str().unwrap()),
+                "{}",
+                p.display()
+            );
+        }
+    }
 }
