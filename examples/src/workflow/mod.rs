@@ -141,11 +141,11 @@ pub(crate) fn date(ms: i64) -> String {
     )
 }
 
-/// A clock starting at `start_ms` that advances one second per reading: deterministic
+/// A clock starting at `start_ms` that advances `step_ms` per reading: deterministic
 /// timestamps for the tracking store, the registry and the data versions.
-fn stepping_clock(start_ms: i64) -> impl Fn() -> i64 + Send + Sync + 'static {
+fn stepping_clock(start_ms: i64, step_ms: i64) -> impl Fn() -> i64 + Send + Sync + 'static {
     let n = Arc::new(AtomicI64::new(0));
-    move || start_ms + 1000 * n.fetch_add(1, Ordering::Relaxed)
+    move || start_ms + step_ms * n.fetch_add(1, Ordering::Relaxed)
 }
 
 fn datetime(ms: i64) -> DateTime<Utc> {
@@ -244,8 +244,8 @@ type Backends = (
 );
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
-    let dvc_clock = stepping_clock(CUTOFF_MS);
-    let registry_clock = stepping_clock(CUTOFF_MS + HOUR_MS);
+    let dvc_clock = stepping_clock(CUTOFF_MS, 1000);
+    let registry_clock = stepping_clock(CUTOFF_MS + HOUR_MS, 1000);
     let registry_clock: mlops_registry::Clock = Arc::new(move || datetime(registry_clock()));
     let feature_clock = ManualClock::new(ts(SERVE_MS));
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
@@ -270,7 +270,11 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         )
     };
     let repo = repo.with_clock(move || datetime(dvc_clock()));
-    let tracker = Tracker::from_arc(tracking).with_clock(stepping_clock(CUTOFF_MS + 2 * HOUR_MS));
+    // One millisecond per reading: the tracker also reads its clock to decide when buffered
+    // metrics are a flush interval (1 s) old, so a faster simulated clock would flush (and
+    // fsync) on every epoch.
+    let tracker =
+        Tracker::from_arc(tracking).with_clock(stepping_clock(CUTOFF_MS + 2 * HOUR_MS, 1));
     let env = Env {
         layout,
         memory: opts.memory,
