@@ -11,7 +11,7 @@ use mlops_testing::{
     Tolerance, accuracy, compare_to_baseline, log_loss, measure_latency, precision_recall_f1,
     roc_auc, threshold_check,
 };
-use mlops_tracking::{CreateRun, RunId, RunStatus, TAG_SOURCE_NAME};
+use mlops_tracking::{CreateRun, RunId, RunStatus, TAG_SOURCE_NAME, TrackingBackendExt as _};
 use serde::{Deserialize, Serialize};
 
 use super::Env;
@@ -210,8 +210,17 @@ fn tracked_training(
     };
     let bytes = serde_json::to_vec_pretty(&model)?;
     let artifact = run.log_artifact_bytes(MODEL_ARTIFACT, &bytes)?;
-    let run_id = run.run_id().to_string();
+    let id = run.run_id();
     run.end(RunStatus::Finished)?;
+    // What the store holds, not what was sent: one train_loss value per epoch.
+    let logged = env.tracking().metric_history(&id, "train_loss")?.len();
+    if logged != cfg.epochs {
+        return Err(StepError::msg(format!(
+            "run {id}: {logged} train_loss values stored for {} epochs",
+            cfg.epochs
+        )));
+    }
+    let run_id = id.to_string();
     Ok((
         RunOut {
             source: format!("runs:/{run_id}/{MODEL_ARTIFACT}"),
@@ -240,10 +249,9 @@ pub(crate) fn train_step(env: &Env, ctx: &StepCtx<'_>) -> Result<TrainOut, StepE
             Some(&set.valid),
         )?;
         say(format!(
-            "run {} ({}) logged: {} params, {} epochs of train_loss/train_accuracy, val_auc={:.4}, artifact {} (sha256 {}...)",
+            "run {} ({}) logged: 5 params, train_loss/train_accuracy for each of {} epochs (read back from the store), val_auc={:.4}, artifact {} (sha256 {}...)",
             r.name,
             r.run_id,
-            5,
             r.epochs,
             r.valid.auc,
             MODEL_ARTIFACT,
