@@ -110,15 +110,18 @@ fn step(b: &dyn TrackingBackend, m: &mut Model, op: &Op) -> Result<(), TestCaseE
             }
         }
         Op::CreateRun(slot) => {
-            let Some((id, deleted)) = m.experiments.get(slot) else {
+            let Some((slot, (id, deleted))) =
+                m.experiments.iter().nth(slot % m.experiments.len().max(1))
+            else {
                 return Ok(());
             };
+            let slot = *slot;
             let res = b.create_run(id, &CreateRun::new().start_time(7));
             prop_assert_eq!(res.is_ok(), !*deleted, "{:?}", res);
             if let Ok(run) = res {
                 m.runs.push(ModelRun {
                     id: Some(run.info.run_id),
-                    experiment: *slot,
+                    experiment: slot,
                     status: Some(RunStatus::Running),
                     ..ModelRun::default()
                 });
@@ -130,7 +133,8 @@ fn step(b: &dyn TrackingBackend, m: &mut Model, op: &Op) -> Result<(), TestCaseE
             params,
             tags,
         } => {
-            let Some(r) = m.runs.get_mut(*run) else {
+            let n = m.runs.len().max(1);
+            let Some(r) = m.runs.get_mut(*run % n) else {
                 return Ok(());
             };
             let mut batch = Batch::new();
@@ -167,7 +171,8 @@ fn step(b: &dyn TrackingBackend, m: &mut Model, op: &Op) -> Result<(), TestCaseE
             }
         }
         Op::SetStatus(run, s) => {
-            let Some(r) = m.runs.get_mut(*run) else {
+            let n = m.runs.len().max(1);
+            let Some(r) = m.runs.get_mut(*run % n) else {
                 return Ok(());
             };
             let res = b.update_run(&r.id.unwrap(), &UpdateRun::new().status(STATUSES[*s]));
@@ -177,7 +182,8 @@ fn step(b: &dyn TrackingBackend, m: &mut Model, op: &Op) -> Result<(), TestCaseE
             }
         }
         Op::DeleteRun(run) | Op::RestoreRun(run) => {
-            let Some(r) = m.runs.get_mut(*run) else {
+            let n = m.runs.len().max(1);
+            let Some(r) = m.runs.get_mut(*run % n) else {
                 return Ok(());
             };
             let delete = matches!(op, Op::DeleteRun(_));
@@ -271,7 +277,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn memory_backend_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
+    fn memory_backend_matches_the_model(ops in prop::collection::vec(op(), 1..60)) {
         let backend = InMemoryTrackingBackend::new();
         run_model(&ops, || Box::new(backend.clone()))?;
     }
@@ -281,7 +287,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn file_backend_matches_the_model_across_reopens(ops in prop::collection::vec(op(), 1..40)) {
+    fn file_backend_matches_the_model_across_reopens(ops in prop::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().unwrap();
         run_model(&ops, || {
             Box::new(FileTrackingBackend::open(dir.path()).unwrap().with_fsync(false))
