@@ -15,6 +15,8 @@ mod model;
 mod offline;
 mod online;
 mod pit;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 mod table;
 
@@ -32,6 +34,8 @@ pub use crate::model::{
 pub use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions, Visit};
 pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
 pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
 pub use crate::store::{
     FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, OnlineQuery,
     OnlineResponse, ResponseTable,
