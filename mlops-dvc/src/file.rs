@@ -4,6 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -122,18 +123,14 @@ impl FileContentStore {
     fn write_temp(&self, reader: &mut dyn Read, file: &mut File) -> Result<(Digest, u64)> {
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; BUF_SIZE];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(DvcError::from_io("<reader>", e)),
-            };
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| DvcError::io(&self.tmp, e))?;
-            total += n as u64;
+        let n = read_full(reader, &mut buf)?;
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .map_err(|e| DvcError::io(&self.tmp, e))?;
+        let mut total = n as u64;
+        if n == buf.len() {
+            // A large object: read and hash on this thread while another writes.
+            total += self.pipelined(reader, file, &mut hasher, buf)?;
         }
         let mut perms = file
             .metadata()
@@ -147,6 +144,75 @@ impl FileContentStore {
         }
         Ok((Digest::from_hasher(hasher), total))
     }
+}
+
+impl FileContentStore {
+    /// Copy the rest of `reader` to `file` with the writes on a second thread, so that reading
+    /// plus hashing and writing overlap; memory stays bounded (a few recycled buffers).
+    fn pipelined(
+        &self,
+        reader: &mut dyn Read,
+        file: &mut File,
+        hasher: &mut Sha256,
+        first: Vec<u8>,
+    ) -> Result<u64> {
+        const DEPTH: usize = 4;
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(DEPTH);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(DEPTH + 2);
+        let _ = empty_tx.send(first);
+        for _ in 0..DEPTH {
+            let _ = empty_tx.send(vec![0u8; BUF_SIZE]);
+        }
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || -> io::Result<()> {
+                for (buf, n) in full_rx {
+                    file.write_all(&buf[..n])?;
+                    let _ = empty_tx.send(buf);
+                }
+                Ok(())
+            });
+            let mut total = 0u64;
+            let read_result = (|| {
+                loop {
+                    let Ok(mut buf) = empty_rx.recv() else {
+                        // The writer stopped early: its error is reported below.
+                        return Ok(());
+                    };
+                    let n = read_full(reader, &mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                    if full_tx.send((buf, n)).is_err() {
+                        return Ok(());
+                    }
+                }
+            })();
+            drop(full_tx);
+            let write_result = writer
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("object writer thread panicked")));
+            read_result?;
+            write_result.map_err(|e| DvcError::io(&self.tmp, e))?;
+            Ok(total)
+        })
+    }
+}
+
+/// Fill `buf` as far as the reader allows; returns the bytes read (less than `buf.len()` only
+/// at the end of the stream).
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DvcError::from_io("<reader>", e)),
+        }
+    }
+    Ok(filled)
 }
 
 fn not_found(digest: &Digest) -> DvcError {
@@ -254,6 +320,57 @@ impl ContentStore for FileContentStore {
 
     fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
         Some(self.object_file(digest))
+    }
+
+    fn put_hardlink(&self, path: &Path, digest: &Digest) -> Result<Option<PutResult>> {
+        let meta = fs::metadata(path).map_err(|e| DvcError::io(path, e))?;
+        let size = meta.len();
+        if self.contains(digest)? {
+            return Ok(Some(PutResult {
+                digest: *digest,
+                size,
+                inserted: false,
+            }));
+        }
+        let old_perms = meta.permissions();
+        let mut perms = old_perms.clone();
+        perms.set_readonly(true);
+        fs::set_permissions(path, perms).map_err(|e| DvcError::io(path, e))?;
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = self.tmp.join(format!(
+            ".obj.{}.{n}{}",
+            std::process::id(),
+            fsutil::TEMP_SUFFIX
+        ));
+        match fs::hard_link(path, &temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                let _ = fs::set_permissions(path, old_perms);
+                return Ok(None);
+            }
+            Err(e) => {
+                let _ = fs::set_permissions(path, old_perms);
+                return Err(DvcError::io(path, e));
+            }
+        }
+        if self.fsync {
+            let synced = File::open(&temp).and_then(|f| f.sync_all());
+            if let Err(e) = synced {
+                let _ = fs::remove_file(&temp);
+                return Err(DvcError::io(path, e));
+            }
+        }
+        match self.commit_temp(&temp, digest) {
+            Ok(inserted) => Ok(Some(PutResult {
+                digest: *digest,
+                size,
+                inserted,
+            })),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
     }
 }
 

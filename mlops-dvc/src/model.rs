@@ -125,6 +125,12 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 pub struct TrackOptions {
     /// Tags recorded on the new version.
     pub tags: Vec<String>,
+    /// How new content enters the store: [`LinkMode::Copy`] (the default: the working file
+    /// stays yours and writable) or [`LinkMode::Hardlink`] (hash in one read pass, then hardlink
+    /// the file into a [`FileContentStore`](crate::FileContentStore) without copying; the
+    /// working file becomes read-only, as with DVC's hardlink cache type; falls back to a copy
+    /// across file systems or with other stores).
+    pub link: LinkMode,
     /// Progress reports while hashing.
     pub progress: Option<ProgressFn>,
 }
@@ -133,6 +139,7 @@ impl fmt::Debug for TrackOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TrackOptions")
             .field("tags", &self.tags)
+            .field("link", &self.link)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -150,6 +157,13 @@ impl TrackOptions {
     #[must_use]
     pub fn progress(mut self, f: ProgressFn) -> Self {
         self.progress = Some(f);
+        self
+    }
+
+    /// Set how new content enters the store.
+    #[must_use]
+    pub fn link(mut self, link: LinkMode) -> Self {
+        self.link = link;
         self
     }
 }

@@ -577,7 +577,7 @@ impl Repository {
         &self,
         files: &[Scanned],
         cache: &Mutex<StatCache>,
-        store: bool,
+        store: Option<LinkMode>,
         progress: Option<&ProgressFn>,
     ) -> Result<(Vec<Digest>, u64)> {
         let total_bytes: u64 = files.iter().map(|f| f.stat.size).sum();
@@ -608,10 +608,10 @@ impl Repository {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(f) = files.get(i) else { break };
                 let outcome = match known[i] {
-                    Some(d) if !store => Ok(d),
+                    Some(d) if store.is_none() => Ok(d),
                     Some(d) => match self.store.contains(&d) {
                         Ok(true) => Ok(d),
-                        Ok(false) => self.ingest(f, true),
+                        Ok(false) => self.ingest(f, store),
                         Err(e) => Err(e),
                     },
                     None => self.ingest(f, store),
@@ -654,10 +654,22 @@ impl Repository {
         Ok((digests, rehashed.into_inner()))
     }
 
-    /// Read one file (storing it when `store`), checking it did not change meanwhile.
-    fn ingest(&self, f: &Scanned, store: bool) -> Result<Digest> {
+    /// Read one file (storing it, by copy or hardlink, when `store` is set), checking it did not
+    /// change meanwhile.
+    fn ingest(&self, f: &Scanned, store: Option<LinkMode>) -> Result<Digest> {
         let mut file = File::open(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
-        let (digest, read) = if store {
+        if store == Some(LinkMode::Hardlink) {
+            let (digest, read) =
+                Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?;
+            drop(file);
+            self.check_unchanged(f, read)?;
+            if self.store.put_hardlink(&f.abs, &digest)?.is_some() {
+                self.check_unchanged(f, read)?;
+                return Ok(digest);
+            }
+            return self.ingest(f, Some(LinkMode::Copy));
+        }
+        let (digest, read) = if store.is_some() {
             let put = self.store.put_reader(&mut file).map_err(|e| match e {
                 DvcError::Io { source, .. } if source.kind() != io::ErrorKind::Other => {
                     DvcError::io(&f.abs, source)
@@ -668,13 +680,20 @@ impl Repository {
         } else {
             Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?
         };
+        self.check_unchanged(f, read)?;
+        Ok(digest)
+    }
+
+    /// Fail with [`DvcError::Changed`] when the file no longer has the stat it was scanned with.
+    fn check_unchanged(&self, f: &Scanned, read: u64) -> Result<()> {
+        let _ = self;
         let after = fs::metadata(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
         if read != f.stat.size || Stat::of(&after) != f.stat {
             return Err(DvcError::Changed {
                 path: f.abs.clone(),
             });
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// Build and store the trees of a scanned folder; returns the root digest.
@@ -755,7 +774,12 @@ impl Repository {
         let abs = rel.under(&self.root);
         let (kind, files, dirs) = Self::scan(&abs)?;
         let cache = Mutex::new(self.load_cache(&rel));
-        let (digests, _) = self.hash_all(&files, &cache, true, options.progress.as_ref())?;
+        let (digests, _) = self.hash_all(
+            &files,
+            &cache,
+            Some(options.link),
+            options.progress.as_ref(),
+        )?;
         let (digest, size, nfiles) = match kind {
             DatasetKind::File => (digests[0], files[0].stat.size, 1),
             DatasetKind::Dir => self.write_trees(&files, &digests, &dirs)?,
@@ -965,7 +989,7 @@ impl Repository {
         };
         let cache = Mutex::new(self.load_cache(&rel));
         let files = if kind == r.kind { files } else { Vec::new() };
-        let (digests, rehashed) = self.hash_all(&files, &cache, false, None)?;
+        let (digests, rehashed) = self.hash_all(&files, &cache, None, None)?;
         self.save_cache(&rel, &cache.into_inner())?;
         let old: HashMap<&RelPath, &Digest> =
             flat.files.iter().map(|e| (&e.path, &e.digest)).collect();
@@ -1136,16 +1160,14 @@ impl Repository {
             ));
         }
         // 1. Every object is there, with its recorded size (and re-hashed with `verify`).
-        let digests: Vec<Digest> = flat.files.iter().map(|e| e.digest).collect();
-        let present = self.store.contains_many(&digests)?;
-        for (e, ok) in flat.files.iter().zip(present) {
-            if !ok {
-                return Err(DvcError::NotFound {
+        for e in &flat.files {
+            let size = self.store.size(&e.digest).map_err(|err| match err {
+                DvcError::NotFound { .. } => DvcError::NotFound {
                     kind: "object",
                     id: format!("{} (file {} of {rel})", e.digest, e.path),
-                });
-            }
-            let size = self.store.size(&e.digest)?;
+                },
+                other => other,
+            })?;
             if size != e.size {
                 return Err(DvcError::Corrupt {
                     path: self
@@ -1170,9 +1192,31 @@ impl Repository {
             version: r.version,
             ..CheckoutReport::default()
         };
+        // Folders first: none may be a symlink or a file; remember which do not exist yet (their
+        // files need no look).
+        let mut fresh: HashSet<&RelPath> = HashSet::new();
+        for d in &flat.dirs {
+            self.check_no_symlinks(&dest, d, true)?;
+            let p = d.under(&dest);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if !m.is_dir() => {
+                    return Err(DvcError::Conflict(format!(
+                        "{} is a file where the version has a folder",
+                        p.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    fresh.insert(d);
+                }
+            }
+        }
         for e in &flat.files {
             let target = e.path.under(&dest);
-            self.check_no_symlinks(&dest, &e.path, false)?;
+            if !e.path.is_root() && fresh.contains(&e.path.parent()) {
+                todo.push((e, target));
+                continue;
+            }
             match fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => {
                     return Err(DvcError::Conflict(format!(
@@ -1197,24 +1241,15 @@ impl Repository {
             }
             todo.push((e, target));
         }
-        for d in &flat.dirs {
-            let p = d.under(&dest);
-            if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
-                return Err(DvcError::Conflict(format!(
-                    "{} is a file where the version has a folder",
-                    p.display()
-                )));
-            }
-        }
         // 3. Write every file to a temp next to its destination.
         for d in &flat.dirs {
             let p = d.under(&dest);
             fs::create_dir_all(&p).map_err(|e| DvcError::io(&p, e))?;
         }
-        for (_, target) in &todo {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| DvcError::io(parent, e))?;
-            }
+        if flat.dirs.is_empty()
+            && let Some(parent) = dest.parent()
+        {
+            fs::create_dir_all(parent).map_err(|e| DvcError::io(parent, e))?;
         }
         let temps = self.materialize(&todo, options)?;
         // 4. Rename them all into place.

@@ -110,6 +110,21 @@ pub trait ContentStore: Send + Sync + fmt::Debug + 'static {
         let _ = digest;
         None
     }
+
+    /// Store the local file at `path`, whose content the caller has just hashed to `digest`, by
+    /// hardlinking it into the store instead of copying it; the file, now shared with the store,
+    /// is made read-only. Returns `Ok(None)` when the store cannot do that (not a local store,
+    /// another file system): the caller then copies with [`put_reader`](Self::put_reader).
+    ///
+    /// The caller must check that the file did not change between hashing and this call (the
+    /// repository compares size, mtime and inode); readers verify every object anyway.
+    ///
+    /// # Errors
+    /// The store's I/O error.
+    fn put_hardlink(&self, path: &Path, digest: &Digest) -> Result<Option<PutResult>> {
+        let _ = (path, digest);
+        Ok(None)
+    }
 }
 
 const _: fn(&dyn ContentStore) = |_| {};
@@ -146,6 +161,9 @@ macro_rules! forward_store {
             }
             fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
                 (**self).local_path(digest)
+            }
+            fn put_hardlink(&self, path: &Path, digest: &Digest) -> Result<Option<PutResult>> {
+                (**self).put_hardlink(path, digest)
             }
         }
     };

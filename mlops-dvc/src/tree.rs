@@ -276,3 +276,85 @@ fn walk(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::InMemoryContentStore;
+
+    fn entries(n: usize, changed: Option<usize>) -> Vec<TreeEntry> {
+        (0..n)
+            .map(|i| {
+                let content = if Some(i) == changed {
+                    "changed".to_owned()
+                } else {
+                    i.to_string()
+                };
+                TreeEntry {
+                    name: format!("f{i:06}").into_bytes(),
+                    kind: EntryKind::File,
+                    digest: Digest::of_bytes(content.as_bytes()),
+                    size: content.len() as u64,
+                    files: 1,
+                    exec: i % 7 == 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_directory_is_one_object_that_round_trips() {
+        let store = InMemoryContentStore::new();
+        let e = entries(10, None);
+        let (d, size, files) = write_tree(&store, e.clone()).unwrap();
+        assert_eq!(files, 10);
+        assert_eq!(size, e.iter().map(|x| x.size).sum::<u64>());
+        assert_eq!(store.list().unwrap(), vec![d]);
+        assert_eq!(read_tree(&store, &d, None).unwrap(), e);
+    }
+
+    #[test]
+    fn large_directory_change_rewrites_one_part_and_the_part_list() {
+        let store = InMemoryContentStore::new();
+        let n = 5_000;
+        let (d1, _, files) = write_tree(&store, entries(n, None)).unwrap();
+        assert_eq!(files, n as u64);
+        let before = store.list().unwrap();
+        let total: u64 = before.iter().map(|d| store.size(d).unwrap()).sum();
+        assert!(before.len() > 10, "split into {} parts", before.len() - 1);
+        let (d2, _, _) = write_tree(&store, entries(n, Some(2_345))).unwrap();
+        let after = store.list().unwrap();
+        let new: Vec<Digest> = after
+            .iter()
+            .filter(|d| before.binary_search(d).is_err())
+            .copied()
+            .collect();
+        assert_eq!(new.len(), 2, "one part and the part list");
+        assert!(new.contains(&d2));
+        let new_bytes: u64 = new.iter().map(|d| store.size(d).unwrap()).sum();
+        assert!(new_bytes * 8 < total, "{new_bytes} of {total}");
+        // Both versions read back whole and in order.
+        assert_eq!(read_tree(&store, &d1, None).unwrap(), entries(n, None));
+        let mut parts = Vec::new();
+        let e2 = read_tree(&store, &d2, Some(&mut parts)).unwrap();
+        assert_eq!(e2, entries(n, Some(2_345)));
+        assert_eq!(parts.len() + 1, before.len());
+        let flat = flatten(&store, &d2).unwrap();
+        assert_eq!(flat.files.len(), n);
+        assert_eq!(flat.trees.len(), parts.len() + 1);
+    }
+
+    #[test]
+    fn damaged_trees_are_corrupt() {
+        let store = InMemoryContentStore::new();
+        for bad in [
+            &b"not json"[..],
+            br#"{"mlops_tree":2,"entries":[]}"#,
+            br#"{"mlops_tree":1,"entries":[{"name":"b","type":"file","digest":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},{"name":"a","type":"file","digest":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}]}"#,
+        ] {
+            let d = store.put_bytes(bad).unwrap().digest;
+            let err = read_tree(&store, &d, None).unwrap_err();
+            assert!(err.is_corrupt(), "{err}");
+        }
+    }
+}

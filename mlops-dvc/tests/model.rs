@@ -70,17 +70,17 @@ fn run(ops: &[Op], mut store: Box<dyn ContentStore>, reopen: &dyn Fn() -> Box<dy
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn memory_store_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
+    fn memory_store_matches_model(ops in proptest::collection::vec(op(), 1..30)) {
         let store = InMemoryContentStore::new();
         let again = store.clone();
         run(&ops, Box::new(store), &move || Box::new(again.clone()));
     }
 
     #[test]
-    fn file_store_matches_model_across_reopen(ops in proptest::collection::vec(op(), 1..40)) {
+    fn file_store_matches_model_across_reopen(ops in proptest::collection::vec(op(), 1..30)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let store = FileContentStore::open(&path).unwrap().with_fsync(false);

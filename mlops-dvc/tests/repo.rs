@@ -359,33 +359,6 @@ fn progress_is_reported() {
 }
 
 #[test]
-fn large_directory_change_rewrites_one_part_not_the_whole_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = repo(dir.path());
-    for i in 0..3000 {
-        write_old(&dir.path().join(format!("big/f{i:05}")), format!("{i}"));
-    }
-    r.track("big", "v1").unwrap();
-    let before = r.store().list().unwrap();
-    write_old(&dir.path().join("big/f01234"), "changed");
-    r.track("big", "v2").unwrap();
-    let after = r.store().list().unwrap();
-    let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
-    // The file, the part holding it, and the small list of parts.
-    assert_eq!(new.len(), 3);
-    let new_bytes: u64 = new.iter().map(|d| r.store().size(d).unwrap()).sum();
-    let v1_trees: u64 = before
-        .iter()
-        .map(|d| r.store().size(d).unwrap())
-        .sum::<u64>()
-        - (0..3000).map(|i| format!("{i}").len() as u64).sum::<u64>();
-    assert!(new_bytes * 5 < v1_trees, "{new_bytes} of {v1_trees}");
-    assert_eq!(r.files("big", 2).unwrap().len(), 3000);
-    let d = r.diff("big", 1, 2).unwrap();
-    assert_eq!((d.modified.len() as u64, d.unchanged), (1, 2999));
-}
-
-#[test]
 fn reopened_repository_sees_everything_and_several_processes_share_it() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -404,4 +377,52 @@ fn reopened_repository_sees_everything_and_several_processes_share_it() {
     r.track("f", "three").unwrap();
     let versions: Vec<u64> = r.log("f").unwrap().0.iter().map(|v| v.version).collect();
     assert_eq!(versions, [1, 2, 3]);
+}
+
+#[test]
+fn track_by_hardlink_shares_the_inode_and_falls_back_to_copy_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    write_old(&root.join("hl/a.bin"), vec![3u8; 300_000]);
+    write_old(&root.join("hl/b.bin"), "small");
+    let opts = TrackOptions::default().link(LinkMode::Hardlink);
+    let v = r.track_with("hl", "v1", &opts).unwrap();
+    assert_eq!(v.version().files, 2);
+    let a = root.join("hl/a.bin");
+    assert!(fs::metadata(&a).unwrap().permissions().readonly());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let d = mlops_dvc::Digest::of_bytes(&[3u8; 300_000]);
+        let obj = r.store().local_path(&d).unwrap();
+        assert_eq!(
+            fs::metadata(&obj).unwrap().ino(),
+            fs::metadata(&a).unwrap().ino()
+        );
+    }
+    r.store().verify(&v.version().digest).unwrap();
+    assert!(r.status("hl").unwrap().is_clean());
+    // Replacing the file (the way to edit a read-only file) makes a new version.
+    fs::remove_file(&a).unwrap();
+    write_old(&a, "new content");
+    assert!(r.track_with("hl", "v2", &opts).unwrap().is_new());
+    r.checkout("hl", 1, &CheckoutOptions::default()).unwrap();
+    assert_eq!(fs::read(&a).unwrap(), vec![3u8; 300_000]);
+
+    // A store without local files copies instead.
+    let mem = tempfile::tempdir().unwrap();
+    let m = mlops_dvc::Repository::with_store(
+        mem.path(),
+        Arc::new(mlops_dvc::InMemoryContentStore::new()),
+    )
+    .unwrap();
+    write_old(&mem.path().join("f"), "x");
+    m.track_with("f", "v1", &opts).unwrap();
+    assert!(
+        !fs::metadata(mem.path().join("f"))
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
 }

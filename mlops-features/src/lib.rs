@@ -1,6 +1,83 @@
 //! # mlops-features
 //!
-//! (docs to come)
+//! A feature store whose online lookups cost a hash lookup and a copy and whose training joins
+//! never leak: feature groups with an entity key, typed features and a TTL; batch ingestion
+//! with whole-batch validation; online reads with a per-value status; point-in-time correct
+//! historical retrieval; materialization. [Feast] is the reference for vocabulary and semantics.
+//!
+//! ```
+//! use mlops_features::*;
+//! use std::time::Duration;
+//!
+//! let store = FeatureStore::in_memory();
+//! store.apply_group(FeatureGroup::builder("user_features")
+//!     .entity("user_id", KeyType::String)
+//!     .feature("age", ValueType::Int64)
+//!     .feature("avg_order_amount", ValueType::Float64)
+//!     .ttl(Duration::from_secs(3600)).build()?)?;
+//! let now = store.now();
+//! store.ingest_records("user_features", &[
+//!     Record::new(now).with("user_id", "u001").with("age", 28).with("avg_order_amount", 120.5),
+//! ])?;
+//! let keys = [EntityKey::from("u001"), EntityKey::from("u999")];
+//! let online = store.get_online_features(&["user_features:age"], &keys)?;
+//! assert_eq!(online.row(0)[0].value, Value::Int64(28));
+//! assert_eq!(online.row(1)[0].status, FeatureStatus::NotFound);
+//! let frame: EntityFrame = [("u001", now)].into_iter().collect();
+//! let training = store.get_historical_features(&frame, &["user_features:avg_order_amount"],
+//!     &HistoricalOptions::default())?;
+//! assert_eq!(training.columns[0].values, [Value::Float64(120.5)]);
+//! # Ok::<(), FeatureError>(())
+//! ```
+//!
+//! ## Model
+//! - A [`FeatureGroup`] (Feast's feature view) has an entity key of one or more typed columns
+//!   ([`EntityKey`], compound keys allowed), typed features ([`ValueType`]: bool, int64,
+//!   float64, float32, string, timestamp, bytes, float32 vectors; every value may be null), a
+//!   TTL (`None`: forever), a description, tags and an online flag. Schema evolution only
+//!   appends features, bumping the version; a type change is refused naming the feature
+//!   ([`FeatureGroup::check_evolution`]).
+//! - Features are referenced as `group:feature` ([`FeatureRef`]); a [`FeatureService`] names a
+//!   list of references.
+//! - Rows ([`FeatureRow`], or named [`Record`]s) carry an event time and an optional created
+//!   time. Versions of an entity are ordered by event time, then created time (absent: the
+//!   event time), then arrival: an older row never replaces a newer one, within a batch too.
+//! - Online reads return a [`FeatureValue`] per entity and feature: value, [`FeatureStatus`]
+//!   (`Present`, `NotFound`, `Null`, `OutsideMaxAge`) and event time. The TTL is checked against
+//!   an injectable [`Clock`]; expired rows are never served, and
+//!   [`FeatureStore::evict_expired`] frees them.
+//! - [`FeatureStore::get_historical_features`] keeps every entity row, in order, duplicates
+//!   included, with nulls where no row qualifies; [`HistoricalOptions::as_of`] ignores rows
+//!   created later.
+//!
+//! ## Backends
+//! Two object-safe, synchronous traits, composed by the [`FeatureStore`] facade (which owns the
+//! registry of groups and services, optionally in a JSON file):
+//! - [`OnlineStore`]: [`InMemoryOnlineStore`] (64 lock-sharded hash tables of row numbers over
+//!   flat `u64` rows: a read is one hash, one shard read lock and a copy) and
+//!   [`FileOnlineStore`] (the same in memory, made durable by a write-ahead log and snapshots).
+//! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
+//!   segments per group, one framed record per batch, safe for several processes).
+//!
+//! Both traits have a shared conformance suite (`conformance` module, feature `conformance`)
+//! that every backend runs, so a later Redis online store can prove the same semantics.
+//!
+//! ## Errors
+//! Every fallible function returns [`Result`], whose error is [`FeatureError`]: `NotFound` for
+//! unknown groups, features and services; `InvalidRow` naming the row index and field of the
+//! first bad row of a rejected batch (nothing of it is written); `InvalidArgument` for bad
+//! names and definitions; `Conflict` for refused schema changes or a store locked by another
+//! process; `Corrupt` naming the damaged file; `Io` and `Serde` with the path.
+//!
+//! ## Crash safety
+//! The file stores append framed records (length and CRC-32) and fsync each batch before
+//! acknowledging it (`with_fsync(false)` opts out, for tests and benches). A torn last record
+//! (a crash mid-append) is detected, dropped and truncated on open or before the next append;
+//! damage anywhere else is reported as `Corrupt`, never skipped. Snapshots and the registry are
+//! replaced atomically (temp file, fsync, rename, directory fsync); stray temps are removed on
+//! open. The on-disk formats are described in `docs/formats.md`.
+//!
+//! [Feast]: https://docs.feast.dev/
 
 mod clock;
 mod codec;

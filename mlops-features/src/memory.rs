@@ -490,10 +490,11 @@ impl OnlineStore for InMemoryOnlineStore {
         }
         let now = req.now.as_micros();
         let nf = req.features.len();
+        let max_feature = req.features.iter().copied().max();
         for (i, key) in req.keys.iter().enumerate() {
             let hash = table.hasher.hash_one(key);
             let shard = table.shards[Table::shard_of(hash)].read();
-            if let Some(&bad) = req.features.iter().find(|&&j| j >= shard.layout.cols.len()) {
+            if let Some(bad) = max_feature.filter(|&m| m >= shard.layout.cols.len()) {
                 return Err(FeatureError::not_found(
                     "feature",
                     format!("{}:#{bad}", req.group),

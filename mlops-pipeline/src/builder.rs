@@ -45,7 +45,7 @@ fn decode_json<T: DeserializeOwned + Send + Sync + 'static>(
 ) -> serde_json::Result<Output> {
     let v: T = serde_json::from_slice(bytes)?;
     Ok(Output {
-        value: Arc::new(v),
+        value: Box::new(v),
         type_name: std::any::type_name::<T>(),
     })
 }
@@ -223,7 +223,7 @@ impl PipelineBuilder {
     {
         let func: StepFn = Arc::new(move |ctx| {
             f(ctx).map(|v| Output {
-                value: Arc::new(v),
+                value: Box::new(v),
                 type_name: std::any::type_name::<T>(),
             })
         });

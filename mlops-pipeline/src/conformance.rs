@@ -4,7 +4,7 @@
 //! Each case is a plain function taking `open`, a function that opens the backend under test
 //! on the same storage each time it is called (a file backend reopens its directory; an
 //! in-memory backend returns a handle sharing the same entries). Cases reopen the backend to
-//! check that what was acknowledged is still there. [`step_cache_conformance!`] stamps one
+//! check that what was acknowledged is still there. [`step_cache_conformance!`](crate::step_cache_conformance) stamps one
 //! `#[test]` per case:
 //!
 //! ```text

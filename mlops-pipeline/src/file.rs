@@ -335,6 +335,7 @@ mod tests {
                         "--nocapture",
                     ])
                     .env(CHILD, dir.path())
+                    .stdout(std::process::Stdio::null())
                     .spawn()
                     .unwrap()
             })

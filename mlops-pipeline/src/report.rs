@@ -233,7 +233,8 @@ pub struct RunReport {
     /// Wall-clock time of the run (seconds in JSON).
     #[serde(with = "secs")]
     pub duration: Duration,
-    /// Worker threads used.
+    /// The most worker threads the run could use (workers start only when there is work for
+    /// them, so a chain uses one).
     pub threads: usize,
     /// Whether fail-fast was on.
     pub fail_fast: bool,
@@ -374,13 +375,12 @@ impl fmt::Display for RunReport {
                 write!(f, "result: ALL STEPS PASSED")
             }
         } else {
-            write!(
-                f,
-                "result: {} FAILED, {} TIMED OUT, {} SKIPPED",
-                self.count(StepStatus::Failed),
-                self.count(StepStatus::TimedOut),
-                self.count(StepStatus::Skipped)
-            )
+            let timed_out = self.count(StepStatus::TimedOut);
+            write!(f, "result: {} FAILED, ", self.count(StepStatus::Failed))?;
+            if timed_out > 0 {
+                write!(f, "{timed_out} TIMED OUT, ")?;
+            }
+            write!(f, "{} SKIPPED", self.count(StepStatus::Skipped))
         }
     }
 }

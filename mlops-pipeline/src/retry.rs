@@ -15,11 +15,11 @@ use crate::error::{PipelineError, Result};
 /// Longest step name accepted.
 pub const MAX_STEP_NAME_LEN: usize = 128;
 
-/// A step's name: 1 to [`MAX_STEP_NAME_LEN`] characters of ASCII letters, digits, `_`, `-` and
+/// A step's name (cheap to clone: the text is shared): 1 to [`MAX_STEP_NAME_LEN`] characters of ASCII letters, digits, `_`, `-` and
 /// `.` (names appear in cache keys, file names and reports).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct StepName(String);
+pub struct StepName(Arc<str>);
 
 impl StepName {
     /// The name as a string.
@@ -45,7 +45,7 @@ impl FromStr for StepName {
             && s != "."
             && s != "..";
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(PipelineError::invalid(
                 "step name",
@@ -66,7 +66,7 @@ impl TryFrom<String> for StepName {
 
 impl From<StepName> for String {
     fn from(n: StepName) -> Self {
-        n.0
+        n.0.as_ref().to_owned()
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::{Condvar, Mutex};
 
 use crate::builder::{CacheSpec, Node, Pipeline};
@@ -165,6 +165,15 @@ impl Watchdog {
     }
 }
 
+/// Shuts the watchdog down when dropped, even on unwinding.
+struct StopOnDrop<'a>(&'a Watchdog);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
 /// The scheduler's state, under one lock.
 struct Sched {
     ready: VecDeque<usize>,
@@ -174,6 +183,8 @@ struct Sched {
     unfinished: usize,
     running: usize,
     waiting: usize,
+    /// Workers started, the calling thread included.
+    workers: usize,
     stopped: bool,
 }
 
@@ -181,12 +192,19 @@ struct Shared<'p> {
     p: &'p Pipeline,
     opts: &'p RunOptions,
     sleeper: &'p dyn Sleeper,
+    /// The most workers at once.
+    threads: usize,
     outputs: Vec<OnceLock<Output>>,
     fingerprints: Vec<OnceLock<Fingerprint>>,
     sched: Mutex<Sched>,
     cv: Condvar,
     run_cancel: Arc<AtomicBool>,
+    /// The run's cancel token, shared by the attempts that have no timeout of their own.
+    run_token: CancelToken,
     watchdog: Option<Watchdog>,
+    /// The run's start, on both clocks: wall-clock times in the report are derived from
+    /// monotonic instants (one clock read per step start and end).
+    base: (Instant, DateTime<Utc>),
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -200,22 +218,46 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Shared<'_> {
+    fn wall(&self, at: Instant) -> DateTime<Utc> {
+        let since =
+            TimeDelta::from_std(at.saturating_duration_since(self.base.0)).unwrap_or_default();
+        self.base.1 + since
+    }
+
+    /// Send `event` to the observer. A panicking observer cannot stall the run: the panic is
+    /// caught and logged.
     fn emit(&self, event: &Event<'_>) {
-        if let Some(o) = &self.opts.observer {
-            o.on_event(event);
+        if let Some(o) = &self.opts.observer
+            && panic::catch_unwind(AssertUnwindSafe(|| o.on_event(event))).is_err()
+        {
+            tracing::error!("the run's observer panicked; event dropped");
         }
     }
 
-    fn worker(&self) {
+    /// A worker: takes ready steps until every step is final. Workers are started lazily, when
+    /// a ready step is left over and no worker is idle, up to the thread limit, so a chain
+    /// runs on one thread whatever the limit.
+    fn worker<'scope>(&'scope self, scope: &'scope thread::Scope<'scope, '_>) {
         let mut st = self.sched.lock();
         loop {
             if let Some(i) = st.ready.pop_front() {
                 st.started[i] = true;
                 st.running += 1;
-                if st.waiting > 0 && !st.ready.is_empty() {
-                    self.cv.notify_one();
+                let mut spawn = false;
+                if !st.ready.is_empty() {
+                    if st.waiting > 0 {
+                        self.cv.notify_one();
+                    } else if st.workers < self.threads {
+                        st.workers += 1;
+                        spawn = true;
+                    }
                 }
-                let report = parking_lot::MutexGuard::unlocked(&mut st, || self.execute(i));
+                let report = parking_lot::MutexGuard::unlocked(&mut st, || {
+                    if spawn {
+                        scope.spawn(move || self.worker(scope));
+                    }
+                    self.execute(i)
+                });
                 st.running -= 1;
                 let skipped = self.complete(&mut st, i, report);
                 if !skipped.is_empty() {
@@ -396,13 +438,12 @@ impl Shared<'_> {
 
     fn execute(&self, i: usize) -> StepReport {
         let node = &self.p.nodes[i];
-        let started_at = Utc::now();
         let t0 = Instant::now();
         let mut report = StepReport {
             name: node.name.clone(),
             status: StepStatus::Completed,
             attempts: Vec::new(),
-            started_at: Some(started_at),
+            started_at: Some(self.wall(t0)),
             finished_at: None,
             duration: Duration::ZERO,
             error: None,
@@ -418,49 +459,47 @@ impl Shared<'_> {
         if let Some((c, spec)) = cache {
             key = self.lookup(i, c, spec, &mut report);
             if report.status == StepStatus::Cached {
-                report.duration = t0.elapsed();
-                report.finished_at = Some(Utc::now());
+                let end = Instant::now();
+                report.duration = end - t0;
+                report.finished_at = Some(self.wall(end));
                 return report;
             }
         }
-        let error = self.attempts(node, &mut report, i);
-        match error {
-            None => {
-                if let Some((c, spec)) = cache {
-                    self.store(i, c, spec, key, &mut report);
-                }
-            }
-            Some(e) => {
-                report.status = if e.kind() == StepErrorKind::TimedOut {
-                    StepStatus::TimedOut
-                } else {
-                    StepStatus::Failed
-                };
-                report.error = Some(e.message().to_owned());
-                report.duration = t0.elapsed();
-                report.finished_at = Some(Utc::now());
-                self.emit(&Event::StepFinished {
-                    step: &node.name,
-                    status: report.status,
-                    duration: report.duration,
-                    error: Some(&e),
-                });
-                return report;
-            }
+        let (error, mut end) = self.attempts(node, &mut report, i, t0);
+        if error.is_none()
+            && let Some((c, spec)) = cache
+        {
+            self.store(i, c, spec, key, &mut report);
+            end = Instant::now();
         }
-        report.duration = t0.elapsed();
-        report.finished_at = Some(Utc::now());
+        if let Some(e) = &error {
+            report.status = if e.kind() == StepErrorKind::TimedOut {
+                StepStatus::TimedOut
+            } else {
+                StepStatus::Failed
+            };
+            report.error = Some(e.message().to_owned());
+        }
+        report.duration = end - t0;
+        report.finished_at = Some(self.wall(end));
         self.emit(&Event::StepFinished {
             step: &node.name,
             status: report.status,
             duration: report.duration,
-            error: None,
+            error: error.as_ref(),
         });
         report
     }
 
-    /// Run the attempts of a step; the final error, or `None` when it completed.
-    fn attempts(&self, node: &Node, report: &mut StepReport, i: usize) -> Option<StepError> {
+    /// Run the attempts of a step, the first starting at `t0`; the final error (`None` when it
+    /// completed) and when the last attempt ended.
+    fn attempts(
+        &self,
+        node: &Node,
+        report: &mut StepReport,
+        i: usize,
+        t0: Instant,
+    ) -> (Option<StepError>, Instant) {
         let has_step = |s: &str| self.p.has_step(s);
         let mut retries_done = 0u32;
         loop {
@@ -470,12 +509,18 @@ impl Shared<'_> {
                 attempt,
             });
             let flag = node.timeout.map(|_| Arc::new(AtomicBool::new(false)));
-            let a_started = Utc::now();
-            let a0 = Instant::now();
+            let a0 = if retries_done == 0 {
+                t0
+            } else {
+                Instant::now()
+            };
             let watch = match (node.timeout, &flag, &self.watchdog) {
                 (Some(t), Some(f), Some(w)) => Some((w, w.register(a0 + t, Arc::clone(f)))),
                 _ => None,
             };
+            let attempt_token = flag
+                .as_ref()
+                .map(|f| CancelToken::for_attempt(&self.run_cancel, Some(Arc::clone(f))));
             let ctx = StepCtx {
                 name: &node.name,
                 attempt,
@@ -483,10 +528,14 @@ impl Shared<'_> {
                 deps: &node.deps,
                 outputs: &self.outputs,
                 all_steps: &has_step,
-                token: CancelToken::for_attempt(&self.run_cancel, flag.clone()),
+                token: match &attempt_token {
+                    Some(t) => t,
+                    None => &self.run_token,
+                },
             };
             let result = panic::catch_unwind(AssertUnwindSafe(|| (node.func)(&ctx)));
-            let elapsed = a0.elapsed();
+            let a_end = Instant::now();
+            let elapsed = a_end - a0;
             if let Some((w, id)) = watch {
                 w.unregister(id);
             }
@@ -513,14 +562,14 @@ impl Shared<'_> {
                 Ok(out) => {
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: a_started,
+                        started_at: self.wall(a0),
                         duration: elapsed,
                         outcome: AttemptOutcome::Succeeded,
                         error: None,
                         retry_after: None,
                     });
                     let _ = self.outputs[i].set(out);
-                    return None;
+                    return (None, a_end);
                 }
                 Err(e) => {
                     let retry = !self.run_cancel.load(Ordering::Relaxed)
@@ -534,7 +583,7 @@ impl Shared<'_> {
                     });
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: a_started,
+                        started_at: self.wall(a0),
                         duration: elapsed,
                         outcome: match e.kind() {
                             StepErrorKind::Panicked => AttemptOutcome::Panicked,
@@ -544,7 +593,9 @@ impl Shared<'_> {
                         error: Some(e.message().to_owned()),
                         retry_after: delay,
                     });
-                    let Some(delay) = delay else { return Some(e) };
+                    let Some(delay) = delay else {
+                        return (Some(e), a_end);
+                    };
                     self.emit(&Event::AttemptFailed {
                         step: &node.name,
                         attempt,
@@ -587,10 +638,12 @@ impl Pipeline {
                 ready.push_back(i);
             }
         }
+        let run_cancel = Arc::new(AtomicBool::new(false));
         let shared = Shared {
             p: self,
             opts,
             sleeper,
+            threads,
             outputs: (0..n).map(|_| OnceLock::new()).collect(),
             fingerprints: (0..n).map(|_| OnceLock::new()).collect(),
             sched: Mutex::new(Sched {
@@ -601,10 +654,13 @@ impl Pipeline {
                 unfinished: n,
                 running: 0,
                 waiting: 0,
+                workers: 1,
                 stopped: false,
             }),
             cv: Condvar::new(),
-            run_cancel: Arc::new(AtomicBool::new(false)),
+            run_token: CancelToken::for_attempt(&run_cancel, None),
+            run_cancel,
+            base: (t0, started_at),
             watchdog: self
                 .nodes
                 .iter()
@@ -617,18 +673,13 @@ impl Pipeline {
             threads,
         });
         thread::scope(|s| {
-            let watchdog = shared.watchdog.as_ref().map(|w| s.spawn(move || w.run()));
-            let workers: Vec<_> = (1..threads).map(|_| s.spawn(|| shared.worker())).collect();
-            shared.worker();
-            for w in workers {
-                if let Err(payload) = w.join() {
-                    panic::resume_unwind(payload);
-                }
-            }
-            if let (Some(w), Some(h)) = (&shared.watchdog, watchdog) {
-                w.shutdown();
-                let _ = h.join();
-            }
+            let shared = &shared;
+            let _stop_watchdog = shared.watchdog.as_ref().map(|w| {
+                s.spawn(move || w.run());
+                StopOnDrop(w)
+            });
+            // The calling thread is the first worker; it returns once every step is final.
+            shared.worker(s);
         });
         let Shared { outputs, sched, .. } = shared;
         let records = sched.into_inner().records;

@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{PipelineError, Result};
 use crate::retry::StepName;
 
-/// A step's output, type-erased, with the name of its type for error messages.
-#[derive(Clone)]
+/// A step's output, type-erased, with the name of its type for error messages (a `Box`: a
+/// zero-sized output such as `()` costs no allocation).
 pub(crate) struct Output {
-    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    pub(crate) value: Box<dyn Any + Send + Sync>,
     pub(crate) type_name: &'static str,
 }
 
@@ -152,7 +152,9 @@ impl CancelToken {
                 .is_some_and(|a| a.load(Ordering::Relaxed))
     }
 
-    /// Tell the holders of this token (and its clones) to stop.
+    /// Tell the holders of this token (and its clones) to stop. The runner cancels the tokens it
+    /// hands to steps; a step that wants to give up should return an error instead (cancelling
+    /// the token of a step without a timeout would signal every running step of the run).
     pub fn cancel(&self) {
         match &self.attempt {
             Some(a) => a.store(true, Ordering::Relaxed),
@@ -185,7 +187,7 @@ pub struct StepCtx<'a> {
     pub(crate) deps: &'a Deps,
     pub(crate) outputs: &'a [std::sync::OnceLock<Output>],
     pub(crate) all_steps: &'a dyn Fn(&str) -> bool,
-    pub(crate) token: CancelToken,
+    pub(crate) token: &'a CancelToken,
 }
 
 impl fmt::Debug for StepCtx<'_> {
@@ -288,7 +290,7 @@ impl StepCtx<'_> {
     /// The step's cancellation token.
     #[must_use]
     pub fn cancel_token(&self) -> &CancelToken {
-        &self.token
+        self.token
     }
 
     /// Whether the step has been told to stop (timeout or fail-fast).

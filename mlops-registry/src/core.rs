@@ -65,7 +65,7 @@ pub(crate) fn version_id(name: &str, v: ModelVersionNumber) -> String {
     format!("{name} v{v}")
 }
 
-pub(crate) fn validate_new_model(req: &NewModel) -> Result<()> {
+fn validate_new_model(req: &NewModel) -> Result<()> {
     validate_model_name(&req.name)?;
     for (k, v) in &req.tags {
         validate_tag(k, v)?;

@@ -8,8 +8,8 @@
 //! <root>/journal.json             redo journal of an in-flight multi-file change (normally absent)
 //! <root>/trash/                   models being deleted
 //! <root>/models/<32 hex>/         one model; the name is sha256(name), first 32 hex digits
-//!     model.json                  the model record: the commit point of every change
-//!     versions/<n>.json           one record per version
+//!     model.json                  the model record: the commit point of every change but one
+//!     versions/<n>.json           one record per version; its appearance commits a new version
 //!     audit.log                   framed, append-only audit history
 //! ```
 
@@ -25,7 +25,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::core::{Clock, Effects, ModelData, system_clock, validate_new_model};
+use crate::core::{Clock, Effects, ModelData, system_clock};
 use crate::error::{RegistryError, Result};
 use crate::fsutil;
 use crate::model::{
@@ -202,9 +202,9 @@ fn version_file(n: ModelVersionNumber) -> String {
 
 impl FileRegistry {
     /// Open (creating if needed) the registry in `root`, and repair what a crash left behind:
-    /// an in-flight multi-file change is redone, stray temp files, half-created models, models
-    /// being deleted and versions never committed to their model are removed (see
-    /// [`FileRegistry::repairs`]).
+    /// an in-flight multi-file change is redone; stray temp files of dead writers, half-created
+    /// models and models being deleted are removed (see [`FileRegistry::repairs`]). Opening
+    /// reads every model's directory listing once.
     ///
     /// # Errors
     /// [`RegistryError::Io`] when the directory cannot be created or locked;
@@ -437,26 +437,12 @@ impl FileRegistry {
             let versions = dir.join("versions");
             stray(&versions, &mut repairs)?;
             let model_path = dir.join(MODEL_FILE);
-            let Some(bytes) = read_opt(&model_path)? else {
+            if read_opt(&model_path)?.is_none() {
                 fs::remove_dir_all(&dir).map_err(ioe(&dir))?;
                 repairs.push(format!(
                     "removed {}: a model whose creation never committed",
                     dir.display()
                 ));
-                continue;
-            };
-            // A damaged model is reported when it is used; it does not stop the others.
-            let Ok(mf) = parse::<ModelFile>(&model_path, &bytes) else {
-                continue;
-            };
-            for (n, path) in list_versions(&versions)? {
-                if n.get() > mf.model.latest_version {
-                    fs::remove_file(&path).map_err(ioe(&path))?;
-                    repairs.push(format!(
-                        "removed {}: a version whose creation never committed",
-                        path.display()
-                    ));
-                }
             }
         }
         Ok(repairs)
@@ -488,22 +474,53 @@ impl FileRegistry {
     fn load_versions(&self, mf: &ModelFile) -> Result<BTreeMap<ModelVersionNumber, ModelVersion>> {
         let dir = self.model_dir(&mf.model.name).join("versions");
         let mut out = BTreeMap::new();
-        for (n, path) in list_versions(&dir)? {
-            if n.get() > mf.model.latest_version {
-                continue; // never committed: invisible
+        for n in list_versions(&dir)? {
+            if let Some(v) = self.read_version(&mf.model.name, n)? {
+                out.insert(n, v);
             }
-            let bytes = fs::read(&path).map_err(ioe(&path))?;
-            let mut v: ModelVersion = parse(&path, &bytes)?;
-            if v.version != n {
-                return Err(RegistryError::corrupt(
-                    &path,
-                    format!("holds version {}, expected {n}", v.version),
-                ));
-            }
-            v.name.clone_from(&mf.model.name);
-            out.insert(n, v);
         }
         Ok(out)
+    }
+
+    /// One version record, `None` when the file does not exist.
+    fn read_version(&self, name: &str, n: ModelVersionNumber) -> Result<Option<ModelVersion>> {
+        let path = self.model_dir(name).join("versions").join(version_file(n));
+        let Some(bytes) = read_opt(&path)? else {
+            return Ok(None);
+        };
+        let mut v: ModelVersion = parse(&path, &bytes)?;
+        if v.version != n {
+            return Err(RegistryError::corrupt(
+                &path,
+                format!("holds version {}, expected {n}", v.version),
+            ));
+        }
+        name.clone_into(&mut v.name);
+        Ok(Some(v))
+    }
+
+    /// Read the versions created since `from` (exclusive): every number up to the model
+    /// record's `latest_version` (gaps are deleted versions), then onwards until a number has
+    /// no file (creations never leave gaps: only a delete does, and a delete rewrites
+    /// `model.json`).
+    fn probe_new_versions(
+        &self,
+        mf: &ModelFile,
+        from: u64,
+        versions: &mut BTreeMap<ModelVersionNumber, ModelVersion>,
+    ) -> Result<()> {
+        let mut n = from;
+        loop {
+            n += 1;
+            let number = ModelVersionNumber::new(n)?;
+            match self.read_version(&mf.model.name, number)? {
+                Some(v) => {
+                    versions.insert(number, v);
+                }
+                None if n <= mf.model.latest_version => {}
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Make the cache entry of `name` current (under a lock). `Ok(false)` when the model does
@@ -520,47 +537,51 @@ impl FileRegistry {
         if let Some(c) = cache.models.get_mut(name)
             && c.incarnation == mf.incarnation
         {
-            if c.revision == mf.revision {
-                c.epoch = epoch;
-                return Ok(true);
-            }
-            if let Some(touched) = touched_since(&mf.recent, c.revision, mf.revision) {
-                // Incremental refresh: re-read only the versions changed since our revision.
+            let touched = if c.revision == mf.revision {
+                Some(BTreeSet::new())
+            } else {
+                touched_since(&mf.recent, c.revision, mf.revision)
+            };
+            if let Some(touched) = touched {
+                // Incremental refresh: re-read the versions the model record says changed
+                // since our revision, and look for versions created since.
+                let cached_latest = c.data.model.latest_version;
                 let mut versions = std::mem::take(&mut c.data.versions);
-                let dir = self.model_dir(name).join("versions");
-                for n in touched {
-                    let n = ModelVersionNumber::new(n).map_err(|_| {
-                        RegistryError::corrupt(dir.join(MODEL_FILE), "version 0 in `recent`")
-                    })?;
-                    let path = dir.join(version_file(n));
-                    versions.remove(&n);
-                    if n.get() > mf.model.latest_version {
-                        continue;
+                let refreshed = (|| {
+                    for n in touched {
+                        let n = ModelVersionNumber::new(n)?;
+                        versions.remove(&n);
+                        if let Some(v) = self.read_version(name, n)? {
+                            versions.insert(n, v);
+                        }
                     }
-                    if let Some(bytes) = read_opt(&path)? {
-                        let mut v: ModelVersion = parse(&path, &bytes)?;
-                        v.name.clone_from(&mf.model.name);
-                        versions.insert(n, v);
-                    }
+                    self.probe_new_versions(&mf, cached_latest, &mut versions)
+                })();
+                if let Err(e) = refreshed {
+                    cache.models.remove(name);
+                    return Err(e);
                 }
-                c.data = ModelData::from_parts(mf.model, versions);
                 c.revision = mf.revision;
                 c.audit_len = mf.audit_len;
-                c.recent = mf.recent;
                 c.epoch = epoch;
+                c.incarnation.clone_from(&mf.incarnation);
+                c.recent.clone_from(&mf.recent);
+                c.data = assemble(mf, versions);
                 return Ok(true);
             }
         }
-        let versions = self.load_versions(&mf)?;
+        let mut versions = self.load_versions(&mf)?;
+        let highest = versions.keys().next_back().map_or(0, |n| n.get());
+        self.probe_new_versions(&mf, highest.max(mf.model.latest_version), &mut versions)?;
         cache.models.insert(
             name.to_owned(),
             Cached {
-                data: ModelData::from_parts(mf.model, versions),
-                incarnation: mf.incarnation,
+                incarnation: mf.incarnation.clone(),
                 revision: mf.revision,
                 audit_len: mf.audit_len,
-                recent: mf.recent,
+                recent: mf.recent.clone(),
                 epoch,
+                data: assemble(mf, versions),
             },
         );
         Ok(true)
@@ -742,6 +763,16 @@ impl FileRegistry {
         let name = entry.data.name().to_owned();
         let dir = self.model_dir(&name);
         let rel_dir = format!("models/{}", dir_name(&name));
+        if fx.created {
+            // A version record is committed by its own atomic appearance: the model record is
+            // not rewritten (readers derive the latest number from the records they find).
+            for &n in &fx.written {
+                let path = dir.join("versions").join(version_file(n));
+                let bytes = self.version_json(entry, n, &path)?;
+                fsutil::write_atomic(&path, &bytes, self.fsync).map_err(ioe(&path))?;
+            }
+            return Ok(());
+        }
         if !fx.audit.is_empty() {
             entry.audit_len = self.append_audit(&dir, entry.audit_len, &fx.audit)?;
         }
@@ -758,14 +789,7 @@ impl FileRegistry {
         }
         let model_path = dir.join(MODEL_FILE);
         let model_bytes = self.model_json(entry, &model_path)?;
-        if fx.created || (fx.written.is_empty() && fx.removed.is_empty()) {
-            // A new version record is invisible until model.json counts it, so two plain atomic
-            // writes suffice.
-            for &n in &fx.written {
-                let path = dir.join("versions").join(version_file(n));
-                let bytes = self.version_json(entry, n, &path)?;
-                fsutil::write_atomic(&path, &bytes, self.fsync).map_err(ioe(&path))?;
-            }
+        if fx.written.is_empty() && fx.removed.is_empty() {
             fsutil::write_atomic(&model_path, &model_bytes, self.fsync)
                 .map_err(ioe(&model_path))?;
             return Ok(());
@@ -831,6 +855,18 @@ impl FileRegistry {
     }
 }
 
+/// The model's state from its record and its version files: version records are committed on
+/// their own (creating a version writes no model record), so the latest number and the update
+/// time also account for the versions found.
+fn assemble(mf: ModelFile, versions: BTreeMap<ModelVersionNumber, ModelVersion>) -> ModelData {
+    let mut model = mf.model;
+    if let Some((n, v)) = versions.last_key_value() {
+        model.latest_version = model.latest_version.max(n.get());
+        model.updated_at = model.updated_at.max(v.created_at);
+    }
+    ModelData::from_parts(model, versions)
+}
+
 /// The versions touched by revisions `old + 1 ..= new`, when `recent` covers all of them.
 fn touched_since(recent: &[(u64, Vec<u64>)], old: u64, new: u64) -> Option<BTreeSet<u64>> {
     let first = recent.first()?.0;
@@ -847,7 +883,7 @@ fn touched_since(recent: &[(u64, Vec<u64>)], old: u64, new: u64) -> Option<BTree
 }
 
 /// The `<n>.json` files of a versions directory (temps and other names skipped).
-fn list_versions(dir: &Path) -> Result<Vec<(ModelVersionNumber, PathBuf)>> {
+fn list_versions(dir: &Path) -> Result<Vec<ModelVersionNumber>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -869,7 +905,7 @@ fn list_versions(dir: &Path) -> Result<Vec<(ModelVersionNumber, PathBuf)>> {
         else {
             continue;
         };
-        out.push((n, entry.path()));
+        out.push(n);
     }
     Ok(out)
 }
@@ -878,7 +914,6 @@ impl RegistryStore for FileRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
         let now = (self.clock)();
         let data = ModelData::new(model, now)?;
-        validate_new_model(model)?;
         let guard = self.lock_exclusive()?;
         self.recover_journal(&guard)?;
         let disk = self.disk_gen()?;
@@ -1033,7 +1068,12 @@ impl RegistryStore for FileRegistry {
         }
         cache.models.remove(name);
         cache.generation = new_gen;
-        fs::remove_dir_all(&trash).map_err(ioe(&trash))?;
+        drop(cache);
+        drop(guard);
+        // The model is gone; what is left in trash/ is removed now or by the next open.
+        if let Err(e) = fs::remove_dir_all(&trash) {
+            tracing::warn!(path = %trash.display(), "cannot empty trash: {e}");
+        }
         Ok(())
     }
 

@@ -40,12 +40,14 @@
 //! problem), `PromotionDenied` (with every reason), `Corrupt` (naming the damaged file), `Io`.
 //!
 //! ## Crash safety
-//! [`FileRegistry`] replaces metadata atomically (temp file, fsync, rename, directory fsync),
+//! [`FileRegistry`] replaces files atomically (temp file, fsync, rename, directory fsync),
 //! keeps each model's audit history in an append-only framed log whose committed length is
-//! recorded in the model's metadata, assigns version numbers under a cross-process file lock,
+//! recorded in the model's record, assigns version numbers under a cross-process file lock,
 //! and applies multi-file changes through a redo journal. A crash at any point leaves either
-//! the old or the new state; a version whose model record was never updated is invisible and
-//! removed on the next open. The format is in `docs/formats.md`.
+//! the old or the new state: a version is one record that appears whole or not at all, and
+//! [`FileRegistry::open`] redoes an interrupted journal and removes a dead writer's temp files
+//! (see [`FileRegistry::repairs`]). Damaged files give [`RegistryError::Corrupt`] naming the
+//! file. The format is in `docs/formats.md`.
 //!
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 

@@ -581,6 +581,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn digests_are_sha256_hex() {
+        let d = Digest::of_bytes(b"abc");
+        assert_eq!(
+            d.as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(format!("sha256:{d}").parse::<Digest>().unwrap(), d);
+        assert!("BA7816".parse::<Digest>().is_err());
+        assert!(serde_json::from_str::<Digest>("\"xyz\"").is_err());
+    }
+
+    #[test]
+    fn tags_and_metrics_are_validated() {
+        validate_tag("team", "nlp").unwrap();
+        assert!(validate_tag("", "x").is_err());
+        assert!(validate_tag(&"k".repeat(251), "x").is_err());
+        assert!(validate_tag("k", &"v".repeat(5001)).is_err());
+        validate_metric("accuracy", 0.9).unwrap();
+        let err = validate_metric("loss", f64::INFINITY)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"loss\""), "{err}");
+        assert!(validate_metric("", 1.0).is_err());
+    }
+
     proptest! {
         #[test]
         fn parsers_never_panic(s in ".{0,300}") {

@@ -124,52 +124,38 @@ fn stray_temp_files_are_ignored_then_removed_on_open() {
         v(3)
     );
 }
-
-fn orphan_version(model_dir: &Path, n: u64) {
-    // What a writer leaves when it dies after writing the version record but before
-    // committing model.json: a complete record with a number the model never counted.
-    let one = fs::read_to_string(model_dir.join("versions").join("1.json")).unwrap();
-    let orphan = one
-        .replace("\"version\": 1", &format!("\"version\": {n}"))
-        .replace("\"source\": \"s0\"", "\"source\": \"half-made\"");
-    fs::write(model_dir.join("versions").join(format!("{n}.json")), orphan).unwrap();
+fn bump_generation(root: &Path) {
+    let gen_file = fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("registry.gen"))
+        .unwrap();
+    let len = gen_file.metadata().unwrap().len();
+    gen_file.set_len(len + 1).unwrap();
 }
 
+/// Creating a version writes one record (temp file, then rename); the model record is not
+/// touched. A writer that dies before the rename leaves only a temp file.
 #[test]
-fn crash_between_version_record_and_model_update_shows_no_half_made_version() {
+fn a_crash_while_writing_a_version_leaves_no_half_made_version() {
     let (dir, model_dir) = setup();
-    // An open registry (warm cache) and a fresh one agree: the orphan is invisible.
     let warm = FileRegistry::open(dir.path()).unwrap();
     assert_eq!(warm.versions("m").unwrap().len(), 2);
-    orphan_version(&model_dir, 3);
+    let temp = model_dir
+        .join("versions")
+        .join(format!(".3.json.{}.0.tmp", u32::MAX));
+    fs::write(&temp, b"{\"name\": \"m\", \"version\": 3, \"sour").unwrap();
+    bump_generation(dir.path());
     for reg in [&warm, &FileRegistry::open(dir.path()).unwrap()] {
         assert_eq!(
             reg.resolve(&"models:/m/latest".parse().unwrap()).unwrap(),
             v(2)
         );
         assert!(reg.get_model_version("m", v(3)).is_err());
-        let found = reg
-            .search_model_versions(&mlops_registry::Search::filter("source = 'half-made'").unwrap())
-            .unwrap();
-        assert!(found.is_empty());
+        assert_eq!(reg.get_registered_model("m").unwrap().latest_version, 2);
     }
-    // Opening removes it (and says so); the number is then given to the next real version.
-    assert!(!model_dir.join("versions").join("3.json").exists());
-    let reg = FileRegistry::open(dir.path()).unwrap();
-    assert!(reg.repairs().is_empty());
-    let v3 = reg
-        .create_model_version(&NewVersion::new("m", "real"))
-        .unwrap();
-    assert_eq!(v3.version, v(3));
-    assert_eq!(warm.get_model_version("m", v(3)).unwrap().source, "real");
-}
-
-#[test]
-fn an_orphan_is_overwritten_by_the_next_version_of_an_open_registry() {
-    let (dir, model_dir) = setup();
-    let reg = FileRegistry::open(dir.path()).unwrap();
-    orphan_version(&model_dir, 3);
-    let v3 = reg
+    // The open above removed the temp and said so; the number goes to the next real version.
+    assert!(!temp.exists());
+    let v3 = warm
         .create_model_version(&NewVersion::new("m", "real"))
         .unwrap();
     assert_eq!(v3.version, v(3));
@@ -177,13 +163,45 @@ fn an_orphan_is_overwritten_by_the_next_version_of_an_open_registry() {
     assert_eq!(again.get_model_version("m", v(3)).unwrap().source, "real");
 }
 
+/// A writer that dies right after the rename has committed its version: every reader sees
+/// it, with the model's latest number derived from the records, and numbering continues.
 #[test]
-fn orphan_removal_is_reported() {
+fn a_version_record_is_committed_by_its_rename_alone() {
     let (dir, model_dir) = setup();
-    orphan_version(&model_dir, 3);
-    let reg = FileRegistry::open(dir.path()).unwrap();
-    assert_eq!(reg.repairs().len(), 1, "{:?}", reg.repairs());
-    assert!(reg.repairs()[0].contains("never committed"));
+    let warm = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(warm.versions("m").unwrap().len(), 2);
+    let one = fs::read_to_string(model_dir.join("versions").join("1.json")).unwrap();
+    let three = one
+        .replace("\"version\": 1", "\"version\": 3")
+        .replace("\"stage\": \"Production\"", "\"stage\": \"None\"");
+    fs::write(model_dir.join("versions").join("3.json"), three).unwrap();
+    bump_generation(dir.path());
+    for reg in [&warm, &FileRegistry::open(dir.path()).unwrap()] {
+        assert_eq!(reg.get_registered_model("m").unwrap().latest_version, 3);
+        assert_eq!(
+            reg.resolve(&"models:/m/latest".parse().unwrap()).unwrap(),
+            v(3)
+        );
+        assert_eq!(reg.get_model_version("m", v(3)).unwrap().stage, Stage::None);
+    }
+    assert_eq!(
+        warm.create_model_version(&NewVersion::new("m", "s"))
+            .unwrap()
+            .version,
+        v(4)
+    );
+    // Deleting the highest version keeps its number used.
+    warm.delete_model_version("m", v(4), &Change::default())
+        .unwrap();
+    let again = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(again.get_registered_model("m").unwrap().latest_version, 4);
+    assert_eq!(
+        again
+            .create_model_version(&NewVersion::new("m", "s"))
+            .unwrap()
+            .version,
+        v(5)
+    );
 }
 
 /// Write the journal a writer leaves when it dies after committing a transition of v2 to
@@ -237,12 +255,7 @@ fn an_open_registry_redoes_a_dead_writers_journal_before_reading() {
     assert_eq!(reg.get_model_version("m", v(2)).unwrap().stage, Stage::None);
     interrupted_transition(dir.path(), &model_dir);
     // The dead writer had bumped the generation before writing its journal.
-    let gen_file = fs::OpenOptions::new()
-        .write(true)
-        .open(dir.path().join("registry.gen"))
-        .unwrap();
-    let len = gen_file.metadata().unwrap().len();
-    gen_file.set_len(len + 1).unwrap();
+    bump_generation(dir.path());
     assert_eq!(
         reg.get_model_version("m", v(2)).unwrap().stage,
         Stage::Staging
@@ -358,4 +371,31 @@ fn unknown_stage_and_bad_uris_are_invalid_arguments() {
     }
     assert!("Production ".trim().parse::<Stage>().is_ok());
     assert!("Shadow".parse::<Stage>().is_err());
+}
+
+#[test]
+fn resolution_is_served_from_memory_until_the_generation_moves() {
+    let (dir, model_dir) = setup();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    let champion = "models:/m@champion".parse().unwrap();
+    assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+    // Hide the model's files: as long as nobody changed the registry (the generation did not
+    // move), resolution never touches them.
+    let hidden = dir.path().join("hidden");
+    fs::rename(&model_dir, &hidden).unwrap();
+    for _ in 0..3 {
+        assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+    }
+    // Another process's change moves the generation: the next call revalidates from disk.
+    let gen_file = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("registry.gen"))
+        .unwrap();
+    let len = gen_file.metadata().unwrap().len();
+    gen_file.set_len(len + 1).unwrap();
+    let err = reg.resolve(&champion).unwrap_err();
+    assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
+    fs::rename(&hidden, &model_dir).unwrap();
+    gen_file.set_len(len + 2).unwrap();
+    assert_eq!(reg.resolve(&champion).unwrap(), v(1));
 }

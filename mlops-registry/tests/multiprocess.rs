@@ -231,3 +231,37 @@ fn a_killed_writer_leaves_a_consistent_registry() {
         .unwrap();
     assert_eq!(next.version.get(), model.latest_version + 1);
 }
+
+#[test]
+fn threads_on_two_handles_get_distinct_consecutive_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileRegistry::open(dir.path()).unwrap().with_fsync(false);
+    let b = FileRegistry::open(dir.path()).unwrap().with_fsync(false);
+    a.create_registered_model(&NewModel::new("m")).unwrap();
+    let numbers: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let reg = if t % 2 == 0 { &a } else { &b };
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            reg.create_model_version(&NewVersion::new("m", format!("{t}/{i}")))
+                                .unwrap()
+                                .version
+                                .get()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let distinct: BTreeSet<u64> = numbers.iter().copied().collect();
+    assert_eq!(distinct.len(), 100);
+    assert_eq!(distinct, (1..=100).collect::<BTreeSet<u64>>());
+    assert_eq!(b.versions("m").unwrap().len(), 100);
+    assert_eq!(a.get_registered_model("m").unwrap().latest_version, 100);
+}

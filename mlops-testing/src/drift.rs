@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
 use crate::stattests::{
-    FiniteSample, KsMethod, binned_numeric, chisquare, count_distinct_sorted, fill_zeroes,
-    jensenshannon, ks_2samp_sorted, proportions_ztest, psi_from_shares, wasserstein_sorted,
+    FiniteSample, KsMethod, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
+    ks_2samp_sorted, proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
 };
 
 /// One column of a [`Dataset`].
@@ -418,13 +418,7 @@ impl Prepared<'_> {
 
     fn distinct(&self) -> usize {
         match self {
-            Self::Numeric { x, y } => {
-                let mut all: Vec<f64> = Vec::with_capacity(x.len() + y.len());
-                all.extend_from_slice(x);
-                all.extend_from_slice(y);
-                all.sort_unstable_by(f64::total_cmp);
-                count_distinct_sorted(&all)
-            }
+            Self::Numeric { x, y } => distinct_in_union(x, y),
             Self::Categorical { .. } => self.counts().reference.len(),
         }
     }
@@ -473,8 +467,8 @@ pub fn column_drift(
             let (sa, sb) = (FiniteSample::new(a), FiniteSample::new(b));
             let (rd, cd) = (sa.dropped(), sb.dropped());
             let (mut x, mut y) = (sa.values, sb.values);
-            x.sort_unstable_by(f64::total_cmp);
-            y.sort_unstable_by(f64::total_cmp);
+            let parallel = x.len().min(y.len()) >= PARALLEL_MIN;
+            crate::par::join(parallel, || sort_floats(&mut x), || sort_floats(&mut y));
             (Prepared::Numeric { x, y }, rd, cd)
         }
         (Column::Categorical(a), Column::Categorical(b)) => {
@@ -576,6 +570,26 @@ pub fn column_drift(
     })
 }
 
+/// Distinct values in the union of two sorted samples (-0.0 and 0.0 are one value).
+fn distinct_in_union(x: &[f64], y: &[f64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < x.len() || j < y.len() {
+        let v = if j == y.len() || (i < x.len() && x[i] <= y[j]) {
+            x[i]
+        } else {
+            y[j]
+        };
+        n += 1;
+        while i < x.len() && x[i] == v {
+            i += 1;
+        }
+        while j < y.len() && y[j] == v {
+            j += 1;
+        }
+    }
+    n
+}
+
 #[allow(clippy::cast_precision_loss)]
 fn population_std(x: &[f64]) -> f64 {
     let n = x.len() as f64;
@@ -613,7 +627,7 @@ pub fn drift_report(
             id: name.clone(),
         });
     }
-    let mut columns = Vec::with_capacity(reference.columns.len());
+    let mut pairs = Vec::with_capacity(reference.columns.len());
     for (name, rc) in reference.iter() {
         let cc = current.get(name).ok_or_else(|| TestingError::NotFound {
             kind: "column",
@@ -624,8 +638,15 @@ pub fn drift_report(
             opts.method = o.method.or(opts.method);
             opts.threshold = o.threshold.or(opts.threshold);
         }
-        columns.push(column_drift(name, rc, cc, opts)?);
+        pairs.push((name, rc, cc, opts));
     }
+    // Columns are independent: spread them over the CPUs when there is enough work.
+    let work: usize = pairs.iter().map(|(_, r, c, _)| r.len() + c.len()).sum();
+    let columns = crate::par::map(&pairs, work >= 2 * PARALLEL_MIN, |(name, rc, cc, opts)| {
+        column_drift(name, rc, cc, *opts)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     let drifted = columns.iter().filter(|c| c.drift_detected).count();
     #[allow(clippy::cast_precision_loss)]
     let share = drifted as f64 / columns.len() as f64;

@@ -65,8 +65,80 @@ fn finite_sorted(values: &[f64], what: &'static str) -> Result<(Vec<f64>, usize)
     }
     let dropped = s.dropped();
     let mut v = s.values;
-    v.sort_unstable_by(f64::total_cmp);
+    sort_floats(&mut v);
     Ok((v, dropped))
+}
+
+/// A sorted finite sample and how many values were dropped from it.
+type SortedSample = (Vec<f64>, usize);
+
+/// Both samples cleaned and sorted, in parallel when they are large.
+fn finite_sorted_pair(
+    a: &[f64],
+    b: &[f64],
+    what: (&'static str, &'static str),
+) -> Result<(SortedSample, SortedSample)> {
+    let parallel = a.len().min(b.len()) >= PARALLEL_MIN;
+    let (x, y) = crate::par::join(
+        parallel,
+        || finite_sorted(a, what.0),
+        || finite_sorted(b, what.1),
+    );
+    Ok((x?, y?))
+}
+
+/// Below this many values per sample, work stays on the calling thread.
+pub(crate) const PARALLEL_MIN: usize = 50_000;
+
+/// Sort floats in `f64::total_cmp` order. Large inputs use an LSD radix sort on the order-
+/// preserving bit pattern (six 11-bit passes, skipping passes where every key shares the digit),
+/// several times faster than a comparison sort on a million values.
+pub(crate) fn sort_floats(v: &mut [f64]) {
+    const BITS: u32 = 11;
+    const BUCKETS: usize = 1 << BITS;
+    const PASSES: usize = 6;
+    if v.len() < 2048 {
+        v.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    let to_key = |x: f64| {
+        let b = x.to_bits();
+        if b >> 63 == 1 { !b } else { b | (1 << 63) }
+    };
+    let from_key = |k: u64| f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k });
+    let mut keys: Vec<u64> = v.iter().map(|&x| to_key(x)).collect();
+    let mut counts = vec![[0usize; BUCKETS]; PASSES];
+    for &k in &keys {
+        for (p, c) in counts.iter_mut().enumerate() {
+            #[allow(clippy::cast_possible_truncation)]
+            let d = ((k >> (p as u32 * BITS)) as usize) & (BUCKETS - 1);
+            c[d] += 1;
+        }
+    }
+    let mut buf = vec![0u64; keys.len()];
+    let n = keys.len();
+    for (p, c) in counts.iter_mut().enumerate() {
+        if c.contains(&n) {
+            continue; // every key has the same digit here
+        }
+        let mut sum = 0;
+        for slot in c.iter_mut() {
+            let here = *slot;
+            *slot = sum;
+            sum += here;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let shift = p as u32 * BITS;
+        for &k in &keys {
+            let d = ((k >> shift) as usize) & (BUCKETS - 1);
+            buf[c[d]] = k;
+            c[d] += 1;
+        }
+        std::mem::swap(&mut keys, &mut buf);
+    }
+    for (slot, &k) in v.iter_mut().zip(&keys) {
+        *slot = from_key(k);
+    }
 }
 
 /// How the KS p-value was computed.
@@ -116,8 +188,7 @@ pub const KS_MAX_AUTO_N: usize = 10_000;
 /// # Errors
 /// [`TestingError::InvalidArgument`] if a sample has no finite values.
 pub fn ks_2samp(a: &[f64], b: &[f64], method: KsMethod) -> Result<KsResult> {
-    let (x, da) = finite_sorted(a, "first sample")?;
-    let (y, db) = finite_sorted(b, "second sample")?;
+    let ((x, da), (y, db)) = finite_sorted_pair(a, b, ("first sample", "second sample"))?;
     Ok(ks_2samp_sorted(&x, &y, method, da, db))
 }
 
@@ -444,8 +515,7 @@ impl Sum {
 /// # Errors
 /// [`TestingError::InvalidArgument`] if a sample has no finite values.
 pub fn wasserstein_distance(u: &[f64], v: &[f64]) -> Result<f64> {
-    let (x, _) = finite_sorted(u, "first sample")?;
-    let (y, _) = finite_sorted(v, "second sample")?;
+    let ((x, _), (y, _)) = finite_sorted_pair(u, v, ("first sample", "second sample"))?;
     Ok(wasserstein_sorted(&x, &y))
 }
 
@@ -620,7 +690,7 @@ fn key_of(v: f64) -> u64 {
     if v == 0.0 { 0 } else { v.to_bits() }
 }
 
-pub(crate) fn count_distinct_sorted(x: &[f64]) -> usize {
+fn count_distinct_sorted(x: &[f64]) -> usize {
     let mut n = 0;
     let mut prev: Option<f64> = None;
     for &v in x {
@@ -679,10 +749,33 @@ pub(crate) fn psi_from_shares(reference: &[f64], current: &[f64]) -> f64 {
 /// # Errors
 /// [`TestingError::InvalidArgument`] if a sample has no finite values.
 pub fn psi(reference: &[f64], current: &[f64]) -> Result<f64> {
-    let (x, _) = finite_sorted(reference, "reference sample")?;
-    let (y, _) = finite_sorted(current, "current sample")?;
+    let ((x, _), (y, _)) =
+        finite_sorted_pair(reference, current, ("reference sample", "current sample"))?;
     let (mut r, mut c) = binned_numeric(&x, &y);
     fill_zeroes(&mut r);
     fill_zeroes(&mut c);
     Ok(psi_from_shares(&r, &c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn radix_sort_matches_total_cmp(mut v in proptest::collection::vec(
+            prop_oneof![any::<f64>().prop_filter("finite", |x| x.is_finite()), Just(0.0), Just(-0.0), -3.0f64..3.0],
+            2048..6000,
+        )) {
+            let mut want = v.clone();
+            want.sort_unstable_by(f64::total_cmp);
+            sort_floats(&mut v);
+            prop_assert_eq!(
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
 }

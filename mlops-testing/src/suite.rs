@@ -397,6 +397,45 @@ mod tests {
         assert_eq!(x.matches("<error ").count(), 1);
     }
 
+    /// Parse the JUnit output with a real XML parser and check its structure.
+    #[test]
+    #[allow(deprecated)] // `unescape_value` is the simplest attribute reader for this check
+    fn junit_is_well_formed_xml() {
+        use quick_xml::events::{BytesStart, Event};
+        let attr = |e: &BytesStart<'_>, k: &str| {
+            e.try_get_attribute(k)
+                .unwrap()
+                .map(|a| a.unescape_value().unwrap().into_owned())
+        };
+        let x = sample().to_junit_xml();
+        let mut reader = quick_xml::Reader::from_str(&x);
+        let (mut cases, mut failures, mut errors) = (0, 0, 0);
+        let mut suite = None;
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Start(e) | Event::Empty(e) => match e.name().into_inner() {
+                    "testcase" => {
+                        cases += 1;
+                        let class = attr(&e, "classname").expect("classname");
+                        assert!(class.starts_with("ci <ml> & \"co\"."), "{class}");
+                    }
+                    "failure" => failures += 1,
+                    "error" => errors += 1,
+                    "testsuite" => {
+                        suite = Some((attr(&e, "tests"), attr(&e, "failures"), attr(&e, "errors")));
+                    }
+                    _ => {}
+                },
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(cases, 3);
+        assert_eq!((failures, errors), (1, 1), "{x}");
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(suite, Some((some("3"), some("1"), some("1"))));
+    }
+
     #[test]
     fn json_roundtrips_and_files_are_written() {
         let r = sample();

@@ -610,26 +610,30 @@ impl Validator {
         &self.expectations
     }
 
-    /// Evaluate every expectation over every row.
+    /// Evaluate every expectation over every row (expectations run on several threads for
+    /// large inputs).
     ///
     /// An expectation on a column that no row has is reported with status `Error` (GE raises
     /// for an unknown column), not as a pass.
     ///
     /// # Errors
     /// [`TestingError::InvalidArgument`] if a row is not a record (e.g. a JSON array).
-    pub fn validate<R: Row>(&self, rows: &[R]) -> Result<ValidationReport> {
+    pub fn validate<R: Row + Sync>(&self, rows: &[R]) -> Result<ValidationReport> {
         if let Some(i) = rows.iter().position(|r| !r.is_record()) {
             return Err(TestingError::invalid(
                 "row",
                 format!("row {i} is not an object"),
             ));
         }
-        let results = self
+        // Expectations are independent: spread them over the CPUs on large inputs.
+        let pairs: Vec<(&Expectation, &Compiled)> = self
             .expectations
             .iter()
             .zip(&self.compiled)
-            .map(|(e, c)| evaluate(e, &c.0, rows))
+            .map(|(e, c)| (e, &c.0))
             .collect();
+        let parallel = rows.len() >= 10_000 && pairs.len() > 1;
+        let results = crate::par::map(&pairs, parallel, |(e, c)| evaluate(e, c, rows));
         Ok(ValidationReport {
             row_count: rows.len(),
             results,

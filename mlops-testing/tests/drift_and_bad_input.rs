@@ -232,3 +232,33 @@ proptest! {
         prop_assert!((asym.statistic - r.statistic).abs() < 1e-12);
     }
 }
+
+/// Large reports run columns on several threads; the result must equal column-by-column runs.
+#[test]
+fn parallel_report_equals_column_by_column() {
+    let (mut r, mut c) = (Dataset::new(), Dataset::new());
+    for k in 0..3 {
+        #[allow(clippy::cast_precision_loss)]
+        let shift = k as f64 * 3.0;
+        r.insert(format!("n{k}"), Column::Numeric(ramp(40_000, 0.0)))
+            .unwrap();
+        c.insert(format!("n{k}"), Column::Numeric(ramp(40_000, shift)))
+            .unwrap();
+    }
+    r.insert("c", Column::Categorical(cats(40_000, 0))).unwrap();
+    c.insert("c", Column::Categorical(cats(40_000, 1))).unwrap();
+    let report = drift_report(&r, &c, &DriftOptions::default()).unwrap();
+    for (col, (name, rc)) in report.columns.iter().zip(r.iter()) {
+        let one = mlops_testing::column_drift(
+            name,
+            rc,
+            c.get(name).unwrap(),
+            ColumnDriftOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(col, &one);
+    }
+    assert_eq!(report.columns[0].method, DriftMethod::Wasserstein);
+    assert_eq!(report.columns[3].method, DriftMethod::JensenShannon);
+    assert_eq!(report.drifted_columns, 2);
+}

@@ -250,3 +250,28 @@ proptest! {
         prop_assert_eq!(run(Expectation::unique("x"), &data).unexpected_count, dup);
     }
 }
+
+/// Large inputs evaluate expectations on several threads; results keep their order and equal
+/// one-at-a-time runs.
+#[test]
+fn parallel_validation_equals_one_at_a_time() {
+    let mut data = rows(12_000);
+    data[11_999]["city"] = json!("rome");
+    data[5]["score"] = json!(-1.0);
+    let exps = vec![
+        Expectation::not_null("label"),
+        Expectation::in_set("city", [json!("paris"), json!("tokyo"), json!("lima")]),
+        Expectation::between("score", Some(0.0), Some(1.0)),
+        Expectation::unique("id"),
+        Expectation::matches_regex("text", "^sample [0-9]+$"),
+    ];
+    let all = Validator::new(exps.clone())
+        .unwrap()
+        .validate(&data)
+        .unwrap();
+    for (got, e) in all.results.iter().zip(exps) {
+        assert_eq!(got, &run(e, &data));
+    }
+    assert_eq!(all.results[1].partial_unexpected_list[0].index, 11_999);
+    assert_eq!(all.results[2].partial_unexpected_list[0].index, 5);
+}

@@ -7,10 +7,13 @@
 //!
 //! Third-party backends enable the `conformance` feature and stamp one `#[test]` per case:
 //!
-//! ```ignore
-//! mlops_tracking::tracking_conformance_tests!(|| {
-//!     || Box::new(MyBackend::connect("...").unwrap()) as Box<dyn mlops_tracking::TrackingBackend>
+//! ```
+//! // In a third-party crate's tests, with `MyBackend` in place of the in-memory one:
+//! mlops_tracking::tracking_conformance_tests!({
+//!     let backend = mlops_tracking::InMemoryTrackingBackend::new();
+//!     move || Box::new(backend.clone()) as Box<dyn mlops_tracking::TrackingBackend>
 //! });
+//! # fn main() {}
 //! ```
 //!
 //! The macro's argument is an expression evaluated once per test that yields the opener.

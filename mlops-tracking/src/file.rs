@@ -167,12 +167,32 @@ fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()>
     fsutil::write_atomic(path, &bytes, durable).map_err(io_err(path))
 }
 
+/// Append one framed record holding `payload` as compact JSON to `out`: the frame of
+/// `fsutil::encode_record` (`<len> <crc32> <payload>\n`), serialized in place to save a copy.
 fn encode(payload: &impl Serialize, out: &mut Vec<u8>, path: &Path) -> Result<()> {
-    let json = serde_json::to_vec(payload).map_err(|source| TrackingError::Serde {
-        path: path.to_owned(),
-        source,
-    })?;
-    fsutil::encode_record(&json, out).map_err(io_err(path))
+    const HEADER: usize = 18;
+    let start = out.len();
+    out.extend_from_slice(&[b' '; HEADER]);
+    if let Err(source) = serde_json::to_writer(&mut *out, payload) {
+        out.truncate(start);
+        return Err(TrackingError::Serde {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    let payload = &out[start + HEADER..];
+    let Ok(len) = u32::try_from(payload.len()) else {
+        out.truncate(start);
+        return Err(TrackingError::invalid(
+            "record",
+            format!("a record for {} is over 4 GiB", path.display()),
+        ));
+    };
+    let crc = crc32fast::hash(payload);
+    let header = format!("{len:08x} {crc:08x} ");
+    out[start..start + HEADER].copy_from_slice(header.as_bytes());
+    out.push(b'\n');
+    Ok(())
 }
 
 /// The end of a log read by [`read_log`].
@@ -989,4 +1009,32 @@ mod conformance_tests {
             ) as Box<dyn TrackingBackend>
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_place_framing_matches_the_shared_frame() {
+        let metrics = [
+            MetricOut("loss", f64::NAN, 1, 2),
+            MetricOut("acc", 0.5, 3, 4),
+        ];
+        let tags = [("k".to_owned(), "v \"quoted\"\n".to_owned())];
+        let rec = RecordOut {
+            m: metrics.into_iter().collect(),
+            p: &[],
+            t: &tags,
+            a: None,
+        };
+        let mut ours = b"prefix".to_vec();
+        encode(&rec, &mut ours, Path::new("x")).unwrap();
+        let mut shared = b"prefix".to_vec();
+        fsutil::encode_record(&serde_json::to_vec(&rec).unwrap(), &mut shared).unwrap();
+        assert_eq!(ours, shared);
+        let scan = fsutil::scan_records(&ours[6..]).unwrap();
+        assert_eq!(scan.records.len(), 1);
+        assert!(scan.torn_at.is_none());
+    }
 }

@@ -1,36 +1,66 @@
 //! # mlops-tracking
 //!
 //! Experiment tracking that Rust training binaries embed: experiments, runs, params, metrics
-//! and artifacts, with [MLflow Tracking]'s data model so that runs map one to one onto an MLflow
-//! server.
+//! and artifacts, with [MLflow Tracking]'s data model and search syntax, so that runs map one
+//! to one onto an MLflow server, at the cost of a buffered append per logged metric.
 //!
 //! ```
-//! use mlops_tracking::{validate_key, RunId};
+//! use mlops_tracking::{CreateRun, Direction, InMemoryTrackingBackend, RunStatus, Tracker};
 //!
-//! // Run ids are random 32-hex ids: two runs never collide, even with the same name and time.
-//! let a = RunId::new();
-//! let b = RunId::new();
-//! assert_ne!(a, b);
-//! assert_eq!(a.to_string().parse::<RunId>()?, a);
-//!
-//! // Keys follow MLflow's rules; where MLflow would truncate or mangle, we reject.
-//! validate_key("metric key", "val/accuracy")?;
-//! assert!(validate_key("metric key", "../escape").is_err());
+//! let tracker = Tracker::new(InMemoryTrackingBackend::new());
+//! for (name, lr) in [("baseline", 0.01), ("lr_tuned", 0.001)] {
+//!     let mut run = tracker.start_run("image_classification", CreateRun::new().run_name(name))?;
+//!     run.log_param("learning_rate", lr)?;
+//!     for epoch in 0..5 {
+//!         let acc = 0.5 + 0.05 * f64::from(epoch) + if lr < 0.005 { 0.1 } else { 0.0 };
+//!         run.log_metric("val_accuracy", acc, i64::from(epoch))?; // buffered, tens of ns
+//!     }
+//!     run.end(RunStatus::Finished)?; // flushes; dropping the guard would too
+//! }
+//! let exp = tracker.experiment("image_classification")?;
+//! let best = tracker.best_run(&exp.experiment_id, "val_accuracy", Direction::Maximize)?;
+//! assert_eq!(best.unwrap().info.run_name, "lr_tuned");
 //! # Ok::<(), mlops_tracking::TrackingError>(())
 //! ```
 //!
+//! The client API is [`Tracker`] and its active-run guard [`ActiveRun`] (`log_param(s)`,
+//! `log_metric(s)`, `set_tag`, `log_artifact`, `end`; ends the run as `FINISHED` when dropped,
+//! `FAILED` when the thread panics). Queries: [`TrackingBackend::search_runs`] with MLflow's
+//! filter syntax (module [`filter`]), order and page tokens; [`Tracker::compare_runs`] (a
+//! [`RunComparison`] whose `Display` draws the table) and [`Tracker::best_run`] with an explicit
+//! [`Direction`].
+//!
 //! ## Backends
-//! The crate defines the `TrackingBackend` trait with an in-memory backend (tests) and a file
-//! backend (the embedded default); an MLflow REST backend sits behind the `mlflow` feature.
+//! [`TrackingBackend`] is a synchronous, object-safe trait (`Arc<dyn TrackingBackend>`) whose
+//! methods mirror MLflow's REST API; [`TrackingBackend::log_batch`] is its one write primitive
+//! for metrics, params and tags, applied all or nothing.
+//! - [`InMemoryTrackingBackend`]: a shared in-memory store for tests and short jobs.
+//! - [`FileTrackingBackend`]: a directory (format in `docs/formats.md`), shared safely by
+//!   several processes, durable by default.
+//!
+//! Every backend runs the shared [`conformance`] suite (feature `conformance` for third
+//! parties). An MLflow REST backend is planned behind an `mlflow` feature.
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`TrackingError`]: semantic
-//! variants (`NotFound`, `AlreadyExists`, `InvalidArgument`, `Conflict`, `Corrupt`) and
-//! context-carrying `Io` / `Serde` variants that name the file.
+//! variants (`NotFound`, `AlreadyExists`, `InvalidArgument`, `InvalidFilter` with the position,
+//! `Conflict`, `Corrupt`) and context-carrying `Io` / `Serde` variants that name the file. Where
+//! MLflow truncates silently (over-long values), this crate rejects with an error naming the key,
+//! and nothing of the batch is stored.
 //!
 //! ## Crash safety
-//! File backends replace metadata atomically (temp file, fsync, rename, fsync directory) and
-//! append metric history to framed logs whose torn last record is dropped on open.
+//! The file backend replaces metadata atomically (temp file, fsync, rename, fsync directory) and
+//! appends each `log_batch` as one framed, checksummed record to its run's log, so a crash keeps
+//! or drops a batch whole; a torn last record is dropped on open and reported in
+//! [`OpenReport`]; damage anywhere else is [`TrackingError::Corrupt`] naming the file. Writers
+//! hold an exclusive lock on the store, so processes logging into one run never interleave.
+//!
+//! What is durable when: values written through `log_batch` (and `log_param`, `set_tag`,
+//! `log_artifact` of the guard) are on disk when the call returns (unless
+//! [`FileTrackingBackend::with_fsync`] turned fsync off). Metrics logged through the guard are
+//! buffered and durable after the next flush: [`ActiveRun::flush`], a full buffer (1,000
+//! metrics), a `log_metric` call that finds the buffer older than the flush interval (1 s), `end`
+//! or drop. A crash loses at most the buffer.
 //!
 //! [MLflow Tracking]: https://mlflow.org/docs/latest/tracking.html
 

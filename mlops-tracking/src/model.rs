@@ -28,7 +28,11 @@ pub const TAG_SOURCE_GIT_COMMIT: &str = "mlflow.source.git.commit";
 /// Milliseconds since the Unix epoch, the time unit of every timestamp in the model.
 #[must_use]
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    // Straight from the system clock: this runs once per logged metric.
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
 }
 
 /// Whether an experiment or run is live or in the trash (MLflow's `lifecycle_stage`).
@@ -384,12 +388,14 @@ impl Batch {
         limit("metrics", self.metrics.len(), MAX_BATCH_METRICS)?;
         limit("params", self.params.len(), MAX_BATCH_PARAMS)?;
         limit("tags", self.tags.len(), MAX_BATCH_TAGS)?;
-        let mut last_key: Option<&str> = None;
+        // A batch usually repeats a handful of keys: validate each distinct key once.
+        let mut seen: Vec<&str> = Vec::new();
         for m in &self.metrics {
-            // Consecutive metrics usually share keys: validate each distinct run of keys once.
-            if last_key != Some(m.key.as_str()) {
+            if !seen.contains(&m.key.as_str()) {
                 validate_key("metric key", &m.key)?;
-                last_key = Some(&m.key);
+                if seen.len() < 16 {
+                    seen.push(&m.key);
+                }
             }
         }
         for (i, (k, v)) in self.params.iter().enumerate() {

@@ -14,7 +14,7 @@ use crate::ids::{
 };
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, Metric, Run, RunInfo, RunStatus, SearchRuns,
-    UpdateRun, now_ms,
+    TAG_SOURCE_NAME, TAG_SOURCE_TYPE, UpdateRun, now_ms,
 };
 
 /// A source of timestamps in ms since the epoch (injectable for tests).
@@ -114,7 +114,8 @@ impl Tracker {
 
     /// Start a run in the experiment named `experiment` (created when missing) and return its
     /// guard. `opts` carries the run name, tags and parent; the start time defaults to the
-    /// tracker's clock.
+    /// tracker's clock, the user to `$USER`, and the `mlflow.source.name` / `mlflow.source.type`
+    /// tags to the executable's file name and `LOCAL`, as MLflow's client does.
     ///
     /// # Errors
     /// Backend errors: `Conflict` when the experiment is deleted, `NotFound` for an unknown
@@ -125,6 +126,22 @@ impl Tracker {
         if opts.start_time.is_none() {
             opts.start_time = Some((self.clock)());
         }
+        // MLflow's client fills these in; so does this one, unless given.
+        if opts.user_id.is_none() {
+            opts.user_id = std::env::var("USER").ok().filter(|u| !u.is_empty());
+        }
+        let has = |tags: &[(String, String)], k: &str| tags.iter().any(|(key, _)| key == k);
+        if !has(&opts.tags, TAG_SOURCE_NAME)
+            && let Some(name) = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
+            opts.tags.push((TAG_SOURCE_NAME.to_owned(), name));
+        }
+        if !has(&opts.tags, TAG_SOURCE_TYPE) {
+            opts.tags
+                .push((TAG_SOURCE_TYPE.to_owned(), "LOCAL".to_owned()));
+        }
         let run = self.backend.create_run(&exp.experiment_id, &opts)?;
         Ok(ActiveRun {
             backend: Arc::clone(&self.backend),
@@ -132,6 +149,7 @@ impl Tracker {
             info: run.info,
             keys: Vec::new(),
             key_index: HashMap::new(),
+            next_key: 0,
             buffer: Vec::with_capacity(self.buffer_capacity),
             capacity: self.buffer_capacity,
             flush_interval_ms: self.flush_interval_ms,
@@ -213,6 +231,8 @@ pub struct ActiveRun {
     /// Validated metric keys, interned: the buffer stores indexes.
     keys: Vec<String>,
     key_index: HashMap<String, u32>,
+    /// The index of the key expected next.
+    next_key: u32,
     buffer: Vec<(u32, f64, i64, i64)>,
     capacity: usize,
     flush_interval_ms: i64,
@@ -265,9 +285,16 @@ impl ActiveRun {
     /// triggered (the value is then not buffered, and the earlier buffer is kept for a retry).
     #[inline]
     pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
-        let idx = match self.key_index.get(key) {
-            Some(&i) => i,
-            None => self.intern(key)?,
+        // Training loops log their keys in a fixed cycle: try the key after the last one first
+        // (a string compare), then the index (a hash), then validate and intern.
+        let guess = self.next_key as usize;
+        let idx = if self.keys.get(guess).is_some_and(|k| k == key) {
+            self.next_key
+        } else {
+            match self.key_index.get(key) {
+                Some(&i) => i,
+                None => self.intern(key)?,
+            }
         };
         let now = (self.clock)();
         if self.buffer.len() >= self.capacity
@@ -281,6 +308,11 @@ impl ActiveRun {
             self.oldest = Some(now);
         }
         self.buffer.push((idx, value, now, step));
+        self.next_key = if (idx as usize) + 1 < self.keys.len() {
+            idx + 1
+        } else {
+            0
+        };
         Ok(())
     }
 

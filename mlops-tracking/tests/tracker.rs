@@ -38,6 +38,8 @@ fn guard_is_send_and_logs_from_a_training_thread() {
     let got = backend.get_run(&id).unwrap();
     assert_eq!(got.info.status, RunStatus::Finished);
     assert!(got.info.end_time.is_some());
+    assert_eq!(got.data.tags["mlflow.source.type"], "LOCAL");
+    assert!(got.data.tags["mlflow.source.name"].starts_with("tracker"));
     assert_eq!(backend.metric_history(&id, "loss").unwrap().len(), 10);
 }
 

@@ -1,0 +1,107 @@
+//! `mlops-pipeline` scheduling overhead in CPU time as well as wall time.
+//!
+//! On a loaded machine the criterion wall-clock medians include the time a runnable thread
+//! waits for a core; this program also reports the process CPU time (user + system, from
+//! `/proc/self/stat`, all threads) per run, which is what the scheduler itself costs.
+//! Run with `cargo bench -p mlops-benches --bench pipeline_cpu` (Linux).
+#![allow(missing_docs, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mlops_pipeline::{FileCache, Pipeline, RunOptions};
+
+/// Process CPU time (user + system, all threads), from `/proc/self/stat`, in clock ticks of
+/// 10 ms (the Linux `USER_HZ`).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
+    f(); // warm-up
+    let cpu0 = cpu_time();
+    let mut walls = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f();
+        walls.push(t.elapsed());
+    }
+    let cpu = cpu_time()
+        .zip(cpu0)
+        .map(|(b, a)| (b - a) / u32::try_from(runs).unwrap_or(1));
+    walls.sort();
+    let median = walls[walls.len() / 2];
+    match cpu {
+        Some(cpu) => println!(
+            "{name:<44} wall median {:>8.2} ms   cpu mean {:>8.2} ms",
+            median.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3
+        ),
+        None => println!(
+            "{name:<44} wall median {:>8.2} ms",
+            median.as_secs_f64() * 1e3
+        ),
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let mut b = Pipeline::builder("chain");
+    b.step("s0", |_| Ok(()));
+    for i in 1..10_000 {
+        b.step(&format!("s{i}"), |_| Ok(()))
+            .after([format!("s{}", i - 1)]);
+    }
+    let chain = b.build().expect("valid chain");
+    let mut b = Pipeline::builder("fan_out");
+    for i in 0..10_000 {
+        b.step(&format!("s{i}"), |_| Ok(()));
+    }
+    let fan = b.build().expect("valid fan-out");
+    for threads in [1, 2] {
+        let opts = RunOptions::new().threads(threads);
+        measure(
+            &format!("chain 10,000 no-op, {threads} thread(s)"),
+            40,
+            || {
+                assert!(chain.run(&opts).is_success());
+            },
+        );
+        measure(
+            &format!("fan-out 10,000 no-op, {threads} thread(s)"),
+            40,
+            || {
+                assert!(fan.run(&opts).is_success());
+            },
+        );
+    }
+
+    let dir = std::env::temp_dir().join(format!("mlops-pipeline-cpu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = Arc::new(FileCache::open(&dir).expect("open cache").with_fsync(false));
+    let mut b = Pipeline::builder("cached");
+    b.step("s0", |_| Ok(0_u64)).cache("v1");
+    for i in 1..1000 {
+        let dep = format!("s{}", i - 1);
+        let read = dep.clone();
+        b.step(&format!("s{i}"), move |ctx| {
+            Ok(*ctx.input::<u64>(&read)? + 1)
+        })
+        .after([dep])
+        .cache("v1");
+    }
+    let cached = b.build().expect("valid pipeline");
+    let opts = RunOptions::new().threads(1).cache(cache);
+    measure("cached re-run 1,000 steps, file cache", 20, || {
+        assert!(cached.run(&opts).is_success());
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
