@@ -138,6 +138,37 @@ fn redis(c: &mut Criterion) {
     }
     read.finish();
 
+    // Per-call latency percentiles of the 1 x 8 read (criterion reports per-sample means).
+    {
+        let mut out = vec![FeatureValue::default(); 8];
+        let mut lat: Vec<Duration> = (0..20_000_i64)
+            .map(|i| {
+                let keys = [EntityKey::from(i * 7919 % ENTITIES)];
+                let t0 = Instant::now();
+                store
+                    .read(&ReadRequest::new(&g.name, &keys, &all, now), &mut out)
+                    .expect("read");
+                t0.elapsed()
+            })
+            .collect();
+        lat.sort_unstable();
+        let p = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            lat[((lat.len() - 1) as f64 * q) as usize]
+        };
+        eprintln!(
+            "features_redis/read/entities_x8/1 per call over {} calls: p50 {:?}, p90 {:?}, p99 {:?}",
+            lat.len(),
+            p(0.5),
+            p(0.9),
+            p(0.99)
+        );
+    }
+
     let mut ingest = c.benchmark_group("features_redis/ingest");
     let batch = 1_000_i64;
     ingest.throughput(Throughput::Elements(batch as u64 * 8));

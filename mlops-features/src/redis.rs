@@ -37,37 +37,44 @@ const MAX_EXPIRE_MS: i64 = 100 * 365 * 86_400 * 1000;
 /// KEYS: the entity hashes. ARGV, per key: version (40 digits), expiry in milliseconds from
 /// now (empty: none), the number of (field, value) pairs, then the pairs.
 const WRITE_LUA: &str = r"
+local stored = {}
 for i = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[i]).ok
-  if t ~= 'none' then
-    if t ~= 'hash' then
-      return redis.error_reply('MLOPSBAD ' .. i .. ' holds a ' .. t .. ', not a hash')
-    end
+  if t == 'none' then
+    stored[KEYS[i]] = false
+  elseif t ~= 'hash' then
+    return redis.error_reply('MLOPSBAD ' .. i .. ' holds a ' .. t .. ', not a hash')
+  else
     local v = redis.call('HGET', KEYS[i], '@v')
     if not v or #v ~= 40 or string.find(v, '%D') then
       return redis.error_reply('MLOPSBAD ' .. i .. ' has no valid @v version field')
     end
+    stored[KEYS[i]] = v
   end
 end
 local a = 1
 local written = 0
+local args = {'@v'}
 for i = 1, #KEYS do
   local key = KEYS[i]
   local version = ARGV[a]
   local expire = ARGV[a + 1]
   local n = tonumber(ARGV[a + 2])
   a = a + 3
-  local old = redis.call('HGET', key, '@v')
-  if (not old) or version >= old then
-    redis.call('DEL', key)
-    local args = {'@v', version}
-    for j = 0, 2 * n - 1 do
-      args[#args + 1] = ARGV[a + j]
+  local prev = stored[key]
+  if (not prev) or version >= prev then
+    if prev then
+      redis.call('DEL', key)
     end
-    redis.call('HSET', key, unpack(args))
+    args[2] = version
+    for j = 0, 2 * n - 1 do
+      args[3 + j] = ARGV[a + j]
+    end
+    redis.call('HSET', key, unpack(args, 1, 2 + 2 * n))
     if expire ~= '' then
       redis.call('PEXPIRE', key, expire)
     end
+    stored[key] = version
     written = written + 1
   end
   a = a + 2 * n
