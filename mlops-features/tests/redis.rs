@@ -47,7 +47,17 @@ impl RedisServer {
                 return None; // exited: most likely the port was taken meanwhile
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(child);
+                // Make sure the server answering is ours, not another test's that took the
+                // port first.
+                if let Reply::Bulk(Some(info)) = redis_value::run(port, &[b"INFO", b"server"]) {
+                    let ours = format!("process_id:{}\r\n", child.id());
+                    if String::from_utf8_lossy(&info).contains(&ours) {
+                        return Some(child);
+                    }
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
