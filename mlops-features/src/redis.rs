@@ -97,6 +97,26 @@ end
 return n
 ";
 
+/// Re-set the physical expiry of hashes after a TTL change, unless a writer replaced the row
+/// meanwhile. KEYS: the hashes; ARGV, per key: the version the expiry was computed for, then
+/// the expiry in milliseconds from now (empty: none).
+const REEXPIRE_LUA: &str = r"
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('TYPE', KEYS[i]).ok == 'hash' and
+      redis.call('HGET', KEYS[i], '@v') == ARGV[2 * i - 1] then
+    local e = ARGV[2 * i]
+    if e == '' then
+      redis.call('PERSIST', KEYS[i])
+    else
+      redis.call('PEXPIRE', KEYS[i], e)
+    end
+    n = n + 1
+  end
+end
+return n
+";
+
 /// An `i64` as 20 decimal digits that sort like the numbers (sign bit flipped).
 #[allow(clippy::cast_sign_loss)]
 fn sortable(x: i64) -> String {
@@ -341,6 +361,7 @@ impl RedisOnlineStoreBuilder {
                 groups: RwLock::new(HashMap::new()),
                 write_script: Script::new(WRITE_LUA),
                 evict_script: Script::new(EVICT_LUA),
+                reexpire_script: Script::new(REEXPIRE_LUA),
             }),
         };
         let con = store.inner.connect()?;
@@ -363,8 +384,8 @@ impl RedisOnlineStoreBuilder {
 /// in addition each row's hash expires physically at its event time + TTL (+ the
 /// [grace](RedisOnlineStoreBuilder::expiry_grace)) measured by the store's
 /// [clock](RedisOnlineStoreBuilder::clock), so Redis reclaims the memory without
-/// [`OnlineStore::evict_expired`]. The expiry is set when the row is written with the TTL in
-/// force then.
+/// [`OnlineStore::evict_expired`]. The expiry is set when the row is written, and moved for
+/// every stored row when [`OnlineStore::apply_group`] changes the TTL.
 ///
 /// Group definitions are cached per store handle; a group another replica evolved is
 /// re-read when a request names a feature or row width the cache does not know.
@@ -394,6 +415,7 @@ struct Inner {
     groups: RwLock<HashMap<String, Arc<GroupInfo>>>,
     write_script: Script,
     evict_script: Script,
+    reexpire_script: Script,
 }
 
 impl fmt::Debug for RedisOnlineStore {
@@ -465,6 +487,7 @@ impl Inner {
         con.set_write_timeout(Some(self.timeout)).map_err(fail)?;
         self.write_script.load(&mut con).map_err(fail)?;
         self.evict_script.load(&mut con).map_err(fail)?;
+        self.reexpire_script.load(&mut con).map_err(fail)?;
         Ok(con)
     }
 
@@ -622,6 +645,41 @@ impl Inner {
         } else {
             (left.saturating_add(999) / 1000).min(MAX_EXPIRE_MS)
         }
+    }
+
+    /// Set every row's physical expiry from the group's current TTL.
+    fn reexpire(&self, info: &GroupInfo) -> Result<()> {
+        let now = self.clock.now().as_micros();
+        self.with_con("moving row expiries to the new TTL", |con| {
+            self.scan_group(con, info, |con, keys| {
+                let mut pipe = Pipeline::with_capacity(keys.len());
+                for k in &keys {
+                    pipe.hget(k, VERSION_FIELD);
+                }
+                let versions: Vec<Option<Vec<u8>>> = pipe.query(con)?;
+                let mut cmd = ::redis::cmd("EVALSHA");
+                cmd.arg(self.reexpire_script.get_hash()).arg(keys.len());
+                for k in &keys {
+                    cmd.arg(k);
+                }
+                for v in &versions {
+                    let event = v
+                        .as_deref()
+                        .filter(|v| v.len() == VERSION_LEN)
+                        .and_then(|v| unsortable(&v[..20]));
+                    // A row without a valid version is skipped by the script (no match).
+                    cmd.arg(v.as_deref().unwrap_or_default());
+                    match (info.ttl, event) {
+                        (Some(ttl), Some(event)) => {
+                            cmd.arg(self.remaining_ms(ttl, Timestamp::from_micros(event), now))
+                        }
+                        _ => cmd.arg(""),
+                    };
+                }
+                let _: usize = cmd.query(con)?;
+                Ok(())
+            })
+        })
     }
 
     fn write(&self, info: &GroupInfo, rows: &[FeatureRow]) -> Result<WriteStats> {
@@ -923,6 +981,7 @@ impl OnlineStore for RedisOnlineStore {
                 source: e,
             })
         };
+        let mut ttl_changed = false;
         let stored = inner.with_con("updating the group registry", |con| {
             // Optimistic: WATCH the registry, check the evolution, MULTI/EXEC; retry when
             // another replica changed it meanwhile.
@@ -934,7 +993,10 @@ impl OnlineStore for RedisOnlineStore {
                             ::redis::cmd("UNWATCH").exec(con)?;
                             return Ok(next);
                         }
-                        Ok(next) => next,
+                        Ok(next) => {
+                            ttl_changed = next.ttl != old.ttl;
+                            next
+                        }
                         Err(e) => {
                             ::redis::cmd("UNWATCH").exec(con)?;
                             return Err(e.into());
@@ -957,7 +1019,12 @@ impl OnlineStore for RedisOnlineStore {
                 }
             }
         })?;
-        inner.cache(stored);
+        let info = inner.cache(stored);
+        if ttl_changed {
+            // Rows keep the expiry of the TTL they were written under: move it to the new one,
+            // so that a longer TTL keeps them (as the in-memory store does).
+            inner.reexpire(&info)?;
+        }
         Ok(())
     }
 

@@ -283,6 +283,20 @@ fn physical_expiry_follows_event_time_and_the_store_clock() {
         read_one(&store, "exp", "fresh", 2_000).value,
         Value::Int64(4)
     );
+    // A TTL change moves the expiry of the stored rows: longer, then none, then shorter.
+    store
+        .apply_group(&x_group("exp", Some(Duration::from_secs(1_000))))
+        .unwrap();
+    let left = pttl("exp", "fresh");
+    assert!((999_000..=1_000_000).contains(&left), "PTTL {left}");
+    store.apply_group(&x_group("exp", None)).unwrap();
+    assert_eq!(pttl("exp", "fresh"), -1);
+    store
+        .apply_group(&x_group("exp", Some(Duration::from_secs(5))))
+        .unwrap();
+    // event 1990 + 5 + grace 10 - now 2000 = 5 s left.
+    let left = pttl("exp", "fresh");
+    assert!((4_000..=5_000).contains(&left), "PTTL {left}");
 }
 
 #[test]
