@@ -136,6 +136,28 @@ fn redis(c: &mut Criterion) {
             });
         });
     }
+    // The protocol floor: the same 100 HMGETs pipelined through the `redis` crate directly,
+    // replies left undecoded.
+    {
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{}/0", server.port)).expect("client");
+        let mut con = client.get_connection().expect("connect");
+        let mut pipe = redis::pipe();
+        for i in 0..100_i64 {
+            let key = store.entity_key(&g.name, &EntityKey::from(i * 7919 % ENTITIES));
+            let cmd = pipe.cmd("HMGET").arg(key).arg("@v");
+            for f in &g.features {
+                cmd.arg(f.name.as_str());
+            }
+        }
+        read.throughput(Throughput::Elements(100));
+        read.bench_function(BenchmarkId::new("raw_redis_crate_hmget", 100), |b| {
+            b.iter(|| {
+                let v: Vec<redis::Value> = pipe.query(&mut con).expect("query");
+                black_box(v)
+            });
+        });
+    }
     read.finish();
 
     // Per-call latency percentiles of the 1 x 8 read (criterion reports per-sample means).

@@ -152,7 +152,8 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
 }
 
 /// Decode a value of type `ty`; `Err` says what is wrong.
-fn decode_value(ty: ValueType, b: &[u8]) -> std::result::Result<Value, String> {
+fn decode_value(ty: ValueType, bytes: Vec<u8>) -> std::result::Result<Value, String> {
+    let b = bytes.as_slice();
     let fixed = |n: usize| -> std::result::Result<(), String> {
         if b.len() == n {
             Ok(())
@@ -191,11 +192,10 @@ fn decode_value(ty: ValueType, b: &[u8]) -> std::result::Result<Value, String> {
             Value::Timestamp(Timestamp::from_micros(i64::from_le_bytes(le8(b))))
         }
         ValueType::String => Value::String(
-            std::str::from_utf8(b)
-                .map_err(|_| "holds bytes that are not UTF-8, a string was expected".to_owned())?
-                .to_owned(),
+            String::from_utf8(bytes)
+                .map_err(|_| "holds bytes that are not UTF-8, a string was expected".to_owned())?,
         ),
-        ValueType::Bytes => Value::Bytes(b.to_vec()),
+        ValueType::Bytes => Value::Bytes(bytes),
         ValueType::Float32Vector => {
             if !b.len().is_multiple_of(4) {
                 return Err(format!(
@@ -888,7 +888,7 @@ impl Inner {
                         slot.value = Value::Null;
                         slot.status = FeatureStatus::Null;
                     }
-                    RV::BulkString(b) => match decode_value(def.dtype, &b) {
+                    RV::BulkString(b) => match decode_value(def.dtype, b) {
                         Ok(v) => {
                             slot.value = v;
                             slot.status = FeatureStatus::Present;
@@ -1165,16 +1165,16 @@ mod tests {
         for (ty, v) in cases {
             let mut b = Vec::new();
             encode_value(&v, &mut b);
-            assert_eq!(decode_value(ty, &b).unwrap(), v);
+            assert_eq!(decode_value(ty, b).unwrap(), v);
         }
         assert!(
-            decode_value(ValueType::Int64, &[1, 2, 3])
+            decode_value(ValueType::Int64, vec![1, 2, 3])
                 .unwrap_err()
                 .contains("3 bytes")
         );
-        assert!(decode_value(ValueType::Bool, &[7]).is_err());
-        assert!(decode_value(ValueType::String, &[0xff]).is_err());
-        assert!(decode_value(ValueType::Float32Vector, &[0; 5]).is_err());
+        assert!(decode_value(ValueType::Bool, vec![7]).is_err());
+        assert!(decode_value(ValueType::String, vec![0xff]).is_err());
+        assert!(decode_value(ValueType::Float32Vector, vec![0; 5]).is_err());
     }
 
     #[test]
