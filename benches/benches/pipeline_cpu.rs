@@ -50,6 +50,17 @@ fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
     }
 }
 
+fn busy(d: Duration) {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < d {
+        for i in 0..1000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    std::hint::black_box(x);
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -82,6 +93,30 @@ fn main() {
                 assert!(fan.run(&opts).is_success());
             },
         );
+    }
+
+    // Parallelism, side by side with a baseline of two bare threads doing the same work, so
+    // that the cost of a loaded machine is visible apart from the runner's.
+    let mut b = Pipeline::builder("busy");
+    for i in 0..8 {
+        b.step(&format!("busy{i}"), |_| {
+            busy(Duration::from_millis(50));
+            Ok(())
+        });
+    }
+    let busy_pipeline = b.build().expect("valid pipeline");
+    let two = RunOptions::new().threads(2);
+    for _ in 0..2 {
+        measure("8 x 50 ms busy steps, 2 threads", 5, || {
+            assert!(busy_pipeline.run(&two).is_success());
+        });
+        measure("baseline: 2 bare threads, 4 x 50 ms busy each", 5, || {
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| (0..4).for_each(|_| busy(Duration::from_millis(50))));
+                }
+            });
+        });
     }
 
     let dir = std::env::temp_dir().join(format!("mlops-pipeline-cpu-{}", std::process::id()));

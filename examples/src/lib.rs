@@ -6,3 +6,4 @@
 
 pub mod churn;
 pub mod logreg;
+pub mod workflow;

@@ -16,6 +16,27 @@ pub struct Digest([u8; 32]);
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Size of the streaming buffers (hashing, copying).
+pub(crate) const BUF_SIZE: usize = 256 * 1024;
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's reusable [`BUF_SIZE`] buffer (a fresh one if it is in use), so
+/// that hashing many small files does not allocate and fault in a buffer per file.
+pub(crate) fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < BUF_SIZE {
+                buf.resize(BUF_SIZE, 0);
+            }
+            f(&mut buf)
+        }
+        Err(_) => f(&mut vec![0u8; BUF_SIZE]),
+    })
+}
+
 impl Digest {
     /// The digest of `bytes`.
     #[must_use]
@@ -28,20 +49,21 @@ impl Digest {
     /// # Errors
     /// The reader's I/O error.
     pub fn of_reader(mut reader: impl Read) -> io::Result<(Self, u64)> {
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            total += n as u64;
-        }
-        Ok((Self(hasher.finalize().into()), total))
+        with_buffer(|buf| {
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            loop {
+                let n = match reader.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Ok((Self(hasher.finalize().into()), total))
+        })
     }
 
     /// The digest whose raw bytes are `bytes`.

@@ -15,8 +15,7 @@ use crate::store::{ContentStore, PutResult, VerifyingReader};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Buffer size of streaming copies and hashing.
-pub(crate) const BUF_SIZE: usize = 256 * 1024;
+pub(crate) use crate::digest::BUF_SIZE;
 
 /// A content store in a folder: `objects/<2 hex>/<62 hex>` files, read-only, each written to
 /// `tmp/` first and renamed into place, so an object is never partially visible.
@@ -122,15 +121,18 @@ impl FileContentStore {
 
     fn write_temp(&self, reader: &mut dyn Read, file: &mut File) -> Result<(Digest, u64)> {
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; BUF_SIZE];
-        let n = read_full(reader, &mut buf)?;
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .map_err(|e| DvcError::io(&self.tmp, e))?;
+        let (n, first) = crate::digest::with_buffer(|buf| -> Result<(usize, Option<Vec<u8>>)> {
+            let n = read_full(reader, buf)?;
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .map_err(|e| DvcError::io(&self.tmp, e))?;
+            // A full buffer means a large object: continue on the pipelined path.
+            Ok((n, (n == buf.len()).then(|| vec![0u8; BUF_SIZE])))
+        })?;
         let mut total = n as u64;
-        if n == buf.len() {
-            // A large object: read and hash on this thread while another writes.
-            total += self.pipelined(reader, file, &mut hasher, buf)?;
+        if let Some(first) = first {
+            // Read and hash on this thread while another writes.
+            total += self.pipelined(reader, file, &mut hasher, first)?;
         }
         let mut perms = file
             .metadata()
@@ -256,7 +258,10 @@ impl ContentStore for FileContentStore {
         };
         let size = file.metadata().map_err(|e| DvcError::io(&path, e))?.len();
         Ok(Box::new(VerifyingReader::new(
-            BufReader::with_capacity(BUF_SIZE, file),
+            BufReader::with_capacity(
+                usize::try_from(size).map_or(BUF_SIZE, |s| s.clamp(8192, BUF_SIZE)),
+                file,
+            ),
             *digest,
             Some(size),
             &path,

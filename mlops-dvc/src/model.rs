@@ -100,7 +100,7 @@ pub struct Progress {
     pub files_total: u64,
     /// Bytes done so far.
     pub bytes_done: u64,
-    /// Bytes in all.
+    /// Bytes in all (0 when not known in advance, as for transfers).
     pub bytes_total: u64,
 }
 

@@ -585,6 +585,10 @@ impl Repository {
             let c = cache.lock();
             files.iter().map(|f| c.lookup(&f.rel, &f.stat)).collect()
         };
+        if store.is_none() && known.iter().all(Option::is_some) {
+            // Every stat matched the cache: nothing to read, no threads to start.
+            return Ok((known.into_iter().flatten().collect(), 0));
+        }
         let results: Vec<Mutex<Option<Digest>>> = known.iter().map(|k| Mutex::new(*k)).collect();
         let next = AtomicUsize::new(0);
         let done_files = AtomicU64::new(0);
@@ -649,15 +653,26 @@ impl Repository {
         }
         let digests = results
             .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|| Digest::of_bytes(b"")))
-            .collect();
+            .zip(files)
+            .map(|(m, f)| {
+                m.into_inner().ok_or_else(|| {
+                    DvcError::Conflict(format!("{} was not hashed", f.abs.display()))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok((digests, rehashed.into_inner()))
     }
 
     /// Read one file (storing it, by copy or hardlink, when `store` is set), checking it did not
     /// change meanwhile.
     fn ingest(&self, f: &Scanned, store: Option<LinkMode>) -> Result<Digest> {
-        let mut file = File::open(&f.abs).map_err(|e| DvcError::io(&f.abs, e))?;
+        let mut file = File::open(&f.abs).map_err(|e| match e.kind() {
+            // Listed a moment ago, gone now: it changed while being read.
+            io::ErrorKind::NotFound => DvcError::Changed {
+                path: f.abs.clone(),
+            },
+            _ => DvcError::io(&f.abs, e),
+        })?;
         if store == Some(LinkMode::Hardlink) {
             let (digest, read) =
                 Digest::of_reader(&mut file).map_err(|e| DvcError::io(&f.abs, e))?;
@@ -1458,13 +1473,50 @@ impl Repository {
         Ok((files, trees))
     }
 
+    /// Datasets that have a pointer file somewhere in the working directory (symlinks are not
+    /// followed; the metadata folder is skipped).
+    fn pointer_datasets(&self) -> Result<Vec<RelPath>> {
+        let mut out = Vec::new();
+        let mut stack = vec![(self.root.clone(), RelPath::root())];
+        while let Some((dir, rel)) = stack.pop() {
+            let rd = fs::read_dir(&dir).map_err(|e| DvcError::io(&dir, e))?;
+            for entry in rd {
+                let entry = entry.map_err(|e| DvcError::io(&dir, e))?;
+                let name = os_bytes(&entry.file_name())?;
+                if rel.is_root() && name == META_DIR.as_bytes() {
+                    continue;
+                }
+                let ft = entry
+                    .file_type()
+                    .map_err(|e| DvcError::io(entry.path(), e))?;
+                if ft.is_dir() {
+                    if RelPath::from_bytes(&name).is_ok() {
+                        stack.push((entry.path(), rel.join_name(&name)));
+                    }
+                } else if ft.is_file()
+                    && let Some(stem) = name.strip_suffix(POINTER_SUFFIX.as_bytes())
+                    && !stem.is_empty()
+                    && RelPath::from_bytes(stem).is_ok()
+                {
+                    out.push(rel.join_name(stem));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn roots(
         &self,
         datasets: &[PathBuf],
         all_versions: bool,
     ) -> Result<Vec<(DatasetKind, Digest)>> {
         let rels: Vec<RelPath> = if datasets.is_empty() {
-            self.datasets()?
+            let mut all = self.datasets()?;
+            all.extend(self.pointer_datasets()?);
+            all.sort();
+            all.dedup();
+            all
         } else {
             datasets
                 .iter()
@@ -1584,26 +1636,53 @@ impl Repository {
     /// [`DvcError::NotFound`] for an unknown dataset or a missing local object;
     /// [`DvcError::Corrupt`] for a damaged local object (it is never uploaded).
     pub fn push(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
-        let _lock = self.lock()?;
-        let roots = self.roots(datasets, true)?;
-        self.transfer(&*self.store, remote, &roots, None)
+        self.push_with(remote, datasets, None)
     }
 
-    /// Copy from `remote` the objects that the versions of `datasets` (all known datasets when
-    /// empty; the log's versions and what each pointer file names) need and the local store
-    /// lacks.
+    /// [`push`](Self::push) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
+        let _lock = self.lock()?;
+        let roots = self.roots(datasets, true)?;
+        self.transfer(&*self.store, remote, &roots, progress)
+    }
+
+    /// Copy from `remote` the objects that the versions of `datasets` need and the local store
+    /// lacks: every version in the log and what the pointer file names. With no datasets named,
+    /// every dataset with a log or a pointer file anywhere in the working directory.
     ///
     /// # Errors
     /// [`DvcError::NotFound`] for an unknown dataset or an object the remote lacks;
     /// [`DvcError::Corrupt`] for a damaged remote object (it is not stored).
     pub fn pull(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
-        let _lock = self.lock()?;
-        let roots = self.roots(datasets, true)?;
-        self.transfer(remote, &*self.store, &roots, None)
+        self.pull_with(remote, datasets, None)
     }
 
-    /// Remove from the store every object no kept version reaches (see [`Keep`]); pointer files'
-    /// versions are always kept. Refuses (nothing removed) when a kept version's tree is missing,
+    /// [`pull`](Self::pull) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`pull`](Self::pull).
+    pub fn pull_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
+        let _lock = self.lock()?;
+        let roots = self.roots(datasets, true)?;
+        self.transfer(remote, &*self.store, &roots, progress)
+    }
+
+    /// Remove from the store every object no kept version reaches (see [`Keep`]); what any
+    /// pointer file in the working directory names is always kept (so a fresh clone's pulled
+    /// data survives). Refuses (nothing removed) when a kept version's tree is missing,
     /// since its files could not be told apart from garbage.
     ///
     /// # Errors
@@ -1615,7 +1694,9 @@ impl Repository {
             Keep::AllVersions => roots = self.roots(&[], true)?,
             Keep::Latest => roots = self.roots(&[], false)?,
             Keep::Versions(list) => {
-                for rel in self.datasets()? {
+                let mut all = self.datasets()?;
+                all.extend(self.pointer_datasets()?);
+                for rel in all {
                     if let Some(p) = self.read_pointer_at(&rel)? {
                         roots.push((p.kind, p.digest));
                     }

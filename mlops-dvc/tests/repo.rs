@@ -283,7 +283,15 @@ fn push_pull_to_a_fresh_clone_and_gc() {
     let remote = FileContentStore::open(dir.path().join("remote"))
         .unwrap()
         .with_fsync(false);
-    let first = r.push(&remote, &[]).unwrap();
+    let copied = Arc::new(AtomicU64::new(0));
+    let seen = copied.clone();
+    let progress: mlops_dvc::ProgressFn = Arc::new(move |p| {
+        assert_eq!(p.phase, Phase::Transfer);
+        seen.fetch_max(p.files_done, Ordering::Relaxed);
+    });
+    let first = r.push_with(&remote, &[], Some(&progress)).unwrap();
+    // Progress counts the file objects (trees follow at the end).
+    assert!(copied.load(Ordering::Relaxed) >= 4);
     assert!(first.copied > 0);
     assert_eq!(first.present, 0);
     assert_eq!(remote.list().unwrap().len() as u64, first.copied);
@@ -424,5 +432,35 @@ fn track_by_hardlink_shares_the_inode_and_falls_back_to_copy_elsewhere() {
             .unwrap()
             .permissions()
             .readonly()
+    );
+}
+
+#[test]
+fn gc_in_a_fresh_clone_keeps_what_pointer_files_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = repo(&root);
+    write_old(&root.join("data/set/a.txt"), "a");
+    r.track("data/set", "v1").unwrap();
+    let remote = FileContentStore::open(dir.path().join("remote")).unwrap();
+    r.push(&remote, &[]).unwrap();
+    let clone = dir.path().join("clone");
+    fs::create_dir_all(clone.join("data")).unwrap();
+    fs::copy(
+        root.join("data/set.dvc.json"),
+        clone.join("data/set.dvc.json"),
+    )
+    .unwrap();
+    let c = repo(&clone);
+    // No dataset named: found through its pointer file.
+    let pulled = c.pull(&remote, &[]).unwrap();
+    assert_eq!(pulled.copied, 2);
+    let gc = c.gc(&GcOptions::default()).unwrap();
+    assert_eq!((gc.removed, gc.kept), (0, 2));
+    c.checkout("data/set", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(clone.join("data/set/a.txt")).unwrap(),
+        "a"
     );
 }

@@ -445,6 +445,44 @@ pub fn online_compound_keys_and_batches(store: &dyn OnlineStore) {
             .write_batch(&g.name, &[x_row("u", 1, None, 1)])
             .is_err()
     );
+    // Long keys (stored out of line) behave the same, next to short ones with equal prefixes.
+    let long = "a-rather-long-user-identifier-of-64-bytes".repeat(2);
+    let long_rows: Vec<FeatureRow> = [&long[..], &long[..70], "a"]
+        .iter()
+        .zip(0..)
+        .map(|(u, i)| FeatureRow {
+            key: key(u, 1),
+            event_ts: t(1),
+            created_ts: None,
+            values: vec![Value::Int64(1000 + i), Value::Null],
+        })
+        .collect();
+    store.write_batch(&g.name, &long_rows).unwrap();
+    let newer = FeatureRow {
+        key: key(&long, 1),
+        event_ts: t(2),
+        created_ts: None,
+        values: vec![Value::Int64(2000), Value::Null],
+    };
+    store.write_batch(&g.name, &[newer]).unwrap();
+    let keys = [
+        key(&long, 1),
+        key(&long[..70], 1),
+        key("a", 1),
+        key(&long, 2),
+    ];
+    let out = read(store, &g.name, &keys, &[0], t(10));
+    let got: Vec<&Value> = out.iter().map(|v| &v.value).collect();
+    assert_eq!(
+        got,
+        [
+            &Value::Int64(2000),
+            &Value::Int64(1001),
+            &Value::Int64(1002),
+            &Value::Null
+        ]
+    );
+    assert_eq!(store.entity_count(&g.name).unwrap(), 203);
 }
 
 /// The latest values, ties, evictions and evolutions survive close and reopen.

@@ -20,8 +20,11 @@ use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, Write
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
-/// Words before the null bits in a row: event time, created time.
-const HEADER: usize = 2;
+/// Words before the null bits in a row: event time, created time, and the key's three inline
+/// words (or [`HEAP_KEY`]), so a hit touches the table and one row only.
+const HEADER: usize = 5;
+/// First key word of a row whose key is too long to be inline (compared through `keys`).
+const HEAP_KEY: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy)]
 enum Col {
@@ -119,10 +122,17 @@ impl Shard {
     }
 
     fn find(&self, hash: u64, key: &EntityKey) -> Option<usize> {
-        let keys = &self.keys;
-        self.index
-            .find(hash, |&r| keys[r as usize] == *key)
-            .map(|&r| r as usize)
+        let (keys, data, stride) = (&self.keys, &self.data, self.layout.stride);
+        let found = match key.inline_words() {
+            Some(w) => self.index.find(hash, |&r| {
+                let b = r as usize * stride + 2;
+                data[b..b + 3] == w
+            }),
+            None => self.index.find(hash, |&r| {
+                data[r as usize * stride + 2] == HEAP_KEY && keys[r as usize] == *key
+            }),
+        };
+        found.map(|&r| r as usize)
     }
 
     /// Upsert one row; `false` when the stored version is newer.
@@ -167,6 +177,7 @@ impl Shard {
         let data = &mut self.data[base..base + layout.stride];
         data[0] = row.event_ts.as_micros() as u64;
         data[1] = row.effective_created().as_micros() as u64;
+        data[2..5].copy_from_slice(&row.key.inline_words().unwrap_or([HEAP_KEY; 3]));
         data[HEADER..HEADER + layout.null_words].fill(0);
         let vars = &mut self.vars[r * layout.n_var..(r + 1) * layout.n_var];
         for (j, col) in layout.cols.iter().enumerate() {
@@ -241,8 +252,7 @@ impl Shard {
             }
             let base = r * self.layout.stride;
             let ob = r * old.stride;
-            data[base] = self.data[ob];
-            data[base + 1] = self.data[ob + 1];
+            data[base..base + HEADER].copy_from_slice(&self.data[ob..ob + HEADER]);
             for j in 0..self.layout.cols.len() {
                 let v = if j < old.cols.len() {
                     let ob_null = self.data[ob + HEADER + j / 64] & (1 << (j % 64)) != 0;

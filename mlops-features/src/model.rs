@@ -533,6 +533,25 @@ impl EntityKey {
         }
     }
 
+    /// The key as three words when it is kept inline (length byte, then up to 22 bytes, zero
+    /// padded), so a table can compare it without touching the key's own memory.
+    pub(crate) fn inline_words(&self) -> Option<[u64; 3]> {
+        match &self.0 {
+            KeyBytes::Inline { len, buf } => {
+                let mut b = [0u8; 24];
+                b[0] = *len;
+                b[1..=INLINE_KEY].copy_from_slice(buf);
+                let w = |i: usize| {
+                    let mut x = [0u8; 8];
+                    x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+                    u64::from_le_bytes(x)
+                };
+                Some([w(0), w(1), w(2)])
+            }
+            KeyBytes::Heap(_) => None,
+        }
+    }
+
     /// Number of parts.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use crate::file::{FileOfflineStore, FileOnlineStore};
 use crate::fsutil;
 use crate::group::{FeatureGroup, FeatureRow, FeatureService, Record};
 use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
-use crate::model::{EntityKey, FeatureRef, Timestamp, Value};
+use crate::model::{EntityKey, FeatureRef, Timestamp, Value, duration_micros};
 use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions};
 use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use crate::pit::{EntityFrame, HistoricalOptions, TrainingFrame, join_group};
@@ -41,7 +43,12 @@ pub struct FeatureStore {
     online: Arc<dyn OnlineStore>,
     offline: Arc<dyn OfflineStore>,
     clock: Arc<dyn Clock>,
+    evict_interval: Option<i64>,
+    last_evict: AtomicI64,
 }
+
+/// Default interval of the automatic eviction run by ingests (clock time).
+const DEFAULT_EVICT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Builder of a [`FeatureStore`] from any backends.
 #[derive(Debug, Default)]
@@ -51,6 +58,7 @@ pub struct FeatureStoreBuilder {
     clock: Option<Arc<dyn Clock>>,
     registry_file: Option<PathBuf>,
     fsync: Option<bool>,
+    evict_interval: Option<Option<Duration>>,
 }
 
 impl FeatureStoreBuilder {
@@ -89,6 +97,15 @@ impl FeatureStoreBuilder {
         self
     }
 
+    /// How often (in clock time) an ingest also evicts expired online rows, freeing their
+    /// memory (default: every 60 s; `None`: only when [`FeatureStore::evict_expired`] is
+    /// called). The eviction runs on the writer's thread; readers wait at most for one shard.
+    #[must_use]
+    pub fn evict_interval(mut self, interval: Option<Duration>) -> Self {
+        self.evict_interval = Some(interval);
+        self
+    }
+
     /// Load the registry and register its groups with the online store.
     ///
     /// # Errors
@@ -109,6 +126,11 @@ impl FeatureStoreBuilder {
                 .offline
                 .unwrap_or_else(|| Arc::new(InMemoryOfflineStore::new())),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            evict_interval: self
+                .evict_interval
+                .unwrap_or(Some(DEFAULT_EVICT_INTERVAL))
+                .map(duration_micros),
+            last_evict: AtomicI64::new(i64::MIN),
         };
         let groups: Vec<FeatureGroup> = store.registry.read().groups.values().cloned().collect();
         for g in groups.iter().filter(|g| g.online) {
@@ -385,7 +407,8 @@ impl FeatureStore {
         })?;
         fsutil::write_atomic(path, &json, self.fsync).map_err(|e| FeatureError::io(path, e))?;
         *reg = fresh;
-        drop(lock_file_guard(lock));
+        // Closing the file releases the lock as well; unlocking first just makes it explicit.
+        let _ = lock.unlock();
         Ok(out)
     }
 
@@ -422,7 +445,9 @@ impl FeatureStore {
     }
 
     /// Ingest a batch of positional rows: validated whole against the group, appended to the
-    /// offline store, then upserted into the online store (newest version wins).
+    /// offline store, then upserted into the online store (newest version wins). Every
+    /// [`FeatureStoreBuilder::evict_interval`] of clock time, an ingest also evicts the expired
+    /// online rows of all groups.
     ///
     /// # Errors
     /// [`FeatureError::NotFound`] for an unknown group; [`FeatureError::InvalidRow`] naming the
@@ -438,6 +463,18 @@ impl FeatureStore {
         } else {
             WriteStats::default()
         };
+        if let Some(interval) = self.evict_interval {
+            let now = self.clock.now().as_micros();
+            let last = self.last_evict.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= interval
+                && self
+                    .last_evict
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.online.evict_expired(Timestamp::from_micros(now))?;
+            }
+        }
         Ok(IngestReport {
             rows: rows.len(),
             online,
@@ -735,11 +772,6 @@ impl FeatureStore {
     pub fn evict_expired(&self) -> Result<usize> {
         self.online.evict_expired(self.clock.now())
     }
-}
-
-fn lock_file_guard(f: File) -> File {
-    let _ = f.unlock();
-    f
 }
 
 fn resolve<'a>(reg: &'a Registry, r: &FeatureRef) -> Result<(&'a FeatureGroup, usize)> {

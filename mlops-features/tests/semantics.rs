@@ -389,3 +389,42 @@ fn groups_not_served_online_only_go_offline() {
     );
     assert!(store.online_store().groups().unwrap().is_empty());
 }
+
+#[test]
+fn ingest_evicts_expired_rows_periodically() {
+    let clock = ManualClock::new(t(0));
+    let store = FeatureStore::builder()
+        .clock(clock.clone())
+        .evict_interval(Some(Duration::from_secs(600)))
+        .build()
+        .unwrap();
+    store.apply_group(users()).unwrap();
+    let row = |u: &str, ts: i64| FeatureRow::new(u, t(ts), vec![Value::Int64(1), Value::Null]);
+    store.ingest("user_features", &[row("old", 0)]).unwrap();
+    clock.set(t(2 * DAY));
+    // The first ingest after the interval evicts "old" (2 days old, TTL 1 day).
+    store
+        .ingest("user_features", &[row("new", 2 * DAY)])
+        .unwrap();
+    assert_eq!(
+        store.online_store().entity_count("user_features").unwrap(),
+        1
+    );
+    assert_eq!(age_of(&store, "old").status, FeatureStatus::NotFound);
+    // Turned off: nothing is evicted until asked.
+    let manual = FeatureStore::builder()
+        .clock(clock.clone())
+        .evict_interval(None)
+        .build()
+        .unwrap();
+    manual.apply_group(users()).unwrap();
+    manual.ingest("user_features", &[row("old", 0)]).unwrap();
+    manual
+        .ingest("user_features", &[row("new", 2 * DAY)])
+        .unwrap();
+    assert_eq!(
+        manual.online_store().entity_count("user_features").unwrap(),
+        2
+    );
+    assert_eq!(manual.evict_expired().unwrap(), 1);
+}

@@ -4,8 +4,8 @@
 //! Each case is a plain function taking `open`, a function that opens the backend under test
 //! on the same storage each time it is called (a file backend reopens its directory; an
 //! in-memory backend returns a handle sharing the same entries). Cases reopen the backend to
-//! check that what was acknowledged is still there. [`step_cache_conformance!`](crate::step_cache_conformance) stamps one
-//! `#[test]` per case:
+//! check that what was acknowledged is still there.
+//! [`step_cache_conformance!`](crate::step_cache_conformance) stamps one `#[test]` per case:
 //!
 //! ```text
 //! mlops_pipeline::step_cache_conformance!(memory, || {
@@ -304,7 +304,8 @@ mod tests {
 
     fn op() -> impl Strategy<Value = ModelOp> {
         prop_oneof![
-            4 => (0u8..8, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(k, v)| ModelOp::Put(k, v)),
+            4 => (0u8..8, proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(k, v)| ModelOp::Put(k, v)),
             2 => (0u8..8).prop_map(ModelOp::Remove),
             2 => (0u8..8).prop_map(ModelOp::Get),
             1 => Just(ModelOp::Reopen),

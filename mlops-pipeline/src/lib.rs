@@ -10,8 +10,12 @@
 //! use mlops_pipeline::{InMemoryCache, Pipeline, RunOptions, StepError, StepStatus};
 //!
 //! let mut b = Pipeline::builder("train");
-//! b.step("load", |ctx| Ok(vec![1.0_f64; ctx.param::<usize>("rows")?])).param("rows", 4).cache("v1");
-//! b.step("fit", |ctx| Ok(ctx.input::<Vec<f64>>("load")?.iter().sum::<f64>())).after(["load"]).cache("v1");
+//! b.step("load", |ctx| Ok(vec![1.0_f64; ctx.param::<usize>("rows")?]))
+//!     .param("rows", 4)
+//!     .cache("v1");
+//! b.step("fit", |ctx| Ok(ctx.input::<Vec<f64>>("load")?.iter().sum::<f64>()))
+//!     .after(["load"])
+//!     .cache("v1");
 //! b.step("check", |ctx| {
 //!     let score: f64 = *ctx.input("fit")?;
 //!     if score < 2.0 { return Err(StepError::msg("score too low")); }

@@ -15,8 +15,9 @@ use crate::error::{PipelineError, Result};
 /// Longest step name accepted.
 pub const MAX_STEP_NAME_LEN: usize = 128;
 
-/// A step's name (cheap to clone: the text is shared): 1 to [`MAX_STEP_NAME_LEN`] characters of ASCII letters, digits, `_`, `-` and
-/// `.` (names appear in cache keys, file names and reports).
+/// A step's name (cheap to clone: the text is shared): 1 to [`MAX_STEP_NAME_LEN`] characters
+/// of ASCII letters, digits, `_`, `-` and `.` (names appear in cache keys, file names and
+/// reports).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StepName(Arc<str>);

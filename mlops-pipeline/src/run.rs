@@ -253,8 +253,14 @@ impl Shared<'_> {
                     }
                 }
                 let report = parking_lot::MutexGuard::unlocked(&mut st, || {
-                    if spawn {
-                        scope.spawn(move || self.worker(scope));
+                    if spawn
+                        && thread::Builder::new()
+                            .name("mlops-pipeline".to_owned())
+                            .spawn_scoped(scope, move || self.worker(scope))
+                            .is_err()
+                    {
+                        // No thread available: carry on with the workers there are.
+                        self.sched.lock().workers -= 1;
                     }
                     self.execute(i)
                 });

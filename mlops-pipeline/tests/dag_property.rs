@@ -141,3 +141,48 @@ proptest! {
         prop_assert_eq!(report.is_success(), !failed.iter().any(|&f| f));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Fail-fast: after the first failure nothing new starts, so at most `threads` steps fail
+    /// (one per worker that was already running a step), every step that ran is Completed or
+    /// Failed, and every step that did not run is Skipped with a reason naming a failed step.
+    #[test]
+    fn fail_fast_on_random_dags(d in dag()) {
+        let n = d.deps.len();
+        let probe = Arc::new(Probe {
+            done: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            runs: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            early: AtomicBool::new(false),
+        });
+        let report = build(&d, &probe).run(&RunOptions::new().threads(d.threads).fail_fast(true));
+        prop_assert!(!probe.early.load(Ordering::SeqCst));
+        let failed: BTreeSet<String> = report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .map(|s| s.name.to_string())
+            .collect();
+        prop_assert!(failed.len() <= d.threads, "{} failed on {} threads", failed.len(), d.threads);
+        for i in 0..n {
+            let s = report.step(&format!("s{i}")).unwrap();
+            let runs = probe.runs[i].load(Ordering::SeqCst);
+            prop_assert!(runs <= 1);
+            if runs == 1 {
+                prop_assert!(matches!(s.status, StepStatus::Completed | StepStatus::Failed));
+                prop_assert_eq!(s.status == StepStatus::Failed, d.fails[i] != 0);
+            } else {
+                prop_assert_eq!(s.status, StepStatus::Skipped);
+                let cause = match &s.skip_reason {
+                    Some(SkipReason::UpstreamFailed { step } | SkipReason::FailFast { failed: step }) => step.to_string(),
+                    other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                };
+                prop_assert!(failed.contains(&cause), "s{} names {}", i, cause);
+            }
+        }
+        if d.fails.iter().all(|&f| f == 0) {
+            prop_assert!(report.is_success());
+        }
+    }
+}

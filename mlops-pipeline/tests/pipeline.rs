@@ -615,8 +615,14 @@ fn unchanged_rerun_is_served_from_the_cache() {
     assert!(first.is_success(), "{first}");
     assert_eq!(counts(&calls), [1, 1, 1, 1]);
     assert_eq!(cache.len(), 4);
-    let second = p.run(&opts);
+    let log = EventLog::new();
+    let second = p.run(&opts.clone().observer(Arc::new(log.clone())));
     assert_eq!(counts(&calls), [0, 0, 0, 0]);
+    let lines = log.lines();
+    for s in ["ingest", "features", "train", "eval"] {
+        assert!(lines.contains(&format!("cached {s}")), "{lines:?}");
+    }
+    assert!(!lines.iter().any(|l| l.starts_with("started")), "{lines:?}");
     assert_eq!(second.count(StepStatus::Cached), 4);
     assert_eq!(*second.output::<f64>("eval").unwrap(), 10.0);
     assert!(

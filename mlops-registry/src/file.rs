@@ -196,6 +196,12 @@ fn to_json<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
     })
 }
 
+/// JSON bytes as the string a journal op carries (serde_json always writes UTF-8).
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes)
+        .map_err(|e| RegistryError::invalid("record", format!("{}: {e}", path.display())))
+}
+
 fn version_file(n: ModelVersionNumber) -> String {
     format!("{n}.json")
 }
@@ -797,7 +803,7 @@ impl FileRegistry {
         let mut ops = Vec::new();
         for &n in &fx.written {
             let path = dir.join("versions").join(version_file(n));
-            let data = String::from_utf8(self.version_json(entry, n, &path)?).unwrap_or_default();
+            let data = utf8(&path, self.version_json(entry, n, &path)?)?;
             ops.push(JournalOp::Write {
                 path: format!("{rel_dir}/versions/{}", version_file(n)),
                 data,
@@ -810,7 +816,7 @@ impl FileRegistry {
         }
         ops.push(JournalOp::Write {
             path: format!("{rel_dir}/{MODEL_FILE}"),
-            data: String::from_utf8(model_bytes).unwrap_or_default(),
+            data: utf8(&model_path, model_bytes)?,
         });
         self.run_journal(ops)
     }
@@ -1005,7 +1011,7 @@ impl RegistryStore for FileRegistry {
             }
             let new_rel = format!("models/{}", dir_name(new_name));
             let model_path = self.model_dir(new_name).join(MODEL_FILE);
-            let data = String::from_utf8(self.model_json(&entry, &model_path)?).unwrap_or_default();
+            let data = utf8(&model_path, self.model_json(&entry, &model_path)?)?;
             // A crashed creation of `new_name` may have left an uncommitted directory.
             let stale = self.model_dir(new_name);
             if stale.exists() {

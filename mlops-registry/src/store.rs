@@ -127,6 +127,10 @@ pub struct Change<'a> {
     /// Why (recorded as is).
     pub comment: &'a str,
     /// A promotion gate, checked for stage transitions and alias moves (not for deletions).
+    ///
+    /// The embedded backends check it against the state they are about to change while holding
+    /// their write lock, so the verdict and the change are atomic. A remote backend can only
+    /// check it just before its request; it says so in its documentation.
     pub policy: Option<&'a dyn PromotionPolicy>,
 }
 
@@ -361,7 +365,10 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// [`RegistryError::NotFound`].
     fn audit_history(&self, name: &str) -> Result<Vec<AuditRecord>>;
 
-    /// The version a URI points at: the serving hot path, kept cheap by every backend.
+    /// The version a URI points at: the serving hot path, kept cheap by every backend (parse
+    /// the [`ModelUri`] once, resolve it on every request; the embedded backends do not
+    /// allocate on success). A stage resolves to the highest version in it, `latest` to the
+    /// highest version.
     ///
     /// # Errors
     /// [`RegistryError::NotFound`] for an unknown model, version or alias, or an empty stage.

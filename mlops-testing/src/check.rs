@@ -266,6 +266,83 @@ pub fn metric_check(
     }
 }
 
+/// A model metric with its natural direction and range, for [`ModelMetric::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelMetric {
+    /// Accuracy, in `[0, 1]`, higher is better.
+    Accuracy,
+    /// Precision, in `[0, 1]`, higher is better.
+    Precision,
+    /// Recall, in `[0, 1]`, higher is better.
+    Recall,
+    /// F1 score, in `[0, 1]`, higher is better.
+    F1,
+    /// ROC AUC, in `[0, 1]`, higher is better.
+    RocAuc,
+    /// Log loss, `>= 0`, lower is better.
+    LogLoss,
+    /// Mean absolute error, `>= 0`, lower is better.
+    Mae,
+    /// Root mean squared error, `>= 0`, lower is better.
+    Rmse,
+    /// Coefficient of determination, `<= 1`, higher is better.
+    R2,
+}
+
+impl ModelMetric {
+    /// The metric's name in reports (`accuracy`, `roc_auc`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Accuracy => "accuracy",
+            Self::Precision => "precision",
+            Self::Recall => "recall",
+            Self::F1 => "f1",
+            Self::RocAuc => "roc_auc",
+            Self::LogLoss => "log_loss",
+            Self::Mae => "mae",
+            Self::Rmse => "rmse",
+            Self::R2 => "r2",
+        }
+    }
+
+    /// Which way the metric improves.
+    #[must_use]
+    pub fn direction(self) -> Direction {
+        match self {
+            Self::LogLoss | Self::Mae | Self::Rmse => Direction::LowerIsBetter,
+            _ => Direction::HigherIsBetter,
+        }
+    }
+
+    /// The values the metric can take.
+    #[must_use]
+    pub fn range(self) -> (f64, f64) {
+        match self {
+            Self::Accuracy | Self::Precision | Self::Recall | Self::F1 | Self::RocAuc => (0.0, 1.0),
+            Self::LogLoss | Self::Mae | Self::Rmse => (0.0, f64::MAX),
+            Self::R2 => (f64::MIN, 1.0),
+        }
+    }
+
+    /// Check a computed value against `bound` in the metric's own direction. A bound outside the
+    /// metric's range (e.g. accuracy `>= 1.2`), a non-finite value or a computation error gives an
+    /// `Error` result naming the problem.
+    #[must_use]
+    pub fn check(self, name: impl Into<String>, value: Result<f64>, bound: f64) -> CheckResult {
+        let threshold = Threshold {
+            direction: self.direction(),
+            value: bound,
+        };
+        let name = name.into();
+        if let Err(e) = threshold.validate(Some(self.range())) {
+            return CheckResult::error(name, "model", format!("{}: {e}", self.name()));
+        }
+        metric_check(name, "model", self.name(), value, threshold)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +375,31 @@ mod tests {
         );
         assert_eq!(r.status, CheckStatus::Error);
         assert!(r.message.contains("single class"));
+    }
+
+    #[test]
+    fn model_metrics_know_their_direction_and_range() {
+        let ok = ModelMetric::Accuracy.check("acc", Ok(0.8), 0.75);
+        assert!(ok.passed);
+        assert_eq!(ok.direction, Some(Direction::HigherIsBetter));
+        let loss = ModelMetric::LogLoss.check("loss", Ok(0.7), 0.5);
+        assert_eq!(loss.status, CheckStatus::Failed);
+        assert_eq!(loss.direction, Some(Direction::LowerIsBetter));
+        let bad = ModelMetric::Accuracy.check("acc", Ok(0.8), 1.2);
+        assert_eq!(bad.status, CheckStatus::Error);
+        assert!(bad.message.contains("outside"), "{}", bad.message);
+        assert_eq!(
+            ModelMetric::Rmse.check("e", Ok(1.0), -1.0).status,
+            CheckStatus::Error
+        );
+        assert_eq!(
+            ModelMetric::R2.check("r2", Ok(0.5), 1.5).status,
+            CheckStatus::Error
+        );
+        assert_eq!(
+            ModelMetric::R2.check("r2", Ok(-3.0), -5.0).status,
+            CheckStatus::Passed
+        );
     }
 
     #[test]

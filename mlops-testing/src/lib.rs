@@ -31,7 +31,8 @@
 //!   Rows are JSON objects or anything implementing [`Row`].
 //! - **Model metrics** ([`accuracy`], [`precision_recall_f1`] with [`Average`], [`ConfusionMatrix`],
 //!   [`roc_auc`] with ties, [`log_loss`], [`mae`], [`rmse`], [`r2`]) and [`threshold_check`] /
-//!   [`metric_check`] with a [`Threshold`] that states its direction.
+//!   [`metric_check`] with a [`Threshold`] that states its direction, or [`ModelMetric::check`],
+//!   which knows each metric's direction and rejects bounds outside its range.
 //! - **Latency** ([`LatencyStats`], [`measure_latency`]): p50/p95/p99/max/mean with numpy's
 //!   `linear` (default) or `inverted_cdf` ([`QuantileMethod`]).
 //! - **Regression against a baseline** ([`compare_to_baseline`], [`MetricSpec`], [`Tolerance`]).
@@ -90,7 +91,9 @@ mod suite;
 mod validate;
 mod workflow;
 
-pub use crate::check::{CheckResult, CheckStatus, Threshold, metric_check, threshold_check};
+pub use crate::check::{
+    CheckResult, CheckStatus, ModelMetric, Threshold, metric_check, threshold_check,
+};
 pub use crate::drift::{
     Column, ColumnDrift, ColumnDriftOptions, ColumnKind, Dataset, DriftMethod, DriftOptions,
     DriftReport, column_drift, default_method, drift_report,

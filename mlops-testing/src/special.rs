@@ -3,7 +3,7 @@
 //! The Kolmogorov-Smirnov code follows scipy (`scipy.stats._stats_py`, `_stats_pythran` and
 //! `_ksstats`) step by step, so that p-values agree with `scipy.stats.ks_2samp`:
 //! - two-sample exact: Hodges' inside method with Viehmann's recursion for `1 - p`
-//!   ([`ks2_exact_sf`]), and the Horner form for equal sample sizes;
+//!   ([`ks2_exact`]), and the Horner form for equal sample sizes;
 //! - one-sample `kstwo` survival function (used by the asymptotic two-sample p-value with
 //!   `n = round(m n / (m + n))`): Simard and L'Ecuyer's choice among Ruben-Gambino, the
 //!   Durbin matrix (Marsaglia-Tsang-Wang), Pomeranz, Pelz-Good and Smirnov's one-sided formula.

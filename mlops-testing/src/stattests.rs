@@ -763,7 +763,7 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(16))]
+        #![proptest_config(ProptestConfig::with_cases(8))]
         #[test]
         fn radix_sort_matches_total_cmp(mut v in proptest::collection::vec(
             prop_oneof![any::<f64>().prop_filter("finite", |x| x.is_finite()), Just(0.0), Just(-0.0), -3.0f64..3.0],

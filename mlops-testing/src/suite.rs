@@ -228,7 +228,11 @@ impl SuiteReport {
                 );
             }
             if !details.is_empty() {
-                let _ = writeln!(x, "      <system-out>{}</system-out>", xml_escape(&details));
+                let _ = writeln!(
+                    x,
+                    "      <system-out>{}</system-out>",
+                    xml_escape_text(&details)
+                );
             }
             x.push_str("    </testcase>\n");
         }
@@ -266,6 +270,11 @@ pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Escape element content: as [`xml_escape`], but line breaks stay literal.
+fn xml_escape_text(s: &str) -> String {
+    s.split('\n').map(xml_escape).collect::<Vec<_>>().join("\n")
 }
 
 /// Escape text for XML attributes and content; characters XML 1.0 forbids become U+FFFD.

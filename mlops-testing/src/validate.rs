@@ -625,15 +625,49 @@ impl Validator {
                 format!("row {i} is not an object"),
             ));
         }
-        // Expectations are independent: spread them over the CPUs on large inputs.
-        let pairs: Vec<(&Expectation, &Compiled)> = self
-            .expectations
-            .iter()
-            .zip(&self.compiled)
-            .map(|(e, c)| (e, &c.0))
-            .collect();
-        let parallel = rows.len() >= 10_000 && pairs.len() > 1;
-        let results = crate::par::map(&pairs, parallel, |(e, c)| evaluate(e, c, rows));
+        let n = rows.len();
+        let mut results: Vec<Option<ExpectationResult>> = vec![None; self.expectations.len()];
+        // Column-map expectations share one row-major pass (each row is visited once, all its
+        // fields while it is in cache), split over the CPUs by row ranges on large inputs.
+        let mut map_exps: Vec<(usize, &Expectation, &Compiled)> = Vec::new();
+        for (i, (e, c)) in self.expectations.iter().zip(&self.compiled).enumerate() {
+            if is_column_map(e) {
+                if let Some(err) = unknown_column(e, rows) {
+                    results[i] = Some(err);
+                } else {
+                    map_exps.push((i, e, &c.0));
+                }
+            } else {
+                results[i] = Some(evaluate(e, &c.0, rows));
+            }
+        }
+        if !map_exps.is_empty() {
+            let checks: Vec<(&Expectation, &Compiled)> =
+                map_exps.iter().map(|(_, e, c)| (*e, *c)).collect();
+            let parts = crate::par::threads().clamp(1, 64);
+            let chunk = n.div_ceil(parts).max(1);
+            let ranges: Vec<(usize, usize)> = (0..n)
+                .step_by(chunk)
+                .map(|start| (start, (start + chunk).min(n)))
+                .collect();
+            let partials = crate::par::map(&ranges, n >= 10_000, |&(start, end)| {
+                map_pass(&checks, &rows[start..end], start)
+            });
+            let mut tallies: Vec<Tally> = checks.iter().map(|_| Tally::new(n)).collect();
+            for part in partials {
+                for (t, p) in tallies.iter_mut().zip(part) {
+                    t.merge(p);
+                }
+            }
+            for ((i, e, _), mut t) in map_exps.into_iter().zip(tallies) {
+                if let Expectation::ColumnValuesToNotBeNull { .. } = e {
+                    // Nulls are this expectation's unexpected values, not missing ones.
+                    t.missing = 0;
+                }
+                results[i] = Some(finish(e, t));
+            }
+        }
+        let results = results.into_iter().flatten().collect();
         Ok(ValidationReport {
             row_count: rows.len(),
             results,
@@ -657,6 +691,14 @@ impl Tally {
             partial: Vec::new(),
         }
     }
+    /// Add a later row range's counts (partial lists stay in row order).
+    fn merge(&mut self, later: Tally) {
+        self.missing += later.missing;
+        self.unexpected += later.unexpected;
+        let room = PARTIAL_UNEXPECTED.saturating_sub(self.partial.len());
+        self.partial.extend(later.partial.into_iter().take(room));
+    }
+
     fn unexpected(&mut self, index: usize, value: Option<&Value>) {
         self.unexpected += 1;
         if self.partial.len() < PARTIAL_UNEXPECTED {
@@ -763,6 +805,95 @@ fn present<'r, R: Row>(row: &'r R, column: &str) -> Option<&'r Value> {
 }
 
 #[allow(clippy::too_many_lines)]
+fn is_column_map(e: &Expectation) -> bool {
+    matches!(
+        e,
+        Expectation::ColumnValuesToNotBeNull { .. }
+            | Expectation::ColumnValuesToBeOfType { .. }
+            | Expectation::ColumnValuesToBeBetween { .. }
+            | Expectation::ColumnValuesToBeInSet { .. }
+            | Expectation::ColumnValuesToMatchRegex { .. }
+    )
+}
+
+/// An unknown column is an error, not a vacuous pass (and a failure for `ColumnToExist`).
+fn unknown_column<R: Row>(e: &Expectation, rows: &[R]) -> Option<ExpectationResult> {
+    let n = rows.len();
+    for c in e.columns() {
+        if !rows.iter().any(|r| r.field(c).is_some()) {
+            let mut res = error_result(e, n, format!("column {c} not found in any of {n} rows"));
+            if let Expectation::ColumnToExist { .. } = e {
+                res.status = CheckStatus::Failed;
+                res.error = None;
+            }
+            return Some(res);
+        }
+    }
+    None
+}
+
+/// Whether one value is as a column-map expectation expects (`value` is present, not null).
+fn value_ok(e: &Expectation, compiled: &Compiled, v: &Value) -> bool {
+    match e {
+        Expectation::ColumnValuesToBeOfType { value_type, .. } => value_type.matches(v),
+        Expectation::ColumnValuesToBeBetween {
+            min,
+            max,
+            strict_min,
+            strict_max,
+            ..
+        } => v.as_f64().is_some_and(|x| {
+            min.is_none_or(|lo| if *strict_min { x > lo } else { x >= lo })
+                && max.is_none_or(|hi| if *strict_max { x < hi } else { x <= hi })
+        }),
+        Expectation::ColumnValuesToBeInSet { .. } => match compiled {
+            Compiled::Set {
+                strings,
+                numbers,
+                bools,
+                others,
+            } => match v {
+                Value::String(s) => strings.contains(s.as_str()),
+                Value::Number(x) => x.as_f64().is_some_and(|x| numbers.contains(&num_key(x))),
+                Value::Bool(b) => bools[usize::from(*b)],
+                other => others.contains(&other.to_string()),
+            },
+            _ => false,
+        },
+        Expectation::ColumnValuesToMatchRegex { .. } => match compiled {
+            Compiled::Regex(re) => v.as_str().is_some_and(|s| re.is_match(s)),
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+/// One row-major pass of column-map expectations over `rows` (whose first row has index
+/// `offset`): one tally per expectation, in order.
+fn map_pass<R: Row>(checks: &[(&Expectation, &Compiled)], rows: &[R], offset: usize) -> Vec<Tally> {
+    let columns: Vec<&str> = checks.iter().map(|(e, _)| e.columns()[0]).collect();
+    let mut tallies: Vec<Tally> = checks.iter().map(|_| Tally::new(rows.len())).collect();
+    for (i, row) in rows.iter().enumerate() {
+        for (((e, c), column), t) in checks.iter().zip(&columns).zip(tallies.iter_mut()) {
+            match present(row, column) {
+                None => {
+                    if let Expectation::ColumnValuesToNotBeNull { .. } = e {
+                        t.unexpected(offset + i, None);
+                    } else {
+                        t.missing += 1;
+                    }
+                }
+                Some(v) => {
+                    if !value_ok(e, c, v) {
+                        t.unexpected(offset + i, Some(v));
+                    }
+                }
+            }
+        }
+    }
+    tallies
+}
+
 fn evaluate<R: Row>(e: &Expectation, compiled: &Compiled, rows: &[R]) -> ExpectationResult {
     let n = rows.len();
     if let Expectation::TableRowCountToBeBetween { min, max } = e {
@@ -777,27 +908,12 @@ fn evaluate<R: Row>(e: &Expectation, compiled: &Compiled, rows: &[R]) -> Expecta
         r.observed_value = Some(count);
         return r;
     }
-    // An unknown column is an error, not a vacuous pass.
-    for c in e.columns() {
-        if !rows.iter().any(|r| r.field(c).is_some()) {
-            let mut res = error_result(e, n, format!("column {c} not found in any of {n} rows"));
-            if let Expectation::ColumnToExist { .. } = e {
-                res.status = CheckStatus::Failed;
-                res.error = None;
-            }
-            return res;
-        }
+    if let Some(res) = unknown_column(e, rows) {
+        return res;
     }
     let mut t = Tally::new(n);
     match e {
         Expectation::ColumnToExist { .. } | Expectation::TableRowCountToBeBetween { .. } => {}
-        Expectation::ColumnValuesToNotBeNull { column, .. } => {
-            for (i, row) in rows.iter().enumerate() {
-                if present(row, column).is_none() {
-                    t.unexpected(i, None);
-                }
-            }
-        }
         Expectation::CompoundColumnsToBeUnique { columns, .. } => {
             let mut counts: HashMap<Vec<KeyRef<'_>>, usize> = HashMap::new();
             for row in rows {
@@ -835,88 +951,15 @@ fn evaluate<R: Row>(e: &Expectation, compiled: &Compiled, rows: &[R]) -> Expecta
                 }
             }
         }
-        Expectation::ColumnValuesToBeOfType {
-            column, value_type, ..
-        } => {
-            for (i, row) in rows.iter().enumerate() {
-                match present(row, column) {
-                    None => t.missing += 1,
-                    Some(v) if !value_type.matches(v) => t.unexpected(i, Some(v)),
-                    Some(_) => {}
-                }
+        _ => {
+            // Column-map expectations: the same row pass as `Validator::validate` uses.
+            let mut t = map_pass(&[(e, compiled)], rows, 0).remove(0);
+            t.element_count = n;
+            if let Expectation::ColumnValuesToNotBeNull { .. } = e {
+                t.missing = 0;
             }
+            return finish(e, t);
         }
-        Expectation::ColumnValuesToBeBetween {
-            column,
-            min,
-            max,
-            strict_min,
-            strict_max,
-            ..
-        } => {
-            for (i, row) in rows.iter().enumerate() {
-                match present(row, column) {
-                    None => t.missing += 1,
-                    Some(v) => {
-                        let ok = v.as_f64().is_some_and(|x| {
-                            min.is_none_or(|lo| if *strict_min { x > lo } else { x >= lo })
-                                && max.is_none_or(|hi| if *strict_max { x < hi } else { x <= hi })
-                        });
-                        if !ok {
-                            t.unexpected(i, Some(v));
-                        }
-                    }
-                }
-            }
-        }
-        Expectation::ColumnValuesToBeInSet { column, .. } => {
-            let Compiled::Set {
-                strings,
-                numbers,
-                bools,
-                others,
-            } = compiled
-            else {
-                unreachable!("in-set expectations are compiled to sets")
-            };
-            for (i, row) in rows.iter().enumerate() {
-                match present(row, column) {
-                    None => t.missing += 1,
-                    Some(v) => {
-                        let ok = match v {
-                            Value::String(s) => strings.contains(s.as_str()),
-                            Value::Number(x) => {
-                                x.as_f64().is_some_and(|x| numbers.contains(&num_key(x)))
-                            }
-                            Value::Bool(b) => bools[usize::from(*b)],
-                            other => others.contains(&other.to_string()),
-                        };
-                        if !ok {
-                            t.unexpected(i, Some(v));
-                        }
-                    }
-                }
-            }
-        }
-        Expectation::ColumnValuesToMatchRegex { column, .. } => {
-            let Compiled::Regex(re) = compiled else {
-                unreachable!("regex expectations are compiled")
-            };
-            for (i, row) in rows.iter().enumerate() {
-                match present(row, column) {
-                    None => t.missing += 1,
-                    Some(v) => {
-                        if !v.as_str().is_some_and(|s| re.is_match(s)) {
-                            t.unexpected(i, Some(v));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let Expectation::ColumnValuesToNotBeNull { .. } = e {
-        // Nulls are this expectation's unexpected values, not missing ones.
-        t.missing = 0;
     }
     finish(e, t)
 }

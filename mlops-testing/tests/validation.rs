@@ -256,7 +256,9 @@ proptest! {
 #[test]
 fn parallel_validation_equals_one_at_a_time() {
     let mut data = rows(12_000);
-    data[11_999]["city"] = json!("rome");
+    for i in (0..12_000).step_by(500) {
+        data[i]["city"] = json!("rome");
+    }
     data[5]["score"] = json!(-1.0);
     let exps = vec![
         Expectation::not_null("label"),
@@ -272,6 +274,13 @@ fn parallel_validation_equals_one_at_a_time() {
     for (got, e) in all.results.iter().zip(exps) {
         assert_eq!(got, &run(e, &data));
     }
-    assert_eq!(all.results[1].partial_unexpected_list[0].index, 11_999);
+    // 24 unexpected values spread over every row range: the list keeps the first 20 in order.
+    assert_eq!(all.results[1].unexpected_count, 24);
+    let idx: Vec<usize> = all.results[1]
+        .partial_unexpected_list
+        .iter()
+        .map(|u| u.index)
+        .collect();
+    assert_eq!(idx, (0..20).map(|k| k * 500).collect::<Vec<_>>());
     assert_eq!(all.results[2].partial_unexpected_list[0].index, 5);
 }

@@ -223,13 +223,25 @@ fn read_log(
         Err(e) => return Err(io_err(path)(e)),
     };
     let mut file = file;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let end = limit.map_or(len, |l| l.min(len));
+    if end <= from {
+        return Ok(LogEnd {
+            valid_len: from,
+            torn: false,
+        });
+    }
     file.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
+    // Size the buffer to the data (most run logs are small; opening a store reads thousands).
+    let capacity = usize::try_from(end - from)
+        .unwrap_or(usize::MAX)
+        .clamp(512, 1 << 20);
     let mut reader: Box<dyn BufRead> = match limit {
         Some(l) => Box::new(BufReader::with_capacity(
-            1 << 20,
+            capacity,
             file.take(l.saturating_sub(from)),
         )),
-        None => Box::new(BufReader::with_capacity(1 << 20, file)),
+        None => Box::new(BufReader::with_capacity(capacity, file)),
     };
     let mut offset = from;
     let mut line = Vec::new();
@@ -388,35 +400,53 @@ impl FileTrackingBackend {
             catalog.experiments.insert(exp.experiment_id.clone(), exp);
         }
         let runs_dir = root.join(RUNS);
-        let mut logs = HashMap::new();
+        let mut dirs = Vec::new();
         for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
             let entry = entry.map_err(io_err(&runs_dir))?;
             let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) else {
-                continue;
-            };
-            let dir = entry.path();
-            report
-                .removed_temps
-                .extend(fsutil::remove_stray_temps(&dir).map_err(io_err(&dir))?);
-            if !dir.join(META).exists() {
-                report.incomplete_runs.push(dir);
-                continue;
+            if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
+                dirs.push((id, entry.path()));
             }
-            let (state, len, torn) = load_run(&dir, None, 0)?;
-            if state.info.run_id != id {
-                return Err(corrupt(
-                    &dir.join(META),
-                    format!("holds run {}", state.info.run_id),
-                ));
+        }
+        // Runs are independent files: load them on a few threads.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 4);
+        let chunk = dirs.len().div_ceil(threads).max(1);
+        let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = dirs
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(id, dir)| load_run_dir(*id, dir))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(corrupt(&runs_dir, "a loader thread panicked")))
+                })
+                .collect()
+        });
+        let mut logs = HashMap::new();
+        for part in loaded {
+            for run in part? {
+                report.removed_temps.extend(run.removed_temps);
+                match run.state {
+                    None => report.incomplete_runs.push(run.dir),
+                    Some((state, len, torn)) => {
+                        if torn {
+                            report.torn_tails.push(run.dir.join(DATA));
+                        }
+                        logs.insert(state.info.run_id, len);
+                        catalog.runs.insert(state.info.run_id, state);
+                    }
+                }
             }
-            if torn {
-                let data = dir.join(DATA);
-                fsutil::truncate_to(&data, len, true).map_err(io_err(&data))?;
-                report.torn_tails.push(data);
-            }
-            logs.insert(id, len);
-            catalog.runs.insert(id, state);
         }
         let changes_path = root.join(CHANGES);
         let end = read_log(&changes_path, 0, None, |_| Ok(()))?;
@@ -640,6 +670,57 @@ fn write_new_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result
         } else {
             io_err(path)(e)
         }
+    })
+}
+
+/// A run directory as found by [`FileTrackingBackend::open`].
+struct LoadedRun {
+    dir: PathBuf,
+    removed_temps: Vec<PathBuf>,
+    /// `None` for an interrupted creation (no `meta.json`); else the state, the valid log
+    /// length and whether a torn tail was cut.
+    state: Option<(RunState, u64, bool)>,
+}
+
+/// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
+/// when incomplete, cut a torn log tail.
+fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
+    // One listing tells whether the run is complete and whether temps need cleaning.
+    let mut has_meta = false;
+    let mut has_temps = false;
+    for e in fs::read_dir(dir).map_err(io_err(dir))? {
+        let name = e.map_err(io_err(dir))?.file_name();
+        let name = name.to_string_lossy();
+        has_meta |= name == META;
+        has_temps |= fsutil::is_temp_name(&name);
+    }
+    let removed_temps = if has_temps {
+        fsutil::remove_stray_temps(dir).map_err(io_err(dir))?
+    } else {
+        Vec::new()
+    };
+    if !has_meta {
+        return Ok(LoadedRun {
+            dir: dir.to_owned(),
+            removed_temps,
+            state: None,
+        });
+    }
+    let (state, len, torn) = load_run(dir, None, 0)?;
+    if state.info.run_id != id {
+        return Err(corrupt(
+            &dir.join(META),
+            format!("holds run {}", state.info.run_id),
+        ));
+    }
+    if torn {
+        let data = dir.join(DATA);
+        fsutil::truncate_to(&data, len, true).map_err(io_err(&data))?;
+    }
+    Ok(LoadedRun {
+        dir: dir.to_owned(),
+        removed_temps,
+        state: Some((state, len, torn)),
     })
 }
 

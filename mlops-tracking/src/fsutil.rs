@@ -162,7 +162,7 @@ pub(crate) fn remove_stray_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !is_temp_name(name) {
+        if !is_temp_name(name) || entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let old = entry
@@ -365,6 +365,15 @@ mod tests {
             assert!(!stray.exists());
         }
         assert_eq!(fs::read(&path).unwrap(), b"good");
+    }
+
+    #[test]
+    fn directories_with_temp_like_names_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join(format!(".data.{}.1.tmp", u32::MAX));
+        fs::create_dir(&odd).unwrap();
+        assert!(remove_stray_temps(dir.path()).unwrap().is_empty());
+        assert!(odd.is_dir());
     }
 
     #[test]

@@ -18,8 +18,9 @@ use std::process::ExitCode;
 
 use mlops_testing::{
     Average, CheckStatus, Checklist, Column, Dataset, DriftOptions, Expectation, MetricSpec,
-    QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, Workflow, accuracy,
-    compare_to_baseline, drift_report, measure_latency, metric_check, precision_recall_f1,
+    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, Workflow,
+    accuracy, compare_to_baseline, drift_report, measure_latency, metric_check,
+    precision_recall_f1,
 };
 use serde_json::json;
 
@@ -130,13 +131,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         Threshold::at_least(0.75),
     ));
     let f1 = precision_recall_f1(&y_true, &y_pred, &Average::Binary(1)).map(|p| p.f1);
-    suite.push(metric_check(
-        "f1 >= 0.75",
-        "model",
-        "f1",
-        f1,
-        Threshold::at_least(0.75),
-    ));
+    suite.push(ModelMetric::F1.check("f1 >= 0.75", f1, 0.75));
 
     // 4. Latency of a "model" closure, measured after warm-up (numpy's linear percentiles).
     let weights: Vec<f64> = (0..4096).map(|i| f64::from(i).sin()).collect();
