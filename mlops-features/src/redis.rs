@@ -387,6 +387,11 @@ impl RedisOnlineStoreBuilder {
 /// [`OnlineStore::evict_expired`]. The expiry is set when the row is written, and moved for
 /// every stored row when [`OnlineStore::apply_group`] changes the TTL.
 ///
+/// [`OnlineStore::evict_expired`] and [`OnlineStore::entity_count`] `SCAN` the group's keys,
+/// so they cost time in proportion to the entities stored; since Redis reclaims expired rows
+/// by itself, a `FeatureStore` over this store is best built with
+/// `FeatureStoreBuilder::evict_interval(None)`.
+///
 /// Group definitions are cached per store handle; a group another replica evolved is
 /// re-read when a request names a feature or row width the cache does not know.
 ///

@@ -805,3 +805,50 @@ mod model {
         }
     }
 }
+
+#[test]
+fn the_feature_store_facade_serves_from_redis() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::new(t(1_000));
+    let store = mlops_features::FeatureStore::builder()
+        .online(
+            RedisOnlineStore::builder(&server.url())
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .evict_interval(None)
+        .build()
+        .unwrap();
+    store
+        .apply_group(
+            FeatureGroup::builder("users")
+                .entity("user_id", mlops_features::KeyType::String)
+                .feature("age", ValueType::Int64)
+                .feature("city", ValueType::String)
+                .ttl(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    store
+        .ingest_records(
+            "users",
+            &[mlops_features::Record::new(t(990))
+                .with("user_id", "u1")
+                .with("age", 28)
+                .with("city", "Lyon")],
+        )
+        .unwrap();
+    let keys = [EntityKey::from("u1"), EntityKey::from("u2")];
+    let got = store
+        .get_online_features(&["users:age", "users:city"], &keys)
+        .unwrap();
+    assert_eq!(got.row(0)[0].value, Value::Int64(28));
+    assert_eq!(got.row(0)[1].value, Value::from("Lyon"));
+    assert_eq!(got.row(1)[0].status, FeatureStatus::NotFound);
+    clock.set(t(1_051));
+    let got = store.get_online_features(&["users:age"], &keys).unwrap();
+    assert_eq!(got.row(0)[0].status, FeatureStatus::OutsideMaxAge);
+}
