@@ -51,6 +51,29 @@ pub enum FeatureError {
     /// The request contradicts stored state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A remote store (Redis) could not be reached, timed out or refused a command. When this
+    /// comes from a batch write, the message says how many rows were applied before the
+    /// failure; rewriting the batch is safe (newest version wins).
+    #[error("{backend} error on {target}: {detail}")]
+    Backend {
+        /// The backend (`"redis"`).
+        backend: &'static str,
+        /// The server (`redis://host:port`).
+        target: String,
+        /// What failed.
+        detail: String,
+    },
+    /// An entry of a remote store holds data this crate did not write (a key of the wrong
+    /// type, garbage bytes); it is left untouched.
+    #[error("corrupt {backend} entry {key}: {detail}")]
+    CorruptEntry {
+        /// The backend (`"redis"`).
+        backend: &'static str,
+        /// The server and key (`redis://host:port/key`).
+        key: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A file of the store is damaged.
     #[error("corrupt file {}: {detail}", path.display())]
     Corrupt {

@@ -62,6 +62,15 @@
 //! Both traits have a shared conformance suite (`conformance` module, feature `conformance`)
 //! that every backend runs, so a later Redis online store can prove the same semantics.
 //!
+//! **Redis** (cargo feature `redis`): `RedisOnlineStore` is an [`OnlineStore`] shared by every
+//! replica connected to the same server: one hash per (group, entity) with compact binary
+//! values, newest version wins atomically in a Lua script, batch reads and writes pipelined in
+//! one round trip, and each row expiring physically at event time + TTL (`PEXPIRE` from the
+//! store's clock) besides the TTL check on read. It passes the same conformance suite against
+//! a real `redis-server`; errors are `FeatureError::Backend` (unreachable, timed out, naming
+//! the server and how much of a failed batch was applied) and `FeatureError::CorruptEntry`
+//! (a key of the wrong type or with garbage bytes, named). The layout is in `docs/formats.md`.
+//!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`FeatureError`]: `NotFound` for
 //! unknown groups, features and services; `InvalidRow` naming the row index and field of the
@@ -92,6 +101,8 @@ mod model;
 mod offline;
 mod online;
 mod pit;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 mod table;
 
@@ -109,6 +120,8 @@ pub use crate::model::{
 pub use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions, Visit};
 pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
 pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
 pub use crate::store::{
     FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, OnlineQuery,
     OnlineResponse, ResponseTable,

@@ -1,0 +1,854 @@
+//! The Redis online store against a real `redis-server`, started by each test on a free port
+//! of 127.0.0.1 (no persistence, in a temp dir) and killed by its pid when the test ends.
+//!
+//! Without `redis-server` on PATH the tests say so on stderr and pass, unless
+//! `MLOPS_REQUIRE_SERVERS=1` (CI), where they fail.
+#![cfg(all(feature = "redis", feature = "conformance"))]
+#![allow(clippy::print_stderr)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use mlops_features::conformance::{self, t};
+use mlops_features::{
+    EntityKey, FeatureError, FeatureGroup, FeatureRow, FeatureStatus, FeatureValue, ManualClock,
+    OnlineStore, ReadRequest, RedisOnlineStore, Timestamp, Value, ValueType,
+};
+
+/// A `redis-server` child process; killed (by pid) and reaped on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn start_on(port: u16, dir: &std::path::Path) -> Option<Child> {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return None; // exited: most likely the port was taken meanwhile
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Make sure the server answering is ours, not another test's that took the
+                // port first.
+                if let Reply::Bulk(Some(info)) = redis_value::run(port, &[b"INFO", b"server"]) {
+                    let ours = format!("process_id:{}\r\n", child.id());
+                    if String::from_utf8_lossy(&info).contains(&ours) {
+                        return Some(child);
+                    }
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Kill the server (SIGKILL) by its pid.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start a fresh server on the same port (after [`RedisServer::kill`]).
+    fn restart(&mut self) {
+        self.child = Self::start_on(self.port, self._dir.path()).expect("restart redis-server");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d: PathBuf| d.join(bin).is_file()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// A running server, or `None` (the test then skips) when `redis-server` is not installed.
+fn server() -> Option<RedisServer> {
+    if !on_path("redis-server") {
+        assert!(
+            std::env::var("MLOPS_REQUIRE_SERVERS").as_deref() != Ok("1"),
+            "MLOPS_REQUIRE_SERVERS=1 but redis-server is not on PATH"
+        );
+        eprintln!("SKIPPED: redis-server is not on PATH (install it to run the Redis tests)");
+        return None;
+    }
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        if let Some(child) = RedisServer::start_on(port, dir.path()) {
+            return Some(RedisServer {
+                child,
+                port,
+                _dir: dir,
+            });
+        }
+    }
+    panic!("redis-server did not start");
+}
+
+/// A store whose physical-expiry clock is at t=0 like the conformance suite's data.
+fn store_on(server: &RedisServer) -> RedisOnlineStore {
+    RedisOnlineStore::builder(&server.url())
+        .clock(ManualClock::new(Timestamp::from_secs(0)))
+        .build()
+        .expect("connect")
+}
+
+fn make() -> Option<(RedisServer, RedisOnlineStore)> {
+    let server = server()?;
+    let store = store_on(&server);
+    Some((server, store))
+}
+
+mod conformance_suite {
+    mlops_features::online_store_conformance!(match super::make() {
+        Some(x) => x,
+        None => return,
+    });
+
+    #[test]
+    fn online_survives_reopen() {
+        let Some(server) = super::server() else {
+            return;
+        };
+        mlops_features::conformance::online_survives_reopen(&mut || {
+            Box::new(super::store_on(&server))
+        });
+    }
+}
+
+fn x_group(name: &str, ttl: Option<Duration>) -> FeatureGroup {
+    conformance::small_group(name, ttl)
+}
+
+fn x_row(key: &str, event: i64, x: i64) -> FeatureRow {
+    FeatureRow::new(key, t(event), vec![Value::Int64(x)])
+}
+
+fn read_one(store: &dyn OnlineStore, group: &str, key: &str, now: i64) -> FeatureValue {
+    conformance::read(store, group, &[EntityKey::from(key)], &[0], t(now)).remove(0)
+}
+
+fn redis_cmd(server: &RedisServer, args: &[&[u8]]) -> Reply {
+    redis_value::run(server.port, args)
+}
+
+/// A tiny RESP client for the tests' own pokes at the server (wrong types, garbage, TTLs), so
+/// they do not go through the code under test.
+mod redis_value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
+    #[derive(Debug, PartialEq)]
+    pub enum Reply {
+        Int(i64),
+        Status(String),
+        Bulk(Option<Vec<u8>>),
+        Error(String),
+    }
+
+    pub fn run(port: u16, args: &[&[u8]]) -> Reply {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        s.write_all(&req).expect("send");
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).expect("reply");
+        let line = line.trim_end();
+        let (kind, rest) = line.split_at(1);
+        match kind {
+            ":" => Reply::Int(rest.parse().expect("int")),
+            "+" => Reply::Status(rest.to_owned()),
+            "-" => Reply::Error(rest.to_owned()),
+            "$" => {
+                let n: i64 = rest.parse().expect("len");
+                if n < 0 {
+                    return Reply::Bulk(None);
+                }
+                let mut buf = vec![0; usize::try_from(n).unwrap() + 2];
+                r.read_exact(&mut buf).expect("bulk");
+                buf.truncate(buf.len() - 2);
+                Reply::Bulk(Some(buf))
+            }
+            other => panic!("unexpected reply type {other}"),
+        }
+    }
+}
+
+use redis_value::Reply;
+
+#[test]
+fn physical_expiry_follows_event_time_and_the_store_clock() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::new(t(1_000));
+    let store = RedisOnlineStore::builder(&server.url())
+        .clock(clock.clone())
+        .expiry_grace(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    store
+        .apply_group(&x_group("exp", Some(Duration::from_secs(100))))
+        .unwrap();
+    store.apply_group(&x_group("exp_none", None)).unwrap();
+    // event 950 + ttl 100 + grace 10 - now 1000 = 60 s left.
+    store
+        .write_batch(
+            "exp",
+            &[
+                x_row("fresh", 950, 1),
+                x_row("dead", 800, 2),
+                x_row("edge", 895, 3),
+            ],
+        )
+        .unwrap();
+    store
+        .write_batch("exp_none", &[x_row("forever", 0, 1)])
+        .unwrap();
+    let pttl = |group: &str, key: &str| {
+        let k = store.entity_key(group, &EntityKey::from(key));
+        match redis_cmd(&server, &[b"PTTL", &k]) {
+            Reply::Int(ms) => ms,
+            other => panic!("PTTL: {other:?}"),
+        }
+    };
+    let left = pttl("exp", "fresh");
+    assert!((59_000..=60_000).contains(&left), "PTTL {left}");
+    // Past its TTL and grace at write time: reclaimed at once.
+    assert_eq!(pttl("exp", "dead"), -2);
+    assert_eq!(
+        read_one(&store, "exp", "dead", 1000).status,
+        FeatureStatus::NotFound
+    );
+    // Past the TTL but within the grace: stored, reported OutsideMaxAge, then reclaimed.
+    let left = pttl("exp", "edge");
+    assert!((4_000..=5_000).contains(&left), "PTTL {left}");
+    assert_eq!(
+        read_one(&store, "exp", "edge", 1000).status,
+        FeatureStatus::OutsideMaxAge
+    );
+    // No TTL: no expiry.
+    assert_eq!(pttl("exp_none", "forever"), -1);
+    // A newer row moves the expiry; a stale one does not touch it.
+    clock.set(t(2_000));
+    store
+        .write_batch("exp", &[x_row("fresh", 1_990, 4)])
+        .unwrap();
+    let left = pttl("exp", "fresh");
+    assert!((99_000..=100_000).contains(&left), "PTTL {left}");
+    let stats = store
+        .write_batch("exp", &[x_row("fresh", 1_000, 5)])
+        .unwrap();
+    assert_eq!((stats.written, stats.stale), (0, 1));
+    assert!(pttl("exp", "fresh") >= 99_000);
+    assert_eq!(
+        read_one(&store, "exp", "fresh", 2_000).value,
+        Value::Int64(4)
+    );
+    // A TTL change moves the expiry of the stored rows: longer, then none, then shorter.
+    store
+        .apply_group(&x_group("exp", Some(Duration::from_secs(1_000))))
+        .unwrap();
+    let left = pttl("exp", "fresh");
+    assert!((999_000..=1_000_000).contains(&left), "PTTL {left}");
+    store.apply_group(&x_group("exp", None)).unwrap();
+    assert_eq!(pttl("exp", "fresh"), -1);
+    store
+        .apply_group(&x_group("exp", Some(Duration::from_secs(5))))
+        .unwrap();
+    // event 1990 + 5 + grace 10 - now 2000 = 5 s left.
+    let left = pttl("exp", "fresh");
+    assert!((4_000..=5_000).contains(&left), "PTTL {left}");
+}
+
+#[test]
+fn racing_writers_never_leave_an_older_row() {
+    let Some(server) = server() else { return };
+    let setup = store_on(&server);
+    setup.apply_group(&x_group("race", None)).unwrap();
+    let writers = 4;
+    let versions: i64 = 200;
+    let keys = 8;
+    let barrier = Arc::new(Barrier::new(writers));
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            // Each writer is its own replica: its own store handle and connections.
+            let store = store_on(&server);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                // Writers walk the versions in different orders, in small batches.
+                let mut order: Vec<i64> = (0..versions).collect();
+                if w % 2 == 1 {
+                    order.reverse();
+                }
+                order.rotate_left(w * 37 % 200);
+                for chunk in order.chunks(10) {
+                    let rows: Vec<FeatureRow> = chunk
+                        .iter()
+                        .flat_map(|&v| (0..keys).map(move |k| x_row(&format!("k{k}"), v, v)))
+                        .collect();
+                    store.write_batch("race", &rows).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for k in 0..keys {
+        let v = read_one(&setup, "race", &format!("k{k}"), versions);
+        assert_eq!(v.value, Value::Int64(versions - 1), "key k{k}");
+        assert_eq!(v.event_ts, Some(t(versions - 1)));
+    }
+}
+
+#[test]
+fn racing_group_evolutions_lose_no_feature() {
+    let Some(server) = server() else { return };
+    store_on(&server)
+        .apply_group(&x_group("evo_race", None))
+        .unwrap();
+    // Each replica appends its own features to whatever definition it last read; a replica
+    // that read a definition another one has since changed is refused (Conflict) and retries.
+    // Without an atomic check-and-set, one replica would overwrite the other's feature.
+    let (threads, each) = (4, 3);
+    let handles: Vec<_> = (0..threads)
+        .map(|w| {
+            let store = store_on(&server);
+            std::thread::spawn(move || {
+                let mut conflicts = 0;
+                for n in 0..each {
+                    loop {
+                        let mut g = store
+                            .groups()
+                            .unwrap()
+                            .into_iter()
+                            .find(|g| g.name == "evo_race")
+                            .unwrap();
+                        g.features.push(mlops_features::FeatureDef::new(
+                            &format!("w{w}_{n}"),
+                            ValueType::Int64,
+                        ));
+                        match store.apply_group(&g) {
+                            Ok(()) => break,
+                            Err(FeatureError::Conflict(_)) => conflicts += 1,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let groups = store_on(&server).groups().unwrap();
+    let g = groups.iter().find(|g| g.name == "evo_race").unwrap();
+    assert_eq!(g.features.len(), 1 + threads * each);
+    for w in 0..threads {
+        for n in 0..each {
+            assert!(g.feature_index(&format!("w{w}_{n}")).is_some(), "w{w}_{n}");
+        }
+    }
+}
+
+#[test]
+fn a_second_replica_sees_groups_and_rows() {
+    let Some(server) = server() else { return };
+    let a = store_on(&server);
+    let b = store_on(&server);
+    a.apply_group(&x_group("shared", None)).unwrap();
+    a.write_batch("shared", &[x_row("u", 1, 7)]).unwrap();
+    assert_eq!(read_one(&b, "shared", "u", 2).value, Value::Int64(7));
+    // `b` caches the definition; an evolution by `a` is picked up on first use.
+    let mut g2 = x_group("shared", None);
+    g2.features
+        .push(mlops_features::FeatureDef::new("y", ValueType::String));
+    a.apply_group(&g2).unwrap();
+    b.write_batch(
+        "shared",
+        &[FeatureRow::new(
+            "v",
+            t(1),
+            vec![Value::Int64(1), Value::from("n")],
+        )],
+    )
+    .unwrap();
+    let out = conformance::read(&b, "shared", &[EntityKey::from("v")], &[1], t(2));
+    assert_eq!(out[0].value, Value::from("n"));
+}
+
+#[test]
+fn server_not_running_is_a_clear_error() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let err = RedisOnlineStore::builder(&url)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, FeatureError::Backend { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains("cannot connect"), "{msg}");
+    assert!(RedisOnlineStore::open("not a url").is_err());
+    assert!(
+        RedisOnlineStore::builder(&url)
+            .prefix("a:b")
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn server_killed_mid_batch_fails_the_batch_and_recovers_after_restart() {
+    let Some(mut server) = server() else { return };
+    let store = RedisOnlineStore::builder(&server.url())
+        .clock(ManualClock::new(t(0)))
+        .timeout(Duration::from_secs(2))
+        .write_chunk_rows(16)
+        .build()
+        .unwrap();
+    store.apply_group(&x_group("killed", None)).unwrap();
+    let rows: Vec<FeatureRow> = (0..400_000)
+        .map(|i| x_row(&format!("u{i}"), 1, i))
+        .collect();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || store.write_batch("killed", &rows))
+    };
+    // Wait until the batch is visibly under way, then kill the server.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the batch never started");
+        // Past the first pipelines of the batch (256 rows each), so part of it was applied.
+        if matches!(redis_cmd(&server, &[b"DBSIZE"]), Reply::Int(n) if n > 1000) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!writer.is_finished(), "the batch finished before the kill");
+    server.kill();
+    let err = writer.join().unwrap().unwrap_err();
+    assert!(matches!(err, FeatureError::Backend { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{}", server.port)), "{msg}");
+    assert!(msg.contains("rows were applied"), "{msg}");
+    assert!(msg.contains("of 400000 rows"), "{msg}");
+    // Reads fail cleanly while the server is down.
+    let mut out = vec![FeatureValue::default(); 1];
+    let err = store
+        .read(
+            &ReadRequest::new("killed", &[EntityKey::from("u1")], &[0], t(1)),
+            &mut out,
+        )
+        .unwrap_err();
+    assert!(matches!(err, FeatureError::Backend { .. }), "{err}");
+    // A new server on the same port (empty: no persistence): the store reconnects, reloads its
+    // scripts and the group must be applied again.
+    server.restart();
+    // The handle still caches the group: writes and reads work on the new server.
+    store.write_batch("killed", &[x_row("u", 1, 1)]).unwrap();
+    assert_eq!(read_one(&store, "killed", "u", 2).value, Value::Int64(1));
+    // Re-read from the server, the group is gone until applied again.
+    store.refresh_groups();
+    assert!(matches!(
+        store.write_batch("killed", &[x_row("u", 1, 1)]),
+        Err(FeatureError::NotFound { .. })
+    ));
+    store.apply_group(&x_group("killed", None)).unwrap();
+    assert_eq!(read_one(&store, "killed", "u", 2).value, Value::Int64(1));
+}
+
+#[test]
+fn foreign_and_garbage_entries_are_named_and_never_overwritten() {
+    let Some(server) = server() else { return };
+    let store = store_on(&server);
+    let g = conformance::all_types_group("bad");
+    store.apply_group(&g).unwrap();
+    let key = |k: &str| store.entity_key("bad", &EntityKey::from(k));
+    let all: Vec<usize> = (0..8).collect();
+    let read_err = |k: &str| {
+        let mut out = vec![FeatureValue::default(); 16];
+        store
+            .read(
+                &ReadRequest::new(
+                    "bad",
+                    &[EntityKey::from("ok"), EntityKey::from(k)],
+                    &all,
+                    t(1),
+                ),
+                &mut out,
+            )
+            .unwrap_err()
+    };
+    store
+        .write_batch(
+            "bad",
+            &[FeatureRow::new(
+                "ok",
+                t(1),
+                conformance::all_types_values(1),
+            )],
+        )
+        .unwrap();
+
+    // A string where a hash belongs.
+    redis_cmd(&server, &[b"SET", &key("str"), b"hello"]);
+    let err = read_err("str");
+    assert!(matches!(err, FeatureError::CorruptEntry { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("mlops:bad:") && msg.contains("entity str)"),
+        "{msg}"
+    );
+    assert!(msg.contains("not a hash"), "{msg}");
+    // A write touching it is refused whole, naming it; the good row of its chunk is not written.
+    let rows = vec![
+        FeatureRow::new("new", t(5), conformance::all_types_values(2)),
+        FeatureRow::new("str", t(5), conformance::all_types_values(3)),
+    ];
+    let err = store.write_batch("bad", &rows).unwrap_err();
+    assert!(matches!(err, FeatureError::CorruptEntry { .. }), "{err}");
+    assert!(
+        err.to_string().contains("holds a string, not a hash"),
+        "{err}"
+    );
+    assert_eq!(
+        read_one(&store, "bad", "new", 6).status,
+        FeatureStatus::NotFound
+    );
+    assert_eq!(
+        redis_cmd(&server, &[b"GET", &key("str")]),
+        Reply::Bulk(Some(b"hello".to_vec()))
+    );
+
+    // A hash with a garbage version.
+    redis_cmd(&server, &[b"HSET", &key("v"), b"@v", b"yesterday"]);
+    let msg = read_err("v").to_string();
+    assert!(msg.contains("@v") && msg.contains("entity v)"), "{msg}");
+    let err = store
+        .write_batch(
+            "bad",
+            &[FeatureRow::new("v", t(5), conformance::all_types_values(3))],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no valid @v"), "{err}");
+    // A hash with fields but no version at all.
+    redis_cmd(&server, &[b"HSET", &key("nov"), b"i", b"12345678"]);
+    let msg = read_err("nov").to_string();
+    assert!(
+        msg.contains("no @v version field") && msg.contains("nov"),
+        "{msg}"
+    );
+
+    // Garbage bytes in value fields: wrong width, bad bool, bad UTF-8.
+    let version = {
+        let mut v = Vec::new();
+        v.extend_from_slice(format!("{:020}", (1_000_000_i64 as u64) ^ (1 << 63)).as_bytes());
+        v.extend_from_slice(format!("{:020}", (1_000_000_i64 as u64) ^ (1 << 63)).as_bytes());
+        v
+    };
+    for (k, field, bytes, want) in [
+        (
+            "w",
+            &b"i"[..],
+            &b"\x01\x02\x03"[..],
+            "\"i\" holds 3 bytes, a int64 needs 8",
+        ),
+        ("b", b"b", b"\x07", "\"b\" holds byte 7"),
+        (
+            "s",
+            b"s",
+            b"\xff\xfe",
+            "\"s\" holds bytes that are not UTF-8",
+        ),
+        ("v", b"v", b"\x00\x00\x80", "\"v\" holds 3 bytes"),
+    ] {
+        redis_cmd(&server, &[b"DEL", &key(k)]);
+        redis_cmd(&server, &[b"HSET", &key(k), b"@v", &version, field, bytes]);
+        let err = read_err(k);
+        assert!(matches!(err, FeatureError::CorruptEntry { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(want), "{msg}");
+        assert!(msg.contains("mlops:bad:"), "{msg}");
+        assert!(msg.contains(&format!("entity {k})")), "{msg}");
+    }
+
+    // A damaged group registry entry names the registry key and the group.
+    redis_cmd(
+        &server,
+        &[b"HSET", b"mlops:@groups", b"broken", b"{not json"],
+    );
+    let err = store.groups().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("mlops:@groups") && msg.contains("broken"),
+        "{msg}"
+    );
+    // The registry key itself of the wrong type.
+    let other = RedisOnlineStore::builder(&server.url())
+        .prefix("other")
+        .build()
+        .unwrap();
+    redis_cmd(&server, &[b"SET", b"other:@groups", b"x"]);
+    let err = other.apply_group(&x_group("g", None)).unwrap_err();
+    assert!(matches!(err, FeatureError::CorruptEntry { .. }), "{err}");
+    assert!(err.to_string().contains("other:@groups"), "{err}");
+    assert!(
+        other
+            .groups()
+            .unwrap_err()
+            .to_string()
+            .contains("not a hash")
+    );
+}
+
+#[test]
+fn prefixes_isolate_stores_sharing_a_server() {
+    let Some(server) = server() else { return };
+    let a = RedisOnlineStore::builder(&server.url())
+        .prefix("a")
+        .build()
+        .unwrap();
+    let b = RedisOnlineStore::builder(&server.url())
+        .prefix("b")
+        .build()
+        .unwrap();
+    a.apply_group(&x_group("g", None)).unwrap();
+    b.apply_group(&x_group("g", None)).unwrap();
+    a.write_batch("g", &[x_row("u", 1, 1), x_row("v", 1, 1)])
+        .unwrap();
+    assert_eq!(a.entity_count("g").unwrap(), 2);
+    assert_eq!(b.entity_count("g").unwrap(), 0);
+    assert_eq!(read_one(&b, "g", "u", 2).status, FeatureStatus::NotFound);
+    // Groups whose names share a prefix do not count each other's entities.
+    a.apply_group(&x_group("g_2", None)).unwrap();
+    a.write_batch("g_2", &[x_row("u", 1, 1)]).unwrap();
+    assert_eq!(a.entity_count("g").unwrap(), 2);
+}
+
+mod model {
+    //! Random operation sequences against the Redis store and a `BTreeMap` model, compared
+    //! after every step; "reopen" is a new store handle (new connections, empty cache).
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mlops_features::{
+        EntityKey, FeatureGroup, FeatureRow, FeatureStatus, FeatureValue, KeyType, ManualClock,
+        OnlineStore, ReadRequest, RedisOnlineStore, Timestamp, Value, ValueType,
+    };
+    use proptest::prelude::*;
+
+    const TTL: i64 = 10;
+    const KEYS: i64 = 6;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(Vec<(i64, i64, Option<i64>, i64)>),
+        Evict(i64),
+        Read(i64),
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => prop::collection::vec(
+                (0..KEYS, 0..20i64, prop::option::of(0..4i64), any::<i64>()), 0..8)
+                .prop_map(Op::Write),
+            1 => (0..40i64).prop_map(Op::Evict),
+            3 => (0..40i64).prop_map(Op::Read),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    /// key -> (event, effective created, x)
+    type Model = BTreeMap<i64, (i64, i64, i64)>;
+
+    fn check(store: &dyn OnlineStore, model: &Model, now: i64) {
+        let keys: Vec<EntityKey> = (0..KEYS).map(EntityKey::from).collect();
+        let mut out = vec![FeatureValue::default(); keys.len()];
+        store
+            .read(
+                &ReadRequest::new("g", &keys, &[0], Timestamp::from_secs(now)),
+                &mut out,
+            )
+            .unwrap();
+        for (k, got) in (0..KEYS).zip(&out) {
+            match model.get(&k) {
+                None => assert_eq!(got.status, FeatureStatus::NotFound, "key {k}"),
+                Some(&(e, _, _)) if now - e > TTL => {
+                    assert_eq!(got.status, FeatureStatus::OutsideMaxAge, "key {k}");
+                    assert_eq!(got.event_ts, Some(Timestamp::from_secs(e)));
+                }
+                Some(&(e, _, x)) => {
+                    assert_eq!(
+                        (got.status, &got.value, got.event_ts),
+                        (
+                            FeatureStatus::Present,
+                            &Value::Int64(x),
+                            Some(Timestamp::from_secs(e))
+                        ),
+                        "key {k}"
+                    );
+                }
+            }
+        }
+        assert_eq!(store.entity_count("g").unwrap(), model.len());
+    }
+
+    #[test]
+    fn redis_online_matches_the_model() {
+        let Some(server) = super::server() else {
+            return;
+        };
+        let case = AtomicUsize::new(0);
+        let group = FeatureGroup::builder("g")
+            .entity("id", KeyType::Int64)
+            .feature("x", ValueType::Int64)
+            .ttl(std::time::Duration::from_secs(TTL as u64))
+            .build()
+            .unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(32));
+        let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+            // A fresh key prefix per case on the one server of this test.
+            let prefix = format!("case{}", case.fetch_add(1, Ordering::SeqCst));
+            let open = || {
+                RedisOnlineStore::builder(&server.url())
+                    .prefix(&prefix)
+                    .clock(ManualClock::new(Timestamp::from_secs(0)))
+                    .build()
+                    .unwrap()
+            };
+            let mut store = open();
+            store.apply_group(&group).unwrap();
+            let mut model = Model::new();
+            for op in &ops {
+                match op {
+                    Op::Write(rows) => {
+                        let batch: Vec<FeatureRow> = rows
+                            .iter()
+                            .map(|&(k, e, c, x)| {
+                                let mut r = FeatureRow::new(
+                                    k,
+                                    Timestamp::from_secs(e),
+                                    vec![Value::Int64(x)],
+                                );
+                                r.created_ts = c.map(|c| Timestamp::from_secs(e + c));
+                                r
+                            })
+                            .collect();
+                        store.write_batch("g", &batch).unwrap();
+                        for &(k, e, c, x) in rows {
+                            let v = (e, e + c.unwrap_or(0), x);
+                            let entry = model.entry(k).or_insert(v);
+                            if (v.0, v.1) >= (entry.0, entry.1) {
+                                *entry = v;
+                            }
+                        }
+                    }
+                    Op::Evict(now) => {
+                        let before = model.len();
+                        model.retain(|_, &mut (e, _, _)| now - e <= TTL);
+                        let removed = store.evict_expired(Timestamp::from_secs(*now)).unwrap();
+                        prop_assert_eq!(removed, before - model.len());
+                    }
+                    Op::Read(now) => check(&store, &model, *now),
+                    Op::Reopen => store = open(),
+                }
+                check(&store, &model, 15);
+            }
+            Ok(())
+        });
+        drop(server);
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn the_feature_store_facade_serves_from_redis() {
+    let Some(server) = server() else { return };
+    let clock = ManualClock::new(t(1_000));
+    let store = mlops_features::FeatureStore::builder()
+        .online(
+            RedisOnlineStore::builder(&server.url())
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .evict_interval(None)
+        .build()
+        .unwrap();
+    store
+        .apply_group(
+            FeatureGroup::builder("users")
+                .entity("user_id", mlops_features::KeyType::String)
+                .feature("age", ValueType::Int64)
+                .feature("city", ValueType::String)
+                .ttl(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+    store
+        .ingest_records(
+            "users",
+            &[mlops_features::Record::new(t(990))
+                .with("user_id", "u1")
+                .with("age", 28)
+                .with("city", "Lyon")],
+        )
+        .unwrap();
+    let keys = [EntityKey::from("u1"), EntityKey::from("u2")];
+    let got = store
+        .get_online_features(&["users:age", "users:city"], &keys)
+        .unwrap();
+    assert_eq!(got.row(0)[0].value, Value::Int64(28));
+    assert_eq!(got.row(0)[1].value, Value::from("Lyon"));
+    assert_eq!(got.row(1)[0].status, FeatureStatus::NotFound);
+    clock.set(t(1_051));
+    let got = store.get_online_features(&["users:age"], &keys).unwrap();
+    assert_eq!(got.row(0)[0].status, FeatureStatus::OutsideMaxAge);
+}
