@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{InMemoryContentStore, Repository};
-use mlops_features::{FeatureStore, ManualClock, Timestamp};
+use mlops_features::{FeatureStore, FileOfflineStore, FileOnlineStore, ManualClock, Timestamp};
 use mlops_pipeline::{
     Event, FileCache, InMemoryCache, Observer, Pipeline, RunOptions, RunReport, StepCache,
     StepStatus,
@@ -255,7 +255,12 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         }
         (
             Repository::with_store(&layout.data, Arc::new(InMemoryContentStore::new()))?,
-            FeatureStore::builder().clock(feature_clock).build()?,
+            // No periodic eviction: the serve step shows an expired entity as OutsideMaxAge
+            // (evicting it would reclaim its memory and make it NotFound instead).
+            FeatureStore::builder()
+                .clock(feature_clock)
+                .evict_interval(None)
+                .build()?,
             Arc::new(InMemoryTrackingBackend::new()),
             Arc::new(InMemoryRegistry::new().with_clock(registry_clock)),
             Arc::new(InMemoryCache::new()),
@@ -263,7 +268,17 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
     } else {
         (
             Repository::open(&layout.data)?,
-            FeatureStore::open_with(&layout.features, true, Arc::new(feature_clock))?,
+            {
+                let dir = &layout.features;
+                std::fs::create_dir_all(dir)?;
+                FeatureStore::builder()
+                    .online(FileOnlineStore::open(dir.join("online"))?)
+                    .offline(FileOfflineStore::open(dir.join("offline"))?)
+                    .registry_file(dir.join("registry.json"))
+                    .clock(feature_clock)
+                    .evict_interval(None)
+                    .build()?
+            },
             Arc::new(FileTrackingBackend::open(&layout.tracking)?),
             Arc::new(FileRegistry::open(&layout.registry)?.with_clock(registry_clock)),
             Arc::new(FileCache::open(&layout.cache)?),
