@@ -49,7 +49,7 @@
 //!
 //! [DVC]: https://dvc.org/doc
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod digest;
 mod error;

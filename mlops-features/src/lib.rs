@@ -90,7 +90,7 @@
 
 mod clock;
 mod codec;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod error;
 mod file;

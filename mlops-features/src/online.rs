@@ -26,6 +26,26 @@ pub enum FeatureStatus {
     OutsideMaxAge,
 }
 
+impl FeatureStatus {
+    /// The status as Feast's `FieldStatus` spells it in lower case (`present`, `not_found`,
+    /// `null`, `outside_max_age`), the same as its serde form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::NotFound => "not_found",
+            Self::Null => "null",
+            Self::OutsideMaxAge => "outside_max_age",
+        }
+    }
+}
+
+impl std::fmt::Display for FeatureStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One value returned by an online read, with its status and event time.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct FeatureValue {
@@ -174,3 +194,21 @@ macro_rules! forward_online {
     )*};
 }
 forward_online!(Arc, Box);
+
+#[cfg(test)]
+mod status_tests {
+    use super::FeatureStatus;
+
+    #[test]
+    fn display_matches_serde() {
+        for s in [
+            FeatureStatus::Present,
+            FeatureStatus::NotFound,
+            FeatureStatus::Null,
+            FeatureStatus::OutsideMaxAge,
+        ] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{s}\""));
+        }
+    }
+}

@@ -86,7 +86,7 @@
 
 mod builder;
 mod cache;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod error;
 mod file;

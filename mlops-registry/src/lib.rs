@@ -52,7 +52,7 @@
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 
 mod compare;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod core;
 mod error;

@@ -68,7 +68,7 @@ mod artifact;
 mod backend;
 mod catalog;
 mod compare;
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod error;
 mod file;

@@ -63,7 +63,10 @@ impl Tracker {
         }
     }
 
-    /// Use `clock` for run start and end times and metric timestamps.
+    /// Use `clock` (milliseconds since the Unix epoch) for run start and end times and metric
+    /// timestamps. The flush interval is measured on the same clock, since it is the time the
+    /// metrics are stamped with: a simulated clock that advances by seconds per reading flushes
+    /// (and, on a durable backend, fsyncs) at nearly every call.
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -77,7 +80,8 @@ impl Tracker {
         self
     }
 
-    /// Flush buffered metrics at the next `log_metric` once the oldest is `interval` old.
+    /// Flush buffered metrics at the next `log_metric` once the oldest is `interval` old, by the
+    /// tracker's clock (see [`Tracker::with_clock`]).
     #[must_use]
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval_ms = duration_ms(interval);
