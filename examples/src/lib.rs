@@ -7,3 +7,69 @@
 pub mod churn;
 pub mod logreg;
 pub mod workflow;
+
+/// Parse the one option every single-crate example takes, `--data DIR` (default
+/// `./mlops-data`), from `args` (without the program name). `example` names the binary in the
+/// usage message returned for `--help` or an unknown argument.
+///
+/// # Errors
+/// The usage message, for `--help`, a `--data` without a folder or an unknown argument.
+pub fn parse_data_dir(
+    example: &str,
+    args: impl IntoIterator<Item = String>,
+) -> Result<std::path::PathBuf, String> {
+    let usage = format!("usage: {example} [--data DIR]");
+    let mut args = args.into_iter();
+    let mut data = std::path::PathBuf::from("mlops-data");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
+            "-h" | "--help" => return Err(usage),
+            other => return Err(format!("unknown argument {other:?}; {usage}")),
+        }
+    }
+    Ok(data)
+}
+
+/// [`parse_data_dir`] over the process's own arguments.
+///
+/// # Errors
+/// As [`parse_data_dir`].
+pub fn data_dir_arg(example: &str) -> Result<std::path::PathBuf, String> {
+    parse_data_dir(example, std::env::args().skip(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_data_dir;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn data_dir_option() {
+        assert_eq!(
+            parse_data_dir("x", args(&[])).unwrap(),
+            std::path::Path::new("mlops-data")
+        );
+        assert_eq!(
+            parse_data_dir("x", args(&["--data", "/tmp/d"])).unwrap(),
+            std::path::Path::new("/tmp/d")
+        );
+        assert!(
+            parse_data_dir("x", args(&["--data"]))
+                .unwrap_err()
+                .contains("needs a folder")
+        );
+        let err = parse_data_dir("demo", args(&["--bogus"])).unwrap_err();
+        assert!(
+            err.contains("\"--bogus\"") && err.contains("usage: demo"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_data_dir("demo", args(&["-h"])).unwrap_err(),
+            "usage: demo [--data DIR]"
+        );
+    }
+}

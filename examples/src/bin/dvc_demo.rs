@@ -19,21 +19,6 @@ use mlops_dvc::{
     CheckoutOptions, FileContentStore, GcOptions, LinkMode, Repository, Rev, TrackOptions, Tracked,
 };
 
-const USAGE: &str = "usage: dvc_demo [--data DIR]";
-
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
-        }
-    }
-    Ok(data)
-}
-
 /// A clock that starts at a fixed instant and advances one minute per version.
 fn fixed_clock() -> impl Fn() -> DateTime<Utc> + Send + Sync + 'static {
     let minutes = Arc::new(AtomicI64::new(0));
@@ -84,7 +69,7 @@ fn check(cond: bool, what: &str) -> Result<(), String> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let base = parse_args()?.join("dvc_demo");
+    let base = mlops_examples::data_dir_arg("dvc_demo")?.join("dvc_demo");
     if base.exists() {
         fs::remove_dir_all(&base)?;
     }

@@ -14,7 +14,6 @@
 //! (default `./mlops-data`; files go under `DIR/features_demo`, recreated on every run).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,20 +22,6 @@ use mlops_features::{
     EntityFrame, EntityKey, FeatureDef, FeatureGroup, FeatureStatus, FeatureStore,
     HistoricalOptions, KeyType, ManualClock, Record, ScanOptions, Timestamp, Value, ValueType,
 };
-
-fn parse_args() -> Result<PathBuf, String> {
-    let usage = "usage: features_demo [--data DIR]";
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err(usage.into()),
-            other => return Err(format!("unknown argument {other:?}; {usage}")),
-        }
-    }
-    Ok(data)
-}
 
 fn check(ok: bool, what: &str) -> Result<(), String> {
     if ok {
@@ -56,7 +41,7 @@ fn user(ts: Timestamp, id: &str, age: i64, orders: i64, avg: f64, login: i64) ->
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = parse_args()?.join("features_demo");
+    let dir = mlops_examples::data_dir_arg("features_demo")?.join("features_demo");
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }

@@ -15,7 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,23 +24,6 @@ use mlops_pipeline::{
     Event, FileCache, Observer, Pipeline, RetryPolicy, RunOptions, RunReport, StepError, StepStatus,
 };
 use serde::{Deserialize, Serialize};
-
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err("usage: pipeline_demo [--data DIR]".into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: pipeline_demo [--data DIR]"
-                ));
-            }
-        }
-    }
-    Ok(data)
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Row {
@@ -267,7 +250,7 @@ fn expect(report: &RunReport, step: &str, want: StepStatus) -> Result<(), String
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let data = parse_args()?.join("pipeline");
+    let data = mlops_examples::data_dir_arg("pipeline_demo")?.join("pipeline");
     // Start from an empty cache so that every run of the demo shows the same thing.
     if data.exists() {
         fs::remove_dir_all(&data)?;

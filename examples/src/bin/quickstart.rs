@@ -7,32 +7,14 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use mlops_dvc::Digest;
 use mlops_testing::{QuantileMethod, quantile_sorted, sorted_finite};
 
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err("usage: quickstart [--data DIR]".into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: quickstart [--data DIR]"
-                ));
-            }
-        }
-    }
-    Ok(data)
-}
-
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let data = parse_args()?;
+    let data = mlops_examples::data_dir_arg("quickstart")?;
     let dir = data.join("quickstart");
     fs::create_dir_all(&dir)?;
     println!("writing 200 synthetic CSV shards under {}", dir.display());

@@ -10,7 +10,6 @@
 //! (default `./mlops-data`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlops_registry::{
@@ -19,23 +18,6 @@ use mlops_registry::{
 };
 
 const MODEL: &str = "text_classifier";
-
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err("usage: registry_demo [--data DIR]".into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: registry_demo [--data DIR]"
-                ));
-            }
-        }
-    }
-    Ok(data)
-}
 
 fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
     if ok {
@@ -77,7 +59,7 @@ fn transition(
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let data = parse_args()?;
+    let data = mlops_examples::data_dir_arg("registry_demo")?;
     let dir = data.join("registry_demo");
     // Start from scratch so every run prints the same story.
     if dir.exists() {

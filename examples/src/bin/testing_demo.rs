@@ -13,7 +13,6 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlops_testing::{
@@ -23,20 +22,6 @@ use mlops_testing::{
     precision_recall_f1,
 };
 use serde_json::json;
-
-fn parse_args() -> Result<PathBuf, String> {
-    let usage = "usage: testing_demo [--data DIR]";
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err(usage.into()),
-            other => return Err(format!("unknown argument {other:?}; {usage}")),
-        }
-    }
-    Ok(data)
-}
 
 /// Deterministic uniform values in [0, 1).
 struct Lcg(u64);
@@ -83,7 +68,7 @@ fn dataset(
 }
 
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
-    let data = parse_args()?;
+    let data = mlops_examples::data_dir_arg("testing_demo")?;
     let dir = data.join("testing");
     std::fs::create_dir_all(&dir)?;
 

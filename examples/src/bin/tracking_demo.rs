@@ -7,7 +7,6 @@
 //! (default `./mlops-data`; the store goes to `DIR/tracking`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use mlops_tracking::{
@@ -97,25 +96,8 @@ fn simulate(c: &Config, seed: u64) -> Vec<Epoch> {
         .collect()
 }
 
-fn parse_args() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut data = PathBuf::from("mlops-data");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data" => data = args.next().ok_or("--data needs a folder")?.into(),
-            "-h" | "--help" => return Err("usage: tracking_demo [--data DIR]".into()),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: tracking_demo [--data DIR]"
-                ));
-            }
-        }
-    }
-    Ok(data)
-}
-
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let data = parse_args()?;
+    let data = mlops_examples::data_dir_arg("tracking_demo")?;
     let store = data.join("tracking");
     let backend = FileTrackingBackend::open(&store)?;
     let tracker = Tracker::new(backend.clone());
