@@ -6,6 +6,8 @@
 #![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::print_stderr)]
 
+mod common;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -668,73 +670,14 @@ fn prefixes_isolate_stores_sharing_a_server() {
 }
 
 mod model {
-    //! Random operation sequences against the Redis store and a `BTreeMap` model, compared
-    //! after every step; "reopen" is a new store handle (new connections, empty cache).
-    use std::collections::BTreeMap;
+    //! The shared online-store model test (`tests/common`) against the Redis store; "reopen" is
+    //! a new store handle (new connections, empty cache), with a fresh key prefix per case.
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use mlops_features::{
-        EntityKey, FeatureGroup, FeatureRow, FeatureStatus, FeatureValue, KeyType, ManualClock,
-        OnlineStore, ReadRequest, RedisOnlineStore, Timestamp, Value, ValueType,
-    };
+    use mlops_features::{ManualClock, OnlineStore, RedisOnlineStore, Timestamp};
     use proptest::prelude::*;
 
-    const TTL: i64 = 10;
-    const KEYS: i64 = 6;
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Write(Vec<(i64, i64, Option<i64>, i64)>),
-        Evict(i64),
-        Read(i64),
-        Reopen,
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            4 => prop::collection::vec(
-                (0..KEYS, 0..20i64, prop::option::of(0..4i64), any::<i64>()), 0..8)
-                .prop_map(Op::Write),
-            1 => (0..40i64).prop_map(Op::Evict),
-            3 => (0..40i64).prop_map(Op::Read),
-            1 => Just(Op::Reopen),
-        ]
-    }
-
-    /// key -> (event, effective created, x)
-    type Model = BTreeMap<i64, (i64, i64, i64)>;
-
-    fn check(store: &dyn OnlineStore, model: &Model, now: i64) {
-        let keys: Vec<EntityKey> = (0..KEYS).map(EntityKey::from).collect();
-        let mut out = vec![FeatureValue::default(); keys.len()];
-        store
-            .read(
-                &ReadRequest::new("g", &keys, &[0], Timestamp::from_secs(now)),
-                &mut out,
-            )
-            .unwrap();
-        for (k, got) in (0..KEYS).zip(&out) {
-            match model.get(&k) {
-                None => assert_eq!(got.status, FeatureStatus::NotFound, "key {k}"),
-                Some(&(e, _, _)) if now - e > TTL => {
-                    assert_eq!(got.status, FeatureStatus::OutsideMaxAge, "key {k}");
-                    assert_eq!(got.event_ts, Some(Timestamp::from_secs(e)));
-                }
-                Some(&(e, _, x)) => {
-                    assert_eq!(
-                        (got.status, &got.value, got.event_ts),
-                        (
-                            FeatureStatus::Present,
-                            &Value::Int64(x),
-                            Some(Timestamp::from_secs(e))
-                        ),
-                        "key {k}"
-                    );
-                }
-            }
-        }
-        assert_eq!(store.entity_count("g").unwrap(), model.len());
-    }
+    use super::common::{op, run_online};
 
     #[test]
     fn redis_online_matches_the_model() {
@@ -742,61 +685,19 @@ mod model {
             return;
         };
         let case = AtomicUsize::new(0);
-        let group = FeatureGroup::builder("g")
-            .entity("id", KeyType::Int64)
-            .feature("x", ValueType::Int64)
-            .ttl(std::time::Duration::from_secs(TTL as u64))
-            .build()
-            .unwrap();
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(32));
         let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
             // A fresh key prefix per case on the one server of this test.
             let prefix = format!("case{}", case.fetch_add(1, Ordering::SeqCst));
-            let open = || {
-                RedisOnlineStore::builder(&server.url())
-                    .prefix(&prefix)
-                    .clock(ManualClock::new(Timestamp::from_secs(0)))
-                    .build()
-                    .unwrap()
-            };
-            let mut store = open();
-            store.apply_group(&group).unwrap();
-            let mut model = Model::new();
-            for op in &ops {
-                match op {
-                    Op::Write(rows) => {
-                        let batch: Vec<FeatureRow> = rows
-                            .iter()
-                            .map(|&(k, e, c, x)| {
-                                let mut r = FeatureRow::new(
-                                    k,
-                                    Timestamp::from_secs(e),
-                                    vec![Value::Int64(x)],
-                                );
-                                r.created_ts = c.map(|c| Timestamp::from_secs(e + c));
-                                r
-                            })
-                            .collect();
-                        store.write_batch("g", &batch).unwrap();
-                        for &(k, e, c, x) in rows {
-                            let v = (e, e + c.unwrap_or(0), x);
-                            let entry = model.entry(k).or_insert(v);
-                            if (v.0, v.1) >= (entry.0, entry.1) {
-                                *entry = v;
-                            }
-                        }
-                    }
-                    Op::Evict(now) => {
-                        let before = model.len();
-                        model.retain(|_, &mut (e, _, _)| now - e <= TTL);
-                        let removed = store.evict_expired(Timestamp::from_secs(*now)).unwrap();
-                        prop_assert_eq!(removed, before - model.len());
-                    }
-                    Op::Read(now) => check(&store, &model, *now),
-                    Op::Reopen => store = open(),
-                }
-                check(&store, &model, 15);
-            }
+            run_online(&ops, &mut || -> Box<dyn OnlineStore> {
+                Box::new(
+                    RedisOnlineStore::builder(&server.url())
+                        .prefix(&prefix)
+                        .clock(ManualClock::new(Timestamp::from_secs(0)))
+                        .build()
+                        .unwrap(),
+                )
+            });
             Ok(())
         });
         drop(server);
