@@ -8,6 +8,7 @@
 //! the 1 GiB file. When built but not run (CI), it does nothing.
 #![allow(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+use mlops_benches::proc_stats::{process_cpu_seconds, status_kib};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,26 +19,14 @@ use mlops_dvc::{
     CheckoutOptions, Digest, FileContentStore, GcOptions, LinkMode, Repository, TrackOptions,
 };
 
-fn rss_kib(field: &str) -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Reset the peak-RSS mark (Linux: writing 5 to clear_refs resets VmHWM) and return the baseline.
 fn reset_peak() -> u64 {
     let _ = fs::write("/proc/self/clear_refs", "5");
-    rss_kib("VmRSS:")
+    status_kib("VmRSS:").unwrap_or(0)
 }
 
 fn peak_above(baseline: u64) -> f64 {
-    rss_kib("VmHWM:").saturating_sub(baseline) as f64 / 1024.0
+    status_kib("VmHWM:").unwrap_or(0).saturating_sub(baseline) as f64 / 1024.0
 }
 
 /// Fast deterministic filler (xorshift), so writing test data is not the bottleneck.
@@ -60,22 +49,6 @@ fn repo(root: &Path) -> Repository {
         .with_fsync(false)
 }
 
-/// CPU seconds (user + system) this process used so far, from `/proc/self/stat` (clock ticks of
-/// 1/100 s).
-fn cpu_secs() -> f64 {
-    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields after the command name start at the state (field 3); utime is 14, stime 15.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 thread_local! {
     static LAST_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
@@ -91,13 +64,13 @@ impl Meter {
     fn start() -> Self {
         Self {
             t: Instant::now(),
-            cpu: cpu_secs(),
+            cpu: process_cpu_seconds().unwrap_or(0.0),
         }
     }
 
     fn elapsed(&self) -> Duration {
         let el = self.t.elapsed();
-        LAST_CPU.with(|c| c.set(cpu_secs() - self.cpu));
+        LAST_CPU.with(|c| c.set(process_cpu_seconds().unwrap_or(0.0) - self.cpu));
         el
     }
 }

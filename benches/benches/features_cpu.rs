@@ -4,6 +4,7 @@
 //! `cargo bench -p mlops-benches --bench features_cpu`; building it (what CI does) runs nothing.
 #![allow(missing_docs, clippy::print_stdout, clippy::cast_precision_loss)]
 
+use mlops_benches::proc_stats::thread_cpu_seconds;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -15,24 +16,17 @@ use mlops_features::{
 
 const ENTITIES: usize = 100_000;
 
-/// CPU seconds (user + system) of the calling thread.
-fn thread_cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn measure(name: &str, per_op: f64, mut op: impl FnMut()) {
     // Enough operations for about 2 CPU seconds at the expected cost (10 ms ticks: 0.5 %).
     let n = ((2.0 / per_op) as u64).max(1);
-    let (c0, w0) = (thread_cpu(), Instant::now());
+    let (c0, w0) = (thread_cpu_seconds().unwrap_or(0.0), Instant::now());
     for _ in 0..n {
         op();
     }
-    let (cpu, wall) = (thread_cpu() - c0, w0.elapsed().as_secs_f64());
+    let (cpu, wall) = (
+        thread_cpu_seconds().unwrap_or(0.0) - c0,
+        w0.elapsed().as_secs_f64(),
+    );
     let unit = |s: f64| {
         if s < 1e-6 {
             format!("{:.0} ns", s * 1e9)

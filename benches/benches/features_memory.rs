@@ -5,6 +5,7 @@
 //! CI does) runs nothing.
 #![allow(missing_docs, clippy::print_stdout, clippy::cast_precision_loss)]
 
+use mlops_benches::proc_stats::status_kib;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -12,16 +13,6 @@ use mlops_features::{
     EntityKey, FeatureGroup, FeatureRow, FeatureValue, InMemoryOnlineStore, KeyType, OnlineStore,
     ReadRequest, Timestamp, Value, ValueType,
 };
-
-fn status_kb(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -35,7 +26,7 @@ fn main() {
     let group = b.ttl(Duration::from_secs(86_400)).build().unwrap();
     let store = InMemoryOnlineStore::new();
     store.apply_group(&group).unwrap();
-    let before = status_kb("VmRSS:").unwrap_or(0);
+    let before = status_kib("VmRSS:").unwrap_or(0);
     let key = |i: usize| EntityKey::from(format!("user_{i:07}"));
     for start in (0..N).step_by(10_000) {
         let rows: Vec<FeatureRow> = (start..start + 10_000)
@@ -49,8 +40,8 @@ fn main() {
             .collect();
         store.write_batch("user_features", &rows).unwrap();
     }
-    let after = status_kb("VmRSS:").unwrap_or(0);
-    let hwm = status_kb("VmHWM:").unwrap_or(0);
+    let after = status_kib("VmRSS:").unwrap_or(0);
+    let hwm = status_kib("VmHWM:").unwrap_or(0);
     println!(
         "features_memory: 1M entities x 8 f64: store RSS delta {:.1} MB (RSS before {:.1} MB, after {:.1} MB, peak {:.1} MB)",
         (after - before) as f64 / 1024.0,

@@ -6,33 +6,23 @@
 //! Run with `cargo bench -p mlops-benches --bench pipeline_cpu` (Linux).
 #![allow(missing_docs, clippy::print_stdout)]
 
+use mlops_benches::proc_stats::process_cpu_seconds;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlops_pipeline::{FileCache, Pipeline, RunOptions};
 
-/// Process CPU time (user + system, all threads), from `/proc/self/stat`, in clock ticks of
-/// 10 ms (the Linux `USER_HZ`).
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
-}
-
 fn measure(name: &str, runs: usize, mut f: impl FnMut()) {
     f(); // warm-up
-    let cpu0 = cpu_time();
+    let cpu0 = process_cpu_seconds().map(Duration::from_secs_f64);
     let mut walls = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
         f();
         walls.push(t.elapsed());
     }
-    let cpu = cpu_time()
+    let cpu = process_cpu_seconds()
+        .map(Duration::from_secs_f64)
         .zip(cpu0)
         .map(|(b, a)| (b - a) / u32::try_from(runs).unwrap_or(1));
     walls.sort();

@@ -5,6 +5,7 @@
 //! `cargo bench -p mlops-benches --bench testing_cpu`
 #![allow(clippy::print_stdout)]
 
+use mlops_benches::proc_stats::process_cpu_seconds;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -29,23 +30,14 @@ impl Lcg {
     }
 }
 
-/// Process CPU seconds (user + system) from `/proc/self/stat`, 10 ms resolution.
-fn cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 fn measure(name: &str, runs: u32, mut f: impl FnMut()) {
     f(); // warm-up
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (process_cpu_seconds(), Instant::now());
     for _ in 0..runs {
         f();
     }
     let wall = t0.elapsed().as_secs_f64() / f64::from(runs) * 1e3;
-    match (c0, cpu_seconds()) {
+    match (c0, process_cpu_seconds()) {
         (Some(a), Some(b)) => println!(
             "{name:<40} cpu {:>8.1} ms/op   wall {wall:>8.1} ms/op   ({runs} runs)",
             (b - a) / f64::from(runs) * 1e3

@@ -3,6 +3,7 @@
 //! included), with fsync off and on. Runs only under `cargo bench` (it is given `--bench`).
 #![allow(missing_docs, clippy::print_stdout)]
 
+use mlops_benches::proc_stats::process_cpu_seconds;
 use std::time::Instant;
 
 use mlops_tracking::{CreateRun, FileTrackingBackend, RunStatus, Tracker};
@@ -12,19 +13,6 @@ const CALLS: usize = 2_000_000;
 fn percentile(sorted: &[u64], q: f64) -> u64 {
     let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
     sorted[idx]
-}
-
-/// CPU time (user + system) of this process so far, in seconds, from `/proc/self/stat` (the
-/// machine may be shared, so wall time alone overstates the cost).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: f64 = fields.next()?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    // Clock ticks are 100 per second on Linux.
-    Some((utime + stime) / 100.0)
 }
 
 fn main() {
@@ -44,7 +32,7 @@ fn main() {
             .start_run("latency", CreateRun::new())
             .expect("start");
         let mut ns = Vec::with_capacity(CALLS);
-        let cpu0 = cpu_seconds();
+        let cpu0 = process_cpu_seconds();
         let total = Instant::now();
         for i in 0..CALLS {
             let t = Instant::now();
@@ -53,7 +41,9 @@ fn main() {
         }
         run.flush().expect("flush");
         let secs = total.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(cpu0).map_or(f64::NAN, |(b, a)| b - a);
+        let cpu = process_cpu_seconds()
+            .zip(cpu0)
+            .map_or(f64::NAN, |(b, a)| b - a);
         run.end(RunStatus::Finished).expect("end");
         ns.sort_unstable();
         println!(

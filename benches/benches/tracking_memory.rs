@@ -3,35 +3,12 @@
 //! `/proc/self/status` (Linux). Runs only under `cargo bench` (it is given `--bench`).
 #![allow(missing_docs, clippy::print_stdout)]
 
+use mlops_benches::proc_stats::{process_cpu_seconds, status_kib};
 use std::time::Instant;
 
 use mlops_tracking::{CreateRun, FileTrackingBackend, RunStatus, Tracker};
 
 const METRICS: i64 = 10_000_000;
-
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// CPU time (user + system) of this process so far, in seconds, from `/proc/self/stat` (the
-/// machine may be shared, so wall time alone overstates the cost).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: f64 = fields.next()?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    // Clock ticks are 100 per second on Linux.
-    Some((utime + stime) / 100.0)
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -55,7 +32,7 @@ fn main() {
         println!("tracking_memory: /proc/self/status is not available; not measured");
         return;
     };
-    let cpu0 = cpu_seconds();
+    let cpu0 = process_cpu_seconds();
     let start = Instant::now();
     for i in 0..METRICS {
         let k = keys[(i % 4) as usize];
@@ -63,7 +40,9 @@ fn main() {
     }
     run.end(RunStatus::Finished).expect("end");
     let secs = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(cpu0).map_or(f64::NAN, |(b, a)| b - a);
+    let cpu = process_cpu_seconds()
+        .zip(cpu0)
+        .map_or(f64::NAN, |(b, a)| b - a);
     let peak = status_kib("VmHWM:").unwrap_or(0);
     let rss = status_kib("VmRSS:").unwrap_or(0);
     let above = peak.saturating_sub(baseline);
