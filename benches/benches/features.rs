@@ -9,40 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mlops_benches::features_fixture::{FEATURES, group, key, rows};
 use mlops_features::{
-    EntityFrame, EntityKey, FeatureGroup, FeatureRow, FeatureStore, FeatureValue, FileOfflineStore,
-    FileOnlineStore, HistoricalOptions, InMemoryOfflineStore, InMemoryOnlineStore, KeyType,
-    OfflineStore, OnlineResponse, OnlineStore, ReadRequest, Timestamp, Value, ValueType,
+    EntityFrame, EntityKey, FeatureStore, FeatureValue, FileOfflineStore, FileOnlineStore,
+    HistoricalOptions, InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore, OnlineResponse,
+    OnlineStore, ReadRequest, Timestamp,
 };
 
 const ENTITIES: usize = 100_000;
-const FEATURES: usize = 8;
-
-fn group() -> FeatureGroup {
-    let mut b = FeatureGroup::builder("user_features").entity("user_id", KeyType::String);
-    for i in 0..FEATURES {
-        b = b.feature(&format!("f{i}"), ValueType::Float64);
-    }
-    b.ttl(Duration::from_secs(365 * 86_400)).build().unwrap()
-}
-
-fn key(i: usize) -> EntityKey {
-    EntityKey::from(format!("user_{i:07}"))
-}
-
-fn rows(range: std::ops::Range<usize>, ts: i64) -> Vec<FeatureRow> {
-    range
-        .map(|i| {
-            FeatureRow::new(
-                key(i),
-                Timestamp::from_secs(ts),
-                (0..FEATURES)
-                    .map(|j| Value::Float64((i * 8 + j) as f64))
-                    .collect(),
-            )
-        })
-        .collect()
-}
 
 fn fill(store: &dyn OnlineStore, n: usize) {
     store.apply_group(&group()).unwrap();

@@ -6,12 +6,12 @@
 
 use mlops_benches::proc_stats::thread_cpu_seconds;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use mlops_benches::features_fixture::{group, key, rows};
 use mlops_features::{
-    EntityFrame, EntityKey, FeatureGroup, FeatureRow, FeatureStore, FeatureValue, FileOnlineStore,
-    HistoricalOptions, InMemoryOfflineStore, InMemoryOnlineStore, KeyType, OfflineStore,
-    OnlineStore, ReadRequest, Timestamp, Value, ValueType,
+    EntityFrame, EntityKey, FeatureStore, FeatureValue, FileOnlineStore, HistoricalOptions,
+    InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore, OnlineStore, ReadRequest, Timestamp,
 };
 
 const ENTITIES: usize = 100_000;
@@ -41,30 +41,6 @@ fn measure(name: &str, per_op: f64, mut op: impl FnMut()) {
         unit(cpu / n as f64),
         unit(wall / n as f64)
     );
-}
-
-fn group() -> FeatureGroup {
-    let mut b = FeatureGroup::builder("user_features").entity("user_id", KeyType::String);
-    for i in 0..8 {
-        b = b.feature(&format!("f{i}"), ValueType::Float64);
-    }
-    b.ttl(Duration::from_secs(365 * 86_400)).build().unwrap()
-}
-
-fn key(i: usize) -> EntityKey {
-    EntityKey::from(format!("user_{i:07}"))
-}
-
-fn rows(range: std::ops::Range<usize>, ts: i64) -> Vec<FeatureRow> {
-    range
-        .map(|i| {
-            FeatureRow::new(
-                key(i),
-                Timestamp::from_secs(ts),
-                (0..8).map(|j| Value::Float64((i * 8 + j) as f64)).collect(),
-            )
-        })
-        .collect()
 }
 
 fn main() {

@@ -4,7 +4,7 @@
 //! (`*_cpu`, `*_memory`, `*_latency`, `dvc_figures`; they do nothing unless run with `--bench`).
 //!
 //! This library holds what those programs share: reading the process's own CPU time and
-//! memory from `/proc` ([`proc_stats`]).
+//! memory from `/proc` ([`proc_stats`]), and the feature-store workload ([`features_fixture`]).
 
 pub mod proc_stats {
     //! The process's (or thread's) CPU time and memory, read from Linux's `/proc`. On a shared
@@ -68,5 +68,57 @@ pub mod proc_stats {
             assert!(status_kib("VmHWM:").unwrap() >= status_kib("VmRSS:").unwrap() / 2);
             assert_eq!(status_kib("NoSuchField:"), None);
         }
+    }
+}
+
+pub mod features_fixture {
+    //! The feature-store workload of the `features` benches: a group of 8 `f64` features keyed
+    //! by a string user id, with a one-year TTL, and deterministic rows.
+    #![allow(clippy::cast_precision_loss)]
+
+    use std::time::Duration;
+
+    use mlops_features::{
+        EntityKey, FeatureGroup, FeatureRow, KeyType, Timestamp, Value, ValueType,
+    };
+
+    /// Features per row.
+    pub const FEATURES: usize = 8;
+
+    /// The `user_features` group (entity `user_id`, features `f0`..`f7`).
+    ///
+    /// # Panics
+    /// Never: the definition is fixed and valid.
+    #[must_use]
+    pub fn group() -> FeatureGroup {
+        let mut b = FeatureGroup::builder("user_features").entity("user_id", KeyType::String);
+        for i in 0..FEATURES {
+            b = b.feature(&format!("f{i}"), ValueType::Float64);
+        }
+        b.ttl(Duration::from_secs(365 * 86_400))
+            .build()
+            .expect("a fixed, valid group")
+    }
+
+    /// The entity key of user `i`.
+    #[must_use]
+    pub fn key(i: usize) -> EntityKey {
+        EntityKey::from(format!("user_{i:07}"))
+    }
+
+    /// Rows for users `range`, all with event time `ts` (seconds).
+    #[must_use]
+    pub fn rows(range: std::ops::Range<usize>, ts: i64) -> Vec<FeatureRow> {
+        range
+            .map(|i| {
+                FeatureRow::new(
+                    key(i),
+                    Timestamp::from_secs(ts),
+                    (0..FEATURES)
+                        .map(|j| Value::Float64((i * FEATURES + j) as f64))
+                        .collect(),
+                )
+            })
+            .collect()
     }
 }
