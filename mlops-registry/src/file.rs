@@ -32,6 +32,7 @@ use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
+use crate::order::{Page, check_version_search, page_models, page_versions};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
@@ -1083,16 +1084,15 @@ impl RegistryStore for FileRegistry {
         Ok(())
     }
 
-    fn search_registered_models(&self, search: &Search) -> Result<Vec<RegisteredModel>> {
+    fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
         search.filter.check_for_models()?;
         self.all_models(|all| {
-            Ok(all
-                .iter()
-                .map(|d| &d.model)
-                .filter(|m| search.filter.matches_model(m))
-                .take(search.max_results.unwrap_or(usize::MAX))
-                .cloned()
-                .collect())
+            page_models(
+                all.iter()
+                    .map(|d| &d.model)
+                    .filter(|m| search.filter.matches_model(m)),
+                search,
+            )
         })
     }
 
@@ -1124,30 +1124,27 @@ impl RegistryStore for FileRegistry {
         })
     }
 
-    fn search_model_versions(&self, search: &Search) -> Result<Vec<ModelVersion>> {
-        let limit = search.max_results.unwrap_or(usize::MAX);
+    fn search_model_versions(&self, search: &Search) -> Result<Page<ModelVersion>> {
+        check_version_search(search)?;
         let filter = &search.filter;
         if let Some(name) = filter.exact_name() {
             return match self.read(name, |d| {
-                Ok(d.views_desc()
-                    .filter(|v| filter.matches_version(v))
-                    .take(limit)
-                    .collect())
+                page_versions(d.views_desc().filter(|v| filter.matches_version(v)), search)
             }) {
                 Err(RegistryError::NotFound {
                     kind: "registered model",
                     ..
-                }) => Ok(Vec::new()),
+                }) => Ok(Page::last(Vec::new())),
                 other => other,
             };
         }
         self.all_models(|all| {
-            Ok(all
-                .iter()
-                .flat_map(|d| d.views_desc())
-                .filter(|v| filter.matches_version(v))
-                .take(limit)
-                .collect())
+            page_versions(
+                all.iter()
+                    .flat_map(|d| d.views_desc())
+                    .filter(|v| filter.matches_version(v)),
+                search,
+            )
         })
     }
 

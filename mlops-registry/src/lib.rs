@@ -61,6 +61,7 @@ mod filter;
 mod fsutil;
 mod memory;
 mod model;
+mod order;
 mod policy;
 mod store;
 mod uri;
@@ -76,6 +77,7 @@ pub use crate::model::{
     MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,
     validate_metric, validate_model_name, validate_tag,
 };
+pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::{ModelUri, VersionTarget};

@@ -352,6 +352,7 @@ fn half_created_models_and_half_deleted_models_are_cleaned_on_open() {
     let names: Vec<String> = reg
         .search_registered_models(&Default::default())
         .unwrap()
+        .items
         .into_iter()
         .map(|m| m.name)
         .collect();

@@ -260,6 +260,7 @@ fn check(store: &dyn RegistryStore, model: &Model) {
     let listed: Vec<String> = store
         .search_registered_models(&Default::default())
         .unwrap()
+        .items
         .into_iter()
         .map(|m| m.name)
         .collect();
