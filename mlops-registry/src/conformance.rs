@@ -836,6 +836,26 @@ mod file {
 }
 
 #[cfg(test)]
+mod file_compacting {
+    // Every case with a log compacted at almost every change, from two handles.
+    crate::registry_conformance_tests!(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let open = move |p: &std::path::Path| {
+            crate::FileRegistry::open(p)
+                .unwrap()
+                .with_fsync(false)
+                .with_compaction_slack(0)
+        };
+        let store = open(dir.path());
+        (
+            Box::new(store) as Box<dyn crate::RegistryStore>,
+            Box::new(move || Box::new(open(dir.path())) as Box<dyn crate::RegistryStore>)
+                as Box<dyn Fn() -> Box<dyn crate::RegistryStore>>,
+        )
+    });
+}
+
+#[cfg(test)]
 mod file_durable {
     // One pass with fsync on, to exercise the durable code paths.
     crate::registry_conformance_tests!(@cases || {
