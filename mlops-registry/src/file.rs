@@ -44,6 +44,9 @@ const JOURNAL_FILE: &str = "journal.json";
 /// (the default of [`FileRegistry::with_compaction_slack`]).
 const COMPACT_SLACK: u64 = 256 * 1024;
 
+/// The largest header record a log may start with (its payload, in bytes).
+const MAX_HEADER_LEN: usize = 64 * 1024;
+
 static INCARNATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// The first record of `model.log`: which model, which incarnation, which compaction.
@@ -812,6 +815,8 @@ impl FileRegistry {
             .ok()
             .filter(|_| got == 8)
             .and_then(|h| usize::from_str_radix(h, 16).ok())
+            // A header holds a name of at most a few hundred bytes: never trust a huge length.
+            .filter(|&len| len <= MAX_HEADER_LEN)
             .ok_or_else(|| RegistryError::corrupt(&path, "does not start with a header record"))?;
         let mut data = head.to_vec();
         data.resize(18 + len + 1, 0);

@@ -79,9 +79,11 @@ fn truncated_or_garbage_model_log_is_a_clear_error_for_that_model_only() {
     // A damaged byte inside the first change record, with more records after it.
     let mut flipped = good.clone();
     flipped[header_len + 40] ^= 0x01;
-    let damages: [(&[u8], &str); 4] = [
+    let damages: [(&[u8], &str); 5] = [
         (b"", "empty"),
         (b"\x00\xffgarbage", "header record"),
+        // A length field no header can have: refused before anything is allocated.
+        (b"ffffffff 00000000 {\"format\":2", "header record"),
         (&good[..10], "header record"),
         (&flipped, "at byte"),
     ];
