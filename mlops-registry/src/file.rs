@@ -366,13 +366,16 @@ fn load_log(path: &Path, data: &[u8]) -> Result<Loaded> {
 
 impl FileRegistry {
     /// Open (creating if needed) the registry in `root`, and repair what a crash left behind:
-    /// an in-flight multi-file change is redone; stray temp files of dead writers, half-created
-    /// models and models being deleted are removed (see [`FileRegistry::repairs`]). Opening
-    /// reads every model's directory listing once.
+    /// an interrupted rename is redone from its journal; stray temp files of dead writers,
+    /// half-created models and models being deleted are removed; a torn last record of a model
+    /// log (a writer that died mid-append) is dropped (see [`FileRegistry::repairs`]). Opening
+    /// reads every model's log once (a damaged log does not stop the open: that model's
+    /// operations report it).
     ///
     /// # Errors
     /// [`RegistryError::Io`] when the directory cannot be created or locked;
-    /// [`RegistryError::Corrupt`] for a damaged journal.
+    /// [`RegistryError::Corrupt`] for a damaged journal, or a model directory in the older
+    /// format 1 (`model.json`), which is not converted.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_owned();
         for dir in [root.join("models"), root.join("trash")] {
