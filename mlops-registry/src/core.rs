@@ -38,8 +38,6 @@ pub(crate) struct Effects {
     pub removed: BTreeSet<ModelVersionNumber>,
     /// Audit records to append.
     pub audit: Vec<AuditRecord>,
-    /// The change created a version (the only one in `written`).
-    pub created: bool,
 }
 
 /// One registered model with its versions.
@@ -219,7 +217,6 @@ impl ModelData {
         self.touch(now);
         let mut fx = Effects::default();
         fx.written.insert(number);
-        fx.created = true;
         Ok((version, fx))
     }
 

@@ -1,19 +1,18 @@
 //! [`FileRegistry`]: a registry in a directory, shared safely by many processes.
 //!
-//! Layout (see `docs/formats.md`):
+//! Layout (format 2, see `docs/formats.md`):
 //!
 //! ```text
 //! <root>/registry.lock            cross-process lock (exclusive for writes, shared for loads)
 //! <root>/registry.gen             generation counter, stored as the file's length
-//! <root>/journal.json             redo journal of an in-flight multi-file change (normally absent)
+//! <root>/journal.json             redo journal of an in-flight rename (normally absent)
 //! <root>/trash/                   models being deleted
 //! <root>/models/<32 hex>/         one model; the name is sha256(name), first 32 hex digits
-//!     model.json                  the model record: the commit point of every change but one
-//!     versions/<n>.json           one record per version; its appearance commits a new version
+//!     model.log                   framed, append-only: a header, then one record per change
 //!     audit.log                   framed, append-only audit history
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -32,37 +31,60 @@ use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
+use crate::order::{Page, check_version_search, page_models, page_versions};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
-const FORMAT: u32 = 1;
-const MODEL_FILE: &str = "model.json";
+const FORMAT: u32 = 2;
+const LOG_FILE: &str = "model.log";
+const OLD_MODEL_FILE: &str = "model.json";
 const AUDIT_FILE: &str = "audit.log";
 const JOURNAL_FILE: &str = "journal.json";
-/// How many revisions `model.json` remembers the touched versions of.
-const RECENT: usize = 64;
+/// A model log is compacted once it exceeds twice its size after the last compaction plus this
+/// (the default of [`FileRegistry::with_compaction_slack`]).
+const COMPACT_SLACK: u64 = 256 * 1024;
+
+/// The largest header record a log may start with (its payload, in bytes).
+const MAX_HEADER_LEN: usize = 64 * 1024;
 
 static INCARNATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// `model.json`: the model record plus the bookkeeping that makes it the commit point.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ModelFile {
+/// The first record of `model.log`: which model, which incarnation, which compaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Header {
     format: u32,
+    name: String,
     /// Changes when the model is (re)created: tells a deleted-and-recreated model apart.
     incarnation: String,
-    /// Incremented by every committed change of the model or its versions.
-    revision: u64,
-    /// Length of the committed prefix of `audit.log`.
-    audit_len: u64,
-    /// The versions each of the last [`RECENT`] revisions wrote or removed, so another process
-    /// refreshes its cache by reading only those.
-    #[serde(default)]
-    recent: Vec<(u64, Vec<u64>)>,
-    #[serde(flatten)]
-    model: RegisteredModel,
+    /// Incremented each time the log is rewritten (compaction, rename): a reader whose cached
+    /// header differs reloads the whole log.
+    compaction: u64,
 }
 
-/// `journal.json`: the writes of a multi-file change, redone on recovery.
+/// Every later record of `model.log`: one committed change (the first after the header holds
+/// every version, as of the last compaction).
+#[derive(Debug, Serialize)]
+struct RecordOut<'a> {
+    model: &'a RegisteredModel,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    put: Vec<&'a ModelVersion>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<ModelVersionNumber>,
+    /// Length of the committed prefix of `audit.log` after this change.
+    audit_len: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordIn {
+    model: RegisteredModel,
+    #[serde(default)]
+    put: Vec<ModelVersion>,
+    #[serde(default)]
+    removed: Vec<ModelVersionNumber>,
+    audit_len: u64,
+}
+
+/// `journal.json`: the writes of a multi-file change (a rename), redone on recovery.
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
     format: u32,
@@ -80,10 +102,14 @@ enum JournalOp {
 #[derive(Debug)]
 struct Cached {
     data: ModelData,
-    incarnation: String,
-    revision: u64,
+    /// The framed header record exactly as it is on disk.
+    header_bytes: Vec<u8>,
+    header: Header,
+    /// Bytes of intact records of `model.log` applied to `data`.
+    log_len: u64,
+    /// The log's length right after it was last written whole.
+    base_len: u64,
     audit_len: u64,
-    recent: Vec<(u64, Vec<u64>)>,
     epoch: u64,
 }
 
@@ -92,7 +118,7 @@ struct Cache {
     /// The generation the cache was last synchronised with.
     generation: u64,
     /// Bumped whenever another process changed the registry: entries of older epochs must be
-    /// revalidated against their `model.json`.
+    /// revalidated against their `model.log`.
     epoch: u64,
     models: HashMap<String, Cached>,
     /// The epoch at which `models` was known to hold every model.
@@ -127,13 +153,15 @@ impl Drop for LockGuard<'_> {
 /// A registry stored in a directory: durable, crash-safe, shared by any number of processes on
 /// one machine (local file systems; not NFS).
 ///
-/// - Writes take an exclusive [`File::lock`] on `registry.lock`, so version numbers are assigned
-///   without gaps or duplicates across processes.
+/// - Each model is one append-only log of framed records (`model.log`): a change of the model
+///   or its versions is one record appended under an exclusive [`File::lock`] on
+///   `registry.lock`, so version numbers are assigned without gaps or duplicates across
+///   processes, and a change is visible whole or not at all. The log is compacted (rewritten
+///   atomically as one record) when it has doubled since it was last written whole.
 /// - Reads are served from an in-process cache. Every write first grows `registry.gen` by one
 ///   byte (its length *is* the generation), so a reader checks freshness with one `fstat` of an
 ///   open file, with no read and no path lookup; only when the generation moved does it take the
-///   shared lock and re-read the `model.json` of the model it needs (and its versions only if
-///   that model changed).
+///   shared lock and read the new records at the end of the log of the model it needs.
 /// - Durable by default: every write is fsynced (files and directories) before it returns.
 ///   [`FileRegistry::with_fsync`]`(false)` skips the fsyncs (tests, benches): a crash of the
 ///   process still loses nothing, a power loss may lose recent changes.
@@ -145,6 +173,7 @@ pub struct FileRegistry {
     lock: Mutex<File>,
     cache: RwLock<Cache>,
     repairs: Vec<String>,
+    compact_slack: u64,
 }
 
 impl fmt::Debug for FileRegistry {
@@ -196,25 +225,157 @@ fn to_json<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
     })
 }
 
-/// JSON bytes as the string a journal op carries (serde_json always writes UTF-8).
-fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes)
-        .map_err(|e| RegistryError::invalid("record", format!("{}: {e}", path.display())))
+/// Append `value` as one framed record to `out`.
+fn frame<T: Serialize>(path: &Path, value: &T, out: &mut Vec<u8>) -> Result<()> {
+    let payload = serde_json::to_vec(value).map_err(|source| RegistryError::Serde {
+        path: path.to_owned(),
+        source,
+    })?;
+    fsutil::encode_record(&payload, out).map_err(ioe(path))
 }
 
-fn version_file(n: ModelVersionNumber) -> String {
-    format!("{n}.json")
+/// The error for a directory written by an older version of this crate.
+fn old_format(path: &Path) -> RegistryError {
+    RegistryError::corrupt(
+        path,
+        format!(
+            "written by an older mlops-registry (format 1: model.json and versions/*.json); \
+             this version reads format {FORMAT} (model.log) and does not convert: re-register \
+             the model, or read it with the version that wrote it"
+        ),
+    )
+}
+
+/// A model log, parsed: its header and the state its records add up to.
+struct Loaded {
+    header_bytes: Vec<u8>,
+    header: Header,
+    data: ModelData,
+    /// Bytes of intact records.
+    log_len: u64,
+    audit_len: u64,
+    /// Offset of a torn last record (a writer died mid-append), dropped.
+    torn_at: Option<u64>,
+}
+
+/// The header record at the start of a log: `(header, framed bytes)`.
+fn parse_header(path: &Path, data: &[u8]) -> Result<(Header, usize)> {
+    let scan_err = |detail: String| RegistryError::corrupt(path, detail);
+    if data.is_empty() {
+        return Err(scan_err("the file is empty".to_owned()));
+    }
+    let len = header_record_len(data)
+        .ok_or_else(|| scan_err("does not start with a header record".to_owned()))?;
+    let scan = fsutil::scan_records(&data[..len])
+        .map_err(|c| scan_err(format!("at byte {}: {}", c.offset, c.detail)))?;
+    let Some(payload) = scan.records.first().filter(|_| scan.torn_at.is_none()) else {
+        return Err(scan_err("the header record is damaged".to_owned()));
+    };
+    let header: Header =
+        serde_json::from_slice(payload).map_err(|e| scan_err(format!("bad header record: {e}")))?;
+    if header.format != FORMAT {
+        return Err(scan_err(format!(
+            "unsupported format {} (expected {FORMAT})",
+            header.format
+        )));
+    }
+    Ok((header, len))
+}
+
+/// The framed length of the first record of `data`, from its length field.
+fn header_record_len(data: &[u8]) -> Option<usize> {
+    let hex = std::str::from_utf8(data.get(..8)?).ok()?;
+    let len = usize::from_str_radix(hex, 16).ok()?;
+    let total = 18 + len + 1;
+    (total <= data.len()).then_some(total)
+}
+
+/// Apply the change records of `data` (framed, starting at `base` in the file) to `model` and
+/// `versions`. Returns (intact length, audit length, torn offset).
+fn apply_records(
+    path: &Path,
+    data: &[u8],
+    base: u64,
+    model: &mut Option<RegisteredModel>,
+    versions: &mut BTreeMap<ModelVersionNumber, ModelVersion>,
+    audit_len: &mut u64,
+) -> Result<(u64, Option<u64>)> {
+    let scan = fsutil::scan_records(data).map_err(|c| {
+        RegistryError::corrupt(
+            path,
+            format!("at byte {}: {}", base + c.offset as u64, c.detail),
+        )
+    })?;
+    for payload in &scan.records {
+        let rec: RecordIn = serde_json::from_slice(payload)
+            .map_err(|e| RegistryError::corrupt(path, format!("bad change record: {e}")))?;
+        for n in rec.removed {
+            versions.remove(&n);
+        }
+        for mut v in rec.put {
+            v.name.clone_from(&rec.model.name);
+            versions.insert(v.version, v);
+        }
+        *model = Some(rec.model);
+        *audit_len = rec.audit_len;
+    }
+    Ok((
+        base + scan.valid_len as u64,
+        scan.torn_at.map(|t| base + t as u64),
+    ))
+}
+
+/// Parse a whole model log.
+fn load_log(path: &Path, data: &[u8]) -> Result<Loaded> {
+    let (header, hlen) = parse_header(path, data)?;
+    let mut model = None;
+    let mut versions = BTreeMap::new();
+    let mut audit_len = 0;
+    let (log_len, torn_at) = apply_records(
+        path,
+        &data[hlen..],
+        hlen as u64,
+        &mut model,
+        &mut versions,
+        &mut audit_len,
+    )?;
+    let Some(model) = model else {
+        return Err(RegistryError::corrupt(
+            path,
+            "the log holds no model record",
+        ));
+    };
+    if model.name != header.name {
+        return Err(RegistryError::corrupt(
+            path,
+            format!(
+                "holds model {:?} under header {:?}",
+                model.name, header.name
+            ),
+        ));
+    }
+    Ok(Loaded {
+        header_bytes: data[..hlen].to_vec(),
+        header,
+        data: ModelData::from_parts(model, versions),
+        log_len,
+        audit_len,
+        torn_at,
+    })
 }
 
 impl FileRegistry {
     /// Open (creating if needed) the registry in `root`, and repair what a crash left behind:
-    /// an in-flight multi-file change is redone; stray temp files of dead writers, half-created
-    /// models and models being deleted are removed (see [`FileRegistry::repairs`]). Opening
-    /// reads every model's directory listing once.
+    /// an interrupted rename is redone from its journal; stray temp files of dead writers,
+    /// half-created models and models being deleted are removed; a torn last record of a model
+    /// log (a writer that died mid-append) is dropped (see [`FileRegistry::repairs`]). Opening
+    /// reads every model's log once (a damaged log does not stop the open: that model's
+    /// operations report it).
     ///
     /// # Errors
     /// [`RegistryError::Io`] when the directory cannot be created or locked;
-    /// [`RegistryError::Corrupt`] for a damaged journal.
+    /// [`RegistryError::Corrupt`] for a damaged journal, or a model directory in the older
+    /// format 1 (`model.json`), which is not converted.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_owned();
         for dir in [root.join("models"), root.join("trash")] {
@@ -239,6 +400,7 @@ impl FileRegistry {
             lock: Mutex::new(lock),
             cache: RwLock::default(),
             repairs: Vec::new(),
+            compact_slack: COMPACT_SLACK,
         };
         let repairs = {
             let guard = reg.lock_exclusive()?;
@@ -260,6 +422,17 @@ impl FileRegistry {
     #[must_use]
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        self
+    }
+
+    /// Compact a model's log (rewrite it atomically as one record) once it is longer than
+    /// twice its length after the last compaction plus `bytes` (default 256 KiB). Compaction
+    /// keeps opening and reloading a model proportional to its state, not its history; its
+    /// cost is amortised over the appends that doubled the log. Tests set it low to compact
+    /// often.
+    #[must_use]
+    pub fn with_compaction_slack(mut self, bytes: u64) -> Self {
+        self.compact_slack = bytes;
         self
     }
 
@@ -440,14 +613,40 @@ impl FileRegistry {
                 continue;
             }
             stray(&dir, &mut repairs)?;
-            let versions = dir.join("versions");
-            stray(&versions, &mut repairs)?;
-            let model_path = dir.join(MODEL_FILE);
-            if read_opt(&model_path)?.is_none() {
+            let log = dir.join(LOG_FILE);
+            let Some(data) = read_opt(&log)? else {
+                let old = dir.join(OLD_MODEL_FILE);
+                if old.exists() {
+                    return Err(old_format(&old));
+                }
                 fs::remove_dir_all(&dir).map_err(ioe(&dir))?;
                 repairs.push(format!(
                     "removed {}: a model whose creation never committed",
                     dir.display()
+                ));
+                continue;
+            };
+            let loaded = match load_log(&log, &data) {
+                Ok(l) => l,
+                // Damage is reported when the model is used; the other models stay usable.
+                Err(e @ RegistryError::Corrupt { .. }) => {
+                    tracing::warn!("{e}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(at) = loaded.torn_at {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&log)
+                    .map_err(ioe(&log))?;
+                file.set_len(loaded.log_len).map_err(ioe(&log))?;
+                if self.fsync {
+                    file.sync_data().map_err(ioe(&log))?;
+                }
+                repairs.push(format!(
+                    "dropped the torn last record of {} at byte {at} (a writer died mid-append)",
+                    log.display()
                 ));
             }
         }
@@ -456,77 +655,70 @@ impl FileRegistry {
 
     // ---------------------------------------------------------------- loading
 
-    fn read_model_file(&self, name: &str) -> Result<Option<ModelFile>> {
-        let path = self.model_dir(name).join(MODEL_FILE);
-        let Some(bytes) = read_opt(&path)? else {
+    /// Read and parse the whole log of `name`; `None` when the model does not exist.
+    fn read_model(&self, name: &str) -> Result<Option<Loaded>> {
+        let dir = self.model_dir(name);
+        let path = dir.join(LOG_FILE);
+        let Some(data) = read_opt(&path)? else {
+            let old = dir.join(OLD_MODEL_FILE);
+            if old.exists() {
+                return Err(old_format(&old));
+            }
             return Ok(None);
         };
-        let mf: ModelFile = parse(&path, &bytes)?;
-        if mf.format != FORMAT {
+        let loaded = load_log(&path, &data)?;
+        if loaded.header.name != name {
             return Err(RegistryError::corrupt(
                 &path,
-                format!("unsupported format {} (expected {FORMAT})", mf.format),
+                format!("holds model {:?}, expected {name:?}", loaded.header.name),
             ));
         }
-        if mf.model.name != name {
-            return Err(RegistryError::corrupt(
-                &path,
-                format!("holds model {:?}, expected {name:?}", mf.model.name),
-            ));
-        }
-        Ok(Some(mf))
+        Ok(Some(loaded))
     }
 
-    fn load_versions(&self, mf: &ModelFile) -> Result<BTreeMap<ModelVersionNumber, ModelVersion>> {
-        let dir = self.model_dir(&mf.model.name).join("versions");
-        let mut out = BTreeMap::new();
-        for n in list_versions(&dir)? {
-            if let Some(v) = self.read_version(&mf.model.name, n)? {
-                out.insert(n, v);
-            }
-        }
-        Ok(out)
-    }
-
-    /// One version record, `None` when the file does not exist.
-    fn read_version(&self, name: &str, n: ModelVersionNumber) -> Result<Option<ModelVersion>> {
-        let path = self.model_dir(name).join("versions").join(version_file(n));
-        let Some(bytes) = read_opt(&path)? else {
-            return Ok(None);
+    /// Bring `c` up to date by reading only the records appended since it was read, when the
+    /// log is still the one it was read from (same header). `Ok(false)` when it is not.
+    fn refresh(&self, c: &mut Cached) -> Result<bool> {
+        let path = self.model_dir(c.header.name.as_str()).join(LOG_FILE);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(RegistryError::io(&path, e)),
         };
-        let mut v: ModelVersion = parse(&path, &bytes)?;
-        if v.version != n {
-            return Err(RegistryError::corrupt(
-                &path,
-                format!("holds version {}, expected {n}", v.version),
-            ));
+        let mut head = vec![0; c.header_bytes.len()];
+        match file.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(RegistryError::io(&path, e)),
         }
-        name.clone_into(&mut v.name);
-        Ok(Some(v))
-    }
-
-    /// Read the versions created since `from` (exclusive): every number up to the model
-    /// record's `latest_version` (gaps are deleted versions), then onwards until a number has
-    /// no file (creations never leave gaps: only a delete does, and a delete rewrites
-    /// `model.json`).
-    fn probe_new_versions(
-        &self,
-        mf: &ModelFile,
-        from: u64,
-        versions: &mut BTreeMap<ModelVersionNumber, ModelVersion>,
-    ) -> Result<()> {
-        let mut n = from;
-        loop {
-            n += 1;
-            let number = ModelVersionNumber::new(n)?;
-            match self.read_version(&mf.model.name, number)? {
-                Some(v) => {
-                    versions.insert(number, v);
-                }
-                None if n <= mf.model.latest_version => {}
-                None => return Ok(()),
-            }
+        let len = file.metadata().map_err(ioe(&path))?.len();
+        if head != c.header_bytes || len < c.log_len {
+            // Rewritten (compaction, rename, recreation) or cut short: read it whole.
+            return Ok(false);
         }
+        file.seek(SeekFrom::Start(c.log_len)).map_err(ioe(&path))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(ioe(&path))?;
+        if tail.is_empty() {
+            return Ok(true);
+        }
+        let mut model = Some(c.data.model.clone());
+        let mut versions = std::mem::take(&mut c.data.versions);
+        let mut audit_len = c.audit_len;
+        let applied = apply_records(
+            &path,
+            &tail,
+            c.log_len,
+            &mut model,
+            &mut versions,
+            &mut audit_len,
+        );
+        let model = model.unwrap_or_else(|| c.data.model.clone());
+        c.data = ModelData::from_parts(model, versions);
+        let (log_len, _torn) = applied?;
+        c.log_len = log_len;
+        c.audit_len = audit_len;
+        Ok(true)
     }
 
     /// Make the cache entry of `name` current (under a lock). `Ok(false)` when the model does
@@ -535,59 +727,34 @@ impl FileRegistry {
         if cache.fresh(name).is_some() {
             return Ok(true);
         }
-        let Some(mf) = self.read_model_file(name)? else {
-            cache.models.remove(name);
-            return Ok(false);
-        };
         let epoch = cache.epoch;
-        if let Some(c) = cache.models.get_mut(name)
-            && c.incarnation == mf.incarnation
-        {
-            let touched = if c.revision == mf.revision {
-                Some(BTreeSet::new())
-            } else {
-                touched_since(&mf.recent, c.revision, mf.revision)
-            };
-            if let Some(touched) = touched {
-                // Incremental refresh: re-read the versions the model record says changed
-                // since our revision, and look for versions created since.
-                let cached_latest = c.data.model.latest_version;
-                let mut versions = std::mem::take(&mut c.data.versions);
-                let refreshed = (|| {
-                    for n in touched {
-                        let n = ModelVersionNumber::new(n)?;
-                        versions.remove(&n);
-                        if let Some(v) = self.read_version(name, n)? {
-                            versions.insert(n, v);
-                        }
-                    }
-                    self.probe_new_versions(&mf, cached_latest, &mut versions)
-                })();
-                if let Err(e) = refreshed {
+        if let Some(c) = cache.models.get_mut(name) {
+            match self.refresh(c) {
+                Ok(true) => {
+                    c.epoch = epoch;
+                    return Ok(true);
+                }
+                Ok(false) => {}
+                Err(e) => {
                     cache.models.remove(name);
                     return Err(e);
                 }
-                c.revision = mf.revision;
-                c.audit_len = mf.audit_len;
-                c.epoch = epoch;
-                c.incarnation.clone_from(&mf.incarnation);
-                c.recent.clone_from(&mf.recent);
-                c.data = assemble(mf, versions);
-                return Ok(true);
             }
         }
-        let mut versions = self.load_versions(&mf)?;
-        let highest = versions.keys().next_back().map_or(0, |n| n.get());
-        self.probe_new_versions(&mf, highest.max(mf.model.latest_version), &mut versions)?;
+        cache.models.remove(name);
+        let Some(loaded) = self.read_model(name)? else {
+            return Ok(false);
+        };
         cache.models.insert(
             name.to_owned(),
             Cached {
-                incarnation: mf.incarnation.clone(),
-                revision: mf.revision,
-                audit_len: mf.audit_len,
-                recent: mf.recent.clone(),
+                base_len: loaded.log_len,
+                data: loaded.data,
+                header_bytes: loaded.header_bytes,
+                header: loaded.header,
+                log_len: loaded.log_len,
+                audit_len: loaded.audit_len,
                 epoch,
-                data: assemble(mf, versions),
             },
         );
         Ok(true)
@@ -630,6 +797,43 @@ impl FileRegistry {
         f(&c.data)
     }
 
+    /// The name of the model a directory holds, from its log's header (`None` for a directory
+    /// whose creation never committed).
+    fn model_name_in(dir: &Path) -> Result<Option<String>> {
+        let path = dir.join(LOG_FILE);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let old = dir.join(OLD_MODEL_FILE);
+                if old.exists() {
+                    return Err(old_format(&old));
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(RegistryError::io(&path, e)),
+        };
+        let mut head = [0u8; 8];
+        let got = file.read(&mut head).map_err(ioe(&path))?;
+        let len = std::str::from_utf8(&head[..got])
+            .ok()
+            .filter(|_| got == 8)
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+            // A header holds a name of at most a few hundred bytes: never trust a huge length.
+            .filter(|&len| len <= MAX_HEADER_LEN)
+            .ok_or_else(|| RegistryError::corrupt(&path, "does not start with a header record"))?;
+        let mut data = head.to_vec();
+        data.resize(18 + len + 1, 0);
+        file.read_exact(&mut data[8..]).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                RegistryError::corrupt(&path, "the header record is cut short")
+            } else {
+                RegistryError::io(&path, e)
+            }
+        })?;
+        let (header, _) = parse_header(&path, &data)?;
+        Ok(Some(header.name))
+    }
+
     /// Every model, current, in name order.
     fn all_models<T>(&self, f: impl Fn(&[&ModelData]) -> Result<T>) -> Result<T> {
         let _guard = self.lock_for_read()?;
@@ -641,23 +845,16 @@ impl FileRegistry {
             let models = self.root.join("models");
             for entry in fs::read_dir(&models).map_err(ioe(&models))? {
                 let dir = entry.map_err(ioe(&models))?.path();
-                let path = dir.join(MODEL_FILE);
-                let Some(bytes) = read_opt(&path)? else {
+                let Some(name) = Self::model_name_in(&dir)? else {
                     continue;
                 };
-                let mf: ModelFile = parse(&path, &bytes)?;
-                if dir.file_name().and_then(|n| n.to_str())
-                    != Some(dir_name(&mf.model.name).as_str())
-                {
+                if dir.file_name().and_then(|n| n.to_str()) != Some(dir_name(&name).as_str()) {
                     return Err(RegistryError::corrupt(
-                        &path,
-                        format!(
-                            "holds model {:?}, which belongs in another directory",
-                            mf.model.name
-                        ),
+                        dir.join(LOG_FILE),
+                        format!("holds model {name:?}, which belongs in another directory"),
                     ));
                 }
-                names.push(mf.model.name);
+                names.push(name);
             }
             cache.models.retain(|n, _| names.contains(n));
             for n in &names {
@@ -711,11 +908,7 @@ impl FileRegistry {
         let path = dir.join(AUDIT_FILE);
         let mut buf = Vec::new();
         for r in records {
-            let payload = serde_json::to_vec(r).map_err(|source| RegistryError::Serde {
-                path: path.clone(),
-                source,
-            })?;
-            fsutil::encode_record(&payload, &mut buf).map_err(ioe(&path))?;
+            frame(&path, r, &mut buf)?;
         }
         let mut file = OpenOptions::new()
             .read(true)
@@ -743,82 +936,89 @@ impl FileRegistry {
         Ok(committed + buf.len() as u64)
     }
 
-    fn model_json(&self, entry: &Cached, path: &Path) -> Result<Vec<u8>> {
-        to_json(
+    /// The whole log of `entry`, as one header and one record holding every version: its
+    /// bytes and the header record's bytes.
+    fn whole_log(entry: &Cached, header: &Header, path: &Path) -> Result<(Vec<u8>, usize)> {
+        let mut bytes = Vec::new();
+        frame(path, header, &mut bytes)?;
+        let hlen = bytes.len();
+        frame(
             path,
-            &ModelFile {
-                format: FORMAT,
-                incarnation: entry.incarnation.clone(),
-                revision: entry.revision,
+            &RecordOut {
+                model: &entry.data.model,
+                put: entry.data.versions.values().collect(),
+                removed: Vec::new(),
                 audit_len: entry.audit_len,
-                recent: entry.recent.clone(),
-                model: entry.data.model.clone(),
             },
-        )
+            &mut bytes,
+        )?;
+        Ok((bytes, hlen))
     }
 
-    fn version_json(&self, entry: &Cached, n: ModelVersionNumber, path: &Path) -> Result<Vec<u8>> {
-        let v = entry.data.get(n)?;
-        to_json(path, v)
+    /// Replace the log of `entry` (in `dir`) by its compacted form under a new header.
+    fn rewrite_log(&self, entry: &mut Cached, dir: &Path) -> Result<()> {
+        let path = dir.join(LOG_FILE);
+        let header = Header {
+            compaction: entry.header.compaction + 1,
+            ..entry.header.clone()
+        };
+        let (bytes, hlen) = Self::whole_log(entry, &header, &path)?;
+        fsutil::write_atomic(&path, &bytes, self.fsync).map_err(ioe(&path))?;
+        entry.header_bytes = bytes[..hlen].to_vec();
+        entry.header = header;
+        entry.log_len = bytes.len() as u64;
+        entry.base_len = entry.log_len;
+        Ok(())
     }
 
-    /// Write what a change touched. Order: audit records (past the committed length), then the
-    /// version records, then `model.json` (the commit point); several files go through the
-    /// journal.
+    /// Persist a change: its audit records past the committed length of `audit.log`, then one
+    /// record appended to `model.log` (the commit point), then a compaction when it is due.
     fn persist(&self, entry: &mut Cached, fx: &Effects) -> Result<()> {
-        let name = entry.data.name().to_owned();
-        let dir = self.model_dir(&name);
-        let rel_dir = format!("models/{}", dir_name(&name));
-        if fx.created {
-            // A version record is committed by its own atomic appearance: the model record is
-            // not rewritten (readers derive the latest number from the records they find).
-            for &n in &fx.written {
-                let path = dir.join("versions").join(version_file(n));
-                let bytes = self.version_json(entry, n, &path)?;
-                fsutil::write_atomic(&path, &bytes, self.fsync).map_err(ioe(&path))?;
-            }
-            return Ok(());
-        }
+        let dir = self.model_dir(entry.data.name());
         if !fx.audit.is_empty() {
             entry.audit_len = self.append_audit(&dir, entry.audit_len, &fx.audit)?;
         }
-        entry.revision += 1;
-        let touched = fx
+        let path = dir.join(LOG_FILE);
+        let mut buf = Vec::with_capacity(512);
+        let put = fx
             .written
             .iter()
-            .chain(&fx.removed)
-            .map(|n| n.get())
-            .collect();
-        entry.recent.push((entry.revision, touched));
-        if entry.recent.len() > RECENT {
-            entry.recent.remove(0);
+            .map(|n| entry.data.get(*n))
+            .collect::<Result<Vec<_>>>()?;
+        frame(
+            &path,
+            &RecordOut {
+                model: &entry.data.model,
+                put,
+                removed: fx.removed.iter().copied().collect(),
+                audit_len: entry.audit_len,
+            },
+            &mut buf,
+        )?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(ioe(&path))?;
+        let len = file.metadata().map_err(ioe(&path))?.len();
+        if len != entry.log_len {
+            // A torn record of a writer that died mid-append (or one of ours that failed).
+            file.set_len(entry.log_len).map_err(ioe(&path))?;
         }
-        let model_path = dir.join(MODEL_FILE);
-        let model_bytes = self.model_json(entry, &model_path)?;
-        if fx.written.is_empty() && fx.removed.is_empty() {
-            fsutil::write_atomic(&model_path, &model_bytes, self.fsync)
-                .map_err(ioe(&model_path))?;
-            return Ok(());
+        file.seek(SeekFrom::Start(entry.log_len))
+            .map_err(ioe(&path))?;
+        file.write_all(&buf).map_err(ioe(&path))?;
+        if self.fsync {
+            file.sync_data().map_err(ioe(&path))?;
         }
-        let mut ops = Vec::new();
-        for &n in &fx.written {
-            let path = dir.join("versions").join(version_file(n));
-            let data = utf8(&path, self.version_json(entry, n, &path)?)?;
-            ops.push(JournalOp::Write {
-                path: format!("{rel_dir}/versions/{}", version_file(n)),
-                data,
-            });
+        entry.log_len += buf.len() as u64;
+        if entry.log_len > 2 * entry.base_len + self.compact_slack
+            && let Err(e) = self.rewrite_log(entry, &dir)
+        {
+            // The change is committed in the log; compaction is retried by the next change.
+            tracing::warn!(path = %path.display(), "cannot compact the model log: {e}");
+            entry.base_len = entry.log_len;
         }
-        for &n in &fx.removed {
-            ops.push(JournalOp::Remove {
-                path: format!("{rel_dir}/versions/{}", version_file(n)),
-            });
-        }
-        ops.push(JournalOp::Write {
-            path: format!("{rel_dir}/{MODEL_FILE}"),
-            data: utf8(&model_path, model_bytes)?,
-        });
-        self.run_journal(ops)
+        Ok(())
     }
 
     fn read_audit(&self, name: &str, committed: u64) -> Result<Vec<AuditRecord>> {
@@ -861,61 +1061,6 @@ impl FileRegistry {
     }
 }
 
-/// The model's state from its record and its version files: version records are committed on
-/// their own (creating a version writes no model record), so the latest number and the update
-/// time also account for the versions found.
-fn assemble(mf: ModelFile, versions: BTreeMap<ModelVersionNumber, ModelVersion>) -> ModelData {
-    let mut model = mf.model;
-    if let Some((n, v)) = versions.last_key_value() {
-        model.latest_version = model.latest_version.max(n.get());
-        model.updated_at = model.updated_at.max(v.created_at);
-    }
-    ModelData::from_parts(model, versions)
-}
-
-/// The versions touched by revisions `old + 1 ..= new`, when `recent` covers all of them.
-fn touched_since(recent: &[(u64, Vec<u64>)], old: u64, new: u64) -> Option<BTreeSet<u64>> {
-    let first = recent.first()?.0;
-    if old >= new || first > old + 1 || recent.last()?.0 != new {
-        return None;
-    }
-    Some(
-        recent
-            .iter()
-            .filter(|(r, _)| *r > old)
-            .flat_map(|(_, t)| t.iter().copied())
-            .collect(),
-    )
-}
-
-/// The `<n>.json` files of a versions directory (temps and other names skipped).
-fn list_versions(dir: &Path) -> Result<Vec<ModelVersionNumber>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(RegistryError::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(ioe(dir))?;
-        let file_name = entry.file_name();
-        let Some(fname) = file_name.to_str() else {
-            continue;
-        };
-        if fsutil::is_temp_name(fname) {
-            continue;
-        }
-        let Some(n) = fname
-            .strip_suffix(".json")
-            .and_then(|s| s.parse::<ModelVersionNumber>().ok())
-        else {
-            continue;
-        };
-        out.push(n);
-    }
-    Ok(out)
-}
-
 impl RegistryStore for FileRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
         let now = (self.clock)();
@@ -932,24 +1077,31 @@ impl RegistryStore for FileRegistry {
             });
         }
         let dir = self.model_dir(&model.name);
-        let versions = dir.join("versions");
-        fs::create_dir_all(&versions).map_err(ioe(&versions))?;
+        fs::create_dir_all(&dir).map_err(ioe(&dir))?;
         let incarnation = format!(
             "{}-{}-{}",
             now.timestamp_nanos_opt().unwrap_or_default(),
             std::process::id(),
             INCARNATIONS.fetch_add(1, Ordering::Relaxed)
         );
+        let header = Header {
+            format: FORMAT,
+            name: model.name.clone(),
+            incarnation,
+            compaction: 0,
+        };
         let mut entry = Cached {
             data,
-            incarnation,
-            revision: 0,
+            header_bytes: Vec::new(),
+            header: header.clone(),
+            log_len: 0,
+            base_len: 0,
             audit_len: 0,
-            recent: Vec::new(),
             epoch: cache.epoch,
         };
         let new_gen = self.bump_gen(&guard)?;
-        // Remove a stale log a crashed creation may have left, then commit with model.json.
+        // Remove a stale audit log a crashed creation may have left, then commit by the
+        // appearance of model.log.
         let audit = dir.join(AUDIT_FILE);
         match fs::remove_file(&audit) {
             Ok(()) => {}
@@ -957,11 +1109,15 @@ impl RegistryStore for FileRegistry {
             Err(e) => return Err(RegistryError::io(&audit, e)),
         }
         if self.fsync {
-            fsutil::sync_dir(&dir).map_err(ioe(&dir))?;
             let models = self.root.join("models");
             fsutil::sync_dir(&models).map_err(ioe(&models))?;
         }
-        self.persist(&mut entry, &Effects::default())?;
+        let path = dir.join(LOG_FILE);
+        let (bytes, hlen) = Self::whole_log(&entry, &header, &path)?;
+        fsutil::write_atomic(&path, &bytes, self.fsync).map_err(ioe(&path))?;
+        entry.header_bytes = bytes[..hlen].to_vec();
+        entry.log_len = bytes.len() as u64;
+        entry.base_len = entry.log_len;
         let out = entry.data.model.clone();
         cache.models.insert(model.name.clone(), entry);
         cache.generation = new_gen;
@@ -1004,14 +1160,17 @@ impl RegistryStore for FileRegistry {
             if !fx.audit.is_empty() {
                 entry.audit_len = self.append_audit(&old_dir, entry.audit_len, &fx.audit)?;
             }
-            entry.revision += 1;
-            entry.recent.push((entry.revision, Vec::new()));
-            if entry.recent.len() > RECENT {
-                entry.recent.remove(0);
-            }
             let new_rel = format!("models/{}", dir_name(new_name));
-            let model_path = self.model_dir(new_name).join(MODEL_FILE);
-            let data = utf8(&model_path, self.model_json(&entry, &model_path)?)?;
+            let path = self.model_dir(new_name).join(LOG_FILE);
+            let header = Header {
+                name: new_name.to_owned(),
+                compaction: entry.header.compaction + 1,
+                ..entry.header.clone()
+            };
+            let (bytes, hlen) = Self::whole_log(&entry, &header, &path)?;
+            let data = String::from_utf8(bytes.clone()).map_err(|e| {
+                RegistryError::invalid("record", format!("{}: {e}", path.display()))
+            })?;
             // A crashed creation of `new_name` may have left an uncommitted directory.
             let stale = self.model_dir(new_name);
             if stale.exists() {
@@ -1023,10 +1182,15 @@ impl RegistryStore for FileRegistry {
                     to: new_rel.clone(),
                 },
                 JournalOp::Write {
-                    path: format!("{new_rel}/{MODEL_FILE}"),
+                    path: format!("{new_rel}/{LOG_FILE}"),
                     data,
                 },
-            ])
+            ])?;
+            entry.header_bytes = bytes[..hlen].to_vec();
+            entry.header = header;
+            entry.log_len = bytes.len() as u64;
+            entry.base_len = entry.log_len;
+            Ok(())
         })();
         match result {
             Ok(()) => {
@@ -1083,16 +1247,15 @@ impl RegistryStore for FileRegistry {
         Ok(())
     }
 
-    fn search_registered_models(&self, search: &Search) -> Result<Vec<RegisteredModel>> {
+    fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
         search.filter.check_for_models()?;
         self.all_models(|all| {
-            Ok(all
-                .iter()
-                .map(|d| &d.model)
-                .filter(|m| search.filter.matches_model(m))
-                .take(search.max_results.unwrap_or(usize::MAX))
-                .cloned()
-                .collect())
+            page_models(
+                all.iter()
+                    .map(|d| &d.model)
+                    .filter(|m| search.filter.matches_model(m)),
+                search,
+            )
         })
     }
 
@@ -1124,30 +1287,27 @@ impl RegistryStore for FileRegistry {
         })
     }
 
-    fn search_model_versions(&self, search: &Search) -> Result<Vec<ModelVersion>> {
-        let limit = search.max_results.unwrap_or(usize::MAX);
+    fn search_model_versions(&self, search: &Search) -> Result<Page<ModelVersion>> {
+        check_version_search(search)?;
         let filter = &search.filter;
         if let Some(name) = filter.exact_name() {
             return match self.read(name, |d| {
-                Ok(d.views_desc()
-                    .filter(|v| filter.matches_version(v))
-                    .take(limit)
-                    .collect())
+                page_versions(d.views_desc().filter(|v| filter.matches_version(v)), search)
             }) {
                 Err(RegistryError::NotFound {
                     kind: "registered model",
                     ..
-                }) => Ok(Vec::new()),
+                }) => Ok(Page::last(Vec::new())),
                 other => other,
             };
         }
         self.all_models(|all| {
-            Ok(all
-                .iter()
-                .flat_map(|d| d.views_desc())
-                .filter(|v| filter.matches_version(v))
-                .take(limit)
-                .collect())
+            page_versions(
+                all.iter()
+                    .flat_map(|d| d.views_desc())
+                    .filter(|v| filter.matches_version(v)),
+                search,
+            )
         })
     }
 

@@ -30,7 +30,8 @@
 //! - [`InMemoryRegistry`]: in process memory; clones share state.
 //! - [`FileRegistry`]: a directory any number of processes share, durable by default
 //!   (`with_fsync(false)` trades durability for speed in tests and benches). Resolution is
-//!   served from memory and revalidated with one `fstat` of a generation file per call.
+//!   served from memory and revalidated with one `fstat` of a generation file per call; a
+//!   change by another process is picked up by reading only the records it appended.
 //!
 //! Every backend passes the shared [`conformance`] suite (feature `conformance`).
 //!
@@ -40,14 +41,16 @@
 //! problem), `PromotionDenied` (with every reason), `Corrupt` (naming the damaged file), `Io`.
 //!
 //! ## Crash safety
-//! [`FileRegistry`] replaces files atomically (temp file, fsync, rename, directory fsync),
-//! keeps each model's audit history in an append-only framed log whose committed length is
-//! recorded in the model's record, assigns version numbers under a cross-process file lock,
-//! and applies multi-file changes through a redo journal. A crash at any point leaves either
-//! the old or the new state: a version is one record that appears whole or not at all, and
-//! [`FileRegistry::open`] redoes an interrupted journal and removes a dead writer's temp files
-//! (see [`FileRegistry::repairs`]). Damaged files give [`RegistryError::Corrupt`] naming the
-//! file. The format is in `docs/formats.md`.
+//! [`FileRegistry`] keeps each model in one append-only log of framed records: every change
+//! of a model or its versions is one record appended under a cross-process file lock (which
+//! also assigns version numbers), so a version and the model's new latest number commit
+//! together and a change appears whole or not at all. A torn last record left by a crash is
+//! ignored by readers and dropped (and reported) by [`FileRegistry::open`]. The audit history
+//! is a second framed log whose committed length is recorded in the model's records; logs are
+//! compacted by an atomic replace (temp file, fsync, rename, directory fsync); a rename goes
+//! through a redo journal. [`FileRegistry::open`] also redoes an interrupted journal and
+//! removes a dead writer's temp files (see [`FileRegistry::repairs`]). Damaged files give
+//! [`RegistryError::Corrupt`] naming the file. The format is in `docs/formats.md`.
 //!
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 
@@ -61,6 +64,7 @@ mod filter;
 mod fsutil;
 mod memory;
 mod model;
+mod order;
 mod policy;
 mod store;
 mod uri;
@@ -76,6 +80,7 @@ pub use crate::model::{
     MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,
     validate_metric, validate_model_name, validate_tag,
 };
+pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::{ModelUri, VersionTarget};

@@ -13,6 +13,7 @@ use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
+use crate::order::{Page, page_models, page_versions};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
@@ -154,16 +155,16 @@ impl RegistryStore for InMemoryRegistry {
             .ok_or_else(|| RegistryError::not_found("registered model", name))
     }
 
-    fn search_registered_models(&self, search: &Search) -> Result<Vec<RegisteredModel>> {
+    fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
         search.filter.check_for_models()?;
         let models = self.models.read();
-        Ok(models
-            .values()
-            .map(|e| &e.data.model)
-            .filter(|m| search.filter.matches_model(m))
-            .take(search.max_results.unwrap_or(usize::MAX))
-            .cloned()
-            .collect())
+        page_models(
+            models
+                .values()
+                .map(|e| &e.data.model)
+                .filter(|m| search.filter.matches_model(m)),
+            search,
+        )
     }
 
     fn create_model_version(&self, version: &NewVersion) -> Result<ModelVersion> {
@@ -194,18 +195,18 @@ impl RegistryStore for InMemoryRegistry {
         })
     }
 
-    fn search_model_versions(&self, search: &Search) -> Result<Vec<ModelVersion>> {
+    fn search_model_versions(&self, search: &Search) -> Result<Page<ModelVersion>> {
         let models = self.models.read();
-        let limit = search.max_results.unwrap_or(usize::MAX);
         let candidates: Box<dyn Iterator<Item = &Entry>> = match search.filter.exact_name() {
             Some(name) => Box::new(models.get(name).into_iter()),
             None => Box::new(models.values()),
         };
-        Ok(candidates
-            .flat_map(|e| e.data.views_desc())
-            .filter(|v| search.filter.matches_version(v))
-            .take(limit)
-            .collect())
+        page_versions(
+            candidates
+                .flat_map(|e| e.data.views_desc())
+                .filter(|v| search.filter.matches_version(v)),
+            search,
+        )
     }
 
     fn transition_stage(

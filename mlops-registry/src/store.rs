@@ -10,6 +10,7 @@ use crate::filter::Filter;
 use crate::model::{
     Alias, AuditRecord, Digest, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
 };
+use crate::order::Page;
 use crate::policy::PromotionPolicy;
 use crate::uri::{ModelUri, VersionTarget};
 
@@ -169,14 +170,25 @@ impl fmt::Debug for Change<'_> {
     }
 }
 
-/// A search: a [`Filter`] and a result limit.
+/// A search: a [`Filter`], an order, a page size and a page token, as MLflow's
+/// `search_registered_models` and `search_model_versions`.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Search {
     /// Clauses every result matches.
     pub filter: Filter,
-    /// At most this many results (all when `None`).
+    /// At most this many results per page (all when `None`).
     pub max_results: Option<usize>,
+    /// MLflow-style order clauses, `<column> [ASC|DESC]` (ascending by default), most
+    /// significant first. Models sort by `name`, `creation_timestamp` (alias `timestamp`) and
+    /// `last_updated_timestamp`; versions by `name`, `version_number`, `creation_timestamp` and
+    /// `last_updated_timestamp`. Ties are broken by the default order: models by name,
+    /// versions by name then version number descending. A bad clause is
+    /// [`RegistryError::InvalidArgument`] when the search runs.
+    pub order_by: Vec<String>,
+    /// The [`Page::next_page_token`] of the previous page (the first page when `None`). Tokens
+    /// are opaque; pass the same filter and order with them.
+    pub page_token: Option<String>,
 }
 
 impl Search {
@@ -193,14 +205,29 @@ impl Search {
     pub fn filter(filter: &str) -> Result<Self> {
         Ok(Self {
             filter: filter.parse()?,
-            max_results: None,
+            ..Self::default()
         })
     }
 
-    /// Limit the number of results.
+    /// Limit the number of results per page.
     #[must_use]
     pub fn max_results(mut self, n: usize) -> Self {
         self.max_results = Some(n);
+        self
+    }
+
+    /// Add an order clause (see [`Search::order_by`](Search#structfield.order_by)), e.g.
+    /// `"version_number DESC"` or `"last_updated_timestamp"`.
+    #[must_use]
+    pub fn order_by(mut self, clause: impl Into<String>) -> Self {
+        self.order_by.push(clause.into());
+        self
+    }
+
+    /// Ask for the page after the one that returned `token`.
+    #[must_use]
+    pub fn page_token(mut self, token: impl Into<String>) -> Self {
+        self.page_token = Some(token.into());
         self
     }
 }
@@ -246,11 +273,13 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// [`RegistryError::NotFound`].
     fn delete_registered_model(&self, name: &str) -> Result<()>;
 
-    /// The models matching `search` (keys `name`, `description`, `tags.<key>`), by name.
+    /// One page of the models matching `search` (keys `name`, `description`, `tags.<key>`),
+    /// by name unless `search.order_by` says otherwise.
     ///
     /// # Errors
-    /// [`RegistryError::InvalidArgument`] for a key models do not have.
-    fn search_registered_models(&self, search: &Search) -> Result<Vec<RegisteredModel>>;
+    /// [`RegistryError::InvalidArgument`] for a key models do not have, a bad `order_by`
+    /// clause or a bad page token.
+    fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>>;
 
     /// Create the next version of a registered model.
     ///
@@ -287,11 +316,12 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
         change: &Change<'_>,
     ) -> Result<()>;
 
-    /// The versions matching `search`.
+    /// One page of the versions matching `search`, by (name, version descending) unless
+    /// `search.order_by` says otherwise.
     ///
     /// # Errors
-    /// Storage errors only (the filter is already parsed).
-    fn search_model_versions(&self, search: &Search) -> Result<Vec<ModelVersion>>;
+    /// [`RegistryError::InvalidArgument`] for a bad `order_by` clause or page token.
+    fn search_model_versions(&self, search: &Search) -> Result<Page<ModelVersion>>;
 
     /// Move a version to `stage`. With `archive_existing_versions` (only allowed for Staging
     /// and Production, as in MLflow), the other versions in that stage move to Archived in the
@@ -395,7 +425,7 @@ macro_rules! forward {
             fn delete_registered_model(&self, name: &str) -> Result<()> {
                 (**self).delete_registered_model(name)
             }
-            fn search_registered_models(&self, search: &Search) -> Result<Vec<RegisteredModel>> {
+            fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
                 (**self).search_registered_models(search)
             }
             fn create_model_version(&self, version: &NewVersion) -> Result<ModelVersion> {
@@ -410,7 +440,7 @@ macro_rules! forward {
             fn delete_model_version(&self, name: &str, version: ModelVersionNumber, change: &Change<'_>) -> Result<()> {
                 (**self).delete_model_version(name, version, change)
             }
-            fn search_model_versions(&self, search: &Search) -> Result<Vec<ModelVersion>> {
+            fn search_model_versions(&self, search: &Search) -> Result<Page<ModelVersion>> {
                 (**self).search_model_versions(search)
             }
             fn transition_stage(&self, name: &str, version: ModelVersionNumber, stage: Stage, archive_existing_versions: bool, change: &Change<'_>) -> Result<ModelVersion> {
@@ -514,10 +544,12 @@ pub trait RegistryStoreExt: RegistryStore {
         self.get_registered_model(name)?;
         let mut filter = Filter::all();
         filter.push_name_eq(name);
-        let mut v = self.search_model_versions(&Search {
-            filter,
-            max_results: None,
-        })?;
+        let mut v = self
+            .search_model_versions(&Search {
+                filter,
+                ..Search::default()
+            })?
+            .items;
         v.reverse();
         Ok(v)
     }

@@ -36,12 +36,32 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 fn model_dir_of(root: &Path, name: &str) -> PathBuf {
     for entry in fs::read_dir(root.join("models")).unwrap() {
         let dir = entry.unwrap().path();
-        let text = fs::read_to_string(dir.join("model.json")).unwrap_or_default();
-        if text.contains(&format!("\"name\": \"{name}\"")) {
+        let text = fs::read_to_string(dir.join("model.log")).unwrap_or_default();
+        let header = text.lines().next().unwrap_or_default();
+        if header.contains(&format!("\"name\":\"{name}\"")) {
             return dir;
         }
     }
     panic!("no directory for model {name}");
+}
+
+/// One framed record, as `model.log` and `audit.log` hold them.
+fn framed(payload: &str) -> Vec<u8> {
+    let crc = crc32fast::hash(payload.as_bytes());
+    format!("{:08x} {crc:08x} {payload}\n", payload.len()).into_bytes()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 fn corrupt_path(err: &RegistryError) -> &Path {
@@ -52,24 +72,35 @@ fn corrupt_path(err: &RegistryError) -> &Path {
 }
 
 #[test]
-fn truncated_or_garbage_model_file_is_a_clear_error_for_that_model_only() {
-    for damage in [
-        b"{\"format\": 1, \"incarn".as_slice(),
-        b"",
-        b"\x00\xffgarbage",
-    ] {
+fn truncated_or_garbage_model_log_is_a_clear_error_for_that_model_only() {
+    let (_keep, model_dir) = setup();
+    let good = fs::read(model_dir.join("model.log")).unwrap();
+    let header_len = good.iter().position(|&b| b == b'\n').unwrap() + 1;
+    // A damaged byte inside the first change record, with more records after it.
+    let mut flipped = good.clone();
+    flipped[header_len + 40] ^= 0x01;
+    let damages: [(&[u8], &str); 5] = [
+        (b"", "empty"),
+        (b"\x00\xffgarbage", "header record"),
+        // A length field no header can have: refused before anything is allocated.
+        (b"ffffffff 00000000 {\"format\":2", "header record"),
+        (&good[..10], "header record"),
+        (&flipped, "at byte"),
+    ];
+    for (damage, says) in damages {
         let (dir, model_dir) = setup();
-        let path = model_dir.join("model.json");
+        let path = model_dir.join("model.log");
         fs::write(&path, damage).unwrap();
         let reg = FileRegistry::open(dir.path()).unwrap();
         let err = reg.get_registered_model("m").unwrap_err();
         assert_eq!(corrupt_path(&err), path);
-        assert!(err.to_string().contains("model.json"), "{err}");
+        assert!(err.to_string().contains("model.log"), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
         let err = reg
             .resolve(&"models:/m@champion".parse().unwrap())
             .unwrap_err();
         assert_eq!(corrupt_path(&err), path);
-        // Writes are refused too: nothing is built on a damaged record.
+        // Writes are refused too: nothing is built on a damaged log.
         let err = reg
             .create_model_version(&NewVersion::new("m", "s"))
             .unwrap_err();
@@ -82,19 +113,31 @@ fn truncated_or_garbage_model_file_is_a_clear_error_for_that_model_only() {
 }
 
 #[test]
-fn garbage_version_file_names_the_file() {
+fn a_well_framed_but_meaningless_record_names_the_file() {
     let (dir, model_dir) = setup();
-    let path = model_dir.join("versions").join("2.json");
-    fs::write(&path, b"{\"version\": 2, \"sour").unwrap();
+    let path = model_dir.join("model.log");
+    let mut data = fs::read(&path).unwrap();
+    data.extend_from_slice(&framed("{\"version\": 2, \"source\": \"x\"}"));
+    fs::write(&path, &data).unwrap();
     let reg = FileRegistry::open(dir.path()).unwrap();
     let err = reg.get_model_version("m", v(1)).unwrap_err();
     assert_eq!(corrupt_path(&err), path);
-    // A record under the wrong number is corruption too.
-    let one = fs::read(model_dir.join("versions").join("1.json")).unwrap();
-    fs::write(&path, one).unwrap();
-    let reg = FileRegistry::open(dir.path()).unwrap();
-    let err = reg.get_model_version("m", v(1)).unwrap_err();
-    assert!(err.to_string().contains("holds version 1"), "{err}");
+    assert!(err.to_string().contains("bad change record"), "{err}");
+}
+
+/// A directory of the first on-disk format (`model.json`, `versions/`) is refused with an
+/// error that says so: the format is not converted.
+#[test]
+fn an_old_format_directory_is_a_clear_error() {
+    let (dir, model_dir) = setup();
+    fs::remove_file(model_dir.join("model.log")).unwrap();
+    fs::create_dir_all(model_dir.join("versions")).unwrap();
+    fs::write(model_dir.join("model.json"), b"{\"format\": 1}").unwrap();
+    let err = FileRegistry::open(dir.path()).unwrap_err();
+    assert_eq!(corrupt_path(&err), model_dir.join("model.json"));
+    assert!(err.to_string().contains("older mlops-registry"), "{err}");
+    // Nothing was removed.
+    assert!(model_dir.join("model.json").exists());
 }
 
 #[test]
@@ -102,16 +145,13 @@ fn stray_temp_files_are_ignored_then_removed_on_open() {
     let (dir, model_dir) = setup();
     let strays = [
         dir.path().join(format!(".journal.json.{}.0.tmp", u32::MAX)),
-        model_dir.join(format!(".model.json.{}.3.tmp", u32::MAX)),
-        model_dir
-            .join("versions")
-            .join(format!(".3.json.{}.1.tmp", u32::MAX)),
+        model_dir.join(format!(".model.log.{}.3.tmp", u32::MAX)),
     ];
     for s in &strays {
         fs::write(s, b"half-writ").unwrap();
     }
     let reg = FileRegistry::open(dir.path()).unwrap();
-    assert_eq!(reg.repairs().len(), 3, "{:?}", reg.repairs());
+    assert_eq!(reg.repairs().len(), 2, "{:?}", reg.repairs());
     assert!(reg.repairs().iter().all(|r| r.contains("stray temp")));
     for s in &strays {
         assert!(!s.exists(), "{} survived", s.display());
@@ -133,119 +173,114 @@ fn bump_generation(root: &Path) {
     gen_file.set_len(len + 1).unwrap();
 }
 
-/// Creating a version writes one record (temp file, then rename); the model record is not
-/// touched. A writer that dies before the rename leaves only a temp file.
+/// Creating a version appends one framed record to `model.log`: the version and the model's
+/// new latest number are in that one record, so there is no state between writing the version
+/// and updating the model. A writer that dies mid-append leaves a torn record: invisible to
+/// every reader, dropped (and reported) by the next open, replaced by the next append.
 #[test]
 fn a_crash_while_writing_a_version_leaves_no_half_made_version() {
     let (dir, model_dir) = setup();
+    let log = model_dir.join("model.log");
     let warm = FileRegistry::open(dir.path()).unwrap();
     assert_eq!(warm.versions("m").unwrap().len(), 2);
-    let temp = model_dir
-        .join("versions")
-        .join(format!(".3.json.{}.0.tmp", u32::MAX));
-    fs::write(&temp, b"{\"name\": \"m\", \"version\": 3, \"sour").unwrap();
-    bump_generation(dir.path());
-    for reg in [&warm, &FileRegistry::open(dir.path()).unwrap()] {
-        assert_eq!(
-            reg.resolve(&"models:/m/latest".parse().unwrap()).unwrap(),
-            v(2)
-        );
-        assert!(reg.get_model_version("m", v(3)).is_err());
-        assert_eq!(reg.get_registered_model("m").unwrap().latest_version, 2);
+    let before = fs::read(&log).unwrap();
+    // Another process creates v3, but only half of its record reaches the file.
+    FileRegistry::open(dir.path())
+        .unwrap()
+        .create_model_version(&NewVersion::new("m", "lost"))
+        .unwrap();
+    let after = fs::read(&log).unwrap();
+    assert!(after.len() > before.len());
+    let torn = &after[..before.len() + (after.len() - before.len()) / 2];
+    for cut in [torn, &after[..after.len() - 1]] {
+        fs::write(&log, cut).unwrap();
+        bump_generation(dir.path());
+        for reg in [&warm, &FileRegistry::open(dir.path()).unwrap()] {
+            assert_eq!(
+                reg.resolve(&"models:/m/latest".parse().unwrap()).unwrap(),
+                v(2)
+            );
+            assert!(reg.get_model_version("m", v(3)).is_err());
+            assert_eq!(reg.get_registered_model("m").unwrap().latest_version, 2);
+        }
     }
-    // The open above removed the temp and said so; the number goes to the next real version.
-    assert!(!temp.exists());
+    // The open above dropped the torn record and said so; the number goes to the next real
+    // version.
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    assert!(reg.repairs().is_empty(), "{:?}", reg.repairs());
+    fs::write(&log, torn).unwrap();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    assert!(reg.repairs()[0].contains("torn"), "{:?}", reg.repairs());
+    assert_eq!(fs::read(&log).unwrap(), before);
+    // A torn record a live handle never saw is replaced by its next append.
+    fs::write(&log, torn).unwrap();
     let v3 = warm
         .create_model_version(&NewVersion::new("m", "real"))
         .unwrap();
     assert_eq!(v3.version, v(3));
     let again = FileRegistry::open(dir.path()).unwrap();
+    assert!(again.repairs().is_empty(), "{:?}", again.repairs());
     assert_eq!(again.get_model_version("m", v(3)).unwrap().source, "real");
-}
-
-/// A writer that dies right after the rename has committed its version: every reader sees
-/// it, with the model's latest number derived from the records, and numbering continues.
-#[test]
-fn a_version_record_is_committed_by_its_rename_alone() {
-    let (dir, model_dir) = setup();
-    let warm = FileRegistry::open(dir.path()).unwrap();
-    assert_eq!(warm.versions("m").unwrap().len(), 2);
-    let one = fs::read_to_string(model_dir.join("versions").join("1.json")).unwrap();
-    let three = one
-        .replace("\"version\": 1", "\"version\": 3")
-        .replace("\"stage\": \"Production\"", "\"stage\": \"None\"");
-    fs::write(model_dir.join("versions").join("3.json"), three).unwrap();
-    bump_generation(dir.path());
-    for reg in [&warm, &FileRegistry::open(dir.path()).unwrap()] {
-        assert_eq!(reg.get_registered_model("m").unwrap().latest_version, 3);
-        assert_eq!(
-            reg.resolve(&"models:/m/latest".parse().unwrap()).unwrap(),
-            v(3)
-        );
-        assert_eq!(reg.get_model_version("m", v(3)).unwrap().stage, Stage::None);
-    }
-    assert_eq!(
-        warm.create_model_version(&NewVersion::new("m", "s"))
-            .unwrap()
-            .version,
-        v(4)
-    );
     // Deleting the highest version keeps its number used.
-    warm.delete_model_version("m", v(4), &Change::default())
+    again
+        .delete_model_version("m", v(3), &Change::default())
         .unwrap();
     let again = FileRegistry::open(dir.path()).unwrap();
-    assert_eq!(again.get_registered_model("m").unwrap().latest_version, 4);
+    assert_eq!(again.get_registered_model("m").unwrap().latest_version, 3);
     assert_eq!(
         again
             .create_model_version(&NewVersion::new("m", "s"))
             .unwrap()
             .version,
-        v(5)
+        v(4)
     );
 }
 
-/// Write the journal a writer leaves when it dies after committing a transition of v2 to
-/// Staging but before applying it.
-fn interrupted_transition(root: &Path, model_dir: &Path) {
-    let rel = format!(
+/// Write the journal a writer leaves when it dies after committing the rename of `m` to `m2`
+/// but before applying it (the journal's content is taken from the same rename done on a
+/// copy of the registry).
+fn interrupted_rename(root: &Path, model_dir: &Path) {
+    let scratch = tempfile::tempdir().unwrap();
+    copy_tree(root, scratch.path());
+    FileRegistry::open(scratch.path())
+        .unwrap()
+        .rename_registered_model("m", "m2", &Change::by("t"))
+        .unwrap();
+    let new_dir = model_dir_of(scratch.path(), "m2");
+    let new_rel = format!("models/{}", new_dir.file_name().unwrap().to_str().unwrap());
+    let old_rel = format!(
         "models/{}",
         model_dir.file_name().unwrap().to_str().unwrap()
     );
-    let version = fs::read_to_string(model_dir.join("versions").join("2.json"))
-        .unwrap()
-        .replace("\"stage\": \"None\"", "\"stage\": \"Staging\"");
-    assert!(version.contains("Staging"));
-    let model = fs::read_to_string(model_dir.join("model.json")).unwrap();
-    let model: serde_json::Value = serde_json::from_str(&model).unwrap();
-    let mut model = model.as_object().unwrap().clone();
-    let revision = model["revision"].as_u64().unwrap() + 1;
-    model.insert("revision".into(), revision.into());
+    let log = fs::read_to_string(new_dir.join("model.log")).unwrap();
+    // The rename's audit record was appended before the journal was written.
+    fs::copy(new_dir.join("audit.log"), model_dir.join("audit.log")).unwrap();
     let journal = serde_json::json!({
         "format": 1,
         "ops": [
-            {"op": "write", "path": format!("{rel}/versions/2.json"), "data": version},
-            {"op": "write", "path": format!("{rel}/model.json"),
-             "data": serde_json::to_string_pretty(&model).unwrap()},
+            {"op": "rename_dir", "from": old_rel, "to": new_rel},
+            {"op": "write", "path": format!("{new_rel}/model.log"), "data": log},
         ]
     });
     fs::write(root.join("journal.json"), journal.to_string()).unwrap();
 }
 
 #[test]
-fn an_interrupted_multi_file_change_is_redone_on_open() {
+fn an_interrupted_rename_is_redone_on_open() {
     let (dir, model_dir) = setup();
-    interrupted_transition(dir.path(), &model_dir);
+    interrupted_rename(dir.path(), &model_dir);
     let reg = FileRegistry::open(dir.path()).unwrap();
     assert!(reg.repairs()[0].contains("journal"), "{:?}", reg.repairs());
     assert!(!dir.path().join("journal.json").exists());
+    assert!(reg.get_registered_model("m").is_err());
+    assert_eq!(reg.versions("m2").unwrap().len(), 2);
     assert_eq!(
-        reg.get_model_version("m", v(2)).unwrap().stage,
-        Stage::Staging
+        reg.resolve(&"models:/m2@champion".parse().unwrap())
+            .unwrap(),
+        v(1)
     );
-    assert_eq!(
-        reg.resolve(&"models:/m/Staging".parse().unwrap()).unwrap(),
-        v(2)
-    );
+    let history = reg.audit_history("m2").unwrap();
+    assert_eq!(history.last().unwrap().actor, "t");
 }
 
 #[test]
@@ -253,13 +288,14 @@ fn an_open_registry_redoes_a_dead_writers_journal_before_reading() {
     let (dir, model_dir) = setup();
     let reg = FileRegistry::open(dir.path()).unwrap();
     assert_eq!(reg.get_model_version("m", v(2)).unwrap().stage, Stage::None);
-    interrupted_transition(dir.path(), &model_dir);
+    interrupted_rename(dir.path(), &model_dir);
     // The dead writer had bumped the generation before writing its journal.
     bump_generation(dir.path());
     assert_eq!(
-        reg.get_model_version("m", v(2)).unwrap().stage,
-        Stage::Staging
+        reg.get_model_version("m2", v(1)).unwrap().stage,
+        Stage::Production
     );
+    assert!(reg.get_registered_model("m").is_err());
     assert!(!dir.path().join("journal.json").exists());
 }
 
@@ -328,7 +364,7 @@ fn damage_inside_the_committed_audit_log_is_corruption() {
 fn a_model_file_in_the_wrong_directory_is_corruption() {
     let (dir, model_dir) = setup();
     let other_dir = model_dir_of(dir.path(), "other");
-    fs::copy(model_dir.join("model.json"), other_dir.join("model.json")).unwrap();
+    fs::copy(model_dir.join("model.log"), other_dir.join("model.log")).unwrap();
     let reg = FileRegistry::open(dir.path()).unwrap();
     let err = reg.get_registered_model("other").unwrap_err();
     assert!(err.to_string().contains("holds model \"m\""), "{err}");
@@ -341,10 +377,10 @@ fn half_created_models_and_half_deleted_models_are_cleaned_on_open() {
         .path()
         .join("models")
         .join("0123456789abcdef0123456789abcdef");
-    fs::create_dir_all(half.join("versions")).unwrap();
+    fs::create_dir_all(&half).unwrap();
     let trash = dir.path().join("trash").join("x-1-2");
-    fs::create_dir_all(trash.join("versions")).unwrap();
-    fs::write(trash.join("model.json"), b"{}").unwrap();
+    fs::create_dir_all(&trash).unwrap();
+    fs::write(trash.join("model.log"), b"{}").unwrap();
     let reg = FileRegistry::open(dir.path()).unwrap();
     assert_eq!(reg.repairs().len(), 2, "{:?}", reg.repairs());
     assert!(!half.exists());
@@ -352,6 +388,7 @@ fn half_created_models_and_half_deleted_models_are_cleaned_on_open() {
     let names: Vec<String> = reg
         .search_registered_models(&Default::default())
         .unwrap()
+        .items
         .into_iter()
         .map(|m| m.name)
         .collect();
@@ -398,4 +435,57 @@ fn resolution_is_served_from_memory_until_the_generation_moves() {
     fs::rename(&hidden, &model_dir).unwrap();
     gen_file.set_len(len + 2).unwrap();
     assert_eq!(reg.resolve(&champion).unwrap(), v(1));
+}
+
+/// A log past its compaction threshold is rewritten as one record; a handle that cached the
+/// old log reloads the new one, and nothing is lost across the rewrite.
+#[test]
+fn compaction_rewrites_the_log_and_other_handles_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        FileRegistry::open(dir.path())
+            .unwrap()
+            .with_fsync(false)
+            .with_compaction_slack(2048)
+    };
+    let writer = open();
+    let reader = open();
+    writer.create_registered_model(&NewModel::new("m")).unwrap();
+    let log = model_dir_of(dir.path(), "m").join("model.log");
+    let mut shrank = 0;
+    let mut last_len = 0;
+    for i in 1..=60u64 {
+        writer
+            .create_model_version(&NewVersion::new("m", format!("s{i}")))
+            .unwrap();
+        if i % 7 == 0 {
+            writer
+                .set_alias("m", &"champion".parse().unwrap(), v(i), &Change::by("t"))
+                .unwrap();
+        }
+        let len = fs::metadata(&log).unwrap().len();
+        if len < last_len {
+            shrank += 1;
+        }
+        last_len = len;
+        // The reader follows appends and rewrites alike.
+        assert_eq!(
+            reader
+                .resolve(&"models:/m/latest".parse().unwrap())
+                .unwrap(),
+            v(i)
+        );
+    }
+    assert!(shrank >= 2, "the log was compacted {shrank} times");
+    let lines = fs::read_to_string(&log).unwrap().lines().count();
+    assert!(lines < 40, "{lines} records after compactions");
+    for reg in [&reader, &open()] {
+        assert_eq!(reg.versions("m").unwrap().len(), 60);
+        assert_eq!(
+            reg.resolve(&"models:/m@champion".parse().unwrap()).unwrap(),
+            v(56)
+        );
+        assert_eq!(reg.get_model_version("m", v(33)).unwrap().source, "s33");
+        assert_eq!(reg.audit_history("m").unwrap().len(), 8);
+    }
 }

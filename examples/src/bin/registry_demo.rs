@@ -40,6 +40,7 @@ fn transition(
         .search_model_versions(&Search::filter(&format!(
             "name = '{MODEL}' AND current_stage = '{stage}'"
         ))?)?
+        .items
         .iter()
         .map(|x| x.version.get())
         .filter(|n| *n != version && archive)
@@ -109,7 +110,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     transition(&reg, 3, Stage::Production)?;
 
     println!("\nregistered models:");
-    for m in reg.search_registered_models(&Search::all())? {
+    for m in reg.search_registered_models(&Search::all())?.items {
         println!(
             "  {} - {} ({} versions)",
             m.name, m.description, m.latest_version
