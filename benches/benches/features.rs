@@ -180,10 +180,9 @@ fn read_scaling(c: &mut Criterion) {
                 &threads,
                 |b, _| b.iter_custom(|iters| pool.run(iters)),
             );
-            eprintln!(
-                "{name}: {threads} reader(s): {:.0} ns reader CPU per read",
-                pool.cpu_ns_per_read()
-            );
+            if let Some(ns) = pool.cpu_ns_per_read() {
+                eprintln!("{name}: {threads} reader(s): {ns:.0} ns reader CPU per read");
+            }
         }
         g.finish();
         stop.store(true, Ordering::Relaxed);
@@ -265,10 +264,10 @@ impl ReaderPool {
         (last.unwrap() - first.unwrap()).mul_f64(iters as f64 / (per * threads) as f64)
     }
 
-    /// Reader CPU nanoseconds per read over every run so far.
-    fn cpu_ns_per_read(&self) -> f64 {
+    /// Reader CPU nanoseconds per read over every run so far (`None` before any run).
+    fn cpu_ns_per_read(&self) -> Option<f64> {
         let (reads, cpu) = *self.totals.lock().unwrap();
-        cpu * 1e9 / reads.max(1) as f64
+        (reads > 0).then(|| cpu * 1e9 / reads as f64)
     }
 }
 
