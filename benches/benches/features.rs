@@ -11,17 +11,13 @@
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Barrier, Mutex};
-use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mlops_benches::features_fixture::{FEATURES, group, key, rows};
-use mlops_benches::proc_stats::thread_cpu_seconds;
+use mlops_benches::features_fixture::{FEATURES, ReaderPool, group, key, rows, spawn_writer};
 use mlops_features::{
-    EntityFrame, EntityKey, FeatureRow, FeatureStore, FeatureValue, FileOfflineStore,
-    FileOnlineStore, HistoricalOptions, InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore,
-    OnlineResponse, OnlineStore, ReadRequest, Timestamp,
+    EntityFrame, EntityKey, FeatureStore, FeatureValue, FileOfflineStore, FileOnlineStore,
+    HistoricalOptions, InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore, OnlineResponse,
+    OnlineStore, ReadRequest, Timestamp,
 };
 
 const ENTITIES: usize = 100_000;
@@ -107,59 +103,13 @@ fn online_read(c: &mut Criterion) {
     g.finish();
 }
 
-/// The writer of the read-scaling bench ingests at a fixed rate: one batch of
-/// `WRITE_BATCH_ROWS` rows (8 values each) every `WRITE_PERIOD`, paced by deadline (a late
-/// batch does not shift the schedule), i.e. 100,000 rows/s = 800,000 feature values/s, a busy
-/// streaming-ingest job. The batches are built before the clock starts, so the writer only does
-/// the store's work.
-const WRITE_BATCH_ROWS: usize = 100;
-const WRITE_PERIOD: Duration = Duration::from_millis(1);
-
-/// A writer thread ingesting at the fixed rate until `stop`; returns its CPU seconds and wall
-/// seconds.
-fn spawn_writer(
-    store: InMemoryOnlineStore,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<(f64, f64)> {
-    std::thread::spawn(move || {
-        let mut batches: Vec<Vec<FeatureRow>> = (0..ENTITIES / WRITE_BATCH_ROWS)
-            .map(|b| {
-                rows(
-                    b * WRITE_BATCH_ROWS..(b + 1) * WRITE_BATCH_ROWS,
-                    1_700_000_001,
-                )
-            })
-            .collect();
-        let (cpu0, wall0) = (thread_cpu_seconds().unwrap_or(0.0), Instant::now());
-        let mut next = Instant::now();
-        let mut ts = 1_700_000_001;
-        let mut b = 0;
-        while !stop.load(Ordering::Relaxed) {
-            let batch = &mut batches[b];
-            for r in batch.iter_mut() {
-                r.event_ts = Timestamp::from_secs(ts);
-            }
-            store.write_batch("user_features", batch).unwrap();
-            b = (b + 1) % batches.len();
-            if b == 0 {
-                ts += 1;
-            }
-            next += WRITE_PERIOD;
-            if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-        (
-            thread_cpu_seconds().unwrap_or(0.0) - cpu0,
-            wall0.elapsed().as_secs_f64(),
-        )
-    })
-}
-
 /// Read throughput with 1 and 2 reader threads, each doing 1 x 8 reads of keys spread over
 /// 100k entities; the reported time is wall time per read across all readers (lower is more
 /// throughput; the ratio of the two medians is the scaling). The readers are spawned once and
 /// reused for every sample, and time is taken from a common start to the last reader's end.
+/// The writer ingests 100 rows every millisecond, 800,000 values/s (`features_fixture`).
+/// `features_scaling` measures the same ratio with 1 and 2 readers interleaved, which a loaded
+/// machine disturbs less.
 fn read_scaling(c: &mut Criterion) {
     let store = InMemoryOnlineStore::new();
     fill(&store, ENTITIES);
@@ -171,9 +121,10 @@ fn read_scaling(c: &mut Criterion) {
         };
         let mut g = c.benchmark_group(name);
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = with_writer.then(|| spawn_writer(store.clone(), Arc::clone(&stop)));
+        let writer = with_writer.then(|| spawn_writer(store.clone(), ENTITIES, Arc::clone(&stop)));
+        let keys: Arc<Vec<EntityKey>> = Arc::new((0..1024).map(|s| pick(1, s).remove(0)).collect());
         for threads in [1usize, 2] {
-            let pool = ReaderPool::new(&store, threads);
+            let pool = ReaderPool::new(&store, threads, &keys);
             g.throughput(Throughput::Elements(1));
             g.bench_with_input(
                 BenchmarkId::new("memory_1x8_readers", threads),
@@ -192,90 +143,6 @@ fn read_scaling(c: &mut Criterion) {
                 "read_scaling: the writer used {:.1}% of one core ({cpu:.2} s CPU in {wall:.1} s)",
                 100.0 * cpu / wall
             );
-        }
-    }
-}
-
-/// Reader threads that wait for work: each run splits `iters` reads among them. Each reader
-/// reports its start, end and CPU time; the pool also sums CPU time per read, which on a machine
-/// shared with other work shows the contention cost without the time spent waiting for a core.
-struct ReaderPool {
-    start: Vec<Sender<(u64, Arc<Barrier>)>>,
-    done: Receiver<(Instant, Instant, f64)>,
-    handles: Vec<std::thread::JoinHandle<()>>,
-    totals: Mutex<(u64, f64)>,
-}
-
-impl ReaderPool {
-    fn new(store: &InMemoryOnlineStore, threads: usize) -> Self {
-        let sets: Arc<Vec<Vec<EntityKey>>> = Arc::new((0..1024).map(|s| pick(1, s)).collect());
-        let (done_tx, done) = channel();
-        let mut start = Vec::new();
-        let mut handles = Vec::new();
-        for t in 0..threads {
-            let (tx, rx) = channel::<(u64, Arc<Barrier>)>();
-            let (store, sets, done_tx) = (store.clone(), Arc::clone(&sets), done_tx.clone());
-            handles.push(std::thread::spawn(move || {
-                let features: Vec<usize> = (0..FEATURES).collect();
-                let now = Timestamp::from_secs(1_800_000_000);
-                let mut out = vec![FeatureValue::default(); FEATURES];
-                for (n, barrier) in rx {
-                    barrier.wait();
-                    let (t0, cpu0) = (Instant::now(), thread_cpu_seconds().unwrap_or(0.0));
-                    for i in 0..n as usize {
-                        let keys = &sets[(i + t * 512) & 1023];
-                        let req = ReadRequest::new("user_features", keys, &features, now);
-                        store.read(black_box(&req), &mut out).unwrap();
-                    }
-                    black_box(&out);
-                    let cpu = thread_cpu_seconds().unwrap_or(0.0) - cpu0;
-                    done_tx.send((t0, Instant::now(), cpu)).unwrap();
-                }
-            }));
-            start.push(tx);
-        }
-        Self {
-            start,
-            done,
-            handles,
-            totals: Mutex::new((0, 0.0)),
-        }
-    }
-
-    /// Wall time per read, from the first reader's start to the last one's end, when `iters`
-    /// reads are shared among the readers.
-    fn run(&self, iters: u64) -> Duration {
-        let threads = self.start.len() as u64;
-        let per = iters.div_ceil(threads);
-        let barrier = Arc::new(Barrier::new(self.start.len()));
-        for tx in &self.start {
-            tx.send((per, Arc::clone(&barrier))).unwrap();
-        }
-        let (mut first, mut last, mut cpu) = (None::<Instant>, None::<Instant>, 0.0);
-        for _ in 0..threads {
-            let (t0, t1, c) = self.done.recv().unwrap();
-            first = Some(first.map_or(t0, |f| f.min(t0)));
-            last = Some(last.map_or(t1, |l| l.max(t1)));
-            cpu += c;
-        }
-        let mut totals = self.totals.lock().unwrap();
-        totals.0 += per * threads;
-        totals.1 += cpu;
-        (last.unwrap() - first.unwrap()).mul_f64(iters as f64 / (per * threads) as f64)
-    }
-
-    /// Reader CPU nanoseconds per read over every run so far (`None` before any run).
-    fn cpu_ns_per_read(&self) -> Option<f64> {
-        let (reads, cpu) = *self.totals.lock().unwrap();
-        (reads > 0).then(|| cpu * 1e9 / reads as f64)
-    }
-}
-
-impl Drop for ReaderPool {
-    fn drop(&mut self) {
-        self.start.clear();
-        for h in self.handles.drain(..) {
-            h.join().unwrap();
         }
     }
 }

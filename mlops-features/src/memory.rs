@@ -11,8 +11,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError};
 
 use arc_swap::ArcSwap;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{FeatureError, Result};
