@@ -73,14 +73,23 @@ pub mod proc_stats {
 
 pub mod features_fixture {
     //! The feature-store workload of the `features` benches: a group of 8 `f64` features keyed
-    //! by a string user id, with a one-year TTL, and deterministic rows.
+    //! by a string user id, with a one-year TTL, and deterministic rows; and the read-scaling
+    //! workload: a writer ingesting at a fixed rate and a pool of reader threads.
     #![allow(clippy::cast_precision_loss)]
 
-    use std::time::Duration;
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
 
     use mlops_features::{
-        EntityKey, FeatureGroup, FeatureRow, KeyType, Timestamp, Value, ValueType,
+        EntityKey, FeatureGroup, FeatureRow, FeatureValue, InMemoryOnlineStore, KeyType,
+        OnlineStore, ReadRequest, Timestamp, Value, ValueType,
     };
+
+    use crate::proc_stats::thread_cpu_seconds;
 
     /// Features per row.
     pub const FEATURES: usize = 8;
@@ -120,5 +129,165 @@ pub mod features_fixture {
                 )
             })
             .collect()
+    }
+
+    /// Rows per batch of the read-scaling writer ([`spawn_writer`]).
+    pub const WRITE_BATCH_ROWS: usize = 100;
+    /// Time between two batches of the read-scaling writer: with [`WRITE_BATCH_ROWS`], 100,000
+    /// rows/s = 800,000 feature values/s, a busy streaming-ingest job.
+    pub const WRITE_PERIOD: Duration = Duration::from_millis(1);
+
+    /// A writer thread ingesting into `store` (the [`group`], users `0..entities` already
+    /// there with event times before 1,700,000,001 s) at a fixed rate until `stop`: one batch of [`WRITE_BATCH_ROWS`] rows every
+    /// [`WRITE_PERIOD`], paced by deadline (a late batch does not shift the schedule), each
+    /// batch newer than the last write of its users. The batches are built before the clock
+    /// starts, so the writer only does the store's work. Returns its CPU and wall seconds.
+    ///
+    /// # Panics
+    /// In the thread, if a write fails.
+    #[must_use]
+    pub fn spawn_writer(
+        store: InMemoryOnlineStore,
+        entities: usize,
+        stop: Arc<AtomicBool>,
+    ) -> JoinHandle<(f64, f64)> {
+        std::thread::spawn(move || {
+            let mut batches: Vec<Vec<FeatureRow>> = (0..entities / WRITE_BATCH_ROWS)
+                .map(|b| rows(b * WRITE_BATCH_ROWS..(b + 1) * WRITE_BATCH_ROWS, 0))
+                .collect();
+            let (cpu0, wall0) = (thread_cpu_seconds().unwrap_or(0.0), Instant::now());
+            let mut next = Instant::now();
+            let mut ts = 1_700_000_001;
+            let mut b = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let batch = &mut batches[b];
+                for r in batch.iter_mut() {
+                    r.event_ts = Timestamp::from_secs(ts);
+                }
+                store.write_batch("user_features", batch).unwrap();
+                b = (b + 1) % batches.len();
+                if b == 0 {
+                    ts += 1;
+                }
+                next += WRITE_PERIOD;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            (
+                thread_cpu_seconds().unwrap_or(0.0) - cpu0,
+                wall0.elapsed().as_secs_f64(),
+            )
+        })
+    }
+
+    type Work = (u64, Arc<Barrier>);
+
+    /// Reader threads that wait for work: each [`ReaderPool::run`] splits reads among them, 1
+    /// entity x 8 features per read, cycling through `keys` (each reader from its own offset).
+    /// Each reader reports its start, end and CPU time; the pool also sums CPU time per read,
+    /// which on a machine shared with other work shows the contention cost without the time
+    /// spent waiting for a core.
+    #[derive(Debug)]
+    pub struct ReaderPool {
+        start: Vec<Sender<Work>>,
+        done: Receiver<(Instant, Instant, f64)>,
+        handles: Vec<JoinHandle<()>>,
+        totals: Mutex<(u64, f64)>,
+    }
+
+    impl ReaderPool {
+        /// `threads` readers of `store`.
+        #[must_use]
+        pub fn new(
+            store: &InMemoryOnlineStore,
+            threads: usize,
+            keys: &Arc<Vec<EntityKey>>,
+        ) -> Self {
+            let (done_tx, done) = channel();
+            let mut start = Vec::new();
+            let mut handles = Vec::new();
+            for t in 0..threads {
+                let (tx, rx) = channel::<Work>();
+                let (store, keys, done_tx) = (store.clone(), Arc::clone(keys), done_tx.clone());
+                handles.push(std::thread::spawn(move || {
+                    let features: Vec<usize> = (0..FEATURES).collect();
+                    // Within the TTL of every row: each read copies 8 present values.
+                    let now = Timestamp::from_secs(1_700_001_000);
+                    let mut out = vec![FeatureValue::default(); FEATURES];
+                    let n_keys = keys.len();
+                    for (n, barrier) in rx {
+                        barrier.wait();
+                        let (t0, cpu0) = (Instant::now(), thread_cpu_seconds().unwrap_or(0.0));
+                        for i in 0..usize::try_from(n).unwrap_or(usize::MAX) {
+                            let key = &keys[(i + t * n_keys / 2) % n_keys];
+                            let req = ReadRequest::new(
+                                "user_features",
+                                std::slice::from_ref(key),
+                                &features,
+                                now,
+                            );
+                            store.read(black_box(&req), &mut out).unwrap();
+                        }
+                        black_box(&out);
+                        let cpu = thread_cpu_seconds().unwrap_or(0.0) - cpu0;
+                        if done_tx.send((t0, Instant::now(), cpu)).is_err() {
+                            break;
+                        }
+                    }
+                }));
+                start.push(tx);
+            }
+            Self {
+                start,
+                done,
+                handles,
+                totals: Mutex::new((0, 0.0)),
+            }
+        }
+
+        /// Wall time per read, from the first reader's start to the last one's end, when
+        /// `iters` reads are shared among the readers.
+        ///
+        /// # Panics
+        /// If a reader thread died.
+        pub fn run(&self, iters: u64) -> Duration {
+            let threads = self.start.len() as u64;
+            let per = iters.div_ceil(threads).max(1);
+            let barrier = Arc::new(Barrier::new(self.start.len()));
+            for tx in &self.start {
+                tx.send((per, Arc::clone(&barrier))).unwrap();
+            }
+            let (mut first, mut last, mut cpu) = (None::<Instant>, None::<Instant>, 0.0);
+            for _ in 0..threads {
+                let (t0, t1, c) = self.done.recv().unwrap();
+                first = Some(first.map_or(t0, |f| f.min(t0)));
+                last = Some(last.map_or(t1, |l| l.max(t1)));
+                cpu += c;
+            }
+            let mut totals = self.totals.lock().unwrap();
+            totals.0 += per * threads;
+            totals.1 += cpu;
+            (last.unwrap() - first.unwrap()).mul_f64(iters.max(1) as f64 / (per * threads) as f64)
+        }
+
+        /// Reader CPU nanoseconds per read over every run so far (`None` before any run).
+        ///
+        /// # Panics
+        /// If a reader panicked while holding the totals (never).
+        #[must_use]
+        pub fn cpu_ns_per_read(&self) -> Option<f64> {
+            let (reads, cpu) = *self.totals.lock().unwrap();
+            (reads > 0).then(|| cpu * 1e9 / reads as f64)
+        }
+    }
+
+    impl Drop for ReaderPool {
+        fn drop(&mut self) {
+            self.start.clear();
+            for h in self.handles.drain(..) {
+                let _ = h.join();
+            }
+        }
     }
 }

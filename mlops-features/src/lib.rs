@@ -54,7 +54,8 @@
 //! Two object-safe, synchronous traits, composed by the [`FeatureStore`] facade (which owns the
 //! registry of groups and services, optionally in a JSON file):
 //! - [`OnlineStore`]: [`InMemoryOnlineStore`] (64 lock-sharded hash tables of row numbers over
-//!   flat `u64` rows: a read is one hash, one shard read lock and a copy) and
+//!   flat `u64` rows: a read is one hash, one shard read lock and a copy; each reader thread
+//!   locks its own slot of the shard lock, so reads on several cores scale) and
 //!   [`FileOnlineStore`] (the same in memory, made durable by a write-ahead log and snapshots).
 //! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
 //!   segments per group, one framed record per batch, safe for several processes).

@@ -1,0 +1,90 @@
+//! Read throughput of the in-memory online store with 1 and 2 reader threads, with and without
+//! a writer ingesting 800,000 values/s (100 rows every millisecond), measured interleaved: the
+//! two reader counts alternate in short rounds, so load from other work on a shared machine
+//! falls on both alike. Reports the median wall time per read of each, the ratio of the
+//! medians and the median of the per-round ratios, reader CPU time per read (the contention
+//! cost without the time spent waiting for a core) and the writer's CPU share. Run with
+//! `cargo bench -p mlops-benches --bench features_scaling`; building it (what CI does) runs
+//! nothing.
+#![allow(missing_docs, clippy::print_stdout, clippy::cast_precision_loss)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mlops_benches::features_fixture::{ReaderPool, group, key, rows, spawn_writer};
+use mlops_features::{EntityKey, InMemoryOnlineStore, OnlineStore};
+
+const ENTITIES: usize = 100_000;
+/// Rounds per configuration; each round times both reader counts.
+const ROUNDS: usize = 40;
+/// Reads per timed run (about 20 ms with one reader, so waking the readers is amortized).
+const READS: u64 = 200_000;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let store = InMemoryOnlineStore::new();
+    store.apply_group(&group()).unwrap();
+    for start in (0..ENTITIES).step_by(10_000) {
+        store
+            .write_batch("user_features", &rows(start..start + 10_000, 1_700_000_000))
+            .unwrap();
+    }
+    let keys: Arc<Vec<EntityKey>> =
+        Arc::new((0..1024).map(|s| key((s * 7919) % ENTITIES)).collect());
+    for with_writer in [true, false] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = with_writer.then(|| spawn_writer(store.clone(), ENTITIES, Arc::clone(&stop)));
+        let pools = [
+            ReaderPool::new(&store, 1, &keys),
+            ReaderPool::new(&store, 2, &keys),
+        ];
+        for p in &pools {
+            p.run(READS); // warm-up
+        }
+        let (mut one, mut two, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            // Alternate which goes first.
+            let per_read = |p: &ReaderPool| p.run(READS).as_secs_f64() * 1e9 / READS as f64;
+            let (a, b) = if round % 2 == 0 {
+                let a = per_read(&pools[0]);
+                (a, per_read(&pools[1]))
+            } else {
+                let b = per_read(&pools[1]);
+                (per_read(&pools[0]), b)
+            };
+            one.push(a);
+            two.push(b);
+            ratio.push(a / b);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let writer = writer.map(|w| w.join().unwrap());
+        let (m1, m2) = (median(&mut one), median(&mut two));
+        let label = if with_writer {
+            "with a writer at 800k values/s"
+        } else {
+            "no writer"
+        };
+        println!(
+            "features_scaling: {label}: 1 reader {m1:.1} ns/read, 2 readers {m2:.1} ns/read \
+             (wall, medians of {ROUNDS} interleaved rounds of {READS} reads): {:.2}x; median \
+             per-round ratio {:.2}x; reader CPU per read {:.0} ns (1 reader), {:.0} ns (2 readers)",
+            m1 / m2,
+            median(&mut ratio),
+            pools[0].cpu_ns_per_read().unwrap_or(f64::NAN),
+            pools[1].cpu_ns_per_read().unwrap_or(f64::NAN),
+        );
+        if let Some((cpu, wall)) = writer {
+            println!(
+                "features_scaling: the writer used {:.1}% of one core ({cpu:.2} s CPU in {wall:.1} s)",
+                100.0 * cpu / wall
+            );
+        }
+    }
+}
