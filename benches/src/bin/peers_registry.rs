@@ -1,0 +1,143 @@
+//! Our side of the `registry` peer suite (`benches/peers/registry/`): the same workload as
+//! `workload.py` runs on MLflow's model registry, on `mlops-registry`'s `FileRegistry` (fsync
+//! on, the default) and, as an extra variant, on its `InMemoryRegistry`. Prints one JSON line
+//! per case on stdout (the protocol is in `benches/peers/README.md`); errors go to stderr.
+//!
+//! Environment: `PEERS_WORK` (the directory for the store; a temporary directory when unset)
+//! and `PEERS_QUICK=1` (reduced sizes, to test the plumbing).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mlops_registry::{
+    Alias, Change, FileRegistry, InMemoryRegistry, ModelVersionNumber, NewModel, NewVersion,
+    RegistryError, RegistryStore, RegistryStoreExt, Stage,
+};
+use serde_json::json;
+
+const SUITE: &str = "registry";
+const MODEL: &str = "peers-model";
+
+fn emit(case: &str, variant: &str, seconds: f64, count: u64) {
+    let line = json!({
+        "suite": SUITE,
+        "case": case,
+        "variant": variant,
+        "side": "mlops",
+        "value": seconds * 1e3,
+        "unit": "ms",
+        "count": count,
+    });
+    println!("{line}");
+}
+
+fn run_variant(store: &dyn RegistryStore, variant: &str, n: u64) -> Result<(), String> {
+    run_cases(store, variant, n).map_err(|e| e.to_string())?
+}
+
+/// The four cases; the outer `Result` carries store errors, the inner a wrong answer.
+fn run_cases(
+    store: &dyn RegistryStore,
+    variant: &str,
+    n: u64,
+) -> Result<Result<(), String>, RegistryError> {
+    store.create_registered_model(&NewModel::new(MODEL))?;
+    let change = Change::by("peers");
+    let champion: Alias = "champion".parse()?;
+
+    let t = Instant::now();
+    for i in 0..n {
+        store.create_model_version(&NewVersion::new(MODEL, format!("s3://models/{i}")))?;
+    }
+    emit(
+        &format!("create_model_version, {n} calls"),
+        variant,
+        t.elapsed().as_secs_f64(),
+        n,
+    );
+
+    let t = Instant::now();
+    for i in 1..=n {
+        store.set_alias(MODEL, &champion, ModelVersionNumber::new(i)?, &change)?;
+    }
+    emit(
+        &format!("set alias, {n} calls"),
+        variant,
+        t.elapsed().as_secs_f64(),
+        n,
+    );
+
+    let t = Instant::now();
+    for i in 1..=n {
+        store.transition_stage(
+            MODEL,
+            ModelVersionNumber::new(i)?,
+            Stage::Staging,
+            false,
+            &change,
+        )?;
+    }
+    emit(
+        &format!("transition stage, {n} calls"),
+        variant,
+        t.elapsed().as_secs_f64(),
+        n,
+    );
+
+    let t = Instant::now();
+    for _ in 0..n {
+        let v = store.get_version_by_alias(MODEL, &champion)?;
+        if v.version.get() != n {
+            return Ok(Err(format!(
+                "get by alias returned version {}, expected {n}",
+                v.version
+            )));
+        }
+    }
+    emit(
+        &format!("get version by alias, {n} calls"),
+        variant,
+        t.elapsed().as_secs_f64(),
+        n,
+    );
+    Ok(Ok(()))
+}
+
+fn main() -> ExitCode {
+    let quick = std::env::var("PEERS_QUICK").is_ok_and(|v| v == "1");
+    let n = if quick { 10 } else { 100 };
+    let work = std::env::var_os("PEERS_WORK")
+        .map_or_else(
+            || std::env::temp_dir().join(format!("peers-registry-{}", std::process::id())),
+            PathBuf::from,
+        )
+        .join("mlops-registry");
+    let version = env!("CARGO_PKG_VERSION");
+    let file_variant = format!("mlops-registry {version}, FileRegistry (fsync on)");
+    let memory_variant = format!("mlops-registry {version}, InMemoryRegistry");
+
+    let mut failed = false;
+    match FileRegistry::open(&work) {
+        Ok(store) => {
+            if let Err(e) = run_variant(&store, &file_variant, n) {
+                eprintln!("peers_registry: {file_variant}: {e}");
+                failed = true;
+            }
+        }
+        Err(e) => {
+            eprintln!("peers_registry: open {}: {e}", work.display());
+            failed = true;
+        }
+    }
+    if let Err(e) = run_variant(&InMemoryRegistry::new(), &memory_variant, n) {
+        eprintln!("peers_registry: {memory_variant}: {e}");
+        failed = true;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
