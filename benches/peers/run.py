@@ -93,6 +93,7 @@ def run_command(cmd, env, timeout, echo_prefix, capture_stdout):
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if capture_stdout:
                 out.stdout.append(line)
+                print(f"{echo_prefix}result: {summarize(line)}", file=sys.stderr, flush=True)
             else:
                 out.stderr_tail.append(line)
                 print(f"{echo_prefix}{line}", file=sys.stderr, flush=True)
@@ -124,6 +125,17 @@ def run_command(cmd, env, timeout, echo_prefix, capture_stdout):
     if out.error is None and out.rc != 0:
         out.error = f"exit code {out.rc}"
     return out
+
+
+def summarize(text):
+    """A result line, shortened for the progress log."""
+    try:
+        obj = json.loads(text)
+        if obj.get("error") is not None:
+            return f"{obj['case']} | {obj.get('variant')}: error: {str(obj['error'])[:200]}"
+        return f"{obj['case']} | {obj.get('variant')}: {obj['value']:.4g} {obj['unit']}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return text[:200]
 
 
 def capture(cmd):
@@ -728,12 +740,6 @@ def main():
                     status = "ok" if o.ok else f"FAILED ({o.error})"
                     log(f"{name}: round {rnd}: {sname}: {status}, {len(got)} line(s), "
                         f"{o.seconds:.1f} s")
-                    for g in got:
-                        if g.get("error") is None:
-                            val, unit = fmt_time(g["seconds"])
-                            log(f"    {g['case']} | {g['variant']}: {val} {unit}")
-                        else:
-                            log(f"    {g['case']} | {g['variant']}: error: {g['error']}")
             log(f"{name}: done in {time.monotonic() - t_suite:.0f} s")
             save()
     except KeyboardInterrupt:
