@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -59,6 +60,7 @@ class Outcome:
     def __init__(self):
         self.rc = None
         self.seconds = 0.0
+        self.cpu_seconds = None  # user + system CPU time of the process and its children
         self.stdout = []
         self.stderr_tail = collections.deque(maxlen=TAIL_LINES)
         self.error = None  # why it failed, when it did (exit code, timeout, could not start)
@@ -73,6 +75,7 @@ def run_command(cmd, env, timeout, echo_prefix, capture_stdout):
     our stderr with a prefix, keeps a tail of it, and returns an Outcome."""
     out = Outcome()
     t0 = time.monotonic()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -122,6 +125,8 @@ def run_command(cmd, env, timeout, echo_prefix, capture_stdout):
         t.join(timeout=10)
     out.rc = proc.returncode
     out.seconds = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out.cpu_seconds = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if out.error is None and out.rc != 0:
         out.error = f"exit code {out.rc}"
     return out
@@ -505,13 +510,21 @@ def suite_section(spec, lines, runs, rounds):
                 out.append("  " + t.replace("```", "'''"))
             out.append("  ```")
         out.append("")
-    slow = [r for r in runs if r.get("round") and not r["error"]]
-    if slow:
+    done = [r for r in runs if r.get("round") and not r["error"]]
+    if done:
         per_side = collections.defaultdict(list)
-        for r in slow:
-            per_side[r["side"]].append(r["seconds"])
-        out.append("Wall time per round (process start to exit, set-up included): " + "; ".join(
-            f"{side} {statistics.median(v):.1f} s" for side, v in per_side.items()) + ".")
+        for r in done:
+            per_side[r["side"]].append(r)
+
+        def side_time(rs):
+            wall = statistics.median(r["seconds"] for r in rs)
+            cpus = [r["cpu_seconds"] for r in rs if r.get("cpu_seconds") is not None]
+            cpu = f" ({statistics.median(cpus):.1f} s CPU)" if cpus else ""
+            return f"{wall:.1f} s{cpu}"
+
+        out.append("Time per round and side, process start to exit with data generation and "
+                   "imports included (median): " + "; ".join(
+                       f"{side} {side_time(rs)}" for side, rs in per_side.items()) + ".")
         out.append("")
     return out
 
@@ -665,6 +678,8 @@ def main():
     def record(suite, side, rnd, outcome, cmd):
         runs.append({"suite": suite, "side": side, "round": rnd, "cmd": cmd,
                      "rc": outcome.rc, "seconds": round(outcome.seconds, 3),
+                     "cpu_seconds": None if outcome.cpu_seconds is None
+                     else round(outcome.cpu_seconds, 3),
                      "error": outcome.error, "stderr_tail": list(outcome.stderr_tail)})
 
     def save():
@@ -739,7 +754,7 @@ def main():
                     record(name, sname, rnd, o, cmd)
                     status = "ok" if o.ok else f"FAILED ({o.error})"
                     log(f"{name}: round {rnd}: {sname}: {status}, {len(got)} line(s), "
-                        f"{o.seconds:.1f} s")
+                        f"{o.seconds:.1f} s wall, {o.cpu_seconds or 0:.1f} s CPU")
             log(f"{name}: done in {time.monotonic() - t_suite:.0f} s")
             save()
     except KeyboardInterrupt:

@@ -150,6 +150,8 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("- a static note", md)
         self.assertIn("progress goes to stderr", err)
         self.assertEqual(len(raw["lines"]), 12)
+        self.assertTrue(all(r["cpu_seconds"] is not None for r in raw["runs"]))
+        self.assertIn("Time per round and side", md)
 
     def test_setup_failure_skips_the_peer_but_runs_ours(self):
         self.suite("alpha", [
