@@ -138,7 +138,8 @@ def summarize(text):
         obj = json.loads(text)
         if obj.get("error") is not None:
             return f"{obj['case']} | {obj.get('variant')}: error: {str(obj['error'])[:200]}"
-        return f"{obj['case']} | {obj.get('variant')}: {obj['value']:.4g} {obj['unit']}"
+        value, unit = fmt_time(obj["value"] * UNITS[obj["unit"]])
+        return f"{obj['case']} | {obj.get('variant')}: {value} {unit}"
     except (ValueError, KeyError, TypeError, AttributeError):
         return text[:200]
 
