@@ -1,6 +1,7 @@
 //! Our side of the `registry` peer suite (`benches/peers/registry/`): the same workload as
 //! `workload.py` runs on MLflow's model registry, on `mlops-registry`'s `FileRegistry` (fsync
-//! on, the default) and, as an extra variant, on its `InMemoryRegistry`. Prints one JSON line
+//! on, the default) and, as extra variants, on `FileRegistry` with fsync off (the durability
+//! of MLflow's file store) and on its `InMemoryRegistry`. Prints one JSON line
 //! per case on stdout (the protocol is in `benches/peers/README.md`); errors go to stderr.
 //!
 //! Environment: `PEERS_WORK` (the directory for the store; a temporary directory when unset)
@@ -129,6 +130,19 @@ fn main() -> ExitCode {
         Ok(store) => {
             if let Err(e) = run_variant(&store, &file_variant, n) {
                 eprintln!("peers_registry: {file_variant}: {e}");
+                failed = true;
+            }
+        }
+        Err(e) => {
+            eprintln!("peers_registry: open {}: {e}", work.display());
+            failed = true;
+        }
+    }
+    let nofsync_variant = format!("mlops-registry {version}, FileRegistry (fsync off)");
+    match FileRegistry::open(work.with_extension("nofsync")) {
+        Ok(store) => {
+            if let Err(e) = run_variant(&store.with_fsync(false), &nofsync_variant, n) {
+                eprintln!("peers_registry: {nofsync_variant}: {e}");
                 failed = true;
             }
         }

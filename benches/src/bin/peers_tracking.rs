@@ -1,7 +1,8 @@
 //! Our side of the `tracking` peer suite (`benches/peers/tracking/`): the same workload as
 //! `workload.py` runs on MLflow, on `mlops-tracking`'s file backend (fsync on, the default)
-//! and, as extra variants, through the buffered `ActiveRun` guard (`log_metric` only) and on
-//! the in-memory backend. Prints one JSON line per case on stdout
+//! and, as extra variants, through the buffered `ActiveRun` guard (`log_metric` only), on the
+//! file backend with fsync off (the durability of MLflow's file store) and on the in-memory
+//! backend. Prints one JSON line per case on stdout
 //! (the protocol is in `benches/peers/README.md`); progress goes to stderr.
 //!
 //! Environment: `PEERS_WORK` (the directory for the stores; a temporary directory when unset)
@@ -309,6 +310,7 @@ fn main() -> ExitCode {
     let file_variant = format!("mlops-tracking {version}, file backend (fsync on)");
     let guard_variant = format!("mlops-tracking {version}, file backend, ActiveRun guard");
     let memory_variant = format!("mlops-tracking {version}, in-memory backend");
+    let nofsync_variant = format!("mlops-tracking {version}, file backend (fsync off)");
 
     let mut failed = false;
     let mut report = |what: &str, r: Result<(), String>| {
@@ -324,6 +326,11 @@ fn main() -> ExitCode {
     report(
         &guard_variant,
         open_file(&work.join("guard")).and_then(|b| run_guard(b, &guard_variant, &sizes)),
+    );
+    report(
+        &nofsync_variant,
+        open_file(&work.join("nofsync"))
+            .and_then(|b| run_variant(&b.with_fsync(false), &nofsync_variant, &sizes)),
     );
     report(
         &memory_variant,
