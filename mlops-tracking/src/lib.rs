@@ -76,6 +76,8 @@ pub mod filter;
 mod fsutil;
 mod ids;
 mod memory;
+#[cfg(feature = "mlflow")]
+mod mlflow_http;
 mod model;
 mod tracker;
 
@@ -90,6 +92,8 @@ pub use crate::ids::{
     validate_tag_value,
 };
 pub use crate::memory::InMemoryTrackingBackend;
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow_http::{HttpError, HttpErrorKind, MlflowAuth, MlflowConfig};
 pub use crate::model::{
     ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
     HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
