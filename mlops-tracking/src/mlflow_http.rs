@@ -284,6 +284,8 @@ pub enum Method {
     Patch,
     /// JSON body.
     Delete,
+    /// Raw body (the artifact proxy's uploads).
+    Put,
 }
 
 impl Method {
@@ -293,6 +295,7 @@ impl Method {
             Self::Post => "POST",
             Self::Patch => "PATCH",
             Self::Delete => "DELETE",
+            Self::Put => "PUT",
         }
     }
 }
@@ -441,6 +444,53 @@ impl MlflowHttp {
         }
     }
 
+    /// A call outside the JSON API, with a raw byte body and a raw answer: the artifact proxy's
+    /// `PUT` / `GET /api/2.0/mlflow-artifacts/artifacts/<path>`. `path` is relative to the
+    /// tracking URI (`api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model.bin`); it is
+    /// sent as given, so the caller percent-encodes what needs it. Retried per `retry`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call): a non-2xx answer is parsed for MLflow's error body.
+    pub fn call_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        retry: Retry,
+    ) -> Result<Vec<u8>, HttpError> {
+        let url = format!("{}/{}", self.config.tracking_uri, path.trim_start_matches('/'));
+        let mut attempt = 0u32;
+        let mut backoff = self.config.backoff;
+        loop {
+            attempt += 1;
+            let result =
+                self.once_raw(method, &url, &[], body)
+                    .and_then(|(status, bytes)| {
+                        if (200..300).contains(&status) {
+                            Ok(bytes)
+                        } else {
+                            let text = String::from_utf8_lossy(&bytes);
+                            Err(error_from_answer(method.as_str(), &url, status, &text))
+                        }
+                    });
+            match result {
+                Ok(v) => return Ok(v),
+                Err(mut e) => {
+                    e.attempts = attempt;
+                    let may_retry = retry == Retry::Idempotent
+                        && e.is_transient()
+                        && attempt <= self.config.max_retries;
+                    if !may_retry {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, attempt, "mlflow call failed, retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
     /// One attempt: the status and the body text, or a transport error.
     fn once(
         &self,
@@ -449,6 +499,28 @@ impl MlflowHttp {
         query: &[(&str, String)],
         body: Option<&str>,
     ) -> Result<(u16, String), HttpError> {
+        let (status, bytes) = self.once_raw(method, url, query, body.map(str::as_bytes))?;
+        String::from_utf8(bytes)
+            .map(|text| (status, text))
+            .map_err(|e| HttpError {
+                kind: HttpErrorKind::BadResponse,
+                method: method.as_str(),
+                url: url.to_owned(),
+                status: Some(status),
+                error_code: None,
+                message: format!("answer is not UTF-8: {e}"),
+                attempts: 1,
+            })
+    }
+
+    /// One attempt: the status and the raw body, or a transport error.
+    fn once_raw(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
         let transport = |e: ureq::Error| transport_error(method.as_str(), url, &e);
         let response = match method {
             Method::Get => {
@@ -461,10 +533,11 @@ impl MlflowHttp {
                 }
                 req.call()
             }
-            Method::Post | Method::Patch | Method::Delete => {
+            Method::Post | Method::Patch | Method::Delete | Method::Put => {
                 let mut req = match method {
                     Method::Post => self.agent.post(url),
                     Method::Patch => self.agent.patch(url),
+                    Method::Put => self.agent.put(url),
                     _ => self.agent.delete(url).force_send_body(),
                 };
                 for (k, v) in query {
@@ -473,25 +546,30 @@ impl MlflowHttp {
                 if let Some(auth) = &self.auth_header {
                     req = req.header("Authorization", auth);
                 }
-                req.content_type("application/json")
-                    .send(body.unwrap_or("{}"))
+                let content_type = if method == Method::Put {
+                    "application/octet-stream"
+                } else {
+                    "application/json"
+                };
+                req.content_type(content_type)
+                    .send(body.unwrap_or(b"{}"))
             }
         }
         .map_err(transport)?;
         let status = response.status().as_u16();
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         response
             .into_body()
             .into_with_config()
             .limit(MAX_BODY)
             .reader()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| {
                 let mut err = transport_error(method.as_str(), url, &ureq::Error::Io(e));
                 err.status = Some(status);
                 err
             })?;
-        Ok((status, text))
+        Ok((status, bytes))
     }
 }
 
