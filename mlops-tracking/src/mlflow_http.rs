@@ -458,21 +458,25 @@ impl MlflowHttp {
         body: Option<&[u8]>,
         retry: Retry,
     ) -> Result<Vec<u8>, HttpError> {
-        let url = format!("{}/{}", self.config.tracking_uri, path.trim_start_matches('/'));
+        let url = format!(
+            "{}/{}",
+            self.config.tracking_uri,
+            path.trim_start_matches('/')
+        );
         let mut attempt = 0u32;
         let mut backoff = self.config.backoff;
         loop {
             attempt += 1;
-            let result =
-                self.once_raw(method, &url, &[], body)
-                    .and_then(|(status, bytes)| {
-                        if (200..300).contains(&status) {
-                            Ok(bytes)
-                        } else {
-                            let text = String::from_utf8_lossy(&bytes);
-                            Err(error_from_answer(method.as_str(), &url, status, &text))
-                        }
-                    });
+            let result = self
+                .once_raw(method, &url, &[], body)
+                .and_then(|(status, bytes)| {
+                    if (200..300).contains(&status) {
+                        Ok(bytes)
+                    } else {
+                        let text = String::from_utf8_lossy(&bytes);
+                        Err(error_from_answer(method.as_str(), &url, status, &text))
+                    }
+                });
             match result {
                 Ok(v) => return Ok(v),
                 Err(mut e) => {
@@ -551,8 +555,7 @@ impl MlflowHttp {
                 } else {
                     "application/json"
                 };
-                req.content_type(content_type)
-                    .send(body.unwrap_or(b"{}"))
+                req.content_type(content_type).send(body.unwrap_or(b"{}"))
             }
         }
         .map_err(transport)?;

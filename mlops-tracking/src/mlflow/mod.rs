@@ -13,9 +13,9 @@ use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::mlflow_http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 use crate::model::{
-    ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage,
-    MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo, RunStatus, SearchRuns,
-    TAG_PARENT_RUN_ID, TAG_USER, UpdateRun, ViewType, param_conflict, validate_name,
+    ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS,
+    Metric, Page, Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_USER,
+    UpdateRun, ViewType, param_conflict, validate_name,
 };
 
 #[cfg(test)]
@@ -76,6 +76,8 @@ const BODY_BUDGET: usize = MAX_BATCH_BODY_BYTES - 4_096;
 ///   decimal strings. The default experiment `"0"` (`Default`) is the server's.
 /// - **Metric history order**: MLflow returns a history sorted by `(timestamp, step, value)`,
 ///   not in logging order (equal for a training loop, whose timestamps do not go back).
+/// - **Infinities**: MLflow's SQL store keeps ±infinity as ±[`f64::MAX`] (NaN and `-0.0` are
+///   kept).
 /// - **Duplicate metric values**: MLflow stores one value per identical
 ///   `(key, value, timestamp, step)`; the embedded backends keep each logged copy.
 /// - **Atomicity**: MLflow's SQL store commits a batch's params, metrics and tags in separate
@@ -89,8 +91,9 @@ const BODY_BUDGET: usize = MAX_BATCH_BODY_BYTES - 4_096;
 /// - **Search**: the filter and `order_by` strings are passed to the server unchanged, with its
 ///   page tokens; a filter the server rejects is re-parsed locally to report the position
 ///   ([`TrackingError::InvalidFilter`]). MLflow's filter language is a superset of the
-///   [`filter`](crate::filter) module's (`datasets.`, `metrics` on `IS NULL`...), which the
-///   server evaluates.
+///   [`filter`](crate::filter) module's in places (`IS NULL`, `datasets.`), which the server
+///   evaluates, and narrower in one: `IN` / `NOT IN` work only on attributes, so
+///   `tags.env IN ('a', 'b')` is refused with `InvalidArgument`.
 /// - **Artifacts**: stored through the server's artifact proxy (the server must serve
 ///   artifacts, MLflow's default; a run whose artifact URI is not `mlflow-artifacts:` gives
 ///   `InvalidArgument`). MLflow keeps no digest: [`ArtifactInfo::sha256`] is computed by
@@ -228,7 +231,12 @@ impl MlflowTrackingBackend {
         proxied_root(&run.info.artifact_uri)
     }
 
-    fn list_dir(&self, run_id: &RunId, dir: Option<&str>, out: &mut Vec<ArtifactInfo>) -> Result<()> {
+    fn list_dir(
+        &self,
+        run_id: &RunId,
+        dir: Option<&str>,
+        out: &mut Vec<ArtifactInfo>,
+    ) -> Result<()> {
         let mut query = vec![("run_id", run_id.to_string())];
         if let Some(d) = dir {
             query.push(("path", d.to_owned()));
@@ -236,7 +244,12 @@ impl MlflowTrackingBackend {
         let v = self
             .get("artifacts/list", &query)
             .map_err(|e| map_err(e, "run", run_id.as_str()))?;
-        for f in v.get("files").and_then(Value::as_array).into_iter().flatten() {
+        for f in v
+            .get("files")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(name) = f.get("path").and_then(Value::as_str) else {
                 continue;
             };
@@ -251,9 +264,10 @@ impl MlflowTrackingBackend {
                 self.list_dir(run_id, Some(&path), out)?;
             } else {
                 out.push(ArtifactInfo {
-                    size: f.get("file_size").and_then(int).map_or(0, |n| {
-                        u64::try_from(n).unwrap_or(0)
-                    }),
+                    size: f
+                        .get("file_size")
+                        .and_then(int)
+                        .map_or(0, |n| u64::try_from(n).unwrap_or(0)),
                     path,
                     sha256: String::new(),
                 });
@@ -399,7 +413,12 @@ fn key_values(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|kv| (str_field(kv, "key").to_owned(), str_field(kv, "value").to_owned()))
+        .map(|kv| {
+            (
+                str_field(kv, "key").to_owned(),
+                str_field(kv, "value").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -481,7 +500,12 @@ fn parse_run(v: &Value) -> Result<Run> {
     let info = parse_info(v.get("info").ok_or_else(|| bad_answer("run info", v))?)?;
     let data = v.get("data").cloned().unwrap_or(Value::Null);
     let mut metrics = BTreeMap::new();
-    for m in data.get("metrics").and_then(Value::as_array).into_iter().flatten() {
+    for m in data
+        .get("metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let m = parse_metric(m)?;
         metrics.insert(m.key.clone(), m);
     }
@@ -605,11 +629,17 @@ impl TrackingBackend for MlflowTrackingBackend {
         let v = self
             .get("experiments/get", &[("experiment_id", id.to_string())])
             .map_err(|e| map_err(e, "experiment", id.as_str()))?;
-        parse_experiment(v.get("experiment").ok_or_else(|| bad_answer("experiment", &v))?)
+        parse_experiment(
+            v.get("experiment")
+                .ok_or_else(|| bad_answer("experiment", &v))?,
+        )
     }
 
     fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        match self.get("experiments/get-by-name", &[("experiment_name", name.to_owned())]) {
+        match self.get(
+            "experiments/get-by-name",
+            &[("experiment_name", name.to_owned())],
+        ) {
             Ok(v) => parse_experiment(
                 v.get("experiment")
                     .ok_or_else(|| bad_answer("experiment", &v))?,
@@ -631,7 +661,12 @@ impl TrackingBackend for MlflowTrackingBackend {
             let v = self
                 .post("experiments/search", &body, Retry::Idempotent)
                 .map_err(remote)?;
-            for e in v.get("experiments").and_then(Value::as_array).into_iter().flatten() {
+            for e in v
+                .get("experiments")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 out.push(parse_experiment(e)?);
             }
             token = next_token(&v);
@@ -786,7 +821,12 @@ impl TrackingBackend for MlflowTrackingBackend {
             Err(e) => return Err(map_err(e, "experiment", &experiment_ids.join(","))),
         };
         let mut items = Vec::new();
-        for r in v.get("runs").and_then(Value::as_array).into_iter().flatten() {
+        for r in v
+            .get("runs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             items.push(parse_run(r)?);
         }
         if items.is_empty() {
@@ -848,7 +888,12 @@ impl TrackingBackend for MlflowTrackingBackend {
             .get("metrics/get-history", &query)
             .map_err(|e| map_err(e, "run", run_id.as_str()))?;
         let mut items = Vec::new();
-        for m in v.get("metrics").and_then(Value::as_array).into_iter().flatten() {
+        for m in v
+            .get("metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let mut m = parse_metric(m)?;
             if m.key.is_empty() {
                 key.clone_into(&mut m.key);
@@ -917,7 +962,10 @@ impl TrackingBackend for MlflowTrackingBackend {
             encode_path(&root),
             encode_path(path)
         );
-        match self.http.call_bytes(Method::Get, &url_path, None, Retry::Idempotent) {
+        match self
+            .http
+            .call_bytes(Method::Get, &url_path, None, Retry::Idempotent)
+        {
             Ok(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
             Err(e) if e.kind == HttpErrorKind::NotFound => Err(TrackingError::NotFound {
                 kind: "artifact",
