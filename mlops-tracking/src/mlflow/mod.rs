@@ -76,8 +76,8 @@ const BODY_BUDGET: usize = MAX_BATCH_BODY_BYTES - 4_096;
 ///   decimal strings. The default experiment `"0"` (`Default`) is the server's.
 /// - **Metric history order**: MLflow returns a history sorted by `(timestamp, step, value)`,
 ///   not in logging order (equal for a training loop, whose timestamps do not go back).
-/// - **Infinities**: MLflow's SQL store keeps ±infinity as ±[`f64::MAX`] (NaN and `-0.0` are
-///   kept).
+/// - **Special values**: MLflow's SQL store keeps ±infinity as ±[`f64::MAX`] and `-0.0` as
+///   `0.0` (NaN is kept).
 /// - **Duplicate metric values**: MLflow stores one value per identical
 ///   `(key, value, timestamp, step)`; the embedded backends keep each logged copy.
 /// - **Atomicity**: MLflow's SQL store commits a batch's params, metrics and tags in separate
