@@ -6,7 +6,7 @@
 //! prefixed, listings filtered to the prefix), which is what a fresh store per case is for the
 //! embedded backends; the assertions themselves run unchanged, adapted only where
 //! [`Capabilities::MLFLOW`] says MLflow differs.
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::print_stderr)]
 
 mod common {
     pub mod mlflow_server;
