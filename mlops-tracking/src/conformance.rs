@@ -362,7 +362,11 @@ pub fn special_values_round_trip(open: Opener<'_>, caps: &Capabilities) {
         };
         assert_eq!(hist[1].value, inf);
         assert_eq!(hist[2].value, neg_inf);
-        let zero = if caps.negative_zero_kept { -0.0f64 } else { 0.0 };
+        let zero = if caps.negative_zero_kept {
+            -0.0f64
+        } else {
+            0.0
+        };
         assert_eq!(hist[3].value.to_bits(), zero.to_bits());
         assert_eq!(hist[4].value.to_bits(), (0.1f64 + 0.2).to_bits());
         assert!(b.get_run(&r).unwrap().metric("y").unwrap().is_nan());
