@@ -104,7 +104,10 @@ pub use crate::memory::InMemoryTrackingBackend;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES, MlflowTrackingBackend};
 #[cfg(feature = "mlflow")]
-pub use crate::mlflow_http::{HttpError, HttpErrorKind, MlflowAuth, MlflowConfig};
+pub use crate::mlflow_http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
+};
 pub use crate::model::{
     ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
     HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
