@@ -63,6 +63,8 @@ mod file;
 mod filter;
 mod fsutil;
 mod memory;
+#[cfg(feature = "mlflow")]
+mod mlflow_http;
 mod model;
 mod order;
 mod policy;
@@ -75,6 +77,8 @@ pub use crate::error::{RegistryError, Result};
 pub use crate::file::FileRegistry;
 pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow_http::{HttpError, HttpErrorKind, MlflowAuth, MlflowConfig};
 pub use crate::model::{
     Alias, AuditChange, AuditRecord, Digest, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, MAX_TAG_KEY_LEN,
     MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,

@@ -16,7 +16,9 @@
 //! # fn main() {}
 //! ```
 //!
-//! The macro's argument is an expression evaluated once per test that yields the opener.
+//! The macro's argument is an expression evaluated once per test that yields the opener,
+//! optionally followed by `caps = <`[`Capabilities`]`>` for a backend whose semantics differ
+//! (every difference is declared there, and only the assertions it names adapt).
 #![allow(clippy::missing_panics_doc, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -33,7 +35,56 @@ use crate::model::{
 pub type Opener<'a> = &'a mut dyn FnMut() -> Box<dyn TrackingBackend>;
 
 /// One conformance case.
-pub type Case = fn(Opener<'_>);
+pub type Case = fn(Opener<'_>, &Capabilities);
+
+/// Where a backend's semantics legitimately differ from the embedded backends': each `false`
+/// adapts only the assertions it names. The default (everything `true`) is what the in-memory
+/// and file backends run; a backend over a remote engine (MLflow) documents each difference it
+/// declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `get_metric_history` returns values in logging order. When `false` (MLflow), the
+    /// history must be sorted by `(timestamp, step, value)` instead.
+    pub history_in_logging_order: bool,
+    /// Logging an identical `(key, value, timestamp, step)` twice keeps two history entries.
+    /// When `false` (MLflow), identical values are stored once.
+    pub duplicate_metrics_kept: bool,
+    /// ±infinity is stored as such. When `false` (MLflow's SQL store), it is stored as
+    /// ±[`f64::MAX`].
+    pub infinities_kept: bool,
+    /// `-0.0` keeps its sign. When `false` (MLflow's SQL store), it comes back as `0.0`.
+    pub negative_zero_kept: bool,
+    /// Filters accept `IN` / `NOT IN` on params and tags. When `false` (MLflow: only on string
+    /// attributes), such a filter must be refused with an error.
+    pub filter_in_on_params_and_tags: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::FULL
+    }
+}
+
+impl Capabilities {
+    /// Everything the embedded backends do.
+    pub const FULL: Self = Self {
+        history_in_logging_order: true,
+        duplicate_metrics_kept: true,
+        infinities_kept: true,
+        negative_zero_kept: true,
+        filter_in_on_params_and_tags: true,
+    };
+
+    /// An MLflow tracking server's semantics.
+    pub const MLFLOW: Self = Self {
+        history_in_logging_order: false,
+        duplicate_metrics_kept: false,
+        infinities_kept: false,
+        negative_zero_kept: false,
+        filter_in_on_params_and_tags: false,
+    };
+}
 
 /// Every case, by name, for the stamping macro and for runners that loop.
 pub const CASES: &[(&str, Case)] = &[
@@ -78,7 +129,7 @@ fn is_conflict(e: &TrackingError) -> bool {
 }
 
 /// The store starts with experiment `"0"` named `Default`.
-pub fn default_experiment_exists(open: Opener<'_>) {
+pub fn default_experiment_exists(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let d = b.get_experiment_by_name("Default").unwrap().unwrap();
     assert_eq!(d.experiment_id.as_str(), "0");
@@ -92,7 +143,7 @@ pub fn default_experiment_exists(open: Opener<'_>) {
 }
 
 /// Create, get, get by name, list, delete, restore; names are unique, deleted ones included.
-pub fn experiment_lifecycle(open: Opener<'_>) {
+pub fn experiment_lifecycle(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let tags = vec![("team".to_owned(), "vision".to_owned())];
     let e = b
@@ -152,7 +203,7 @@ pub fn experiment_lifecycle(open: Opener<'_>) {
 }
 
 /// Runs get a random 32-hex id, MLflow's system tags, status `RUNNING`, and survive reopening.
-pub fn runs_create_and_get(open: Opener<'_>) {
+pub fn runs_create_and_get(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let parent = b
@@ -211,7 +262,7 @@ pub fn runs_create_and_get(open: Opener<'_>) {
 
 /// Logging a param again with the same value is fine; another value is a `Conflict` naming the
 /// key and both values, and nothing of that batch is stored.
-pub fn params_are_write_once(open: Opener<'_>) {
+pub fn params_are_write_once(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -245,7 +296,7 @@ pub fn params_are_write_once(open: Opener<'_>) {
 
 /// The latest value is the greatest `(step, timestamp, value)`; the history keeps every value in
 /// logging order.
-pub fn metrics_latest_and_history(open: Opener<'_>) {
+pub fn metrics_latest_and_history(open: Opener<'_>, caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -268,7 +319,15 @@ pub fn metrics_latest_and_history(open: Opener<'_>) {
         assert_eq!(got.metric("acc"), Some(0.1));
         let hist = b.metric_history(&r, "loss").unwrap();
         assert_eq!(hist.len(), 5);
-        for (h, v) in hist.iter().zip(&values) {
+        let mut expected: Vec<&Metric> = values.iter().filter(|m| m.key == "loss").collect();
+        if !caps.history_in_logging_order {
+            expected.sort_by(|a, b| {
+                (a.timestamp, a.step)
+                    .cmp(&(b.timestamp, b.step))
+                    .then(a.value.total_cmp(&b.value))
+            });
+        }
+        for (h, v) in hist.iter().zip(expected) {
             assert!(h.same_as(v), "{h:?} != {v:?}");
         }
         assert!(b.metric_history(&r, "missing").unwrap().is_empty());
@@ -280,7 +339,7 @@ pub fn metrics_latest_and_history(open: Opener<'_>) {
 }
 
 /// NaN and ±infinity are stored and returned as such.
-pub fn special_values_round_trip(open: Opener<'_>) {
+pub fn special_values_round_trip(open: Opener<'_>, caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -296,9 +355,19 @@ pub fn special_values_round_trip(open: Opener<'_>) {
         let hist = b.metric_history(&r, "x").unwrap();
         assert_eq!(hist.len(), 5);
         assert!(hist[0].value.is_nan());
-        assert_eq!(hist[1].value, f64::INFINITY);
-        assert_eq!(hist[2].value, f64::NEG_INFINITY);
-        assert_eq!(hist[3].value.to_bits(), (-0.0f64).to_bits());
+        let (inf, neg_inf) = if caps.infinities_kept {
+            (f64::INFINITY, f64::NEG_INFINITY)
+        } else {
+            (f64::MAX, -f64::MAX)
+        };
+        assert_eq!(hist[1].value, inf);
+        assert_eq!(hist[2].value, neg_inf);
+        let zero = if caps.negative_zero_kept {
+            -0.0f64
+        } else {
+            0.0
+        };
+        assert_eq!(hist[3].value.to_bits(), zero.to_bits());
         assert_eq!(hist[4].value.to_bits(), (0.1f64 + 0.2).to_bits());
         assert!(b.get_run(&r).unwrap().metric("y").unwrap().is_nan());
     };
@@ -309,7 +378,7 @@ pub fn special_values_round_trip(open: Opener<'_>) {
 }
 
 /// History pages cover the history exactly once; bad tokens are rejected.
-pub fn history_paging(open: Opener<'_>) {
+pub fn history_paging(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -350,7 +419,7 @@ pub fn history_paging(open: Opener<'_>) {
 }
 
 /// Bad keys, over-long values and over-full batches are rejected whole, naming the problem.
-pub fn invalid_batches_store_nothing(open: Opener<'_>) {
+pub fn invalid_batches_store_nothing(open: Opener<'_>, caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -435,11 +504,12 @@ pub fn invalid_batches_store_nothing(open: Opener<'_>) {
     let b = open();
     let got = b.get_run(&r).unwrap();
     assert_eq!(got.data.params.len(), 100);
-    assert_eq!(b.metric_history(&r, "ok").unwrap().len(), 1000);
+    let kept = if caps.duplicate_metrics_kept { 1000 } else { 1 };
+    assert_eq!(b.metric_history(&r, "ok").unwrap().len(), kept);
 }
 
 /// Status, end time and name change; the `mlflow.runName` tag follows the name.
-pub fn update_run(open: Opener<'_>) {
+pub fn update_run(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "before");
@@ -469,7 +539,7 @@ pub fn update_run(open: Opener<'_>) {
 }
 
 /// A deleted run refuses writes with a `Conflict` naming it, until restored.
-pub fn deleted_runs_reject_writes(open: Opener<'_>) {
+pub fn deleted_runs_reject_writes(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -509,7 +579,7 @@ pub fn deleted_runs_reject_writes(open: Opener<'_>) {
 
 /// As in MLflow, a finished run still accepts metrics, params and tags (evaluation after
 /// training).
-pub fn finished_runs_accept_writes(open: Opener<'_>) {
+pub fn finished_runs_accept_writes(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -531,7 +601,7 @@ pub fn finished_runs_accept_writes(open: Opener<'_>) {
 }
 
 /// Unknown run and experiment ids give `NotFound` naming the id.
-pub fn unknown_ids_are_not_found(open: Opener<'_>) {
+pub fn unknown_ids_are_not_found(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let ghost = RunId::new();
     let errs = [
@@ -607,7 +677,7 @@ fn names(runs: &[crate::model::Run]) -> Vec<String> {
 }
 
 /// MLflow's filter syntax over metrics, params, tags and attributes.
-pub fn search_filters(open: Opener<'_>) {
+pub fn search_filters(open: Opener<'_>, caps: &Capabilities) {
     let b = open();
     let (e, _) = seed_search(&*b);
     let s = |filter: &str| -> BTreeSet<String> {
@@ -627,10 +697,29 @@ pub fn search_filters(open: Opener<'_>) {
     );
     assert_eq!(s("params.optimizer LIKE 'Adam%'"), set(&["a", "c"]));
     assert_eq!(s("params.optimizer ILIKE 'adam%'"), set(&["a", "c", "d"]));
-    assert_eq!(s("tags.env IN ('prod', 'staging')"), set(&["b", "c"]));
+    let in_on_tags = [
+        ("tags.env IN ('prod', 'staging')", set(&["b", "c"])),
+        ("tags.mlflow.runName IN ('a', 'e')", set(&["a", "e"])),
+    ];
+    for (filter, want) in in_on_tags {
+        if caps.filter_in_on_params_and_tags {
+            assert_eq!(s(filter), want, "{filter}");
+        } else {
+            // Refused with an error, never answered wrongly.
+            let err = b
+                .search_runs(&SearchRuns::new([e.clone()]).filter(filter))
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    TrackingError::InvalidArgument { .. } | TrackingError::InvalidFilter { .. }
+                ),
+                "{filter}: {err}"
+            );
+        }
+    }
     assert_eq!(s("params.optimizer != 'SGD'"), set(&["a", "c", "d"]));
     assert_eq!(s("attributes.run_name = 'e'"), set(&["e"]));
-    assert_eq!(s("tags.mlflow.runName IN ('a', 'e')"), set(&["a", "e"]));
     assert_eq!(s("attributes.start_time >= 1003"), set(&["d", "e"]));
     assert_eq!(s("attributes.status != 'RUNNING'"), set(&["a", "b", "c"]));
     let err = b
@@ -647,7 +736,7 @@ pub fn search_filters(open: Opener<'_>) {
 }
 
 /// `order_by` (missing values last), the default order, page tokens and page-size limits.
-pub fn search_order_and_paging(open: Opener<'_>) {
+pub fn search_order_and_paging(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let (e, _) = seed_search(&*b);
     let ordered = |clauses: &[&str]| {
@@ -705,7 +794,7 @@ pub fn search_order_and_paging(open: Opener<'_>) {
 }
 
 /// Artifacts: stored with size and SHA-256, listed, read back (checked), replaced.
-pub fn artifacts(open: Opener<'_>) {
+pub fn artifacts(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -755,7 +844,7 @@ pub fn artifacts(open: Opener<'_>) {
 }
 
 /// Threads sharing one backend log concurrently; nothing is lost.
-pub fn concurrent_writers(open: Opener<'_>) {
+pub fn concurrent_writers(open: Opener<'_>, _caps: &Capabilities) {
     let b: std::sync::Arc<dyn TrackingBackend> = open().into();
     let e = exp(&*b, "exp");
     let r = run(&*b, &e, "r");
@@ -783,23 +872,27 @@ pub fn concurrent_writers(open: Opener<'_>) {
 }
 
 /// Stamp one `#[test]` per conformance case. The argument is an expression, evaluated once per
-/// test, that yields the opener (`FnMut() -> Box<dyn TrackingBackend>`).
+/// test, that yields the opener (`FnMut() -> Box<dyn TrackingBackend>`), optionally followed by
+/// `caps = <Capabilities>` for a backend whose semantics differ (see [`Capabilities`]).
 #[macro_export]
 macro_rules! tracking_conformance_tests {
     ($opener:expr) => {
-        $crate::tracking_conformance_tests!(@cases $opener;
+        $crate::tracking_conformance_tests!($opener, caps = $crate::conformance::Capabilities::FULL);
+    };
+    ($opener:expr, caps = $caps:expr) => {
+        $crate::tracking_conformance_tests!(@cases $opener, $caps;
             default_experiment_exists, experiment_lifecycle, runs_create_and_get,
             params_are_write_once, metrics_latest_and_history, special_values_round_trip,
             history_paging, invalid_batches_store_nothing, update_run,
             deleted_runs_reject_writes, finished_runs_accept_writes, unknown_ids_are_not_found,
             search_filters, search_order_and_paging, artifacts, concurrent_writers);
     };
-    (@cases $opener:expr; $($case:ident),* $(,)?) => {
+    (@cases $opener:expr, $caps:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 let mut opener = $opener;
-                $crate::conformance::$case(&mut opener);
+                $crate::conformance::$case(&mut opener, &$caps);
             }
         )*
     };

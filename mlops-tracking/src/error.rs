@@ -66,6 +66,21 @@ pub enum TrackingError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote store (an MLflow server) failed to answer as expected: unreachable, timed out,
+    /// a server error, an answer that is not MLflow's JSON, or an error code this crate does not
+    /// map. The message names the method, the URL, the HTTP status (when there was an answer),
+    /// MLflow's `error_code` and its message.
+    #[error("remote store error: {message}")]
+    Remote {
+        /// The URL requested (without the query string).
+        url: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// Whether trying again later may succeed (connection refused, timeout, 429, 5xx).
+        transient: bool,
+        /// The full description: method, URL, status, error code and message.
+        message: String,
+    },
     /// A file of the store could not be (de)serialized.
     #[error("cannot (de)serialize {}: {source}", path.display())]
     Serde {

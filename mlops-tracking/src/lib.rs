@@ -38,8 +38,13 @@
 //! - [`FileTrackingBackend`]: a directory (format in `docs/formats.md`), shared safely by
 //!   several processes, durable by default.
 //!
+//! - `MlflowTrackingBackend` (feature `mlflow`): an MLflow tracking server over its REST API,
+//!   so the MLflow UI shows every run; swapping it in is one line. Its differences from the
+//!   embedded backends (ids, history order, duplicate values, atomicity) are listed in its
+//!   docs.
+//!
 //! Every backend runs the shared [`conformance`] suite (feature `conformance` for third
-//! parties). An MLflow REST backend is planned behind an `mlflow` feature.
+//! parties); backends whose semantics differ declare it with [`conformance::Capabilities`].
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`TrackingError`]: semantic
@@ -76,6 +81,12 @@ pub mod filter;
 mod fsutil;
 mod ids;
 mod memory;
+#[cfg(feature = "mlflow")]
+mod mlflow;
+// Shared byte-identical with mlops-registry, which uses the parts this crate does not.
+#[cfg(feature = "mlflow")]
+#[allow(dead_code)]
+mod mlflow_http;
 mod model;
 mod tracker;
 
@@ -90,6 +101,13 @@ pub use crate::ids::{
     validate_tag_value,
 };
 pub use crate::memory::InMemoryTrackingBackend;
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES, MlflowTrackingBackend};
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow_http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
+};
 pub use crate::model::{
     ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
     HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,

@@ -34,6 +34,7 @@ pub struct Tracker {
     clock: Clock,
     buffer_capacity: usize,
     flush_interval_ms: i64,
+    flush_requests: usize,
 }
 
 impl fmt::Debug for Tracker {
@@ -42,6 +43,7 @@ impl fmt::Debug for Tracker {
             .field("backend", &self.backend)
             .field("buffer_capacity", &self.buffer_capacity)
             .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("flush_requests", &self.flush_requests)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +62,7 @@ impl Tracker {
             clock: Arc::new(now_ms),
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
             flush_interval_ms: duration_ms(DEFAULT_FLUSH_INTERVAL),
+            flush_requests: 1,
         }
     }
 
@@ -85,6 +88,22 @@ impl Tracker {
     #[must_use]
     pub fn with_flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval_ms = duration_ms(interval);
+        self
+    }
+
+    /// Write a flush of more than 1,000 buffered metrics with up to `n` concurrent
+    /// [`log_batch`](TrackingBackend::log_batch) calls of 1,000 (default 1: one after the other).
+    ///
+    /// Meant for a remote backend whose latency, not its throughput, bounds a sequential flush
+    /// (an MLflow server with several workers); use it with a buffer capacity of several
+    /// thousand ([`with_buffer_capacity`](Self::with_buffer_capacity)). The batches of one
+    /// flush may then be stored in any order: a metric's history stays ordered on a backend that
+    /// orders it by `(timestamp, step)`, as MLflow does, but an embedded backend, which keeps
+    /// logging order, would interleave the batches. A failed batch stays buffered for the next
+    /// flush; the batches that succeeded are not sent again.
+    #[must_use]
+    pub fn with_flush_requests(mut self, n: usize) -> Self {
+        self.flush_requests = n.max(1);
         self
     }
 
@@ -157,6 +176,7 @@ impl Tracker {
             buffer: Vec::with_capacity(self.buffer_capacity),
             capacity: self.buffer_capacity,
             flush_interval_ms: self.flush_interval_ms,
+            flush_requests: self.flush_requests,
             oldest: None,
             batch: Batch::default(),
             ended: false,
@@ -240,6 +260,8 @@ pub struct ActiveRun {
     buffer: Vec<(u32, f64, i64, i64)>,
     capacity: usize,
     flush_interval_ms: i64,
+    /// Concurrent `log_batch` calls per flush.
+    flush_requests: usize,
     /// Timestamp of the oldest buffered metric.
     oldest: Option<i64>,
     /// Reused batch (its key strings are reused too).
@@ -352,6 +374,9 @@ impl ActiveRun {
     /// # Errors
     /// The backend's error; the values not yet written stay buffered.
     pub fn flush(&mut self) -> Result<()> {
+        if self.flush_requests > 1 && self.buffer.len() > MAX_BATCH_METRICS {
+            return self.flush_concurrently();
+        }
         while !self.buffer.is_empty() {
             let n = self.buffer.len().min(MAX_BATCH_METRICS);
             let metrics = &mut self.batch.metrics;
@@ -375,6 +400,60 @@ impl ActiveRun {
         }
         self.oldest = None;
         Ok(())
+    }
+
+    /// [`flush`](Self::flush) with up to `flush_requests` `log_batch` calls at a time; the
+    /// batches that fail stay buffered, in order.
+    fn flush_concurrently(&mut self) -> Result<()> {
+        let batches: Vec<Batch> = self
+            .buffer
+            .chunks(MAX_BATCH_METRICS)
+            .map(|chunk| Batch {
+                metrics: chunk
+                    .iter()
+                    .map(|&(idx, value, timestamp, step)| {
+                        Metric::new(self.keys[idx as usize].clone(), value, timestamp, step)
+                    })
+                    .collect(),
+                ..Batch::default()
+            })
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<parking_lot::Mutex<Option<Result<()>>>> = batches
+            .iter()
+            .map(|_| parking_lot::Mutex::new(None))
+            .collect();
+        let (backend, run_id) = (&*self.backend, self.info.run_id);
+        std::thread::scope(|s| {
+            for _ in 0..self.flush_requests.min(batches.len()) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(batch) = batches.get(i) else { break };
+                        *results[i].lock() = Some(backend.log_batch(&run_id, batch));
+                    }
+                });
+            }
+        });
+        let mut kept = Vec::new();
+        let mut first_error = None;
+        for (i, result) in results.into_iter().enumerate() {
+            if let Some(Err(e)) = result.into_inner() {
+                let start = i * MAX_BATCH_METRICS;
+                let end = (start + MAX_BATCH_METRICS).min(self.buffer.len());
+                kept.extend_from_slice(&self.buffer[start..end]);
+                first_error.get_or_insert(e);
+            }
+        }
+        self.buffer.clear();
+        self.buffer.extend_from_slice(&kept);
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.oldest = None;
+                Ok(())
+            }
+        }
     }
 
     /// Log a param (write-once), written through.

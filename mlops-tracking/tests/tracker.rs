@@ -302,3 +302,112 @@ fn the_tracker_works_over_a_shared_dyn_backend() {
         RunStatus::Finished
     );
 }
+
+/// A backend whose `log_batch` fails from its third call on while `down` is set.
+#[derive(Debug)]
+struct Flaky {
+    inner: InMemoryTrackingBackend,
+    calls: std::sync::atomic::AtomicUsize,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+    };
+}
+
+impl TrackingBackend for Flaky {
+    delegate! {
+        create_experiment(name: &str, tags: &[(String, String)]) -> mlops_tracking::Result<mlops_tracking::Experiment>;
+        get_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<mlops_tracking::Experiment>;
+        get_experiment_by_name(name: &str) -> mlops_tracking::Result<Option<mlops_tracking::Experiment>>;
+        list_experiments(view: mlops_tracking::ViewType) -> mlops_tracking::Result<Vec<mlops_tracking::Experiment>>;
+        delete_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<()>;
+        restore_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<()>;
+        create_run(e: &mlops_tracking::ExperimentId, opts: &CreateRun) -> mlops_tracking::Result<mlops_tracking::Run>;
+        update_run(r: &mlops_tracking::RunId, u: &mlops_tracking::UpdateRun) -> mlops_tracking::Result<mlops_tracking::RunInfo>;
+        get_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<mlops_tracking::Run>;
+        delete_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<()>;
+        restore_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<()>;
+        search_runs(q: &mlops_tracking::SearchRuns) -> mlops_tracking::Result<mlops_tracking::Page<mlops_tracking::Run>>;
+        get_metric_history(r: &mlops_tracking::RunId, k: &str, q: &mlops_tracking::HistoryRequest) -> mlops_tracking::Result<mlops_tracking::Page<mlops_tracking::Metric>>;
+        log_artifact(r: &mlops_tracking::RunId, p: &str, d: &mut dyn std::io::Read) -> mlops_tracking::Result<mlops_tracking::ArtifactInfo>;
+        list_artifacts(r: &mlops_tracking::RunId, p: Option<&str>) -> mlops_tracking::Result<Vec<mlops_tracking::ArtifactInfo>>;
+        open_artifact(r: &mlops_tracking::RunId, p: &str) -> mlops_tracking::Result<Box<dyn std::io::Read + Send>>;
+    }
+    fn log_batch(
+        &self,
+        r: &mlops_tracking::RunId,
+        b: &mlops_tracking::Batch,
+    ) -> mlops_tracking::Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n >= 2 && self.down.load(Ordering::SeqCst) {
+            return Err(TrackingError::Remote {
+                url: "http://mlflow.invalid/api/2.0/mlflow/runs/log-batch".into(),
+                status: Some(503),
+                transient: true,
+                message: format!("call {n} refused"),
+            });
+        }
+        self.inner.log_batch(r, b)
+    }
+}
+
+/// A failed flush keeps what was not written, sequential or concurrent, and the next flush
+/// writes it: nothing is lost and nothing is written twice.
+#[test]
+fn failed_flushes_keep_the_unwritten_metrics() {
+    for requests in [1, 4] {
+        let inner = InMemoryTrackingBackend::new();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flaky = Flaky {
+            inner: inner.clone(),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            down: Arc::clone(&down),
+        };
+        let tracker = Tracker::new(flaky)
+            .with_buffer_capacity(10_000)
+            .with_flush_requests(requests);
+        let mut run = tracker.start_run("exp", CreateRun::new()).unwrap();
+        for step in 0..4_500 {
+            run.log_metric("loss", 0.5, step).unwrap();
+        }
+        let err = run.flush().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrackingError::Remote {
+                    status: Some(503),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let stored = inner.metric_history(&run.run_id(), "loss").unwrap().len();
+        assert_eq!(stored + run.buffered(), 4_500, "{requests} requests");
+        assert!(
+            run.buffered() >= 500,
+            "{requests} requests: {}",
+            run.buffered()
+        );
+        // Still down: the next flush fails too and keeps everything it did not write.
+        let before = run.buffered();
+        run.flush().unwrap_err();
+        assert_eq!(run.buffered(), before);
+        down.store(false, Ordering::SeqCst);
+        run.flush().unwrap();
+        assert_eq!(run.buffered(), 0);
+        let mut steps: Vec<i64> = inner
+            .metric_history(&run.run_id(), "loss")
+            .unwrap()
+            .iter()
+            .map(|m| m.step)
+            .collect();
+        if requests == 1 {
+            assert!(steps.windows(2).all(|w| w[0] < w[1]), "logging order kept");
+        }
+        steps.sort_unstable();
+        assert_eq!(steps, (0..4_500).collect::<Vec<_>>(), "{requests} requests");
+    }
+}

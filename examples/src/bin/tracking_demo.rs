@@ -5,12 +5,18 @@
 //!
 //! Usage: `cargo run --release -p mlops-examples --bin tracking_demo -- [--data DIR]`
 //! (default `./mlops-data`; the store goes to `DIR/tracking`).
+//!
+//! With `MLFLOW_TRACKING_URI` set (say `http://127.0.0.1:5000`, after
+//! `mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`), the same code logs to
+//! that MLflow server instead, through `MlflowTrackingBackend`, and the runs show in its UI.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use mlops_tracking::{
-    CreateRun, Direction, FileTrackingBackend, RunStatus, SearchRuns, Tracker, TrackingBackend,
+    CreateRun, Direction, FileTrackingBackend, MlflowTrackingBackend, RunStatus, SearchRuns,
+    Tracker, TrackingBackend,
 };
 
 struct Config {
@@ -98,11 +104,22 @@ fn simulate(c: &Config, seed: u64) -> Vec<Epoch> {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let data = mlops_examples::data_dir_arg("tracking_demo")?;
-    let store = data.join("tracking");
-    let backend = FileTrackingBackend::open(&store)?;
-    let tracker = Tracker::new(backend.clone());
+    // The one line that changes between a local store and a shared MLflow server.
+    let backend: Arc<dyn TrackingBackend> = match std::env::var("MLFLOW_TRACKING_URI") {
+        Ok(uri) if !uri.is_empty() => {
+            let mlflow = MlflowTrackingBackend::from_env()?;
+            mlflow.health()?;
+            println!("tracking server: {uri} (open it in a browser for the MLflow UI)");
+            Arc::new(mlflow)
+        }
+        _ => {
+            let store = data.join("tracking");
+            println!("tracking store: {}", store.display());
+            Arc::new(FileTrackingBackend::open(&store)?)
+        }
+    };
+    let tracker = Tracker::from_arc(Arc::clone(&backend));
     let experiment = "image_classification_v1";
-    println!("tracking store: {}", store.display());
 
     let mut run_ids = Vec::new();
     for (i, c) in CONFIGS.iter().enumerate() {

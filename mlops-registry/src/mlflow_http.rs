@@ -1,0 +1,990 @@
+//! A small blocking client for MLflow's REST API (`/api/2.0/mlflow/...`).
+//!
+//! Kept byte-identical in `mlops-tracking` and `mlops-registry` (CI checks), so that the crates
+//! stay independent of each other. It knows HTTP, MLflow's configuration environment variables,
+//! retries and MLflow's JSON error bodies; it knows nothing of runs or models: each crate's
+//! backend maps [`HttpError`] to its own error type.
+//!
+//! - One [`ureq::Agent`] with a pool of keep-alive connections; every request has a timeout.
+//! - Auth: `Authorization: Bearer <token>` or HTTP basic auth.
+//! - Retries with exponential backoff on connection errors, timeouts, 429 and 5xx, only for
+//!   calls the caller marks idempotent: a create must not be sent twice.
+//! - Errors carry the method, URL, HTTP status, MLflow's `error_code` and `message`.
+
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// Default request timeout when neither the configuration nor `MLFLOW_HTTP_REQUEST_TIMEOUT` sets
+/// one (MLflow's own default is 120 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default number of retries of an idempotent call (MLflow's `MLFLOW_HTTP_REQUEST_MAX_RETRIES`).
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Default first backoff; it doubles on every retry up to [`MAX_BACKOFF`].
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Largest response body read (MLflow pages are far below this).
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// How much of a non-JSON error body is quoted in an error message.
+const QUOTE_CHARS: usize = 200;
+
+/// How to authenticate to the server.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum MlflowAuth {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>` (`MLFLOW_TRACKING_TOKEN`).
+    Bearer(String),
+    /// HTTP basic auth (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+}
+
+impl fmt::Debug for MlflowAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets never reach logs.
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}:<redacted>)"),
+        }
+    }
+}
+
+/// Where the MLflow server is and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlflowConfig {
+    /// Base URL of the tracking server, `http://host:port` or `https://...` (a trailing `/` is
+    /// ignored; a path prefix such as `https://host/mlflow` is kept).
+    pub tracking_uri: String,
+    /// Authentication.
+    pub auth: MlflowAuth,
+    /// Timeout of one attempt of a request, connection included.
+    pub timeout: Duration,
+    /// Retries of an idempotent call after the first attempt.
+    pub max_retries: u32,
+    /// First backoff between attempts; doubles each retry, capped at [`MAX_BACKOFF`].
+    pub backoff: Duration,
+}
+
+impl MlflowConfig {
+    /// A configuration for the server at `tracking_uri`, with no auth and the defaults.
+    ///
+    /// # Errors
+    /// [`HttpErrorKind::Config`] when the URI is not `http://` or `https://`.
+    pub fn new(tracking_uri: &str) -> Result<Self, HttpError> {
+        let uri = tracking_uri.trim().trim_end_matches('/');
+        let host = uri
+            .strip_prefix("http://")
+            .or_else(|| uri.strip_prefix("https://"));
+        if host.is_none_or(str::is_empty) {
+            return Err(HttpError::config(format!(
+                "tracking uri {tracking_uri:?} is not an http:// or https:// server address"
+            )));
+        }
+        Ok(Self {
+            tracking_uri: uri.to_owned(),
+            auth: MlflowAuth::None,
+            timeout: DEFAULT_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            backoff: DEFAULT_BACKOFF,
+        })
+    }
+
+    /// The configuration MLflow's own clients read from the environment: `MLFLOW_TRACKING_URI`
+    /// (required), `MLFLOW_TRACKING_TOKEN` (bearer), else `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD` (basic), `MLFLOW_HTTP_REQUEST_TIMEOUT` (seconds),
+    /// `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR` (seconds).
+    ///
+    /// # Errors
+    /// [`HttpErrorKind::Config`] for a missing or non-HTTP URI or a malformed number.
+    pub fn from_env() -> Result<Self, HttpError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any variable lookup (testable without touching the
+    /// process environment).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, HttpError> {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty());
+        let uri = var("MLFLOW_TRACKING_URI")
+            .ok_or_else(|| HttpError::config("MLFLOW_TRACKING_URI is not set".to_owned()))?;
+        let mut cfg = Self::new(&uri)?;
+        if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
+            cfg.auth = MlflowAuth::Bearer(token);
+        } else if let Some(username) = var("MLFLOW_TRACKING_USERNAME") {
+            cfg.auth = MlflowAuth::Basic {
+                username,
+                password: var("MLFLOW_TRACKING_PASSWORD").unwrap_or_default(),
+            };
+        }
+        let secs = |k: &str| -> Result<Option<Duration>, HttpError> {
+            var(k)
+                .map(|v| {
+                    v.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .map(Duration::from_secs_f64)
+                        .ok_or_else(|| {
+                            HttpError::config(format!("{k}={v:?} is not a number of seconds"))
+                        })
+                })
+                .transpose()
+        };
+        if let Some(t) = secs("MLFLOW_HTTP_REQUEST_TIMEOUT")? {
+            cfg.timeout = t;
+        }
+        if let Some(b) = secs("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")? {
+            cfg.backoff = b;
+        }
+        if let Some(v) = var("MLFLOW_HTTP_REQUEST_MAX_RETRIES") {
+            cfg.max_retries = v.trim().parse().map_err(|_| {
+                HttpError::config(format!(
+                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES={v:?} is not a count"
+                ))
+            })?;
+        }
+        Ok(cfg)
+    }
+
+    /// Use this authentication.
+    #[must_use]
+    pub fn with_auth(mut self, auth: MlflowAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Use this timeout per attempt.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Retry idempotent calls at most `max_retries` times, first waiting `backoff`.
+    #[must_use]
+    pub fn with_retries(mut self, max_retries: u32, backoff: Duration) -> Self {
+        self.max_retries = max_retries;
+        self.backoff = backoff;
+        self
+    }
+}
+
+/// What kind of failure an [`HttpError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpErrorKind {
+    /// `RESOURCE_DOES_NOT_EXIST` (or a 404 without an MLflow body).
+    NotFound,
+    /// `RESOURCE_ALREADY_EXISTS`.
+    AlreadyExists,
+    /// `INVALID_PARAMETER_VALUE`, `BAD_REQUEST`, `MALFORMED_REQUEST`, `INVALID_STATE`... (400).
+    InvalidArgument,
+    /// `PERMISSION_DENIED`, `UNAUTHENTICATED`, 401, 403.
+    Denied,
+    /// Any other answer that is not a success: a 5xx, or an unknown `error_code`.
+    Server,
+    /// The server answered, but not with the JSON expected (an HTML error page, say).
+    BadResponse,
+    /// No answer within the timeout.
+    Timeout,
+    /// The server could not be reached (refused, reset, DNS).
+    Connection,
+    /// A bad client configuration (URI, environment variable).
+    Config,
+}
+
+/// A failed request to the MLflow server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    /// What kind of failure.
+    pub kind: HttpErrorKind,
+    /// `GET`, `POST`, ...; empty for configuration errors.
+    pub method: &'static str,
+    /// The URL requested, without the query string.
+    pub url: String,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+    /// MLflow's `error_code`, when the body had one.
+    pub error_code: Option<String>,
+    /// MLflow's `message`, or a description of the failure.
+    pub message: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+impl HttpError {
+    fn config(message: String) -> Self {
+        Self {
+            kind: HttpErrorKind::Config,
+            method: "",
+            url: String::new(),
+            status: None,
+            error_code: None,
+            message,
+            attempts: 0,
+        }
+    }
+
+    /// Whether another attempt of an idempotent call may succeed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            HttpErrorKind::Timeout | HttpErrorKind::Connection => true,
+            HttpErrorKind::Server | HttpErrorKind::BadResponse => {
+                matches!(self.status, Some(429 | 500..=599))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == HttpErrorKind::Config {
+            return write!(f, "mlflow client configuration: {}", self.message);
+        }
+        write!(f, "{} {}", self.method, self.url)?;
+        if let Some(status) = self.status {
+            write!(f, " -> HTTP {status}")?;
+        }
+        if let Some(code) = &self.error_code {
+            write!(f, " {code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// The HTTP method of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Query-string parameters.
+    Get,
+    /// JSON body.
+    Post,
+    /// JSON body.
+    Patch,
+    /// JSON body.
+    Delete,
+    /// Raw body (the artifact proxy's uploads).
+    Put,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Put => "PUT",
+        }
+    }
+}
+
+/// Whether a call may be sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads, and writes whose repetition changes nothing (set a tag, log a batch MLflow
+    /// deduplicates, transition to a stage).
+    Idempotent,
+    /// Creates and other calls that must not be sent twice.
+    Once,
+}
+
+/// A blocking MLflow REST client (cheap to clone: the connection pool is shared).
+#[derive(Clone)]
+pub struct MlflowHttp {
+    agent: ureq::Agent,
+    config: MlflowConfig,
+    auth_header: Option<String>,
+}
+
+impl fmt::Debug for MlflowHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MlflowHttp")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MlflowHttp {
+    /// A client for `config`.
+    #[must_use]
+    pub fn new(config: MlflowConfig) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.timeout))
+            .max_idle_connections_per_host(8)
+            .build()
+            .into();
+        let auth_header = match &config.auth {
+            MlflowAuth::None => None,
+            MlflowAuth::Bearer(token) => Some(format!("Bearer {token}")),
+            MlflowAuth::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+        };
+        Self {
+            agent,
+            config,
+            auth_header,
+        }
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &MlflowConfig {
+        &self.config
+    }
+
+    /// The URL of an API endpoint such as `runs/get` (`<uri>/api/2.0/mlflow/runs/get`).
+    #[must_use]
+    pub fn url(&self, endpoint: &str) -> String {
+        format!("{}/api/2.0/mlflow/{endpoint}", self.config.tracking_uri)
+    }
+
+    /// `GET /health`: `Ok` when the server answers 200.
+    ///
+    /// # Errors
+    /// The failure, with the URL (never retried).
+    pub fn health(&self) -> Result<(), HttpError> {
+        let url = format!("{}/health", self.config.tracking_uri);
+        let (status, body) = self.once(Method::Get, &url, &[], None)?;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(error_from_answer("GET", &url, status, &body))
+        }
+    }
+
+    /// Call `endpoint` with `GET` and query parameters.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn get(&self, endpoint: &str, query: &[(&str, String)]) -> Result<Value, HttpError> {
+        self.call(Method::Get, endpoint, query, None, Retry::Idempotent)
+    }
+
+    /// Call `endpoint` with a JSON body (`POST`, `PATCH` or `DELETE`).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn send(
+        &self,
+        method: Method,
+        endpoint: &str,
+        body: &Value,
+        retry: Retry,
+    ) -> Result<Value, HttpError> {
+        self.call(method, endpoint, &[], Some(body), retry)
+    }
+
+    /// One API call, retried per `retry`; returns the parsed JSON answer (`{}` for an empty body).
+    ///
+    /// # Errors
+    /// An [`HttpError`] naming the method, URL, status, `error_code` and message.
+    pub fn call(
+        &self,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, HttpError> {
+        let url = self.url(endpoint);
+        let body_text = body.map(Value::to_string);
+        let mut attempt = 0u32;
+        let mut backoff = self.config.backoff;
+        loop {
+            attempt += 1;
+            let result = self
+                .once(method, &url, query, body_text.as_deref())
+                .and_then(|(status, text)| {
+                    if (200..300).contains(&status) {
+                        parse_success(method.as_str(), &url, status, &text)
+                    } else {
+                        Err(error_from_answer(method.as_str(), &url, status, &text))
+                    }
+                });
+            match result {
+                Ok(v) => return Ok(v),
+                Err(mut e) => {
+                    e.attempts = attempt;
+                    let may_retry = retry == Retry::Idempotent
+                        && e.is_transient()
+                        && attempt <= self.config.max_retries;
+                    if !may_retry {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, attempt, "mlflow call failed, retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// A call outside the JSON API, with a raw byte body and a raw answer: the artifact proxy's
+    /// `PUT` / `GET /api/2.0/mlflow-artifacts/artifacts/<path>`. `path` is relative to the
+    /// tracking URI (`api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model.bin`); it is
+    /// sent as given, so the caller percent-encodes what needs it. Retried per `retry`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call): a non-2xx answer is parsed for MLflow's error body.
+    pub fn call_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        retry: Retry,
+    ) -> Result<Vec<u8>, HttpError> {
+        let url = format!(
+            "{}/{}",
+            self.config.tracking_uri,
+            path.trim_start_matches('/')
+        );
+        let mut attempt = 0u32;
+        let mut backoff = self.config.backoff;
+        loop {
+            attempt += 1;
+            let result = self
+                .once_raw(method, &url, &[], body)
+                .and_then(|(status, bytes)| {
+                    if (200..300).contains(&status) {
+                        Ok(bytes)
+                    } else {
+                        let text = String::from_utf8_lossy(&bytes);
+                        Err(error_from_answer(method.as_str(), &url, status, &text))
+                    }
+                });
+            match result {
+                Ok(v) => return Ok(v),
+                Err(mut e) => {
+                    e.attempts = attempt;
+                    let may_retry = retry == Retry::Idempotent
+                        && e.is_transient()
+                        && attempt <= self.config.max_retries;
+                    if !may_retry {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, attempt, "mlflow call failed, retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One attempt: the status and the body text, or a transport error.
+    fn once(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&str>,
+    ) -> Result<(u16, String), HttpError> {
+        let (status, bytes) = self.once_raw(method, url, query, body.map(str::as_bytes))?;
+        String::from_utf8(bytes)
+            .map(|text| (status, text))
+            .map_err(|e| HttpError {
+                kind: HttpErrorKind::BadResponse,
+                method: method.as_str(),
+                url: url.to_owned(),
+                status: Some(status),
+                error_code: None,
+                message: format!("answer is not UTF-8: {e}"),
+                attempts: 1,
+            })
+    }
+
+    /// One attempt: the status and the raw body, or a transport error.
+    fn once_raw(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let transport = |e: ureq::Error| transport_error(method.as_str(), url, &e);
+        let response = match method {
+            Method::Get => {
+                let mut req = self.agent.get(url);
+                for (k, v) in query {
+                    req = req.query(*k, v);
+                }
+                if let Some(auth) = &self.auth_header {
+                    req = req.header("Authorization", auth);
+                }
+                req.call()
+            }
+            Method::Post | Method::Patch | Method::Delete | Method::Put => {
+                let mut req = match method {
+                    Method::Post => self.agent.post(url),
+                    Method::Patch => self.agent.patch(url),
+                    Method::Put => self.agent.put(url),
+                    _ => self.agent.delete(url).force_send_body(),
+                };
+                for (k, v) in query {
+                    req = req.query(*k, v);
+                }
+                if let Some(auth) = &self.auth_header {
+                    req = req.header("Authorization", auth);
+                }
+                let content_type = if method == Method::Put {
+                    "application/octet-stream"
+                } else {
+                    "application/json"
+                };
+                req.content_type(content_type).send(body.unwrap_or(b"{}"))
+            }
+        }
+        .map_err(transport)?;
+        let status = response.status().as_u16();
+        let mut bytes = Vec::new();
+        response
+            .into_body()
+            .into_with_config()
+            .limit(MAX_BODY)
+            .reader()
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                let mut err = transport_error(method.as_str(), url, &ureq::Error::Io(e));
+                err.status = Some(status);
+                err
+            })?;
+        Ok((status, bytes))
+    }
+}
+
+fn transport_error(method: &'static str, url: &str, e: &ureq::Error) -> HttpError {
+    let kind = match e {
+        ureq::Error::Timeout(_) => HttpErrorKind::Timeout,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => HttpErrorKind::Timeout,
+        ureq::Error::Io(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound
+        | ureq::Error::Protocol(_) => HttpErrorKind::Connection,
+        ureq::Error::BadUri(_) => HttpErrorKind::Config,
+        _ => HttpErrorKind::Connection,
+    };
+    HttpError {
+        kind,
+        method,
+        url: url.to_owned(),
+        status: None,
+        error_code: None,
+        message: e.to_string(),
+        attempts: 1,
+    }
+}
+
+fn parse_success(
+    method: &'static str,
+    url: &str,
+    status: u16,
+    text: &str,
+) -> Result<Value, HttpError> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    serde_json::from_str(text).map_err(|e| HttpError {
+        kind: HttpErrorKind::BadResponse,
+        method,
+        url: url.to_owned(),
+        status: Some(status),
+        error_code: None,
+        message: format!("answer is not JSON ({e}): {}", quote(text)),
+        attempts: 1,
+    })
+}
+
+/// The error for a non-2xx answer: MLflow's `{error_code, message}` when the body has them.
+fn error_from_answer(method: &'static str, url: &str, status: u16, text: &str) -> HttpError {
+    let parsed: Option<(Option<String>, Option<String>)> = serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
+        .map(|v| {
+            (
+                v.get("error_code")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                v.get("message").and_then(Value::as_str).map(str::to_owned),
+            )
+        });
+    let (kind, error_code, message) = match parsed {
+        Some((code, message)) => {
+            let kind = match code.as_deref() {
+                Some("RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" | "ENDPOINT_NOT_FOUND") => {
+                    HttpErrorKind::NotFound
+                }
+                Some("RESOURCE_ALREADY_EXISTS") => HttpErrorKind::AlreadyExists,
+                Some(
+                    "INVALID_PARAMETER_VALUE"
+                    | "BAD_REQUEST"
+                    | "MALFORMED_REQUEST"
+                    | "INVALID_STATE"
+                    | "INVALID_REQUEST",
+                ) => HttpErrorKind::InvalidArgument,
+                Some("PERMISSION_DENIED" | "UNAUTHENTICATED") => HttpErrorKind::Denied,
+                _ => status_kind(status),
+            };
+            let message = message.unwrap_or_else(|| quote(text));
+            (kind, code, message)
+        }
+        None => {
+            let kind = match status {
+                404 => HttpErrorKind::NotFound,
+                401 | 403 => HttpErrorKind::Denied,
+                _ => HttpErrorKind::BadResponse,
+            };
+            let message = if text.trim().is_empty() {
+                "empty answer".to_owned()
+            } else {
+                format!("answer is not MLflow JSON: {}", quote(text))
+            };
+            (kind, None, message)
+        }
+    };
+    HttpError {
+        kind,
+        method,
+        url: url.to_owned(),
+        status: Some(status),
+        error_code,
+        message,
+        attempts: 1,
+    }
+}
+
+fn status_kind(status: u16) -> HttpErrorKind {
+    match status {
+        404 => HttpErrorKind::NotFound,
+        401 | 403 => HttpErrorKind::Denied,
+        400 => HttpErrorKind::InvalidArgument,
+        _ => HttpErrorKind::Server,
+    }
+}
+
+/// The first characters of a body, on one line.
+fn quote(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut q: String = one_line.chars().take(QUOTE_CHARS).collect();
+    if one_line.chars().count() > QUOTE_CHARS {
+        q.push_str("...");
+    }
+    format!("{q:?}")
+}
+
+/// A scripted HTTP server on 127.0.0.1 for fault tests: it answers each request with the next
+/// canned answer (status, body, delay) and records what it received.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// One canned answer.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Canned {
+        pub status: u16,
+        pub content_type: &'static str,
+        pub body: String,
+        pub delay: Duration,
+    }
+
+    impl Canned {
+        pub(crate) fn json(status: u16, body: &str) -> Self {
+            Self {
+                status,
+                content_type: "application/json",
+                body: body.to_owned(),
+                delay: Duration::ZERO,
+            }
+        }
+
+        pub(crate) fn html(status: u16, body: &str) -> Self {
+            Self {
+                status,
+                content_type: "text/html",
+                body: body.to_owned(),
+                delay: Duration::ZERO,
+            }
+        }
+
+        pub(crate) fn delayed(mut self, delay: Duration) -> Self {
+            self.delay = delay;
+            self
+        }
+    }
+
+    /// A received request: method, path with query, body.
+    pub(crate) type Seen = (String, String, String);
+
+    /// The running fake server.
+    pub(crate) struct FakeServer {
+        pub uri: String,
+        pub seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl FakeServer {
+        /// Serve `answers` in order (the last one repeats), one connection per request.
+        pub(crate) fn start(answers: Vec<Canned>) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let uri = format!("http://{}", listener.local_addr().unwrap());
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let seen2 = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut i = 0usize;
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        continue;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or("").to_owned();
+                    let path = parts.next().unwrap_or("").to_owned();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                            break;
+                        }
+                        let lower = h.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    let _ = reader.read_exact(&mut body);
+                    seen2.lock().unwrap().push((
+                        method,
+                        path,
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    let a = answers[i.min(answers.len() - 1)].clone();
+                    i += 1;
+                    std::thread::sleep(a.delay);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                        a.status,
+                        a.content_type,
+                        a.body.len(),
+                        a.body
+                    );
+                }
+            });
+            Self { uri, seen }
+        }
+
+        /// How many requests arrived.
+        pub(crate) fn requests(&self) -> usize {
+            self.seen.lock().unwrap().len()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{Canned, FakeServer};
+    use super::*;
+    use serde_json::json;
+
+    fn client(uri: &str) -> MlflowHttp {
+        MlflowHttp::new(
+            MlflowConfig::new(uri)
+                .unwrap()
+                .with_timeout(Duration::from_millis(500))
+                .with_retries(2, Duration::from_millis(1)),
+        )
+    }
+
+    #[test]
+    fn config_from_env_reads_mlflow_variables() {
+        let env = |k: &str| match k {
+            "MLFLOW_TRACKING_URI" => Some("http://h:5000/".to_owned()),
+            "MLFLOW_TRACKING_USERNAME" => Some("u".to_owned()),
+            "MLFLOW_TRACKING_PASSWORD" => Some("p".to_owned()),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT" => Some("7".to_owned()),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES" => Some("3".to_owned()),
+            _ => None,
+        };
+        let cfg = MlflowConfig::from_lookup(env).unwrap();
+        assert_eq!(cfg.tracking_uri, "http://h:5000");
+        assert_eq!(
+            cfg.auth,
+            MlflowAuth::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
+        assert_eq!(cfg.timeout, Duration::from_secs(7));
+        assert_eq!(cfg.max_retries, 3);
+        assert!(!format!("{:?}", cfg.auth).contains(":p"));
+
+        let token = |k: &str| match k {
+            "MLFLOW_TRACKING_URI" => Some("https://x".to_owned()),
+            "MLFLOW_TRACKING_TOKEN" => Some("secret".to_owned()),
+            "MLFLOW_TRACKING_USERNAME" => Some("u".to_owned()),
+            _ => None,
+        };
+        let cfg = MlflowConfig::from_lookup(token).unwrap();
+        assert_eq!(cfg.auth, MlflowAuth::Bearer("secret".into()));
+        assert!(!format!("{cfg:?}").contains("secret"));
+
+        let e = MlflowConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::Config);
+        assert!(e.to_string().contains("MLFLOW_TRACKING_URI"), "{e}");
+        let e = MlflowConfig::new("file:///tmp/mlruns").unwrap_err();
+        assert!(e.to_string().contains("file:///tmp/mlruns"), "{e}");
+        let bad = |k: &str| match k {
+            "MLFLOW_TRACKING_URI" => Some("http://h".to_owned()),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT" => Some("soon".to_owned()),
+            _ => None,
+        };
+        let e = MlflowConfig::from_lookup(bad).unwrap_err();
+        assert!(e.to_string().contains("MLFLOW_HTTP_REQUEST_TIMEOUT"), "{e}");
+    }
+
+    #[test]
+    fn success_parses_json_and_sends_auth_and_body() {
+        let server = FakeServer::start(vec![Canned::json(200, r#"{"run":{"x":1}}"#)]);
+        let c = MlflowHttp::new(
+            MlflowConfig::new(&server.uri)
+                .unwrap()
+                .with_auth(MlflowAuth::Bearer("t".into())),
+        );
+        let v = c
+            .send(Method::Post, "runs/create", &json!({"a": 1}), Retry::Once)
+            .unwrap();
+        assert_eq!(v["run"]["x"], 1);
+        let seen = server.seen.lock().unwrap().clone();
+        assert_eq!(seen[0].0, "POST");
+        assert_eq!(seen[0].1, "/api/2.0/mlflow/runs/create");
+        assert_eq!(seen[0].2, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn mlflow_error_codes_map_to_kinds() {
+        for (code, status, kind) in [
+            ("RESOURCE_DOES_NOT_EXIST", 404, HttpErrorKind::NotFound),
+            ("RESOURCE_ALREADY_EXISTS", 400, HttpErrorKind::AlreadyExists),
+            (
+                "INVALID_PARAMETER_VALUE",
+                400,
+                HttpErrorKind::InvalidArgument,
+            ),
+            ("SOMETHING_NEW", 400, HttpErrorKind::InvalidArgument),
+            ("SOMETHING_NEW", 409, HttpErrorKind::Server),
+        ] {
+            let body = format!(r#"{{"error_code":"{code}","message":"msg {code}"}}"#);
+            let server = FakeServer::start(vec![Canned::json(status, &body)]);
+            let e = client(&server.uri)
+                .get("runs/get", &[("run_id", "abc".into())])
+                .unwrap_err();
+            assert_eq!(e.kind, kind, "{code} {status}");
+            assert_eq!(e.status, Some(status));
+            assert_eq!(e.error_code.as_deref(), Some(code));
+            let text = e.to_string();
+            assert!(text.contains("/api/2.0/mlflow/runs/get"), "{text}");
+            assert!(text.contains(&format!("msg {code}")), "{text}");
+            assert_eq!(server.requests(), 1, "4xx answers are not retried");
+        }
+    }
+
+    #[test]
+    fn server_errors_are_retried_only_when_idempotent() {
+        let answers = vec![
+            Canned::json(500, r#"{"error_code":"INTERNAL_ERROR","message":"boom"}"#),
+            Canned::json(503, "{}"),
+            Canned::json(200, r#"{"ok":true}"#),
+        ];
+        let server = FakeServer::start(answers.clone());
+        let v = client(&server.uri).get("x", &[]).unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(server.requests(), 3);
+
+        let server = FakeServer::start(answers);
+        let e = client(&server.uri)
+            .send(Method::Post, "runs/create", &json!({}), Retry::Once)
+            .unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::Server);
+        assert_eq!(e.status, Some(500));
+        assert!(
+            e.to_string().contains("HTTP 500 INTERNAL_ERROR: boom"),
+            "{e}"
+        );
+        assert_eq!(server.requests(), 1);
+
+        let server = FakeServer::start(vec![Canned::json(500, "{}")]);
+        let e = client(&server.uri).get("x", &[]).unwrap_err();
+        assert_eq!(e.attempts, 3, "{e}");
+        assert_eq!(server.requests(), 3);
+    }
+
+    #[test]
+    fn html_page_timeout_and_refused_are_clear_errors() {
+        let server = FakeServer::start(vec![Canned::html(
+            502,
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        )]);
+        let e = client(&server.uri)
+            .send(Method::Post, "runs/create", &json!({}), Retry::Once)
+            .unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::BadResponse);
+        assert!(e.to_string().contains("502 Bad Gateway"), "{e}");
+
+        let server = FakeServer::start(vec![Canned::html(200, "<html>login</html>")]);
+        let e = client(&server.uri).get("x", &[]).unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::BadResponse);
+        assert!(e.to_string().contains("not JSON"), "{e}");
+
+        let server = FakeServer::start(vec![
+            Canned::json(200, "{}").delayed(Duration::from_secs(2)),
+        ]);
+        let c = MlflowHttp::new(
+            MlflowConfig::new(&server.uri)
+                .unwrap()
+                .with_timeout(Duration::from_millis(100))
+                .with_retries(0, Duration::ZERO),
+        );
+        let e = c.get("x", &[]).unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::Timeout, "{e}");
+        assert!(e.to_string().contains(&server.uri), "{e}");
+
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = client(&format!("http://127.0.0.1:{port}"))
+            .get("x", &[])
+            .unwrap_err();
+        assert_eq!(e.kind, HttpErrorKind::Connection, "{e}");
+        assert_eq!(e.attempts, 3);
+    }
+}

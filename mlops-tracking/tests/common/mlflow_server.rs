@@ -1,0 +1,212 @@
+//! Starts a real `mlflow server` for the MLflow backend's tests (kept byte-identical in
+//! `mlops-tracking` and `mlops-registry`; the benches include it by path).
+//!
+//! The server uses a SQLite backend store and a local artifact root in a temp dir, listens on a
+//! free port of 127.0.0.1 and is shared by all tests of one test binary. It runs under a small
+//! `sh` watchdog in its own process group: when the test process exits (its end of the
+//! watchdog's stdin closes) or [`MlflowServer::stop`] is called, the whole group, uvicorn's
+//! workers included, is killed by its process-group id.
+//!
+//! The `mlflow` command is `$MLOPS_MLFLOW` when set, else `mlflow` on `PATH`. When it is missing
+//! or does not start, the tests skip with a message, unless `MLOPS_REQUIRE_SERVERS=1`, when
+//! they fail.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long the server may take to answer `/health` (a first start migrates its database, and
+/// a loaded 2-core machine is slow).
+const START_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// A running MLflow tracking server.
+pub struct MlflowServer {
+    /// `http://127.0.0.1:<port>`.
+    pub uri: String,
+    /// The directory holding the database, the artifacts and the server's log (removed when
+    /// the server stops).
+    pub dir: PathBuf,
+    pgid: u32,
+    child: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+impl std::fmt::Debug for MlflowServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MlflowServer({})", self.uri)
+    }
+}
+
+/// Whether tests must fail rather than skip when a server is missing.
+pub fn servers_required() -> bool {
+    std::env::var("MLOPS_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// The `mlflow` executable to run.
+pub fn mlflow_command() -> String {
+    std::env::var("MLOPS_MLFLOW").unwrap_or_else(|_| "mlflow".to_owned())
+}
+
+/// The server shared by this test binary, started on first use; `None` (after saying why on
+/// stderr) when MLflow is not available and servers are not required.
+///
+/// # Panics
+/// When the server cannot start and `MLOPS_REQUIRE_SERVERS=1`.
+pub fn shared() -> Option<&'static MlflowServer> {
+    static SERVER: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+    match SERVER.get_or_init(|| MlflowServer::start(1)) {
+        Ok(server) => Some(server),
+        Err(why) => {
+            if servers_required() {
+                panic!("MLOPS_REQUIRE_SERVERS=1 but no MLflow server: {why}");
+            }
+            eprintln!("SKIPPED: no MLflow server ({why}); install mlflow or set MLOPS_MLFLOW");
+            None
+        }
+    }
+}
+
+impl MlflowServer {
+    /// Start a fresh server with `workers` uvicorn workers in a new temp dir.
+    ///
+    /// # Errors
+    /// Why it did not start (command missing, exited, no answer in time), with its log's tail.
+    pub fn start(workers: u32) -> Result<Self, String> {
+        let cmd = mlflow_command();
+        let version = Command::new(&cmd)
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        if !version.status.success() {
+            return Err(format!("{cmd:?} --version failed"));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("mlops-mlflow-server-")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        std::fs::create_dir_all(dir.join("artifacts")).map_err(|e| e.to_string())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let log = dir.join("server.log");
+        // The watchdog: start the server in the background, wait for stdin to close (the test
+        // process exited or stop() was called), then kill the whole process group (itself
+        // excepted), wait for it and remove the directory.
+        let script = r#"
+"$0" server --backend-store-uri "sqlite:///$1/mlflow.db" --artifacts-destination "$1/artifacts" \
+  --host 127.0.0.1 --port "$2" --workers "$3" >"$1/server.log" 2>&1 &
+cat >/dev/null
+trap '' TERM
+kill -TERM 0
+wait
+rm -rf "$1"
+"#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(&cmd)
+            .arg(&dir)
+            .arg(port.to_string())
+            .arg(workers.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start the watchdog shell: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin pipe")?;
+        let pgid = child.id();
+        let server = Self {
+            uri: format!("http://127.0.0.1:{port}"),
+            dir,
+            pgid,
+            child: Mutex::new(Some((child, stdin))),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if health(port) {
+                return Ok(server);
+            }
+            let exited = server
+                .child
+                .lock()
+                .unwrap()
+                .as_mut()
+                .is_some_and(|(c, _)| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                let tail = log_tail(&log);
+                server.stop();
+                return Err(format!(
+                    "mlflow server on port {port} did not answer /health within {START_TIMEOUT:?}; log tail:\n{tail}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Stop the server: close the watchdog's stdin so it kills the process group and removes
+    /// the directory; after 15 s, kill the group by its id with SIGKILL.
+    pub fn stop(&self) {
+        let taken = self.child.lock().unwrap().take();
+        if let Some((mut child, stdin)) = taken {
+            drop(stdin);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = Command::new("kill")
+                        .arg("-KILL")
+                        .arg("--")
+                        .arg(format!("-{}", self.pgid))
+                        .stderr(Stdio::null())
+                        .status();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_dir_all(&self.dir);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The server's log so far (for test failure messages).
+    pub fn log(&self) -> String {
+        log_tail(&self.dir.join("server.log"))
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `GET /health` answers 200 `OK`.
+fn health(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
