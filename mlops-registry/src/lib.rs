@@ -61,6 +61,8 @@ mod filter;
 mod fsutil;
 mod memory;
 #[cfg(feature = "mlflow")]
+mod mlflow;
+#[cfg(feature = "mlflow")]
 mod mlflow_http;
 mod model;
 mod policy;
@@ -73,6 +75,8 @@ pub use crate::error::{RegistryError, Result};
 pub use crate::file::FileRegistry;
 pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow::MlflowRegistry;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow_http::{HttpError, HttpErrorKind, MlflowAuth, MlflowConfig};
 pub use crate::model::{

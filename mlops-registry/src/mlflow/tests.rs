@@ -1,0 +1,1 @@
+//! Fault tests of the MLflow backend against a scripted fake server.
