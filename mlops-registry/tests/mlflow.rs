@@ -2,6 +2,7 @@
 //! shared conformance suite, MLflow-specific behaviour, and interop with MLflow's own Python
 //! client. Skips with a message when MLflow is not installed, fails when
 //! `MLOPS_REQUIRE_SERVERS=1`.
+#![allow(clippy::print_stderr)]
 
 mod common {
     pub mod mlflow_server;
@@ -259,7 +260,11 @@ print(json.dumps({
         assert_eq!(theirs["status"], ours.status.as_str());
         assert_eq!(theirs["description"], ours.description.as_str());
         assert_eq!(theirs["created"], ours.created_at.timestamp_millis());
-        let aliases: Vec<&str> = ours.aliases.iter().map(|a| a.as_str()).collect();
+        let aliases: Vec<&str> = ours
+            .aliases
+            .iter()
+            .map(mlops_registry::Alias::as_str)
+            .collect();
         assert_eq!(theirs["aliases"], serde_json::json!(aliases));
         // Python sees our tags plus the metrics snapshot under the reserved prefix.
         let mut tags = serde_json::Map::new();

@@ -360,8 +360,7 @@ impl MlflowRegistry {
 
     /// Append audit records to model `name`'s tags, after the sequence numbers in `model`.
     fn append_audit(&self, name: &str, model: &ModelJson, records: Vec<AuditRecord>) -> Result<()> {
-        let mut seq = next_audit_seq(model);
-        for mut record in records {
+        for (seq, mut record) in (next_audit_seq(model)..).zip(records) {
             let key = format!("{AUDIT_PREFIX}{seq:08}.{:08x}", random_u32());
             let value = audit_value(&mut record);
             self.send(
@@ -371,7 +370,6 @@ impl MlflowRegistry {
                 Retry::Idempotent,
             )
             .map_err(|e| model_err(name, e))?;
-            seq += 1;
         }
         Ok(())
     }

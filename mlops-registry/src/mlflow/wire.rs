@@ -84,7 +84,7 @@ pub(crate) fn bad_answer(url: &str, detail: impl Into<String>) -> RegistryError 
         status: Some(200),
         error_code: None,
         transient: false,
-        detail: format!("{url}: unexpected answer: {detail}"),
+        detail: format!("{url} -> HTTP 200: answer does not match MLflow's API: {detail}"),
     }
 }
 
