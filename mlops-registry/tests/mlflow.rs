@@ -163,6 +163,25 @@ fn paged_search_and_prefix_isolation() {
             .unwrap()
             .is_empty()
     );
+    r.set_alias(
+        "m1",
+        &"champion".parse().unwrap(),
+        "12".parse().unwrap(),
+        &Change::default(),
+    )
+    .unwrap();
+    let found = r
+        .search_registered_models(&mlops_registry::Search::filter("name = 'm1'").unwrap())
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].latest_version, 12);
+    assert_eq!(found[0].aliases.len(), 1);
+    assert_eq!(found, [r.get_registered_model("m1").unwrap()]);
+    let champion = r
+        .search_model_versions(&mlops_registry::Search::filter("alias = 'champion'").unwrap())
+        .unwrap();
+    assert_eq!(champion.len(), 1);
+    assert_eq!(champion[0].version.get(), 12);
     assert_eq!(
         r.search_registered_models(&mlops_registry::Search::all().max_results(2))
             .unwrap()
