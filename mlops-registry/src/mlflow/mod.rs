@@ -60,7 +60,8 @@ const VERSION_PAGE: usize = 10_000;
 /// network are [`RegistryError::Remote`] naming the method, URL, status, MLflow's
 /// `error_code` and message; MLflow's `RESOURCE_DOES_NOT_EXIST`, `RESOURCE_ALREADY_EXISTS` and
 /// `INVALID_PARAMETER_VALUE` become [`RegistryError::NotFound`],
-/// [`RegistryError::AlreadyExists`] and [`RegistryError::InvalidArgument`].
+/// [`RegistryError::AlreadyExists`] and [`RegistryError::InvalidArgument`]; a refused
+/// credential (401, 403) is [`RegistryError::Remote`] with its status.
 ///
 /// `resolve` costs one request on success: `model-versions/get` for `models:/name/3`,
 /// `registered-models/alias` for `@alias`, `registered-models/get` (whose `latest_versions`
@@ -80,7 +81,10 @@ const VERSION_PAGE: usize = 10_000;
 ///   change without its record), other MLflow clients changing stages or aliases leave no
 ///   record, and two writers appending at once each keep their records (the random suffix
 ///   keeps keys distinct) but their relative order is not defined. A comment is shortened to
-///   keep a record within MLflow's tag value limit.
+///   keep a record within [`MAX_TAG_VALUE_LEN`](crate::MAX_TAG_VALUE_LEN) characters (MLflow 3
+///   accepts 100,000). Why tags rather than a flag saying "no audit trail": the trail then
+///   survives this process, follows the model, and is readable by any MLflow client and in the
+///   UI, at the cost of one extra request per record.
 /// - **Promotion policies** are checked against the state read just before the request, not
 ///   atomically with it: a concurrent change between the read and the write is not seen.
 /// - **Version numbers** are never reused (MLflow keeps a tombstone of a deleted version and

@@ -175,6 +175,14 @@ fn unknown_error_codes_and_mlflow_codes_map() {
     assert!(err.to_string().contains("new failure"), "{err}");
 
     let server = FakeServer::start(vec![Canned::json(
+        401,
+        r#"{"error_code":"UNAUTHENTICATED","message":"bad token"}"#,
+    )]);
+    let err = registry(&server.uri).get_registered_model("m").unwrap_err();
+    assert_remote(&err, "registered-models/get", Some(401));
+    assert_eq!(server.requests(), 1, "a refused credential is not retried");
+
+    let server = FakeServer::start(vec![Canned::json(
         404,
         r#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Registered Model with name=m not found"}"#,
     )]);
