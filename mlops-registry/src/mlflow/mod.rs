@@ -724,8 +724,9 @@ impl RegistryStore for MlflowRegistry {
             if push.exact { limit } else { usize::MAX },
         )?;
         // Aliases: MLflow's search answers omit them; one `registered-models/get` per model.
-        let mut aliases: BTreeMap<String, BTreeMap<ModelVersionNumber, Vec<Alias>>> =
-            BTreeMap::new();
+        // `None`: the model was deleted since the search, and its versions with it.
+        type Aliases = Option<BTreeMap<ModelVersionNumber, Vec<Alias>>>;
+        let mut aliases: BTreeMap<String, Aliases> = BTreeMap::new();
         let mut out = Vec::new();
         for v in raw {
             if !v.name.starts_with(self.prefix.as_str()) {
@@ -734,16 +735,16 @@ impl RegistryStore for MlflowRegistry {
             let mut v = self.version_from(endpoint, v)?;
             if !aliases.contains_key(&v.name) {
                 let map = match self.model_json(&v.name) {
-                    Ok(m) => alias_map(&url, &m)?,
-                    // Deleted since the search: its versions are gone too.
-                    Err(RegistryError::NotFound { .. }) => BTreeMap::new(),
+                    Ok(m) => Some(alias_map(&url, &m)?),
+                    Err(RegistryError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
                 aliases.insert(v.name.clone(), map);
             }
-            if let Some(map) = aliases.get(&v.name) {
-                fill_aliases(&mut v, map);
-            }
+            let Some(Some(map)) = aliases.get(&v.name) else {
+                continue;
+            };
+            fill_aliases(&mut v, map);
             if search.filter.matches_version(&v) {
                 out.push(v);
             }
