@@ -29,7 +29,40 @@ use crate::{Direction, Filter};
 pub type Reopen<'a> = &'a dyn Fn() -> Box<dyn RegistryStore>;
 
 /// A conformance case.
-pub type Case = fn(&dyn RegistryStore, Reopen<'_>);
+pub type Case = fn(&dyn RegistryStore, Reopen<'_>, &Capabilities);
+
+/// Where a backend's semantics legitimately differ from the embedded backends': the cases skip
+/// or adapt only the assertions a flag names. [`Capabilities::ALL`] (the default) is what the
+/// in-memory and file backends run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`RegisteredModel::latest_version`](crate::RegisteredModel::latest_version) counts
+    /// deleted versions (the highest number ever assigned). A backend that cannot see deleted
+    /// versions (MLflow keeps them as hidden tombstones) reports the highest existing one; both
+    /// still never reuse a number.
+    pub latest_version_counts_deleted: bool,
+}
+
+impl Capabilities {
+    /// Everything the embedded backends do.
+    pub const ALL: Self = Self {
+        latest_version_counts_deleted: true,
+    };
+
+    /// Set [`Capabilities::latest_version_counts_deleted`].
+    #[must_use]
+    pub const fn latest_version_counts_deleted(mut self, yes: bool) -> Self {
+        self.latest_version_counts_deleted = yes;
+        self
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
 
 /// Every case, by name.
 pub const CASES: &[(&str, Case)] = &[
@@ -73,11 +106,16 @@ pub const CASES: &[(&str, Case)] = &[
 
 /// Stamp one `#[test]` per conformance case. `$make` is an expression returning
 /// `(Box<dyn RegistryStore>, Box<dyn Fn() -> Box<dyn RegistryStore>>)`: the store and its
-/// reopen function (which may own the backend's temp directory).
+/// reopen function (which may own the backend's temp directory). Optionally
+/// `caps = <Capabilities>;` first, for a backend that differs where a
+/// [`Capabilities`](crate::conformance::Capabilities) flag allows.
 #[macro_export]
 macro_rules! registry_conformance_tests {
     ($make:expr) => {
-        $crate::registry_conformance_tests!(@cases $make;
+        $crate::registry_conformance_tests!(caps = $crate::conformance::Capabilities::ALL; $make);
+    };
+    (caps = $caps:expr; $make:expr) => {
+        $crate::registry_conformance_tests!(@cases $caps; $make;
             models_create_get_duplicate, invalid_input_is_rejected,
             versions_are_numbered_and_never_reused, unknown_model_and_version,
             seed_demo_stage_workflow, archive_existing_needs_active_stage,
@@ -88,11 +126,14 @@ macro_rules! registry_conformance_tests {
             denied_promotion_changes_nothing, compare_versions_marks_best);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $crate::registry_conformance_tests!(@cases $crate::conformance::Capabilities::ALL; $make; $($case),*);
+    };
+    (@cases $caps:expr; $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 let (store, reopen) = ($make)();
-                $crate::conformance::$case(&*store, &*reopen);
+                $crate::conformance::$case(&*store, &*reopen, &$caps);
             }
         )*
     };
@@ -124,7 +165,7 @@ fn kind_of(e: &RegistryError) -> &'static str {
 fn add(store: &dyn RegistryStore, name: &str, acc: f64) -> ModelVersionNumber {
     store
         .create_model_version(
-            &NewVersion::new(name, format!("models/{name}/{acc}"))
+            &NewVersion::new(name, format!("s3://conformance/models/{name}/{acc}"))
                 .run_id(format!("run-{acc}"))
                 .metric("accuracy", acc)
                 .metric("latency_ms", 50.0 - acc * 10.0),
@@ -133,7 +174,11 @@ fn add(store: &dyn RegistryStore, name: &str, acc: f64) -> ModelVersionNumber {
         .version
 }
 
-pub fn models_create_get_duplicate(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn models_create_get_duplicate(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     let m = store
         .create_registered_model(&NewModel::new("clf").description("d").tag("team", "nlp"))
         .unwrap();
@@ -150,7 +195,11 @@ pub fn models_create_get_duplicate(store: &dyn RegistryStore, reopen: Reopen<'_>
     assert_eq!(got.created_at, m.created_at);
 }
 
-pub fn invalid_input_is_rejected(store: &dyn RegistryStore, _reopen: Reopen<'_>) {
+pub fn invalid_input_is_rejected(
+    store: &dyn RegistryStore,
+    _reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     for bad in ["", "a/b", "a:b", " x"] {
         let err = store
             .create_registered_model(&NewModel::new(bad))
@@ -182,7 +231,11 @@ pub fn invalid_input_is_rejected(store: &dyn RegistryStore, _reopen: Reopen<'_>)
     assert_eq!(kind_of(&err), "invalid");
 }
 
-pub fn versions_are_numbered_and_never_reused(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn versions_are_numbered_and_never_reused(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     for i in 1..=3 {
         assert_eq!(add(store, "m", 0.5), v(i));
@@ -190,6 +243,15 @@ pub fn versions_are_numbered_and_never_reused(store: &dyn RegistryStore, reopen:
     store
         .delete_model_version("m", v(3), &Change::default())
         .unwrap();
+    let latest = store.get_registered_model("m").unwrap().latest_version;
+    if caps.latest_version_counts_deleted {
+        assert_eq!(
+            latest, 3,
+            "the deleted v3 is still the highest number assigned"
+        );
+    } else {
+        assert_eq!(latest, 2, "the highest existing version");
+    }
     assert_eq!(add(store, "m", 0.5), v(4));
     let again = reopen();
     assert_eq!(add(&*again, "m", 0.5), v(5));
@@ -207,7 +269,11 @@ pub fn versions_are_numbered_and_never_reused(store: &dyn RegistryStore, reopen:
     );
 }
 
-pub fn unknown_model_and_version(store: &dyn RegistryStore, _reopen: Reopen<'_>) {
+pub fn unknown_model_and_version(
+    store: &dyn RegistryStore,
+    _reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     let c = Change::default();
     let nf = |e: RegistryError, kind: &str| {
         assert_eq!(kind_of(&e), kind, "{e}");
@@ -219,7 +285,7 @@ pub fn unknown_model_and_version(store: &dyn RegistryStore, _reopen: Reopen<'_>)
     );
     nf(
         store
-            .create_model_version(&NewVersion::new("nope", "s"))
+            .create_model_version(&NewVersion::new("nope", "s3://conformance/s"))
             .unwrap_err(),
         "registered model",
     );
@@ -278,7 +344,11 @@ pub fn unknown_model_and_version(store: &dyn RegistryStore, _reopen: Reopen<'_>)
 
 /// The seed chapter's scenario: three versions, v1 archived, v2 to Production, v3 to Staging,
 /// then v3 to Production archives v2.
-pub fn seed_demo_stage_workflow(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn seed_demo_stage_workflow(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store
         .create_registered_model(&NewModel::new("text_classifier"))
         .unwrap();
@@ -340,7 +410,11 @@ pub fn seed_demo_stage_workflow(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     );
 }
 
-pub fn archive_existing_needs_active_stage(store: &dyn RegistryStore, _reopen: Reopen<'_>) {
+pub fn archive_existing_needs_active_stage(
+    store: &dyn RegistryStore,
+    _reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     for stage in [Stage::None, Stage::Archived] {
@@ -355,7 +429,11 @@ pub fn archive_existing_needs_active_stage(store: &dyn RegistryStore, _reopen: R
     );
 }
 
-pub fn aliases_set_move_delete(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn aliases_set_move_delete(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     add(store, "m", 0.6);
@@ -397,7 +475,11 @@ pub fn aliases_set_move_delete(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     assert_eq!(reopen().resolve(&uri("models:/m@champion")).unwrap(), v(2));
 }
 
-pub fn deleting_a_version_deletes_its_aliases(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn deleting_a_version_deletes_its_aliases(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     add(store, "m", 0.6);
@@ -419,7 +501,7 @@ pub fn deleting_a_version_deletes_its_aliases(store: &dyn RegistryStore, reopen:
     assert_eq!(again.resolve(&uri("models:/m/latest")).unwrap(), v(2));
 }
 
-pub fn resolve_every_uri_form(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn resolve_every_uri_form(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     for acc in [0.1, 0.2, 0.3, 0.4] {
         add(store, "m", acc);
@@ -441,7 +523,7 @@ pub fn resolve_every_uri_form(store: &dyn RegistryStore, reopen: Reopen<'_>) {
         assert_eq!(s.resolve(&uri("models:/m/latest")).unwrap(), v(4));
         assert_eq!(
             s.resolve_uri("models:/m@champion").unwrap().source,
-            "models/m/0.2"
+            "s3://conformance/models/m/0.2"
         );
         for (missing, kind) in [
             ("models:/m/9", "model version"),
@@ -457,7 +539,7 @@ pub fn resolve_every_uri_form(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     }
 }
 
-pub fn tags_and_descriptions(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn tags_and_descriptions(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     store.set_model_tag("m", "owner", "ana").unwrap();
@@ -494,7 +576,11 @@ pub fn tags_and_descriptions(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     assert_eq!(kind_of(&err), "invalid");
 }
 
-pub fn rename_keeps_versions_aliases_history(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn rename_keeps_versions_aliases_history(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store
         .create_registered_model(&NewModel::new("old"))
         .unwrap();
@@ -539,7 +625,7 @@ pub fn rename_keeps_versions_aliases_history(store: &dyn RegistryStore, reopen: 
     assert_eq!(again.get_registered_model("old").unwrap().latest_version, 0);
 }
 
-pub fn delete_model(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn delete_model(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     store
@@ -565,7 +651,7 @@ pub fn delete_model(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     assert!(again.get_registered_model("m").unwrap().aliases.is_empty());
 }
 
-pub fn search_versions(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn search_versions(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     for name in ["a", "b"] {
         store.create_registered_model(&NewModel::new(name)).unwrap();
         for acc in [0.7, 0.8, 0.9] {
@@ -610,7 +696,7 @@ pub fn search_versions(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     assert!(err.to_string().contains("OR is not supported"), "{err}");
 }
 
-pub fn search_models(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn search_models(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     store
         .create_registered_model(&NewModel::new("text-clf").tag("team", "nlp"))
         .unwrap();
@@ -645,7 +731,11 @@ pub fn search_models(store: &dyn RegistryStore, reopen: Reopen<'_>) {
     assert_eq!(names("").last().map(String::as_str), Some("zeta"));
 }
 
-pub fn audit_history_records_every_change(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn audit_history_records_every_change(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.5);
     add(store, "m", 0.6);
@@ -694,7 +784,11 @@ pub fn audit_history_records_every_change(store: &dyn RegistryStore, reopen: Reo
     assert_eq!(reopen().audit_history("m").unwrap().len(), 7);
 }
 
-pub fn denied_promotion_changes_nothing(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn denied_promotion_changes_nothing(
+    store: &dyn RegistryStore,
+    reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     add(store, "m", 0.9);
     add(store, "m", 0.8); // regressed
@@ -767,19 +861,23 @@ pub fn denied_promotion_changes_nothing(store: &dyn RegistryStore, reopen: Reope
     assert!(err.to_string().contains("someone else"), "{err}");
 }
 
-pub fn compare_versions_marks_best(store: &dyn RegistryStore, _reopen: Reopen<'_>) {
+pub fn compare_versions_marks_best(
+    store: &dyn RegistryStore,
+    _reopen: Reopen<'_>,
+    _caps: &Capabilities,
+) {
     store.create_registered_model(&NewModel::new("m")).unwrap();
     for (acc, lat) in [(0.85, 45.0), (0.91, 42.0), (0.93, 38.0)] {
         store
             .create_model_version(
-                &NewVersion::new("m", "s")
+                &NewVersion::new("m", "s3://conformance/s")
                     .metric("accuracy", acc)
                     .metric("latency_ms", lat),
             )
             .unwrap();
     }
     store
-        .create_model_version(&NewVersion::new("m", "s"))
+        .create_model_version(&NewVersion::new("m", "s3://conformance/s"))
         .unwrap();
     store
         .set_alias("m", &alias("champion"), v(3), &Change::default())
@@ -895,7 +993,7 @@ fn all_pages<T>(
     panic!("paging with size {page_size} did not end");
 }
 
-pub fn search_order_and_pages(store: &dyn RegistryStore, reopen: Reopen<'_>) {
+pub fn search_order_and_pages(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capabilities) {
     for name in ["b", "a", "c"] {
         store.create_registered_model(&NewModel::new(name)).unwrap();
     }

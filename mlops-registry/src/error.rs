@@ -68,6 +68,24 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote registry server (the MLflow backend's) failed, could not be reached, timed out
+    /// or answered something that is not what its API promises. Nothing is known to have
+    /// changed unless the server says so; `detail` names the method, URL, HTTP status, the
+    /// server's error code and message.
+    #[error("registry server error: {detail}")]
+    Remote {
+        /// The URL requested (without the query string).
+        url: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// The server's error code (MLflow's `error_code`), when its answer had one.
+        error_code: Option<String>,
+        /// Whether the failure is transient (a timeout, a refused connection, a 429 or a 5xx):
+        /// the same call may succeed later.
+        transient: bool,
+        /// The whole story: method, URL, status, error code, message, attempts.
+        detail: String,
+    },
     /// A file of the store could not be (de)serialized.
     #[error("cannot (de)serialize {}: {source}", path.display())]
     Serde {

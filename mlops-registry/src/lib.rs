@@ -32,13 +32,24 @@
 //!   (`with_fsync(false)` trades durability for speed in tests and benches). Resolution is
 //!   served from memory and revalidated with one `fstat` of a generation file per call; a
 //!   change by another process is picked up by reading only the records it appended.
+//! - `MlflowRegistry` (feature `mlflow`): the Model Registry of an MLflow tracking server,
+//!   over its REST API with a blocking HTTP client (no async runtime). Point it at a server with
+//!   `MlflowRegistry::from_env()` (`MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN` or
+//!   `MLFLOW_TRACKING_USERNAME`/`PASSWORD`, as MLflow's own clients) or
+//!   `MlflowRegistry::new(MlflowConfig::new("http://host:5000")?)`; swapping it for
+//!   [`FileRegistry`] is one line. Its documentation lists where it differs (audit trail and
+//!   metrics kept in tags, policies checked just before the request, sources must be URIs).
 //!
-//! Every backend passes the shared [`conformance`] suite (feature `conformance`).
+//! Every backend passes the shared [`conformance`] suite (feature `conformance`); a backend
+//! whose semantics legitimately differ declares it with
+//! [`conformance::Capabilities`].
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`RegistryError`]: `NotFound`,
 //! `AlreadyExists`, `InvalidArgument` (names, aliases, URIs, filters with the column of the
-//! problem), `PromotionDenied` (with every reason), `Corrupt` (naming the damaged file), `Io`.
+//! problem), `PromotionDenied` (with every reason), `Corrupt` (naming the damaged file), `Io`,
+//! and `Remote` for a registry server that failed, timed out or could not be reached (with the
+//! URL, the HTTP status and the server's error code).
 //!
 //! ## Crash safety
 //! [`FileRegistry`] keeps each model in one append-only log of framed records: every change
@@ -64,6 +75,8 @@ mod filter;
 mod fsutil;
 mod memory;
 #[cfg(feature = "mlflow")]
+mod mlflow;
+#[cfg(feature = "mlflow")]
 mod mlflow_http;
 mod model;
 mod order;
@@ -78,7 +91,12 @@ pub use crate::file::FileRegistry;
 pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
 #[cfg(feature = "mlflow")]
-pub use crate::mlflow_http::{HttpError, HttpErrorKind, MlflowAuth, MlflowConfig};
+pub use crate::mlflow::MlflowRegistry;
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow_http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
+};
 pub use crate::model::{
     Alias, AuditChange, AuditRecord, Digest, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, MAX_TAG_KEY_LEN,
     MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,

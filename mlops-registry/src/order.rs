@@ -234,6 +234,17 @@ pub(crate) fn check_version_search(search: &crate::store::Search) -> Result<()> 
     Ok(())
 }
 
+/// Check the `order_by` clauses and page token of a model search before any work is done.
+///
+/// # Errors
+/// A bad `order_by` clause or page token.
+#[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
+pub(crate) fn check_model_search(search: &crate::store::Search) -> Result<()> {
+    parse_order_by(&search.order_by, Target::Models)?;
+    decode_page_token(search.page_token.as_deref())?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
