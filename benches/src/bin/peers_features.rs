@@ -205,7 +205,9 @@ fn run(store: &FeatureStore, variant: &str, sizes: &Sizes) -> Result<(), Error> 
     );
 
     // Online reads.
-    let refs: Vec<String> = (0..FEATURES).map(|j| format!("user_features:f{j}")).collect();
+    let refs: Vec<String> = (0..FEATURES)
+        .map(|j| format!("user_features:f{j}"))
+        .collect();
     for n_keys in [1usize, 100] {
         let sets: Vec<Vec<EntityKey>> = (0..64).map(|s| pick(n_keys, s, n)).collect();
         let mut times = Vec::with_capacity(sizes.calls);
@@ -247,9 +249,7 @@ fn run(store: &FeatureStore, variant: &str, sizes: &Sizes) -> Result<(), Error> 
     }
 
     // Point-in-time join.
-    let rows: Vec<(usize, i64)> = (0..sizes.frame)
-        .map(|i| frame_row(i, base, n))
-        .collect();
+    let rows: Vec<(usize, i64)> = (0..sizes.frame).map(|i| frame_row(i, base, n)).collect();
     let frame: EntityFrame = rows
         .iter()
         .map(|&(e, ts)| (key(e), Timestamp::from_secs(ts)))
