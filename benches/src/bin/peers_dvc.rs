@@ -176,7 +176,12 @@ fn open(root: &Path, fsync: bool) -> mlops_dvc::Result<Repository> {
 
 fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {
     let root = work.join("repo");
+    let t = Instant::now();
     generate(&root, sizes)?;
+    eprintln!(
+        "[peers_dvc] data written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     // Let the files' mtimes age past the stat cache's racy window before the first add.
     std::thread::sleep(Duration::from_millis(200));
     let version = env!("CARGO_PKG_VERSION");
@@ -271,8 +276,13 @@ fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {
     // The two adds again, into a fresh cache, durable as `Repository::open` is by default:
     // every object and folder entry fsynced before the add returns.
     drop(repo);
+    let t = Instant::now();
     fs::remove_dir_all(root.join(mlops_dvc::META_DIR))?;
     fs::remove_dir_all(&remote_dir)?;
+    eprintln!(
+        "[peers_dvc] cache and remote removed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let variant = format!("mlops-dvc {version}, file cache (copy; fsync, the default)");
     let v = variant.as_str();
     let repo = open(&root, true)?;
@@ -299,7 +309,12 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
                 .and_then(|()| run(&work, &sizes));
             // Free the space for the other side's run at once.
+            let t = Instant::now();
             let _ = fs::remove_dir_all(&work);
+            eprintln!(
+                "[peers_dvc] scratch folder removed in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
             r
         }
         _ => Err("usage: peers_dvc [gen <dir> | modify <dir>]".into()),
