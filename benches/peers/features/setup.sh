@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Setup of the `features` peer suite: Feast's venv, $MLOPS_VENV_DIR/feast-0.67.0 (default
 # $HOME/.cache/mlops/venvs), created with `pip install feast==0.67.0` or reused when it already
-# has that version (Feast brings pandas, pyarrow and dask, which the workload uses).
+# has that version and `import feast` works (Feast brings pandas, pyarrow and dask, which the
+# workload uses).
 # Idempotent. Run from the repository root (the driver does).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -9,4 +10,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../common.sh"
 
 FEAST_VERSION=0.67.0
-peer_venv "feast-$FEAST_VERSION" "feast==$FEAST_VERSION"
+PEER_VENV_IMPORT="feast" peer_venv "feast-$FEAST_VERSION" "feast==$FEAST_VERSION" >/dev/null
