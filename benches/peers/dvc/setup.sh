@@ -5,9 +5,9 @@
 # find, xargs).
 # Idempotent. Run from the repository root (the driver does).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+peers="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=../common.sh
-. "$here/../common.sh"
+. "$peers/common.sh"
 
 DVC_VERSION=3.67.1
 PEER_VENV_IMPORT="dvc" peer_venv "dvc-$DVC_VERSION" "dvc==$DVC_VERSION" >/dev/null

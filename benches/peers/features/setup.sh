@@ -5,9 +5,9 @@
 # workload uses).
 # Idempotent. Run from the repository root (the driver does).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+peers="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=../common.sh
-. "$here/../common.sh"
+. "$peers/common.sh"
 
 FEAST_VERSION=0.67.0
 PEER_VENV_IMPORT="feast" peer_venv "feast-$FEAST_VERSION" "feast==$FEAST_VERSION" >/dev/null
