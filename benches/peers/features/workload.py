@@ -183,8 +183,9 @@ entity_key_serialization_version: 3
         times.sort()
         for p in (50, 99):
             emit(f"online read {n_keys} {'entity' if n_keys == 1 else 'entities'} x 8 features, "
-                 f"p{p}", variant, percentile(times, p) * 1e6, "us", count=CALLS,
-                 note="get_online_features(...).to_dict()")
+                 f"p{p}", variant, percentile(times, p) * 1e6, "us",
+                 note=f"one call's latency, p{p} of {CALLS} calls; "
+                      "get_online_features(...).to_dict()")
 
     # Point-in-time join.
     idx, ts = zip(*(frame_row(i, base) for i in range(FRAME)))

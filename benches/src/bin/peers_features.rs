@@ -241,8 +241,11 @@ fn run(store: &FeatureStore, variant: &str, sizes: &Sizes) -> Result<(), Error> 
                 variant,
                 percentile(&times, p).as_secs_f64() * 1e6,
                 "us",
-                sizes.calls,
-                Some("get_online_features(&refs, &keys)".into()),
+                1,
+                Some(format!(
+                    "one call's latency, p{p} of {} calls; get_online_features(&refs, &keys)",
+                    sizes.calls
+                )),
                 None,
             );
         }
