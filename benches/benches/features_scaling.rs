@@ -3,7 +3,10 @@
 //! two reader counts alternate in short rounds, so load from other work on a shared machine
 //! falls on both alike. Reports the median wall time per read of each, the ratio of the
 //! medians and the median of the per-round ratios, reader CPU time per read (the contention
-//! cost without the time spent waiting for a core) and the writer's CPU share. Run with
+//! cost without the time spent waiting for a core) and the writer's CPU share. A control run
+//! of pure CPU work (1 vs 2 threads computing a hash chain, sharing nothing) measures, in the
+//! same way and at the same time, how far this machine's two cores scale at all: on a shared
+//! virtual machine that ceiling is often below 2x, and the readers cannot beat it. Run with
 //! `cargo bench -p mlops-benches --bench features_scaling`; building it (what CI does) runs
 //! nothing.
 #![allow(missing_docs, clippy::print_stdout, clippy::cast_precision_loss)]
@@ -25,10 +28,59 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Pure CPU work of about the length of one timed reader run: an xorshift chain.
+fn spin(iterations: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..iterations {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+/// Wall time per iteration with `threads` threads each spinning `iterations` times.
+fn spin_run(threads: usize, iterations: u64) -> f64 {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| std::hint::black_box(spin(std::hint::black_box(iterations))));
+        }
+    });
+    start.elapsed().as_secs_f64() * 1e9 / (iterations * threads as u64) as f64
+}
+
+/// The machine's own 1 → 2 thread throughput ratio for work that shares nothing.
+fn cpu_control() {
+    const SPINS: u64 = 20_000_000;
+    let (mut one, mut two, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (a, b) = if round % 2 == 0 {
+            let a = spin_run(1, SPINS);
+            (a, spin_run(2, SPINS))
+        } else {
+            let b = spin_run(2, SPINS);
+            (spin_run(1, SPINS), b)
+        };
+        one.push(a);
+        two.push(b);
+        ratio.push(a / b);
+    }
+    let (m1, m2) = (median(&mut one), median(&mut two));
+    println!(
+        "features_scaling: control, pure CPU work sharing nothing: 1 thread {m1:.2} ns/iteration, \
+         2 threads {m2:.2} ns/iteration: {:.2}x; median per-round ratio {:.2}x (the machine's \
+         ceiling for any 2-thread scaling right now)",
+        m1 / m2,
+        median(&mut ratio),
+    );
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    cpu_control();
     let store = InMemoryOnlineStore::new();
     store.apply_group(&group()).unwrap();
     for start in (0..ENTITIES).step_by(10_000) {
@@ -87,4 +139,5 @@ fn main() {
             );
         }
     }
+    cpu_control();
 }

@@ -358,8 +358,10 @@ class Cell:
             self.values.append(line["seconds"])
         if isinstance(line.get("check"), dict):
             self.checks.append(line["check"])
+        # A note is kept from the first round that has one: later rounds repeat it (with
+        # their own incidental numbers).
         note = line.get("note")
-        if note and note not in self.notes:
+        if note and not self.notes:
             self.notes.append(str(note))
         if self.count is None and isinstance(line.get("count"), int):
             self.count = line["count"]
@@ -485,9 +487,27 @@ def suite_section(spec, lines, runs, rounds):
         out.append("")
 
     notes = list(spec.get("notes", []))
+    # A note part ("; "-separated) that every case of a variant carries is said once for the
+    # variant; the rest per case.
+    parts_of = {}
     for (case, side, variant), c in cells.items():
-        for n in c.notes:
-            notes.append(f"{variant}, {case}: {n}")
+        parts_of.setdefault(variant, []).append(
+            [p.strip() for n in c.notes for p in n.split("; ") if p.strip()])
+    common = {}
+    for variant, lists in parts_of.items():
+        shared = set(lists[0]) if lists and all(lists) else set()
+        for parts in lists[1:]:
+            shared &= set(parts)
+        common[variant] = [p for p in (lists[0] if lists else []) if p in shared]
+        if len(lists) > 1 and common[variant]:
+            notes.append(f"{variant} (every case): {'; '.join(common[variant])}")
+        else:
+            common[variant] = []
+    for (case, side, variant), c in cells.items():
+        rest = [p.strip() for n in c.notes for p in n.split("; ")
+                if p.strip() and p.strip() not in common[variant]]
+        if rest:
+            notes.append(f"{variant}, {case}: {'; '.join(rest)}")
         for e in sorted(set(c.errors)):
             notes.append(f"**failed**: {variant}, {case}: {e}")
     if notes:

@@ -635,9 +635,9 @@ fn error_from_answer(method: &'static str, url: &str, status: u16, text: &str) -
     let (kind, error_code, message) = match parsed {
         Some((code, message)) => {
             let kind = match code.as_deref() {
-                Some("RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" | "ENDPOINT_NOT_FOUND") => {
-                    HttpErrorKind::NotFound
-                }
+                Some("RESOURCE_DOES_NOT_EXIST") => HttpErrorKind::NotFound,
+                // The endpoint, not the resource, is missing (an older server, a gateway).
+                Some("ENDPOINT_NOT_FOUND" | "NOT_FOUND") => HttpErrorKind::Server,
                 Some("RESOURCE_ALREADY_EXISTS") => HttpErrorKind::AlreadyExists,
                 Some(
                     "INVALID_PARAMETER_VALUE"
@@ -892,6 +892,7 @@ mod tests {
     fn mlflow_error_codes_map_to_kinds() {
         for (code, status, kind) in [
             ("RESOURCE_DOES_NOT_EXIST", 404, HttpErrorKind::NotFound),
+            ("ENDPOINT_NOT_FOUND", 404, HttpErrorKind::Server),
             ("RESOURCE_ALREADY_EXISTS", 400, HttpErrorKind::AlreadyExists),
             (
                 "INVALID_PARAMETER_VALUE",

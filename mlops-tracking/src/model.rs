@@ -391,6 +391,15 @@ impl Batch {
         // A batch usually repeats a handful of keys: validate each distinct key once.
         let mut seen: Vec<&str> = Vec::new();
         for m in &self.metrics {
+            if m.timestamp < 0 {
+                return Err(TrackingError::invalid(
+                    "metric timestamp",
+                    format!(
+                        "{} for {:?} is negative (milliseconds since the Unix epoch, as MLflow)",
+                        m.timestamp, m.key
+                    ),
+                ));
+            }
             if !seen.contains(&m.key.as_str()) {
                 validate_key("metric key", &m.key)?;
                 if seen.len() < 16 {

@@ -349,17 +349,22 @@ impl MlflowRegistry {
             PageQuery {
                 filter,
                 max_results: Some(VERSION_PAGE),
+                order_by: vec!["version_number DESC".to_owned()],
                 ..PageQuery::default()
             },
             usize::MAX,
         )?;
         let aliases = alias_map(&self.http.url(endpoint), model)?;
+        // The server filter may be a superset (a name it cannot quote is left to us), and its
+        // default order is by update time: keep this model's versions, highest first.
+        let full = self.full(name);
         let mut out = Vec::with_capacity(raw.len());
-        for v in raw {
+        for v in raw.into_iter().filter(|v| v.name == full) {
             let mut v = self.version_from(endpoint, v)?;
             fill_aliases(&mut v, &aliases);
             out.push(v);
         }
+        out.sort_by(|a, b| b.version.cmp(&a.version));
         Ok(out)
     }
 

@@ -54,9 +54,12 @@ pub(crate) enum Target {
     Versions,
 }
 
-/// Quote a string literal for MLflow's filter grammar, when it can be.
+/// Quote a string literal for MLflow's filter grammar, when it can be (a backslash, or both
+/// quote characters, cannot be: such a clause is left to the client-side check).
 fn quote(s: &str) -> Option<String> {
-    if !s.contains('\'') {
+    if s.contains('\\') {
+        None
+    } else if !s.contains('\'') {
         Some(format!("'{s}'"))
     } else if !s.contains('"') {
         Some(format!("\"{s}\""))
@@ -89,7 +92,9 @@ fn clause(c: &Clause, target: Target, prefix: &str) -> Option<(String, bool)> {
             Some((format!("name IN {}", quote_list(l, prefix)?), true))
         }
         // SQL LIKE on the server may fold case (SQLite does for ASCII): a superset, refiltered.
-        (Key::Name, Op::Like | Op::ILike, Value::Str(p)) => {
+        // ILIKE is not sent when the pattern has non-ASCII letters: SQLite's lower() folds ASCII
+        // only, so the server would drop names our Unicode case folding accepts.
+        (Key::Name, Op::Like | Op::ILike, Value::Str(p)) if c.op == Op::Like || p.is_ascii() => {
             let op = if c.op == Op::Like { "LIKE" } else { "ILIKE" };
             Some((
                 format!("name {op} {}", quote(&format!("{prefix}{p}"))?),
@@ -199,6 +204,16 @@ mod tests {
     fn quotes_and_page_params() {
         let p = push("name = \"it's\"", Target::Models, "");
         assert_eq!(p.filter, "name = \"it's\"");
+        // A backslash cannot be quoted for the server: the clause is checked here instead.
+        let p = push("name = 'a\\\\b' AND tags.team = 'nlp'", Target::Versions, "");
+        assert_eq!(p.filter, "tags.`team` = 'nlp'");
+        assert!(!p.exact);
+        // ILIKE with non-ASCII letters stays client-side (SQLite folds ASCII only).
+        let p = push("name ILIKE 'mod%'", Target::Models, "");
+        assert_eq!(p.filter, "name ILIKE 'mod%'");
+        let p = push("name ILIKE 'modèle%'", Target::Models, "");
+        assert_eq!(p.filter, "");
+        assert!(!p.exact);
         let q = PageQuery {
             filter: "name = 'm'".into(),
             max_results: Some(10),

@@ -581,7 +581,10 @@ pub(crate) fn split_batch(run_id: &RunId, batch: &Batch) -> Vec<(Value, Vec<(Str
             _ => cur.tags.push(item),
         }
     };
-    for p in &batch.params {
+    // MLflow refuses a key twice in one request; validation has made repeats identical, so
+    // each key is sent once.
+    let mut sent = std::collections::HashSet::new();
+    for p in batch.params.iter().filter(|p| sent.insert(p.0.as_str())) {
         push(&mut cur, json!({ "key": p.0, "value": p.1 }), 0, Some(p));
     }
     for m in &batch.metrics {

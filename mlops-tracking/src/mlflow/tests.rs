@@ -353,3 +353,38 @@ fn artifact_uris_map_to_the_proxy() {
     assert!(err.to_string().contains("s3://bucket"), "{err}");
     assert_eq!(encode_path("a b/c%d.txt"), "a%20b/c%25d.txt");
 }
+
+#[test]
+fn a_param_repeated_with_its_value_is_sent_once() {
+    let batch = Batch {
+        params: vec![
+            ("lr".into(), "0.1".into()),
+            ("depth".into(), "3".into()),
+            ("lr".into(), "0.1".into()),
+        ],
+        ..Batch::default()
+    };
+    batch.validate().unwrap();
+    let split = split_batch(&run_id(), &batch);
+    assert_eq!(split.len(), 1);
+    let keys: Vec<&str> = split[0].0["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["lr", "depth"]);
+}
+
+#[test]
+fn a_negative_metric_timestamp_is_refused_before_anything_is_sent() {
+    let batch = Batch {
+        metrics: vec![
+            Metric::new("loss", 0.5, 10, 0),
+            Metric::new("loss", 0.4, -1, 1),
+        ],
+        ..Batch::default()
+    };
+    let err = batch.validate().unwrap_err();
+    assert!(err.to_string().contains("negative"), "{err}");
+}
