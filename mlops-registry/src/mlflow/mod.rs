@@ -364,7 +364,7 @@ impl MlflowRegistry {
             fill_aliases(&mut v, &aliases);
             out.push(v);
         }
-        out.sort_by(|a, b| b.version.cmp(&a.version));
+        out.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(out)
     }
 

@@ -205,7 +205,11 @@ mod tests {
         let p = push("name = \"it's\"", Target::Models, "");
         assert_eq!(p.filter, "name = \"it's\"");
         // A backslash cannot be quoted for the server: the clause is checked here instead.
-        let p = push("name = 'a\\\\b' AND tags.team = 'nlp'", Target::Versions, "");
+        let p = push(
+            "name = 'a\\\\b' AND tags.team = 'nlp'",
+            Target::Versions,
+            "",
+        );
         assert_eq!(p.filter, "tags.`team` = 'nlp'");
         assert!(!p.exact);
         // ILIKE with non-ASCII letters stays client-side (SQLite folds ASCII only).
