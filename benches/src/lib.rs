@@ -181,7 +181,8 @@ pub mod features_fixture {
         })
     }
 
-    type Work = (u64, Arc<Barrier>);
+    /// Reads per reader, or a deadline to read until; the barrier starts them together.
+    type Work = (u64, Option<Instant>, Arc<Barrier>);
 
     /// Reader threads that wait for work: each [`ReaderPool::run`] splits reads among them, 1
     /// entity x 8 features per read, cycling through `keys` (each reader from its own offset).
@@ -191,7 +192,7 @@ pub mod features_fixture {
     #[derive(Debug)]
     pub struct ReaderPool {
         start: Vec<Sender<Work>>,
-        done: Receiver<(Instant, Instant, f64)>,
+        done: Receiver<(Instant, Instant, f64, u64)>,
         handles: Vec<JoinHandle<()>>,
         totals: Mutex<(u64, f64)>,
     }
@@ -216,10 +217,19 @@ pub mod features_fixture {
                     let now = Timestamp::from_secs(1_700_001_000);
                     let mut out = vec![FeatureValue::default(); FEATURES];
                     let n_keys = keys.len();
-                    for (n, barrier) in rx {
+                    for (n, deadline, barrier) in rx {
                         barrier.wait();
                         let (t0, cpu0) = (Instant::now(), thread_cpu_seconds().unwrap_or(0.0));
-                        for i in 0..usize::try_from(n).unwrap_or(usize::MAX) {
+                        let mut i = 0usize;
+                        loop {
+                            // Until the deadline (checked every 256 reads), or n reads.
+                            let more = match deadline {
+                                Some(d) => !i.is_multiple_of(256) || Instant::now() < d,
+                                None => (i as u64) < n,
+                            };
+                            if !more {
+                                break;
+                            }
                             let key = &keys[(i + t * n_keys / 2) % n_keys];
                             let req = ReadRequest::new(
                                 "user_features",
@@ -228,10 +238,11 @@ pub mod features_fixture {
                                 now,
                             );
                             store.read(black_box(&req), &mut out).unwrap();
+                            i += 1;
                         }
                         black_box(&out);
                         let cpu = thread_cpu_seconds().unwrap_or(0.0) - cpu0;
-                        if done_tx.send((t0, Instant::now(), cpu)).is_err() {
+                        if done_tx.send((t0, Instant::now(), cpu, i as u64)).is_err() {
                             break;
                         }
                     }
@@ -256,11 +267,11 @@ pub mod features_fixture {
             let per = iters.div_ceil(threads).max(1);
             let barrier = Arc::new(Barrier::new(self.start.len()));
             for tx in &self.start {
-                tx.send((per, Arc::clone(&barrier))).unwrap();
+                tx.send((per, None, Arc::clone(&barrier))).unwrap();
             }
             let (mut first, mut last, mut cpu) = (None::<Instant>, None::<Instant>, 0.0);
             for _ in 0..threads {
-                let (t0, t1, c) = self.done.recv().unwrap();
+                let (t0, t1, c, _) = self.done.recv().unwrap();
                 first = Some(first.map_or(t0, |f| f.min(t0)));
                 last = Some(last.map_or(t1, |l| l.max(t1)));
                 cpu += c;
@@ -269,6 +280,34 @@ pub mod features_fixture {
             totals.0 += per * threads;
             totals.1 += cpu;
             (last.unwrap() - first.unwrap()).mul_f64(iters.max(1) as f64 / (per * threads) as f64)
+        }
+
+        /// Throughput: every reader reads for `window` (started together), and the total
+        /// number of reads is divided by the time from the first start to the last end, in
+        /// wall nanoseconds per read. Unlike [`run`](Self::run), a reader that loses its core
+        /// for a while does not hold the others up: this is a service's view of throughput.
+        ///
+        /// # Panics
+        /// If a reader thread died.
+        pub fn run_for(&self, window: Duration) -> f64 {
+            let barrier = Arc::new(Barrier::new(self.start.len()));
+            let deadline = Instant::now() + window;
+            for tx in &self.start {
+                tx.send((0, Some(deadline), Arc::clone(&barrier))).unwrap();
+            }
+            let (mut first, mut last, mut cpu, mut reads) =
+                (None::<Instant>, None::<Instant>, 0.0, 0);
+            for _ in 0..self.start.len() {
+                let (t0, t1, c, n) = self.done.recv().unwrap();
+                first = Some(first.map_or(t0, |f| f.min(t0)));
+                last = Some(last.map_or(t1, |l| l.max(t1)));
+                cpu += c;
+                reads += n;
+            }
+            let mut totals = self.totals.lock().unwrap();
+            totals.0 += reads;
+            totals.1 += cpu;
+            (last.unwrap() - first.unwrap()).as_secs_f64() * 1e9 / reads.max(1) as f64
         }
 
         /// Reader CPU nanoseconds per read over every run so far (`None` before any run).
