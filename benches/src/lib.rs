@@ -3,6 +3,11 @@
 //! that report what criterion does not: CPU time per operation and peak memory
 //! (`*_cpu`, `*_memory`, `*_latency`, `dvc_figures`; they do nothing unless run with `--bench`).
 //!
+//! The binaries `peers_tracking`, `peers_registry`, `peers_dvc` and `peers_features`
+//! (`src/bin/`) are our side of the side-by-side comparison with MLflow, DVC and Feast: the
+//! driver `benches/peers/run.py` runs them against the reference tools and writes
+//! `docs/benchmarks.md` (see `benches/peers/README.md`).
+//!
 //! This library holds what those programs share: reading the process's own CPU time and
 //! memory from `/proc` ([`proc_stats`]), and the feature-store workload ([`features_fixture`]).
 
