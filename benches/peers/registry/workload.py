@@ -6,19 +6,17 @@ goes to stderr.
 Environment: PEERS_WORK (directory for the stores), PEERS_QUICK=1 (reduced sizes).
 """
 
-import json
 import os
 import sys
-import tempfile
 import time
-import traceback
 import warnings
 
-# No network calls from the client while it is being timed.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mlflow_common import Lines, mlflow_notes, run_on_both_stores  # noqa: E402
 
 SUITE = "registry"
+LINES = Lines(SUITE)
+log, emit, emit_error = LINES.log, LINES.emit, LINES.emit_error
 MODEL = "peers-model"
 N = 10 if os.environ.get("PEERS_QUICK") == "1" else 100
 CASES = [
@@ -27,39 +25,6 @@ CASES = [
     f"transition stage, {N} calls",
     f"get version by alias, {N} calls",
 ]
-EMITTED = set()
-
-
-def log(msg):
-    print(f"registry/workload.py: {msg}", file=sys.stderr, flush=True)
-
-
-def emit(case, variant, seconds, count, **extra):
-    EMITTED.add((case, variant))
-    line = {
-        "suite": SUITE,
-        "case": case,
-        "variant": variant,
-        "side": "mlflow",
-        "value": seconds * 1e3,
-        "unit": "ms",
-        "count": count,
-    }
-    line.update(extra)
-    print(json.dumps(line), flush=True)
-
-
-def emit_error(case, variant, error):
-    line = {"suite": SUITE, "case": case, "variant": variant, "side": "mlflow",
-            "value": None, "unit": "ms", "error": error}
-    print(json.dumps(line), flush=True)
-
-
-def mlflow_notes(caught):
-    """MLflow's own warnings (not its dependencies' deprecation notices), deduplicated."""
-    return sorted({f"{w.category.__name__}: {w.message}" for w in caught
-                   if "/mlflow/" in str(w.filename)
-                   and not w.category.__name__.startswith("SA")})
 
 
 def run_variant(uri, variant, extra_note=None):
@@ -105,40 +70,7 @@ def run_variant(uri, variant, extra_note=None):
 
 
 def main():
-    import mlflow
-
-    work = os.environ.get("PEERS_WORK") or tempfile.mkdtemp(prefix="peers-registry-")
-    version = mlflow.__version__
-    variants = [
-        (f"mlflow {version}, SQLite store",
-         "sqlite:///" + os.path.join(work, "mlflow-sqlite", "mlflow.db"),
-         os.path.join(work, "mlflow-sqlite"), False),
-        (f"mlflow {version}, file store",
-         "file://" + os.path.join(work, "mlflow-file", "mlruns"),
-         os.path.join(work, "mlflow-file"), True),
-    ]
-    failed = False
-    for variant, uri, directory, file_store in variants:
-        os.makedirs(directory, exist_ok=True)
-        note = None
-        if file_store and "MLFLOW_ALLOW_FILE_STORE" not in os.environ:
-            # MLflow 3.x refuses the file store unless this opt-out is set ("maintenance
-            # mode"); the refusal is recorded in the table note.
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
-            note = ("MLflow refuses the file store by default (maintenance mode); "
-                    "run with MLFLOW_ALLOW_FILE_STORE=true")
-        os.chdir(directory)
-        log(f"{variant}: {uri}")
-        try:
-            run_variant(uri, variant, note)
-        except Exception as e:  # noqa: BLE001 - a failing variant is reported, not fatal
-            failed = True
-            traceback.print_exc()
-            msg = f"{type(e).__name__}: {e}"
-            for case in CASES:
-                if (case, variant) not in EMITTED:
-                    emit_error(case, variant, msg[:500])
-    return 1 if failed else 0
+    return run_on_both_stores(LINES, run_variant, CASES)
 
 
 if __name__ == "__main__":
