@@ -295,7 +295,8 @@ impl MlflowRegistry {
         let url = self.http.url(endpoint);
         let mut out = Vec::new();
         loop {
-            let (page, next) = self.versions_page(&query, &url)?;
+            let (page, next): (Vec<VersionJson>, _) =
+                self.search_page("model-versions/search", "model_versions", &query, &url)?;
             out.extend(page);
             match next {
                 Some(t) if out.len() < limit => {
@@ -306,29 +307,17 @@ impl MlflowRegistry {
         }
     }
 
-    /// One page of `model-versions/search`: the versions and the next page's token.
-    pub(crate) fn versions_page(
+    /// One page of a search endpoint (`model-versions/search` listing `model_versions`,
+    /// `registered-models/search` listing `registered_models`) and the next page's token.
+    fn search_page<T: serde::de::DeserializeOwned>(
         &self,
+        endpoint: &str,
+        field: &str,
         query: &PageQuery,
         url: &str,
-    ) -> Result<(Vec<VersionJson>, Option<String>)> {
-        let mut answer = self
-            .get("model-versions/search", &query.params())
-            .map_err(plain)?;
-        let page = list(url, &mut answer, "model_versions")?;
-        Ok((page, next_token(&answer)))
-    }
-
-    /// One page of `registered-models/search`: the models and the next page's token.
-    pub(crate) fn models_page(
-        &self,
-        query: &PageQuery,
-        url: &str,
-    ) -> Result<(Vec<ModelJson>, Option<String>)> {
-        let mut answer = self
-            .get("registered-models/search", &query.params())
-            .map_err(plain)?;
-        let page = list(url, &mut answer, "registered_models")?;
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let mut answer = self.get(endpoint, &query.params()).map_err(plain)?;
+        let page = list(url, &mut answer, field)?;
         Ok((page, next_token(&answer)))
     }
 
@@ -596,7 +585,12 @@ impl RegistryStore for MlflowRegistry {
         };
         let mut out = Vec::new();
         loop {
-            let (page, next) = self.models_page(&query, &url)?;
+            let (page, next): (Vec<ModelJson>, _) = self.search_page(
+                "registered-models/search",
+                "registered_models",
+                &query,
+                &url,
+            )?;
             for m in page {
                 if !m.name.starts_with(self.prefix.as_str()) {
                     continue;
