@@ -6,8 +6,7 @@
 //! `MLOPS_MLFLOW_WORKERS` sets the server's uvicorn workers (default 2).
 #![allow(missing_docs, clippy::print_stderr)]
 
-#[path = "../../mlops-tracking/tests/common/mlflow_server.rs"]
-mod mlflow_server;
+use mlops_mlflow::test_server as mlflow_server;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -3,8 +3,7 @@
 //! an alias (with its audit record). Skips with a message when MLflow is not installed.
 #![allow(missing_docs, clippy::print_stderr)]
 
-#[path = "../../mlops-registry/tests/common/mlflow_server.rs"]
-mod mlflow_server;
+use mlops_mlflow::test_server as mlflow_server;
 
 use std::hint::black_box;
 

@@ -10,8 +10,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::{DvcError, Result};
-use crate::fsutil;
 use crate::store::{ContentStore, PutResult, VerifyingReader};
+use mlops_fs as fsutil;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

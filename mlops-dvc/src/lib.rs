@@ -54,7 +54,6 @@ pub mod conformance;
 mod digest;
 mod error;
 mod file;
-mod fsutil;
 mod memory;
 mod model;
 mod path;

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::error::{DvcError, Result};
 use crate::file::{BUF_SIZE, FileContentStore};
-use crate::fsutil;
 use crate::model::{
     CheckoutOptions, CheckoutReport, DatasetKind, Diff, GcOptions, GcReport, Keep, LinkMode, Log,
     Modified, Phase, Progress, ProgressFn, Renamed, Rev, Status, TextDiff, TrackOptions, Tracked,
@@ -25,6 +24,7 @@ use crate::model::{
 use crate::path::{RelPath, bytes_os, os_bytes};
 use crate::store::ContentStore;
 use crate::tree::{self, EntryKind, ManifestEntry, TreeEntry};
+use mlops_fs as fsutil;
 
 /// Name of the repository's metadata folder inside the working directory.
 pub const META_DIR: &str = ".mlops-dvc";

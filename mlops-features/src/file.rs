@@ -17,12 +17,12 @@ use parking_lot::Mutex;
 
 use crate::codec::{Reader, put_row, put_str};
 use crate::error::{FeatureError, Result};
-use crate::fsutil;
 use crate::group::{FeatureGroup, FeatureRow};
 use crate::memory::InMemoryOnlineStore;
 use crate::model::{Timestamp, validate_name};
 use crate::offline::{OfflineStore, ScanOptions, Visit};
 use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
+use mlops_fs as fsutil;
 
 const KIND_APPLY: u8 = b'A';
 const KIND_WRITE: u8 = b'W';

@@ -95,7 +95,6 @@ mod codec;
 pub mod conformance;
 mod error;
 mod file;
-mod fsutil;
 mod group;
 mod memory;
 mod model;

@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{FeatureError, Result};
 use crate::file::{FileOfflineStore, FileOnlineStore};
-use crate::fsutil;
 use crate::group::{FeatureGroup, FeatureRow, FeatureService, Record};
 use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
 use crate::model::{EntityKey, FeatureRef, Timestamp, Value, duration_micros};
 use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions};
 use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use crate::pit::{EntityFrame, HistoricalOptions, TrainingFrame, join_group};
+use mlops_fs as fsutil;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Registry {

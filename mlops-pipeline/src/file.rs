@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
 use crate::error::{PipelineError, Result};
-use crate::fsutil;
 use crate::retry::StepName;
+use mlops_fs as fsutil;
 
 /// The entry format version written in each header.
 const FORMAT: u32 = 1;

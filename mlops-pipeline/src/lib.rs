@@ -90,7 +90,6 @@ mod cache;
 pub mod conformance;
 mod error;
 mod file;
-mod fsutil;
 mod memory;
 mod observer;
 mod report;

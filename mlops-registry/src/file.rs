@@ -26,7 +26,6 @@ use sha2::Digest as _;
 
 use crate::core::{Clock, Effects, ModelData, system_clock};
 use crate::error::{RegistryError, Result};
-use crate::fsutil;
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
@@ -34,6 +33,7 @@ use crate::model::{
 use crate::order::{Page, check_version_search, page_models, page_versions};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
+use mlops_fs as fsutil;
 
 const FORMAT: u32 = 2;
 const LOG_FILE: &str = "model.log";

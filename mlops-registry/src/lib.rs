@@ -72,12 +72,9 @@ mod core;
 mod error;
 mod file;
 mod filter;
-mod fsutil;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
-#[cfg(feature = "mlflow")]
-mod mlflow_http;
 mod model;
 mod order;
 mod policy;
@@ -92,11 +89,6 @@ pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::MlflowRegistry;
-#[cfg(feature = "mlflow")]
-pub use crate::mlflow_http::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
-    MlflowAuth, MlflowConfig,
-};
 pub use crate::model::{
     Alias, AuditChange, AuditRecord, Digest, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, MAX_TAG_KEY_LEN,
     MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,
@@ -106,3 +98,8 @@ pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::{ModelUri, VersionTarget};
+#[cfg(feature = "mlflow")]
+pub use mlops_mlflow::http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
+};

@@ -4,10 +4,6 @@
 //! `MLOPS_REQUIRE_SERVERS=1`.
 #![allow(clippy::print_stderr)]
 
-mod common {
-    pub mod mlflow_server;
-}
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,7 +22,7 @@ const MLFLOW_CAPS: Capabilities = Capabilities::ALL.latest_version_counts_delete
 /// never see each other's models; `None` when there is no server (the test skips).
 fn registry(tag: &str) -> Option<MlflowRegistry> {
     static N: AtomicU32 = AtomicU32::new(0);
-    let server = common::mlflow_server::shared()?;
+    let server = mlops_mlflow::test_server::shared()?;
     let prefix = format!("{tag}-{}-", N.fetch_add(1, Ordering::Relaxed));
     Some(
         MlflowRegistry::new(MlflowConfig::new(&server.uri).unwrap())
@@ -200,7 +196,7 @@ fn paged_search_and_prefix_isolation() {
 
 /// The python of the venv MLflow runs from.
 fn python() -> Option<PathBuf> {
-    let mlflow = PathBuf::from(common::mlflow_server::mlflow_command());
+    let mlflow = PathBuf::from(mlops_mlflow::test_server::mlflow_command());
     let py = mlflow.parent()?.join("python");
     py.exists().then_some(py)
 }
@@ -210,9 +206,9 @@ fn mlflow_python_client_reads_what_we_wrote() {
     let Some(r) = registry("interop") else { return };
     let Some(py) = python() else {
         assert!(
-            !common::mlflow_server::servers_required(),
+            !mlops_mlflow::test_server::servers_required(),
             "MLOPS_REQUIRE_SERVERS=1 but no python beside {}",
-            common::mlflow_server::mlflow_command()
+            mlops_mlflow::test_server::mlflow_command()
         );
         eprintln!("SKIPPED: no python beside $MLOPS_MLFLOW");
         return;
@@ -260,7 +256,7 @@ print(json.dumps({
               "created": m.creation_timestamp},
 }))
 "#;
-    let server = common::mlflow_server::shared().unwrap();
+    let server = mlops_mlflow::test_server::shared().unwrap();
     let out = Command::new(py)
         .args(["-c", script, &server.uri, &full_name])
         .output()

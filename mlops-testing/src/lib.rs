@@ -78,7 +78,6 @@
 mod check;
 mod drift;
 mod error;
-mod fsutil;
 mod latency;
 mod metrics;
 mod par;

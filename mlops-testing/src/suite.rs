@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckResult, CheckStatus};
 use crate::error::{Result, TestingError};
-use crate::fsutil;
+use mlops_fs as fsutil;
 
 /// A named list of check results, filled by [`Suite::push`] or [`Suite::run`].
 #[derive(Debug, Clone, Default)]

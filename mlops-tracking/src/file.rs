@@ -23,13 +23,13 @@ use crate::catalog::{
     Catalog, DEFAULT_EXPERIMENT_NAME, RunState, check_artifact_path, history_page,
 };
 use crate::error::{Result, TrackingError};
-use crate::fsutil;
 use crate::ids::{ExperimentId, RunId};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
     RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, encode_page_token,
     f64_special, now_ms,
 };
+use mlops_fs as fsutil;
 
 const MARKER: &str = "mlops-tracking.json";
 const LOCK: &str = "store.lock";

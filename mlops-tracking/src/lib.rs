@@ -78,15 +78,10 @@ pub mod conformance;
 mod error;
 mod file;
 pub mod filter;
-mod fsutil;
 mod ids;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
-// Shared byte-identical with mlops-registry, which uses the parts this crate does not.
-#[cfg(feature = "mlflow")]
-#[allow(dead_code)]
-mod mlflow_http;
 mod model;
 mod tracker;
 
@@ -103,11 +98,6 @@ pub use crate::ids::{
 pub use crate::memory::InMemoryTrackingBackend;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES, MlflowTrackingBackend};
-#[cfg(feature = "mlflow")]
-pub use crate::mlflow_http::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
-    MlflowAuth, MlflowConfig,
-};
 pub use crate::model::{
     ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
     HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
@@ -116,4 +106,9 @@ pub use crate::model::{
 };
 pub use crate::tracker::{
     ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, Tracker,
+};
+#[cfg(feature = "mlflow")]
+pub use mlops_mlflow::http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
 };

@@ -8,17 +8,13 @@
 //! [`Capabilities::MLFLOW`] says MLflow differs.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, clippy::print_stderr)]
 
-mod common {
-    pub mod mlflow_server;
-}
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::mlflow_server;
+use mlops_mlflow::test_server as mlflow_server;
 use mlops_tracking::conformance::{self, Capabilities};
 use mlops_tracking::{
     ArtifactInfo, Batch, CreateRun, Experiment, ExperimentId, HistoryRequest, Metric, MlflowConfig,

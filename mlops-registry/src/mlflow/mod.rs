@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use crate::core::version_id;
 use crate::error::{RegistryError, Result};
-use crate::mlflow_http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 use crate::model::{
     Alias, AuditChange, AuditRecord, MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber,
     RegisteredModel, Stage, validate_metric, validate_model_name, validate_tag,
@@ -25,6 +24,7 @@ use crate::order::{Page, check_model_search, check_version_search, page_models, 
 use crate::policy::{PromotionRequest, PromotionTarget};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::{ModelUri, VersionTarget};
+use mlops_mlflow::http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 
 pub(crate) use search::PageQuery;
 use search::{Target, pushdown};

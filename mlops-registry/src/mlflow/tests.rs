@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::MlflowRegistry;
 use crate::error::RegistryError;
-use crate::mlflow_http::MlflowConfig;
-use crate::mlflow_http::fake::{Canned, FakeServer};
 use crate::model::Stage;
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
+use mlops_mlflow::fake::{Canned, FakeServer};
+use mlops_mlflow::http::MlflowConfig;
 
 fn registry(uri: &str) -> MlflowRegistry {
     MlflowRegistry::new(

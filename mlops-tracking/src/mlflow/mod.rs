@@ -11,12 +11,12 @@ use crate::backend::TrackingBackend;
 use crate::catalog::{DEFAULT_EXPERIMENT_ID, check_artifact_path};
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
-use crate::mlflow_http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS,
     Metric, Page, Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_USER,
     UpdateRun, ViewType, param_conflict, validate_name,
 };
+use mlops_mlflow::http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 
 #[cfg(test)]
 mod tests;

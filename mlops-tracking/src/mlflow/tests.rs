@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::mlflow_http::fake::{Canned, FakeServer};
 use crate::{Tracker, TrackingBackendExt};
+use mlops_mlflow::fake::{Canned, FakeServer};
 
 const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
 

@@ -1,7 +1,7 @@
 //! A small blocking client for MLflow's REST API (`/api/2.0/mlflow/...`).
 //!
-//! Kept byte-identical in `mlops-tracking` and `mlops-registry` (CI checks), so that the crates
-//! stay independent of each other. It knows HTTP, MLflow's configuration environment variables,
+//! The one client used by both `mlops-tracking` and `mlops-registry`, so a user talking to one
+//! server builds one [`MlflowConfig`]. It knows HTTP, MLflow's configuration environment variables,
 //! retries and MLflow's JSON error bodies; it knows nothing of runs or models: each crate's
 //! backend maps [`HttpError`] to its own error type.
 //!
@@ -696,122 +696,10 @@ fn quote(text: &str) -> String {
     format!("{q:?}")
 }
 
-/// A scripted HTTP server on 127.0.0.1 for fault tests: it answers each request with the next
-/// canned answer (status, body, delay) and records what it received.
-#[cfg(test)]
-pub(crate) mod fake {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    /// One canned answer.
-    #[derive(Debug, Clone)]
-    pub(crate) struct Canned {
-        pub status: u16,
-        pub content_type: &'static str,
-        pub body: String,
-        pub delay: Duration,
-    }
-
-    impl Canned {
-        pub(crate) fn json(status: u16, body: &str) -> Self {
-            Self {
-                status,
-                content_type: "application/json",
-                body: body.to_owned(),
-                delay: Duration::ZERO,
-            }
-        }
-
-        pub(crate) fn html(status: u16, body: &str) -> Self {
-            Self {
-                status,
-                content_type: "text/html",
-                body: body.to_owned(),
-                delay: Duration::ZERO,
-            }
-        }
-
-        pub(crate) fn delayed(mut self, delay: Duration) -> Self {
-            self.delay = delay;
-            self
-        }
-    }
-
-    /// A received request: method, path with query, body.
-    pub(crate) type Seen = (String, String, String);
-
-    /// The running fake server.
-    pub(crate) struct FakeServer {
-        pub uri: String,
-        pub seen: Arc<Mutex<Vec<Seen>>>,
-    }
-
-    impl FakeServer {
-        /// Serve `answers` in order (the last one repeats), one connection per request.
-        pub(crate) fn start(answers: Vec<Canned>) -> Self {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let uri = format!("http://{}", listener.local_addr().unwrap());
-            let seen = Arc::new(Mutex::new(Vec::new()));
-            let seen2 = Arc::clone(&seen);
-            std::thread::spawn(move || {
-                let mut i = 0usize;
-                for stream in listener.incoming() {
-                    let Ok(mut stream) = stream else { return };
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).is_err() {
-                        continue;
-                    }
-                    let mut parts = line.split_whitespace();
-                    let method = parts.next().unwrap_or("").to_owned();
-                    let path = parts.next().unwrap_or("").to_owned();
-                    let mut len = 0usize;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                            break;
-                        }
-                        let lower = h.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    let _ = reader.read_exact(&mut body);
-                    seen2.lock().unwrap().push((
-                        method,
-                        path,
-                        String::from_utf8_lossy(&body).into_owned(),
-                    ));
-                    let a = answers[i.min(answers.len() - 1)].clone();
-                    i += 1;
-                    std::thread::sleep(a.delay);
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        a.status,
-                        a.content_type,
-                        a.body.len(),
-                        a.body
-                    );
-                }
-            });
-            Self { uri, seen }
-        }
-
-        /// How many requests arrived.
-        pub(crate) fn requests(&self) -> usize {
-            self.seen.lock().unwrap().len()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::fake::{Canned, FakeServer};
     use super::*;
+    use crate::fake::{Canned, FakeServer};
     use serde_json::json;
 
     fn client(uri: &str) -> MlflowHttp {

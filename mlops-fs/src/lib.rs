@@ -1,9 +1,7 @@
-//! Crash-safe file primitives shared by this crate's file backends.
+//! Crash-safe file primitives shared by the file backends of every mlops crate.
 //!
-//! This module is deliberately private and deliberately copied, byte for byte, into each crate of
-//! the workspace (`src/fsutil.rs`): the crates never depend on each other, and a seventh "utility"
-//! crate would be a dependency every user pulls in for some eighty lines. `.ci/run` checks that the
-//! copies are identical, so a fix made in one is made in all.
+//! A small leaf crate (std and `crc32fast` only) that knows no domain: the six domain crates
+//! depend on it instead of each keeping a copy, so a fix is made once.
 //!
 //! What it offers:
 //! - [`write_atomic`]: replace a file so that readers see the old or the new content, never a mix:
@@ -16,7 +14,6 @@
 //! - [`encode_record`] / [`scan_records`]: framing for append-only logs. Each record is one line,
 //!   `<len:8 hex> <crc32:8 hex> <payload>\n`, so a torn last record (a crash mid-append) is detected
 //!   and dropped, while damage anywhere else is reported as corruption.
-#![allow(dead_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -25,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Suffix of every temp file this module creates; temp names also start with a dot.
-pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// A temp file whose writer cannot be checked is removed once it is this old.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
@@ -33,7 +30,7 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Whether `name` is a temp file written by this module (`.<name>.<pid>.<n>.tmp`).
-pub(crate) fn is_temp_name(name: &str) -> bool {
+pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TEMP_SUFFIX)
 }
 
@@ -58,7 +55,7 @@ fn parent_of(path: &Path) -> &Path {
 ///
 /// # Errors
 /// The I/O error of opening or syncing the directory.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)?.sync_all()
@@ -99,7 +96,7 @@ fn write_temp(path: &Path, data: &[u8], durable: bool) -> io::Result<PathBuf> {
 ///
 /// # Errors
 /// Any I/O error; the previous content of `path` is then untouched and no temp is left behind.
-pub(crate) fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let temp = write_temp(path, data, durable)?;
     if let Err(e) = fs::rename(&temp, path) {
         let _ = fs::remove_file(&temp);
@@ -116,7 +113,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Resul
 ///
 /// # Errors
 /// `AlreadyExists` when `path` exists; any other I/O error.
-pub(crate) fn create_new_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+pub fn create_new_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let temp = write_temp(path, data, durable)?;
     let linked = fs::hard_link(&temp, path);
     let _ = fs::remove_file(&temp);
@@ -151,7 +148,7 @@ fn writer_may_be_alive(name: &str) -> bool {
 ///
 /// # Errors
 /// The I/O error of reading `dir`; a temp that vanished meanwhile is not an error.
-pub(crate) fn remove_stray_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
+pub fn remove_stray_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -189,7 +186,7 @@ const HEADER_LEN: usize = 18;
 ///
 /// # Errors
 /// `InvalidInput` when the payload is 4 GiB or more; `out` is then unchanged.
-pub(crate) fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let len = u32::try_from(payload.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record payload over 4 GiB"))?;
     let crc = crc32fast::hash(payload);
@@ -201,7 +198,7 @@ pub(crate) fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()>
 
 /// The records found in a framed log, and what was wrong at its end.
 #[derive(Debug, Default)]
-pub(crate) struct Scan<'a> {
+pub struct Scan<'a> {
     /// The payloads of every intact record, in order.
     pub records: Vec<&'a [u8]>,
     /// Byte offset just past the last intact record.
@@ -212,7 +209,7 @@ pub(crate) struct Scan<'a> {
 
 /// A damaged record that is followed by more data: not a torn append but corruption.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CorruptRecord {
+pub struct CorruptRecord {
     /// Byte offset of the damaged record.
     pub offset: usize,
     /// What is wrong with it.
@@ -232,7 +229,7 @@ fn parse_hex8(bytes: &[u8]) -> Option<u32> {
 ///
 /// # Errors
 /// [`CorruptRecord`] naming the offset of the first damaged record that is not the last.
-pub(crate) fn scan_records(data: &[u8]) -> Result<Scan<'_>, CorruptRecord> {
+pub fn scan_records(data: &[u8]) -> Result<Scan<'_>, CorruptRecord> {
     let mut scan = Scan::default();
     let mut pos = 0;
     while pos < data.len() {
@@ -294,7 +291,7 @@ fn parse_one(data: &[u8]) -> Result<(&[u8], usize), String> {
 ///
 /// # Errors
 /// Any I/O error.
-pub(crate) fn truncate_to(path: &Path, len: u64, durable: bool) -> io::Result<()> {
+pub fn truncate_to(path: &Path, len: u64, durable: bool) -> io::Result<()> {
     let file = OpenOptions::new().write(true).open(path)?;
     file.set_len(len)?;
     if durable {

@@ -1,5 +1,5 @@
-//! Starts a real `mlflow server` for the MLflow backend's tests (kept byte-identical in
-//! `mlops-tracking` and `mlops-registry`; the benches include it by path).
+//! Starts a real `mlflow server` for the MLflow backends' tests and benches (feature
+//! `test-support`; not part of the stable API).
 //!
 //! The server uses a SQLite backend store and a local artifact root in a temp dir, listens on a
 //! free port of 127.0.0.1 and is shared by all tests of one test binary. It runs under a small
@@ -10,7 +10,7 @@
 //! The `mlflow` command is `$MLOPS_MLFLOW` when set, else `mlflow` on `PATH`. When it is missing
 //! or does not start, the tests skip with a message, unless `MLOPS_REQUIRE_SERVERS=1`, when
 //! they fail.
-#![allow(dead_code)]
+#![allow(clippy::print_stderr, missing_docs)]
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
