@@ -1,6 +1,7 @@
 //! Peak memory of logging 10,000,000 metrics through one active-run guard on the file backend
 //! (the target: under 64 MiB above the baseline). Reads `VmRSS` / `VmHWM` from
-//! `/proc/self/status` (Linux). Runs only under `cargo bench` (it is given `--bench`).
+//! `/proc/self/status` (Linux). Run with
+//! `cargo run --release -p mlops-benches --bin tracking_memory`.
 #![allow(missing_docs, clippy::print_stdout)]
 
 use mlops_benches::proc_stats::{process_cpu_seconds, status_kib};
@@ -11,12 +12,6 @@ use mlops_tracking::{CreateRun, FileTrackingBackend, RunStatus, Tracker};
 const METRICS: i64 = 10_000_000;
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "tracking_memory: run with `cargo bench -p mlops-benches --bench tracking_memory`"
-        );
-        return;
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = FileTrackingBackend::open(dir.path())
         .expect("open store")

@@ -2,7 +2,7 @@
 //! the mlops-testing figures, for machines where other jobs make criterion's wall-clock medians
 //! unrepresentative. Linux only; prints nothing useful elsewhere.
 //!
-//! `cargo bench -p mlops-benches --bench testing_cpu`
+//! `cargo run --release -p mlops-benches --bin testing_cpu`
 #![allow(clippy::print_stdout)]
 
 use mlops_benches::proc_stats::process_cpu_seconds;
@@ -62,9 +62,6 @@ impl Row for Record {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --benches` / listing: nothing to do
-    }
     let mut r = Lcg(1);
     let a: Vec<f64> = (0..1_000_000).map(|_| r.bell(0.0)).collect();
     let b: Vec<f64> = (0..1_000_000).map(|_| r.bell(0.01)).collect();

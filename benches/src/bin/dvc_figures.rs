@@ -3,7 +3,7 @@
 //! changes, checkout with hardlinks and with copies, push to a local remote, gc, and the peak
 //! memory above the baseline while tracking.
 //!
-//! Run: `cargo bench -p mlops-benches --bench dvc_figures` (about a minute; writes ~2.5 GiB under
+//! Run: `cargo run --release -p mlops-benches --bin dvc_figures` (about a minute; writes ~2.5 GiB under
 //! `/tmp`, or `$MLOPS_BENCH_DIR`, and removes it at the end). Set `DVC_FIGURES_SKIP_BIG=1` to skip
 //! the 1 GiB file. When built but not run (CI), it does nothing.
 #![allow(missing_docs, clippy::print_stdout, clippy::print_stderr)]
@@ -95,10 +95,6 @@ fn sha_ni() -> bool {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else (CI's build-only run, `cargo test`) skips.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
     let base = std::env::var_os("MLOPS_BENCH_DIR")
         .map_or_else(std::env::temp_dir, PathBuf::from)
         .join(format!("mlops-dvc-figures-{}", std::process::id()));

@@ -3,7 +3,7 @@
 //! On a loaded machine the criterion wall-clock medians include the time a runnable thread
 //! waits for a core; this program also reports the process CPU time (user + system, from
 //! `/proc/self/stat`, all threads) per run, which is what the scheduler itself costs.
-//! Run with `cargo bench -p mlops-benches --bench pipeline_cpu` (Linux).
+//! Run with `cargo run --release -p mlops-benches --bin pipeline_cpu` (Linux).
 #![allow(missing_docs, clippy::print_stdout)]
 
 use mlops_benches::proc_stats::process_cpu_seconds;
@@ -52,9 +52,6 @@ fn busy(d: Duration) {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
     let mut b = Pipeline::builder("chain");
     b.step("s0", |_| Ok(()));
     for i in 1..10_000 {

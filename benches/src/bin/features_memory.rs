@@ -1,8 +1,7 @@
 //! Peak memory of the in-memory online store holding 1M entities x 8 f64 features, measured from
 //! `/proc/self/status` (VmRSS before and after, VmHWM), plus per-call latency percentiles of a
 //! 1 x 8 online read (each call timed with `Instant`, so about 20-30 ns of timer overhead is
-//! included). Run with `cargo bench -p mlops-benches --bench features_memory`; building it (what
-//! CI does) runs nothing.
+//! included). Run with `cargo run --release -p mlops-benches --bin features_memory`.
 #![allow(missing_docs, clippy::print_stdout, clippy::cast_precision_loss)]
 
 use mlops_benches::proc_stats::status_kib;
@@ -15,9 +14,6 @@ use mlops_features::{
 };
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
     const N: usize = 1_000_000;
     let mut b = FeatureGroup::builder("user_features").entity("user_id", KeyType::String);
     for i in 0..8 {
