@@ -178,7 +178,13 @@ fn invalid_data_stops_the_workflow_with_a_report() {
     has(&out, "contract");
     has(&out, "WORKFLOW STOPPED: validate");
     for step in [
-        "features", "drift", "train", "evaluate", "register", "serve",
+        "features",
+        "drift",
+        "train",
+        "production",
+        "evaluate",
+        "register",
+        "serve",
     ] {
         has(&out, &format!("[{step}] skipped"));
     }

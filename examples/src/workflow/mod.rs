@@ -2,15 +2,15 @@
 //! `mlops-pipeline` DAG.
 //!
 //! ```text
-//!          ┌─> validate ─┬─> features ─> train ─┐
-//!   data ──┤             └─> drift ──────────────┼─> evaluate ─> register ─> serve
-//!          └─> production ───────────────────────┘
+//!   data ─> validate ─┬─> features ─> train ─┐
+//!                     ├─> drift ──────────────┼─> evaluate ─> register ─> serve
+//!                     └─> production ─────────┘
 //! ```
 //!
 //! - `data` (cached): generates the customer table, versions it with `mlops-dvc` (v1, then a
 //!   second batch makes v2) and a new batch of production traffic; prints the log and the diff.
 //! - `validate` (cached): `mlops-testing` expectations over every raw row; a failure stops the
-//!   workflow with the report.
+//!   workflow with the report: every step downstream of it is skipped, registration included.
 //! - `features` (cached): ingests the rows into `mlops-features` with event times and builds the
 //!   training set by a point-in-time join at the label times, checking that a late-arriving row
 //!   and a row from after the label time do not leak.
@@ -50,7 +50,8 @@ use mlops_pipeline::{
 use mlops_registry::{FileRegistry, InMemoryRegistry, RegistryStore};
 use mlops_tracking::{FileTrackingBackend, InMemoryTrackingBackend, Tracker, TrackingBackend};
 
-const USAGE: &str = "usage: end_to_end [--data DIR] [--memory] [--reset] [--bad-data]
+/// The main job's usage text (what `--help` prints).
+pub const USAGE: &str = "usage: end_to_end [--data DIR] [--memory] [--reset] [--bad-data]
 
   --data DIR   where everything is written (default ./mlops-data)
   --memory     run on the in-memory backends (only the data working copy and the reports
@@ -344,8 +345,10 @@ fn build_pipeline(env: &Arc<Env>) -> Result<Pipeline, mlops_pipeline::PipelineEr
         .param("configs", training::CONFIGS.map(|c| c.name))
         .cache("v1");
     let e = Arc::clone(env);
+    // After `validate`: a failed quality gate stops everything downstream, including the
+    // registration of the legacy model on a fresh registry.
     b.step("production", move |ctx| training::production_step(&e, ctx))
-        .after(["data"]);
+        .after(["data", "validate"]);
     let e = Arc::clone(env);
     b.step("evaluate", move |ctx| training::evaluate_step(&e, ctx))
         .after(["features", "train", "drift", "production"]);
