@@ -56,6 +56,7 @@ mod error;
 mod file;
 mod memory;
 mod model;
+mod par;
 mod path;
 mod repo;
 mod store;
