@@ -43,6 +43,16 @@ pub struct Version {
     /// Free-form tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// For a file dataset, whether the file is executable (stored as `isexec`, as in DVC's
+    /// `.dvc` files, and only when set). Always `false` for a folder, whose tree records the bit
+    /// of each file.
+    #[serde(default, rename = "isexec", skip_serializing_if = "is_false")]
+    pub exec: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What [`track`](crate::Repository::track) did.
@@ -271,6 +281,8 @@ pub struct Status {
     pub modified: Vec<RelPath>,
     /// Files that are gone.
     pub deleted: Vec<RelPath>,
+    /// Files whose content is unchanged but whose executable bit was set or cleared.
+    pub mode_changed: Vec<RelPath>,
     /// Files unchanged.
     pub unchanged: u64,
     /// Files that had to be re-hashed (their stat changed or was not cached).
@@ -281,7 +293,10 @@ impl Status {
     /// Whether the working copy equals the version.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+        self.added.is_empty()
+            && self.modified.is_empty()
+            && self.deleted.is_empty()
+            && self.mode_changed.is_empty()
     }
 }
 
@@ -460,11 +475,13 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "against v{}: {} added, {} modified, {} deleted, {} unchanged ({} re-hashed)",
+            "against v{}: {} added, {} modified, {} deleted, {} mode changed, {} unchanged \
+             ({} re-hashed)",
             self.version,
             self.added.len(),
             self.modified.len(),
             self.deleted.len(),
+            self.mode_changed.len(),
             self.unchanged,
             self.rehashed
         )?;
@@ -472,6 +489,7 @@ impl fmt::Display for Status {
             ("A", &self.added),
             ("M", &self.modified),
             ("D", &self.deleted),
+            ("X", &self.mode_changed),
         ] {
             for p in list {
                 writeln!(f, "  {mark} {p}")?;

@@ -20,7 +20,8 @@ const TEXT_DIFF_MAX: u64 = 64 * 1024 * 1024;
 const SAMPLES: usize = 3;
 
 impl Repository {
-    /// What changed in the working copy of `dataset`: added, modified and deleted files, against
+    /// What changed in the working copy of `dataset`: added, modified and deleted files, and files
+    /// whose executable bit changed (content unchanged), against
     /// the version its pointer file names (the one last tracked or checked out in place; like
     /// `dvc status` against the `.dvc` file), or the latest when there is no pointer. Only files
     /// whose size, mtime or inode changed are re-hashed.
@@ -32,11 +33,7 @@ impl Repository {
         let _lock = self.lock()?;
         let (log, _) = self.read_log(&rel)?;
         let r = match self.current(&rel, &log) {
-            Some(v) => Resolved {
-                version: v.version,
-                kind: v.kind,
-                digest: v.digest,
-            },
+            Some(v) => Resolved::from(v),
             None => self
                 .resolve(&rel, Rev::Pointer)
                 .map_err(|_| not_found_dataset(&rel))?,
@@ -53,8 +50,8 @@ impl Repository {
         let files = if kind == r.kind { files } else { Vec::new() };
         let (digests, rehashed) = self.hash_all(&files, &cache, None, None)?;
         self.save_cache(&rel, &cache.into_inner())?;
-        let old: HashMap<&RelPath, &Digest> =
-            flat.files.iter().map(|e| (&e.path, &e.digest)).collect();
+        let old: HashMap<&RelPath, &ManifestEntry> =
+            flat.files.iter().map(|e| (&e.path, e)).collect();
         let mut status = Status {
             version: r.version,
             rehashed,
@@ -65,7 +62,8 @@ impl Repository {
             seen.insert(&f.rel);
             match old.get(&f.rel) {
                 None => status.added.push(f.rel.clone()),
-                Some(o) if *o != d => status.modified.push(f.rel.clone()),
+                Some(o) if o.digest != *d => status.modified.push(f.rel.clone()),
+                Some(o) if o.exec != f.exec => status.mode_changed.push(f.rel.clone()),
                 Some(_) => status.unchanged += 1,
             }
         }

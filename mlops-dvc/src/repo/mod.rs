@@ -67,6 +67,30 @@ struct Resolved {
     version: u64,
     kind: DatasetKind,
     digest: Digest,
+    /// The executable bit of a file dataset.
+    exec: bool,
+}
+
+impl From<&Version> for Resolved {
+    fn from(v: &Version) -> Self {
+        Self {
+            version: v.version,
+            kind: v.kind,
+            digest: v.digest,
+            exec: v.exec,
+        }
+    }
+}
+
+impl From<Pointer> for Resolved {
+    fn from(p: Pointer) -> Self {
+        Self {
+            version: p.version,
+            kind: p.kind,
+            digest: p.digest,
+            exec: p.isexec,
+        }
+    }
 }
 
 impl Repository {
@@ -360,31 +384,21 @@ impl Repository {
 
     fn resolve(&self, rel: &RelPath, rev: Rev) -> Result<Resolved> {
         let (log, _) = self.read_log(rel)?;
-        let from_version = |v: &Version| Resolved {
-            version: v.version,
-            kind: v.kind,
-            digest: v.digest,
-        };
-        let from_pointer = |p: Pointer| Resolved {
-            version: p.version,
-            kind: p.kind,
-            digest: p.digest,
-        };
         match rev {
             Rev::Latest => match log.last() {
-                Some(v) => Ok(from_version(v)),
+                Some(v) => Ok(Resolved::from(v)),
                 None => self
                     .read_pointer_at(rel)?
-                    .map(from_pointer)
+                    .map(Resolved::from)
                     .ok_or_else(|| not_found_dataset(rel)),
             },
             Rev::Number(n) => {
                 if let Some(v) = log.iter().find(|v| v.version == n) {
-                    return Ok(from_version(v));
+                    return Ok(Resolved::from(v));
                 }
                 if log.is_empty() {
                     match self.read_pointer_at(rel)? {
-                        Some(p) if p.version == n => return Ok(from_pointer(p)),
+                        Some(p) if p.version == n => return Ok(Resolved::from(p)),
                         None => return Err(not_found_dataset(rel)),
                         Some(_) => {}
                     }
@@ -394,14 +408,13 @@ impl Repository {
                     id: format!("{rel} v{n}"),
                 })
             }
-            Rev::Pointer => {
-                self.read_pointer_at(rel)?
-                    .map(from_pointer)
-                    .ok_or_else(|| DvcError::NotFound {
-                        kind: "pointer file",
-                        id: self.pointer_path(rel).display().to_string(),
-                    })
-            }
+            Rev::Pointer => self
+                .read_pointer_at(rel)?
+                .map(Resolved::from)
+                .ok_or_else(|| DvcError::NotFound {
+                    kind: "pointer file",
+                    id: self.pointer_path(rel).display().to_string(),
+                }),
         }
     }
 
@@ -415,7 +428,7 @@ impl Repository {
                         path: RelPath::root(),
                         digest: r.digest,
                         size,
-                        exec: false,
+                        exec: r.exec,
                     }],
                     dirs: Vec::new(),
                     trees: Vec::new(),

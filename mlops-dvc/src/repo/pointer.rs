@@ -25,6 +25,14 @@ pub(super) struct Pointer {
     pub(super) size: u64,
     pub(super) files: u64,
     pub(super) version: u64,
+    /// A file dataset's executable bit (written only when set, as DVC does).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(super) isexec: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Repository {
@@ -71,6 +79,7 @@ impl Repository {
             size: v.size,
             files: v.files,
             version: v.version,
+            isexec: v.exec,
         };
         let mut bytes = serde_json::to_vec_pretty(&p).map_err(|e| DvcError::Serde {
             path: path.clone(),

@@ -14,6 +14,8 @@ use crate::path::RelPath;
 use crate::tree::{self, EntryKind, TreeEntry};
 
 impl Repository {
+    /// Build and store the trees of a scanned folder; returns the root digest, the total size
+    /// and the number of files.
     pub(super) fn write_trees(
         &self,
         files: &[Scanned],
@@ -57,8 +59,6 @@ impl Repository {
         root.ok_or_else(|| DvcError::Conflict("folder vanished while being scanned".into()))
     }
 
-    // ----- the public API -----------------------------------------------------------------
-
     /// Record the current content of `path` (a file or a folder, relative to the working
     /// directory) as a new version of that dataset, with `message`; or report
     /// [`Tracked::Unchanged`] and create none when it equals the latest version.
@@ -97,9 +97,12 @@ impl Repository {
             Some(options.link),
             options.progress.as_ref(),
         )?;
-        let (digest, size, nfiles) = match kind {
-            DatasetKind::File => (digests[0], files[0].stat.size, 1),
-            DatasetKind::Dir => self.write_trees(&files, &digests, &dirs)?,
+        let (digest, size, nfiles, exec) = match kind {
+            DatasetKind::File => (digests[0], files[0].stat.size, 1, files[0].exec),
+            DatasetKind::Dir => {
+                let (d, size, n) = self.write_trees(&files, &digests, &dirs)?;
+                (d, size, n, false)
+            }
         };
         {
             let mut c = cache.lock();
@@ -114,7 +117,7 @@ impl Repository {
         let (log, torn) = self.read_log(&rel)?;
         let current = self.current(&rel, &log);
         for candidate in [current, log.last()].into_iter().flatten() {
-            if candidate.digest == digest && candidate.kind == kind {
+            if candidate.digest == digest && candidate.kind == kind && candidate.exec == exec {
                 self.write_pointer(candidate)?;
                 return Ok(Tracked::Unchanged(candidate.clone()));
             }
@@ -130,6 +133,7 @@ impl Repository {
             message: message.to_owned(),
             timestamp: (self.clock)(),
             tags: options.tags.clone(),
+            exec,
         };
         self.append_log(&rel, &version, torn)?;
         self.write_pointer(&version)?;
