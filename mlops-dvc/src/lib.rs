@@ -69,7 +69,7 @@ pub use crate::memory::InMemoryContentStore;
 pub use crate::model::{
     CheckoutOptions, CheckoutReport, DatasetKind, Diff, GcOptions, GcReport, Keep, LinkMode, Log,
     Modified, Phase, Progress, ProgressFn, Renamed, Rev, Status, TextDiff, TrackOptions, Tracked,
-    TransferReport, Version,
+    TransferReport, Verify, Version,
 };
 pub use crate::path::RelPath;
 pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};

@@ -187,8 +187,30 @@ pub enum LinkMode {
     /// Hardlink each file to its cache object. Only with a store that keeps read-only object
     /// files ([`FileContentStore`](crate::FileContentStore)): the checked-out files are then
     /// read-only too, so an in-place edit cannot damage the cache (replace the file instead).
-    /// Executable files and stores without local files fall back to copies.
+    /// Executable files and stores without local files fall back to copies. Objects are
+    /// verified before they are linked (see [`Verify`]).
     Hardlink,
+}
+
+/// How [`checkout`](crate::Repository::checkout) makes sure that no damaged object reaches the
+/// destination. Whatever the mode, a damaged object is found before anything in the
+/// destination changes, except with [`Verify::UnsafeTrustCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Verify {
+    /// The default. Copies are verified while they are written to their temps; an object that
+    /// is about to be hardlinked is re-hashed first, unless it was verified before and its file
+    /// still has the size, mtime and inode it had then (the result is remembered in the
+    /// dataset's state file, so a second checkout does not re-read the cache).
+    #[default]
+    Remembered,
+    /// Re-hash every object of the version before writing anything, whatever was remembered.
+    Always,
+    /// **Unsafe**: hardlink objects without checking them, so an object damaged in the cache
+    /// (by a disk fault, or an edit through a hardlinked file made writable) is linked into the
+    /// destination as it is. Only for a cache you trust and measure (benchmarks); copies are
+    /// still verified while they are written.
+    UnsafeTrustCache,
 }
 
 /// Options of [`checkout`](crate::Repository::checkout).
@@ -203,9 +225,9 @@ pub struct CheckoutOptions {
     /// Remove files (and then empty folders) inside the destination folder that are not in the
     /// version. Nothing outside the destination is ever removed.
     pub remove_extra: bool,
-    /// Re-hash every needed object before writing anything, also for hardlinks (copies are
-    /// always verified while they are written).
-    pub verify: bool,
+    /// How objects are checked before they reach the destination (default: every object is
+    /// verified, remembered for hardlinks).
+    pub verify: Verify,
     /// Progress reports.
     pub progress: Option<ProgressFn>,
 }
@@ -217,7 +239,8 @@ impl fmt::Debug for CheckoutOptions {
             .field("link", &self.link)
             .field("remove_extra", &self.remove_extra)
             .field("verify", &self.verify)
-            .finish_non_exhaustive()
+            .field("progress", &self.progress.is_some())
+            .finish()
     }
 }
 
@@ -243,10 +266,17 @@ impl CheckoutOptions {
         self
     }
 
-    /// Verify every object before writing.
+    /// Set how objects are verified (see [`Verify`]; the default is safe).
     #[must_use]
-    pub fn verify(mut self, yes: bool) -> Self {
-        self.verify = yes;
+    pub fn verify(mut self, verify: Verify) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Set the progress callback.
+    #[must_use]
+    pub fn progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
         self
     }
 }
@@ -267,6 +297,9 @@ pub struct CheckoutReport {
     pub removed: u64,
     /// Bytes of the files written.
     pub bytes: u64,
+    /// Objects re-hashed before writing (see [`Verify`]); copies, verified while they are
+    /// written, are not counted.
+    pub verified: u64,
 }
 
 /// What changed in a dataset's working copy since its latest version.
@@ -404,16 +437,14 @@ pub struct GcOptions {
 }
 
 impl GcOptions {
-    /// Keep only the latest version of each dataset.
+    /// Set what to keep.
     #[must_use]
-    pub fn latest_only() -> Self {
-        Self {
-            keep: Keep::Latest,
-            dry_run: false,
-        }
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
+        self
     }
 
-    /// Set dry-run.
+    /// Report what would be removed without removing anything.
     #[must_use]
     pub fn dry_run(mut self, yes: bool) -> Self {
         self.dry_run = yes;
@@ -551,8 +582,15 @@ impl fmt::Display for CheckoutReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "checked out v{}: {} files written ({} hardlinked, {} bytes), {} unchanged, {} removed",
-            self.version, self.written, self.linked, self.bytes, self.unchanged, self.removed
+            "checked out v{}: {} files written ({} hardlinked, {} bytes), {} unchanged, {} removed, \
+             {} objects verified",
+            self.version,
+            self.written,
+            self.linked,
+            self.bytes,
+            self.unchanged,
+            self.removed,
+            self.verified
         )
     }
 }

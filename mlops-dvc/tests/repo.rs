@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{repo, write_old};
 use mlops_dvc::{
-    CheckoutOptions, ContentStore, DatasetKind, FileContentStore, GcOptions, LinkMode, Phase, Rev,
-    TrackOptions, Tracked,
+    CheckoutOptions, ContentStore, DatasetKind, FileContentStore, GcOptions, Keep, LinkMode, Phase,
+    Rev, TrackOptions, Tracked,
 };
 
 const V1: &str = "id,text,label\n1,好评,1\n2,差评,0\n3,一般,1";
@@ -427,11 +427,13 @@ fn push_pull_to_a_fresh_clone_and_gc() {
     // gc: keep everything, then keep only the latest: v1's a.csv and trees go.
     let all = r.gc(&GcOptions::default()).unwrap();
     assert_eq!(all.removed, 0);
-    let dry = r.gc(&GcOptions::latest_only().dry_run(true)).unwrap();
+    let dry = r
+        .gc(&GcOptions::default().keep(Keep::Latest).dry_run(true))
+        .unwrap();
     assert!(dry.removed > 0);
     let n = r.store().list().unwrap().len() as u64;
     assert_eq!(n, dry.kept + dry.removed, "dry run removes nothing");
-    let gc = r.gc(&GcOptions::latest_only()).unwrap();
+    let gc = r.gc(&GcOptions::default().keep(Keep::Latest)).unwrap();
     assert_eq!((gc.removed, gc.freed_bytes), (dry.removed, dry.freed_bytes));
     assert!(gc.freed_bytes >= 4, "{gc}");
     r.checkout(

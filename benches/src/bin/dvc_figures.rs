@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlops_dvc::{
-    CheckoutOptions, Digest, FileContentStore, GcOptions, LinkMode, Repository, TrackOptions,
+    CheckoutOptions, Digest, FileContentStore, GcOptions, Keep, LinkMode, Repository, TrackOptions,
 };
 
 /// Reset the peak-RSS mark (Linux: writing 5 to clear_refs resets VmHWM) and return the baseline.
@@ -297,7 +297,7 @@ fn many_files(root: &Path) {
     );
 
     let t = Meter::start();
-    let gc = r.gc(&GcOptions::latest_only()).expect("gc");
+    let gc = r.gc(&GcOptions::default().keep(Keep::Latest)).expect("gc");
     let el = t.elapsed();
     line(
         &format!("gc keeping latest ({} removed)", gc.removed),

@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mlops_dvc::{CheckoutOptions, FileContentStore, GcOptions, Repository, Rev};
+use mlops_dvc::{CheckoutOptions, FileContentStore, GcOptions, Keep, Repository, Rev};
 
 /// Bytes of one checked-in dataset file.
 const FILE_BYTES: usize = 10 * 1024;
@@ -245,7 +245,7 @@ fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {
         Some(format!("{} objects, {} bytes", rep.copied, rep.bytes)),
     );
 
-    let (rep, d) = timed(|| repo.gc(&GcOptions::latest_only()))?;
+    let (rep, d) = timed(|| repo.gc(&GcOptions::default().keep(Keep::Latest)))?;
     assert!(rep.removed > 0, "the old versions' objects are garbage");
     emit(
         "gc (keep the workspace's versions)",

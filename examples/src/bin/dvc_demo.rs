@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{
-    CheckoutOptions, FileContentStore, GcOptions, LinkMode, Repository, Rev, TrackOptions, Tracked,
+    CheckoutOptions, FileContentStore, GcOptions, Keep, LinkMode, Repository, Rev, TrackOptions, Tracked,
 };
 
 /// A clock that starts at a fixed instant and advances one minute per version.
@@ -184,7 +184,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "clone has the latest images",
     )?;
 
-    let gc = repo.gc(&GcOptions::latest_only())?;
+    let gc = repo.gc(&GcOptions::default().keep(Keep::Latest))?;
     println!("{gc}");
     check(gc.removed > 0, "gc frees the superseded objects")?;
     repo.checkout(

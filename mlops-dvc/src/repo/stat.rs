@@ -79,11 +79,17 @@ struct CacheEntry(RelPath, Stat, Digest, bool);
 struct StatCacheFile {
     v: u32,
     entries: Vec<CacheEntry>,
+    /// Cache objects re-hashed and found intact, with the stat of their file at that moment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    verified: Vec<(Digest, Stat)>,
 }
 
+/// One dataset's stat cache: working-copy files by path, and the cache objects that checkout
+/// verified (so a second checkout in hardlink mode does not re-hash them).
 #[derive(Debug, Default)]
 pub(super) struct StatCache {
     pub(super) map: HashMap<RelPath, (Stat, Digest, bool)>,
+    verified: HashMap<Digest, Stat>,
     pub(super) dirty: bool,
 }
 
@@ -98,6 +104,23 @@ impl StatCache {
     pub(super) fn record(&mut self, rel: RelPath, stat: Stat, digest: Digest, hashed_at_ns: i64) {
         let racy = stat.mtime_ns + RACY_NS > hashed_at_ns;
         self.map.insert(rel, (stat, digest, racy));
+        self.dirty = true;
+    }
+
+    /// Whether the object `digest`, whose file now has `stat`, was verified with that same
+    /// stat (size, mtime, inode).
+    pub(super) fn is_verified(&self, digest: &Digest, stat: &Stat) -> bool {
+        self.verified.get(digest) == Some(stat)
+    }
+
+    /// Remember that the object `digest` hashed correctly at `hashed_at_ns` while its file had
+    /// `stat`; a racy stat (modified just before the hash) is not remembered.
+    pub(super) fn record_verified(&mut self, digest: Digest, stat: Stat, hashed_at_ns: i64) {
+        if stat.mtime_ns + RACY_NS > hashed_at_ns {
+            self.verified.remove(&digest);
+        } else {
+            self.verified.insert(digest, stat);
+        }
         self.dirty = true;
     }
 }
@@ -117,6 +140,7 @@ impl Repository {
                     .into_iter()
                     .map(|CacheEntry(p, s, d, r)| (p, (s, d, r)))
                     .collect(),
+                verified: f.verified.into_iter().collect(),
                 dirty: false,
             },
             _ => {
@@ -138,6 +162,7 @@ impl Repository {
                 .iter()
                 .map(|(p, (s, d, r))| CacheEntry(p.clone(), *s, *d, *r))
                 .collect(),
+            verified: cache.verified.iter().map(|(d, s)| (*d, *s)).collect(),
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| DvcError::Serde {
             path: path.clone(),
