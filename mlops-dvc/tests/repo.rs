@@ -567,3 +567,27 @@ fn gc_in_a_fresh_clone_keeps_what_pointer_files_name() {
         "a"
     );
 }
+
+/// Issue 17 item 11: "fsync off" is one setting: `Repository::open(..).with_fsync(false)` also
+/// turns off the fsyncs of the repository's own cache; a store passed in keeps its own setting.
+#[test]
+fn fsync_off_is_one_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = mlops_dvc::Repository::open(dir.path())
+        .unwrap()
+        .with_fsync(false);
+    let shown = format!("{r:?}");
+    assert!(!shown.contains("fsync: true"), "{shown}");
+    assert_eq!(shown.matches("fsync: false").count(), 2, "{shown}");
+    let r = r.with_fsync(true);
+    assert_eq!(format!("{r:?}").matches("fsync: true").count(), 2);
+    // It still works as a repository.
+    write_old(&dir.path().join("f"), "x");
+    assert!(r.track("f", "one").unwrap().is_new());
+    // A store given by the caller is not changed.
+    let store = Arc::new(FileContentStore::open(dir.path().join("other")).unwrap());
+    let r = mlops_dvc::Repository::with_store(dir.path(), store)
+        .unwrap()
+        .with_fsync(false);
+    assert_eq!(format!("{r:?}").matches("fsync: true").count(), 1);
+}

@@ -12,7 +12,6 @@ use mlops_benches::proc_stats::{process_cpu_seconds, status_kib};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlops_dvc::{
@@ -41,12 +40,7 @@ fn fill(buf: &mut [u8], seed: &mut u64) {
 }
 
 fn repo(root: &Path) -> Repository {
-    let store = FileContentStore::open(root.join(".mlops-dvc/cache"))
-        .expect("store")
-        .with_fsync(false);
-    Repository::with_store(root, Arc::new(store))
-        .expect("repo")
-        .with_fsync(false)
+    Repository::open(root).expect("repo").with_fsync(false)
 }
 
 thread_local! {

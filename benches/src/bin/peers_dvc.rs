@@ -29,7 +29,6 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mlops_dvc::{CheckoutOptions, FileContentStore, GcOptions, Keep, Repository, Rev};
@@ -166,12 +165,8 @@ fn timed<T>(f: impl FnOnce() -> mlops_dvc::Result<T>) -> mlops_dvc::Result<(T, D
 /// The repository of `root`, with a file cache in `.mlops-dvc/cache`: `Repository::open` as a
 /// user gets it (fsync on) or, like DVC (which never fsyncs), with fsync off.
 fn open(root: &Path, fsync: bool) -> mlops_dvc::Result<Repository> {
-    if fsync {
-        return Repository::open(root);
-    }
-    let cache =
-        FileContentStore::open(root.join(mlops_dvc::META_DIR).join("cache"))?.with_fsync(false);
-    Ok(Repository::with_store(root, Arc::new(cache))?.with_fsync(false))
+    // One setting covers the metadata and the repository's own cache.
+    Ok(Repository::open(root)?.with_fsync(fsync))
 }
 
 fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {

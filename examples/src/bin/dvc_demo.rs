@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{
-    CheckoutOptions, FileContentStore, GcOptions, Keep, LinkMode, Repository, Rev, TrackOptions, Tracked,
+    CheckoutOptions, FileContentStore, GcOptions, Keep, LinkMode, Repository, Rev, TrackOptions,
+    Tracked,
 };
 
 /// A clock that starts at a fixed instant and advances one minute per version.

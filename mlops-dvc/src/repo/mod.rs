@@ -46,6 +46,9 @@ pub struct Repository {
     root: PathBuf,
     meta: PathBuf,
     store: Arc<dyn ContentStore>,
+    /// The cache this repository opened itself ([`Repository::open`]), whose fsync setting
+    /// follows the repository's.
+    own_cache: Option<FileContentStore>,
     fsync: bool,
     threads: usize,
     clock: Clock,
@@ -102,7 +105,9 @@ impl Repository {
     pub fn open(workdir: impl AsRef<Path>) -> Result<Self> {
         let meta = workdir.as_ref().join(META_DIR);
         let store = FileContentStore::open(meta.join("cache"))?;
-        Self::with_store(workdir, Arc::new(store))
+        let mut repo = Self::with_store(workdir, Arc::new(store.clone()))?;
+        repo.own_cache = Some(store);
+        Ok(repo)
     }
 
     /// Open the repository of `workdir` over any content store (its metadata still lives in
@@ -124,17 +129,25 @@ impl Repository {
             root,
             meta,
             store,
+            own_cache: None,
             fsync: true,
             threads,
             clock: Arc::new(Utc::now),
         })
     }
 
-    /// Turn fsyncs of metadata and checked-out copies on (the default) or off. The store has its
-    /// own setting ([`FileContentStore::with_fsync`]).
+    /// Turn fsyncs on (the default) or off, in one setting: metadata (version logs, pointer
+    /// files), checked-out copies and, for a repository made by [`open`](Self::open), its own
+    /// cache. A store given to [`with_store`](Self::with_store) is the caller's (it may be shared
+    /// or a remote) and keeps its own setting ([`FileContentStore::with_fsync`]).
     #[must_use]
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        if let Some(cache) = self.own_cache.take() {
+            let cache = cache.with_fsync(fsync);
+            self.store = Arc::new(cache.clone());
+            self.own_cache = Some(cache);
+        }
         self
     }
 

@@ -9,7 +9,7 @@ use super::{META_DIR, POINTER_SUFFIX, Repository};
 use crate::digest::Digest;
 use crate::error::{DvcError, Result};
 use crate::model::{DatasetKind, Version};
-use crate::path::{RelPath, os_bytes};
+use crate::path::{BytesRepr, RelPath, os_bytes};
 use mlops_fs as fsutil;
 
 const POINTER_FORMAT: &str = "mlops-dvc-pointer/1";
@@ -18,8 +18,9 @@ const POINTER_FORMAT: &str = "mlops-dvc-pointer/1";
 #[serde(deny_unknown_fields)]
 pub(super) struct Pointer {
     pub(super) format: String,
-    /// The dataset's path relative to the pointer file's folder.
-    pub(super) path: RelPath,
+    /// The dataset's path relative to the pointer file's folder (checked on read: it must be
+    /// the file name next to the pointer).
+    pub(super) path: BytesRepr,
     pub(super) kind: DatasetKind,
     pub(super) digest: Digest,
     pub(super) size: u64,
@@ -54,14 +55,36 @@ impl Repository {
             });
         }
         // The pointer names its dataset relative to its own folder; it must be exactly the file
-        // next to it, so a pointer can never direct a checkout elsewhere.
-        if p.path.as_bytes() != rel.file_name() {
+        // next to it, so a pointer can never direct a checkout elsewhere. A path that leaves the
+        // folder is bad input from data, like one in an argument: `InvalidArgument`.
+        let named = p
+            .path
+            .clone()
+            .into_bytes()
+            .map_err(|why| DvcError::Corrupt {
+                path: path.clone(),
+                detail: format!("bad path entry: {why}"),
+            })?;
+        let shown = String::from_utf8_lossy(&named).into_owned();
+        if let Err(e) = RelPath::from_bytes(&named) {
+            let why = match e {
+                DvcError::InvalidArgument { detail, .. } => detail,
+                other => other.to_string(),
+            };
             return Err(DvcError::invalid(
                 "path",
                 format!(
-                    "pointer file {} names {:?}, not the dataset next to it ({:?})",
+                    "pointer file {} has path entry {shown:?}, which leaves its folder ({why})",
+                    path.display()
+                ),
+            ));
+        }
+        if named != rel.file_name() {
+            return Err(DvcError::invalid(
+                "path",
+                format!(
+                    "pointer file {} has path entry {shown:?}, not the dataset next to it ({:?})",
                     path.display(),
-                    p.path.to_string(),
                     String::from_utf8_lossy(rel.file_name())
                 ),
             ));
@@ -73,7 +96,7 @@ impl Repository {
         let path = self.pointer_path(&v.dataset);
         let p = Pointer {
             format: POINTER_FORMAT.to_owned(),
-            path: RelPath::from_bytes(v.dataset.file_name())?,
+            path: BytesRepr::from_bytes(v.dataset.file_name()),
             kind: v.kind,
             digest: v.digest,
             size: v.size,
