@@ -300,21 +300,29 @@ impl ContentStore for FileContentStore {
         let top = fs::read_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
         for entry in top {
             let entry = entry.map_err(|e| DvcError::io(&self.objects, e))?;
+            let sub = entry.path();
             let prefix = entry.file_name();
-            let Some(prefix) = prefix.to_str().filter(|p| p.len() == 2) else {
+            let prefix = prefix.to_str().filter(|p| {
+                p.len() == 2
+                    && p.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let Some(prefix) = prefix.filter(|_| is_dir) else {
+                crate::stray::skipped(&sub, "not an object prefix folder");
                 continue;
             };
-            let sub = entry.path();
             for obj in fs::read_dir(&sub).map_err(|e| DvcError::io(&sub, e))? {
                 let obj = obj.map_err(|e| DvcError::io(&sub, e))?;
                 let name = obj.file_name();
                 let parsed = name
                     .to_str()
-                    .and_then(|rest| format!("{prefix}{rest}").parse::<Digest>().ok());
+                    .and_then(|rest| format!("{prefix}{rest}").parse::<Digest>().ok())
+                    .filter(|_| obj.file_type().is_ok_and(|t| t.is_file()));
                 match parsed {
                     Some(d) => out.push(d),
                     None => {
-                        tracing::warn!(path = %obj.path().display(), "foreign file in object store");
+                        crate::stray::skipped(&obj.path(), "not an object file");
                     }
                 }
             }
@@ -480,6 +488,21 @@ mod tests {
         fs::write(dir.path().join("objects/zz/not-an-object"), b"x").unwrap();
         fs::write(dir.path().join("objects/README"), b"x").unwrap();
         assert!(store.list().unwrap().is_empty());
+    }
+
+    /// Issue 17 item 6: a stray file whose name looks like a prefix folder (`objects/ab`), or a
+    /// folder whose name looks like an object, is skipped, never a `NotADirectory` failure.
+    #[test]
+    fn stray_entries_shaped_like_objects_are_skipped() {
+        let (store, dir) = fresh();
+        let d = store.put_bytes(b"real").unwrap().digest;
+        let objects = dir.path().join("objects");
+        fs::write(objects.join("ab"), b"a file, not a prefix folder").unwrap();
+        fs::write(objects.join(".DS_Store"), b"x").unwrap();
+        let fake = Digest::of_bytes(b"fake").to_hex();
+        fs::create_dir_all(objects.join(&fake[..2]).join(&fake[2..])).unwrap();
+        assert_eq!(store.list().unwrap(), vec![d]);
+        assert!(!store.contains(&fake.parse().unwrap()).unwrap());
     }
 
     #[test]

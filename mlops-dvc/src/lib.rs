@@ -60,6 +60,7 @@ mod par;
 mod path;
 mod repo;
 mod store;
+mod stray;
 mod tree;
 
 pub use crate::digest::Digest;

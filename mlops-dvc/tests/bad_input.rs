@@ -643,3 +643,52 @@ fn failed_checkout_leaves_no_folders_behind() {
     assert!(!root.join("new").exists());
     assert!(!root.join("x").exists());
 }
+
+/// Issue 17 item 6: stray entries in the folders the repository lists (a README, an editor
+/// backup, a `.DS_Store`, a folder named like a log, a file named like an object prefix) are
+/// skipped; a damaged log of ours is still `Corrupt`.
+#[test]
+fn stray_entries_in_listed_folders_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let meta = root.join(".mlops-dvc");
+    fs::write(meta.join("datasets/README"), "notes").unwrap();
+    fs::write(meta.join("datasets/notes.log"), "not a framed log").unwrap();
+    fs::write(meta.join("datasets/.DS_Store"), [0u8, 1, 2]).unwrap();
+    fs::create_dir_all(meta.join("datasets/0123456789abcdef0123456789abcdef.log")).unwrap();
+    fs::write(meta.join("cache/objects/ab"), "not a prefix folder").unwrap();
+    fs::write(meta.join("cache/objects/README"), "x").unwrap();
+    fs::create_dir_all(meta.join("state/stray-folder")).unwrap();
+    let names: Vec<String> = r
+        .datasets()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["ds"]);
+    assert_eq!(r.store().list().unwrap().len(), 3);
+    let remote = mlops_dvc::FileContentStore::open(root.join("remote")).unwrap();
+    assert_eq!(r.push(&remote, &[]).unwrap().copied, 3);
+    let gc = r.gc(&mlops_dvc::GcOptions::default()).unwrap();
+    assert_eq!((gc.kept, gc.removed), (3, 0));
+    assert!(r.status("ds").unwrap().is_clean());
+    // Reopening skips them too.
+    let again = repo(root);
+    assert_eq!(again.datasets().unwrap().len(), 1);
+    // A damaged log of ours is still reported.
+    let ours = fs::read_dir(meta.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file() && p.file_name().unwrap().len() == 36)
+        .unwrap();
+    let mut damaged = b"garbage that is not a framed record\n".to_vec();
+    damaged.extend(fs::read(&ours).unwrap());
+    fs::write(&ours, damaged).unwrap();
+    let err = r.datasets().unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(
+        err.to_string().contains(&ours.display().to_string()),
+        "{err}"
+    );
+}

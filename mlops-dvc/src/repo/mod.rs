@@ -375,7 +375,21 @@ impl Repository {
         for entry in fs::read_dir(&dir).map_err(|e| DvcError::io(&dir, e))? {
             let entry = entry.map_err(|e| DvcError::io(&dir, e))?;
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "log") {
+            // Ours are regular files named `<32 hex>.log`; anything else is skipped (temps of a
+            // writer silently, other entries with a note).
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or_default();
+            if fsutil::is_temp_name(name) {
+                continue;
+            }
+            let is_log_name = name.strip_suffix(".log").is_some_and(|key| {
+                key.len() == 32
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            if !is_log_name || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                crate::stray::skipped(&path, "not a version log");
                 continue;
             }
             let data = fs::read(&path).map_err(|e| DvcError::io(&path, e))?;
