@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::store::{ContentStore, PutResult, VerifyingReader};
 use mlops_fs as fsutil;
 
@@ -219,7 +219,7 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
 
 fn not_found(digest: &Digest) -> DvcError {
     DvcError::NotFound {
-        kind: "object",
+        kind: EntityKind::Object,
         id: digest.to_hex(),
     }
 }
@@ -390,6 +390,7 @@ impl ContentStore for FileContentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::Subject;
 
     fn fresh() -> (FileContentStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -399,30 +400,31 @@ mod tests {
         (store, dir)
     }
 
+    /// A store in a temp dir, with a reopen over the same folder.
+    fn subject(fsync: bool) -> Subject<dyn ContentStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        Subject::new(FileContentStore::open(&path).unwrap().with_fsync(fsync))
+            .with_reopen(move || FileContentStore::open(&path).unwrap().with_fsync(fsync))
+            .with_guard(dir)
+    }
+
     mod conformance_file {
-        crate::content_store_conformance!(super::fresh());
+        crate::conformance_tests!(|| super::subject(false));
     }
 
     mod conformance_file_durable {
-        crate::content_store_conformance!({
-            let dir = tempfile::tempdir().unwrap();
-            (super::FileContentStore::open(dir.path()).unwrap(), dir)
-        });
+        crate::conformance_tests!(|| super::subject(true));
     }
 
-    #[test]
-    fn conformance_after_reopen() {
-        let (store, dir) = fresh();
-        let reopened = FileContentStore::open(dir.path()).unwrap();
-        crate::conformance::persists_across_reopen(&store, &reopened);
-        // And every case on a store reopened over a used folder.
-        let dirs = parking_lot::Mutex::new(Vec::new());
-        crate::conformance::run_all(&|| {
-            let d = tempfile::tempdir().unwrap();
-            drop(FileContentStore::open(d.path()).unwrap());
-            let store = FileContentStore::open(d.path()).unwrap().with_fsync(false);
-            dirs.lock().push(d);
-            Box::new(store)
+    mod conformance_file_reopened_over_a_used_folder {
+        crate::conformance_tests!(|| {
+            let dir = tempfile::tempdir().unwrap();
+            drop(super::FileContentStore::open(dir.path()).unwrap());
+            let store = super::FileContentStore::open(dir.path())
+                .unwrap()
+                .with_fsync(false);
+            crate::conformance::Subject::new(store).with_guard(dir)
         });
     }
 

@@ -64,7 +64,7 @@ mod stray;
 mod tree;
 
 pub use crate::digest::Digest;
-pub use crate::error::{DvcError, Result};
+pub use crate::error::{DvcError, EntityKind, Result};
 pub use crate::file::FileContentStore;
 pub use crate::memory::InMemoryContentStore;
 pub use crate::model::{

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use super::Repository;
 use super::stat::{Stat, StatCache, is_exec, now_ns};
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::file::BUF_SIZE;
 use crate::model::{CheckoutOptions, CheckoutReport, DatasetKind, LinkMode, Phase, Rev, Verify};
 use crate::par::{Tally, par_map};
@@ -144,7 +144,7 @@ impl Repository {
         for e in &flat.files {
             let size = self.store.size(&e.digest).map_err(|err| match err {
                 DvcError::NotFound { .. } => DvcError::NotFound {
-                    kind: "object",
+                    kind: EntityKind::Object,
                     id: format!("{} (file {} of {rel})", e.digest, e.path),
                 },
                 other => other,

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use super::Repository;
 use super::stat::{Stat, StatCache, is_exec, now_ns};
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::model::{DatasetKind, LinkMode, Phase, ProgressFn};
 use crate::par::{Tally, par_map};
 use crate::path::{RelPath, os_bytes};
@@ -30,7 +30,7 @@ impl Repository {
     pub(super) fn scan(abs: &Path) -> Result<(DatasetKind, Vec<Scanned>, Vec<RelPath>)> {
         let meta = fs::symlink_metadata(abs).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => DvcError::NotFound {
-                kind: "file or folder",
+                kind: EntityKind::Path,
                 id: abs.display().to_string(),
             },
             _ => DvcError::io(abs, e),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::file::FileContentStore;
 use crate::model::{DatasetKind, Log, Rev, Version};
 use crate::path::{RelPath, bytes_os};
@@ -431,7 +431,7 @@ impl Repository {
                     }
                 }
                 Err(DvcError::NotFound {
-                    kind: "version",
+                    kind: EntityKind::Version,
                     id: format!("{rel} v{n}"),
                 })
             }
@@ -439,7 +439,7 @@ impl Repository {
                 .read_pointer_at(rel)?
                 .map(Resolved::from)
                 .ok_or_else(|| DvcError::NotFound {
-                    kind: "pointer file",
+                    kind: EntityKind::PointerFile,
                     id: self.pointer_path(rel).display().to_string(),
                 }),
         }
@@ -484,7 +484,7 @@ impl Repository {
 
 fn not_found_dataset(rel: &RelPath) -> DvcError {
     DvcError::NotFound {
-        kind: "dataset",
+        kind: EntityKind::Dataset,
         id: rel.to_string(),
     }
 }
