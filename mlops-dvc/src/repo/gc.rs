@@ -14,7 +14,8 @@ impl Repository {
     /// since its files could not be told apart from garbage.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for a kept version whose tree is missing; store I/O errors.
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for a kept version whose tree is
+    /// missing; store I/O errors.
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
         let _lock = self.lock()?;
         let mut roots = Vec::new();
