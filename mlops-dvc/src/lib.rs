@@ -58,6 +58,7 @@
 //!
 //! [DVC]: https://dvc.org/doc
 
+mod clock;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod digest;
@@ -72,6 +73,7 @@ mod store;
 mod stray;
 mod tree;
 
+pub use crate::clock::{Clock, FnClock, SystemClock};
 pub use crate::digest::Digest;
 pub use crate::error::{DvcError, EntityKind, Result};
 pub use crate::file::FileContentStore;

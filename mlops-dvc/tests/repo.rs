@@ -591,3 +591,13 @@ fn fsync_off_is_one_setting() {
         .with_fsync(false);
     assert_eq!(format!("{r:?}").matches("fsync: true").count(), 1);
 }
+
+/// Issue 18 item 5: the clock is injected as `Arc<dyn Clock>`.
+#[test]
+fn injected_clock_dates_the_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let r = repo(dir.path()).with_clock(Arc::new(mlops_dvc::FnClock(move || at)));
+    write_old(&dir.path().join("f"), "x");
+    assert_eq!(r.track("f", "one").unwrap().version().timestamp, at);
+}

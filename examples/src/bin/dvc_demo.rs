@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{
-    CheckoutOptions, FileContentStore, GcOptions, Keep, LinkMode, Repository, Rev, TrackOptions,
-    Tracked,
+    CheckoutOptions, FileContentStore, FnClock, GcOptions, Keep, LinkMode, Repository, Rev,
+    TrackOptions, Tracked,
 };
 
 /// A clock that starts at a fixed instant and advances one minute per version.
@@ -30,7 +30,7 @@ fn fixed_clock() -> impl Fn() -> DateTime<Utc> + Send + Sync + 'static {
 }
 
 fn open_repo(dir: &Path) -> Result<Repository, mlops_dvc::DvcError> {
-    Ok(Repository::open(dir)?.with_clock(fixed_clock()))
+    Ok(Repository::open(dir)?.with_clock(Arc::new(FnClock(fixed_clock()))))
 }
 
 fn report(t: &Tracked) {

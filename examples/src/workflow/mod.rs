@@ -285,7 +285,7 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
             Arc::new(FileCache::open(&layout.cache)?),
         )
     };
-    let repo = repo.with_clock(move || datetime(dvc_clock()));
+    let repo = repo.with_clock(Arc::new(mlops_dvc::FnClock(move || datetime(dvc_clock()))));
     // One millisecond per reading: the tracker also reads its clock to decide when buffered
     // metrics are a flush interval (1 s) old, so a faster simulated clock would flush (and
     // fsync) on every epoch.

@@ -6,8 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
+use crate::clock::{Clock, SystemClock};
 use crate::digest::Digest;
 use crate::error::{DvcError, EntityKind, Result};
 use crate::file::FileContentStore;
@@ -33,8 +32,6 @@ pub const META_DIR: &str = ".mlops-dvc";
 /// Suffix of pointer files: `data/train.csv` has `data/train.csv.dvc.json`.
 pub const POINTER_SUFFIX: &str = ".dvc.json";
 
-type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// A data repository: a working directory whose datasets (files or folders, named by their path
 /// relative to the working directory) are versioned into a [`ContentStore`].
 ///
@@ -51,7 +48,7 @@ pub struct Repository {
     own_cache: Option<FileContentStore>,
     fsync: bool,
     threads: usize,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -132,7 +129,7 @@ impl Repository {
             own_cache: None,
             fsync: true,
             threads,
-            clock: Arc::new(Utc::now),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -158,10 +155,11 @@ impl Repository {
         self
     }
 
-    /// Use another clock for version timestamps (tests, reproducible examples).
+    /// Use another clock for version timestamps (tests, reproducible examples; default:
+    /// [`SystemClock`]).
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

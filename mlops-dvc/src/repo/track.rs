@@ -131,7 +131,7 @@ impl Repository {
             size,
             files: nfiles,
             message: message.to_owned(),
-            timestamp: (self.clock)(),
+            timestamp: self.clock.now(),
             tags: options.tags.clone(),
             exec,
         };
