@@ -393,6 +393,8 @@ pub struct Diff {
     pub modified: Vec<Modified>,
     /// Files moved with identical content.
     pub renamed: Vec<Renamed>,
+    /// Files with identical content whose executable bit was set or cleared.
+    pub mode_changed: Vec<RelPath>,
     /// Files identical in both.
     pub unchanged: u64,
     /// For a file dataset whose two versions are both UTF-8 text: the line diff.
@@ -534,7 +536,8 @@ impl fmt::Display for Diff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} v{} -> v{}: {} added, {} removed, {} modified, {} renamed, {} unchanged",
+            "{} v{} -> v{}: {} added, {} removed, {} modified, {} renamed, {} mode changed, \
+             {} unchanged",
             self.dataset,
             self.from,
             self.to,
@@ -542,6 +545,7 @@ impl fmt::Display for Diff {
             self.removed.len(),
             self.modified.len(),
             self.renamed.len(),
+            self.mode_changed.len(),
             self.unchanged
         )?;
         for p in &self.added {
@@ -560,6 +564,10 @@ impl fmt::Display for Diff {
         }
         for r in &self.renamed {
             writeln!(f, "  R {} -> {}", r.from, r.to)?;
+        }
+        for p in &self.mode_changed {
+            let path = if p.is_root() { &self.dataset } else { p };
+            writeln!(f, "  X {path} (executable bit)")?;
         }
         if let Some(t) = &self.text {
             writeln!(

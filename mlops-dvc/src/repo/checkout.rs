@@ -90,7 +90,14 @@ impl Repository {
         };
         let todo = self.plan(&dest, &flat, own.then_some(&cache), &mut report)?;
         // 3. Verify what will be linked (or everything, with `Verify::Always`).
-        report.verified = self.verify_objects(&flat, &todo, options, &cache)?;
+        report.verified = match self.verify_objects(&flat, &todo, options, &cache) {
+            Ok(n) => n,
+            Err(err) => {
+                // What was found intact stays remembered; the cache is only an accelerator.
+                let _ = self.save_cache(&rel, &cache.lock());
+                return Err(err);
+            }
+        };
         // 4. Write every file to a temp next to its destination, then rename them all into
         // place; on failure, undo (temps, new files, created folders).
         let mut created = Vec::new();

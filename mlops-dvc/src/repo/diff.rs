@@ -76,7 +76,8 @@ impl Repository {
     }
 
     /// Compare two versions: files added, removed, modified and renamed (identical content under
-    /// a new path); for a file dataset whose versions are both UTF-8 text, a line diff.
+    /// a new path), and files whose executable bit changed; for a file dataset whose versions
+    /// are both UTF-8 text, a line diff.
     ///
     /// # Errors
     /// [`DvcError::NotFound`] for an unknown dataset, version or object; [`DvcError::Corrupt`]
@@ -100,6 +101,7 @@ impl Repository {
             removed: Vec::new(),
             modified: Vec::new(),
             renamed: Vec::new(),
+            mode_changed: Vec::new(),
             unchanged: 0,
             text: None,
         };
@@ -118,6 +120,7 @@ impl Repository {
                     old_size: o.size,
                     new_size: e.size,
                 }),
+                Some(o) if o.exec != e.exec => diff.mode_changed.push(e.path.clone()),
                 Some(_) => diff.unchanged += 1,
             }
         }
