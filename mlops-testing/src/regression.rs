@@ -181,7 +181,24 @@ impl fmt::Display for RegressionReport {
     }
 }
 
+/// How many units in the last place of the operands a worsening may exceed the allowed amount
+/// by and still count as within tolerance (see [`compare_to_baseline`]).
+const TOLERANCE_ULPS: f64 = 4.0;
+
+/// `worsening <= allowed`, up to the rounding of the subtraction that produced `worsening` (and
+/// of the product that produced a relative `allowed`): a few ULPs of the largest operand.
+fn within(worsening: f64, allowed: f64, baseline: f64, current: f64) -> bool {
+    let scale = baseline.abs().max(current.abs()).max(allowed.abs());
+    worsening <= allowed + TOLERANCE_ULPS * f64::EPSILON * scale
+}
+
 /// Compare `current` with `baseline` for every spec.
+///
+/// "Within tolerance" includes the edge: the worsening is compared with the allowed amount up to
+/// four units in the last place of the largest of baseline, current and allowed, so a baseline
+/// of 0.90, a current of 0.89 and `Absolute(0.01)` is within tolerance although `0.90 - 0.89` is
+/// `0.010000000000000009` in binary. This holds for absolute and relative tolerances and in both
+/// directions; a worsening larger than the tolerance by more than that rounding is a regression.
 ///
 /// # Errors
 /// [`TestingError::NotFound`] if a spec's metric is missing from either map;
@@ -234,7 +251,7 @@ pub fn compare_to_baseline(
             Verdict::Improved
         } else if worsening == 0.0 {
             Verdict::Unchanged
-        } else if worsening <= allowed {
+        } else if within(worsening, allowed, b, c) {
             Verdict::WithinTolerance
         } else {
             Verdict::Regressed
@@ -306,6 +323,73 @@ mod tests {
         )];
         let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::WithinTolerance);
+    }
+
+    #[test]
+    fn the_tolerance_edge_is_within_tolerance() {
+        // 0.90 - 0.89 = 0.010000000000000009 in binary: the edge must not be a regression.
+        let base = map(&[("acc", 0.90), ("loss", 0.89), ("p95", 0.7)]);
+        let cur = map(&[("acc", 0.89), ("loss", 0.90), ("p95", 0.77)]);
+        let specs = [
+            MetricSpec::higher_is_better("acc", Tolerance::Absolute(0.01)),
+            MetricSpec::lower_is_better("loss", Tolerance::Absolute(0.01)),
+            // 0.7 * 1.1 = 0.77 in decimal; 0.77 - 0.7 = 0.07000000000000006 in binary.
+            MetricSpec::lower_is_better("p95", Tolerance::Relative(0.1)),
+        ];
+        let r = compare_to_baseline(&base, &cur, &specs).unwrap();
+        for m in &r.metrics {
+            assert_eq!(m.verdict, Verdict::WithinTolerance, "{m:?}");
+        }
+        // Just past the edge is still a regression.
+        let cur = map(&[("acc", 0.8899), ("loss", 0.9001), ("p95", 0.7701)]);
+        let r = compare_to_baseline(&base, &cur, &specs).unwrap();
+        for m in &r.metrics {
+            assert_eq!(m.verdict, Verdict::Regressed, "{m:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Decimal values exactly at the tolerance edge are within tolerance; one step (1e-4)
+        /// beyond it is a regression, for both tolerances and both directions.
+        #[test]
+        fn edges_hold_in_decimal(
+            b in 0i64..=100_000, t in 0i64..=10_000, p in 0i64..=100, higher in proptest::bool::ANY,
+        ) {
+            let d = |x: i64| x as f64 / 1e4;
+            let sign = if higher { -1 } else { 1 };
+            let spec = |tol| if higher {
+                MetricSpec::higher_is_better("m", tol)
+            } else {
+                MetricSpec::lower_is_better("m", tol)
+            };
+            let verdict = |cur: f64, tol| {
+                compare_to_baseline(&map(&[("m", d(b))]), &map(&[("m", cur)]), &[spec(tol)])
+                    .unwrap()
+                    .metrics[0]
+                    .verdict
+            };
+            // Absolute: baseline b, tolerance t, current b -/+ t (all in units of 1e-4).
+            let edge = verdict(d(b + sign * t), Tolerance::Absolute(d(t)));
+            proptest::prop_assert!(matches!(edge, Verdict::WithinTolerance | Verdict::Unchanged), "{edge}");
+            let past = verdict(d(b + sign * (t + 1)), Tolerance::Absolute(d(t)));
+            proptest::prop_assert_eq!(past, Verdict::Regressed);
+            // Relative: baseline b/100 (units of 1e-2), p percent: current b (100 -/+ p) in 1e-4.
+            let base = b / 100;
+            let rel = |cur: i64| {
+                compare_to_baseline(
+                    &map(&[("m", base as f64 / 1e2)]),
+                    &map(&[("m", d(cur))]),
+                    &[spec(Tolerance::Relative(p as f64 / 100.0))],
+                )
+                .unwrap()
+                .metrics[0]
+                .verdict
+            };
+            let edge = rel(base * (100 + sign * p));
+            proptest::prop_assert!(matches!(edge, Verdict::WithinTolerance | Verdict::Unchanged), "{edge}");
+            let past = rel(base * (100 + sign * p) + sign);
+            proptest::prop_assert_eq!(past, Verdict::Regressed);
+        }
     }
 
     #[test]
