@@ -298,7 +298,9 @@ pub struct ColumnDrift {
     pub method: DriftMethod,
     /// p-value or distance, see [`DriftMethod`].
     pub score: f64,
-    /// The test statistic where it differs from the score (KS `D`, chi-square, `z`).
+    /// The test statistic where it differs from the score (KS `D`, chi-square, `z`). The `z` of
+    /// the two-proportion test is current minus reference (positive when the first category's
+    /// share grew), the sign scipy's two-sample tests use; Evidently reports the opposite sign.
     pub statistic: Option<f64>,
     /// The threshold compared with the score.
     pub threshold: f64,
@@ -540,7 +542,9 @@ pub fn column_drift(
             if c.reference.len() < 2 {
                 (1.0, Some(0.0))
             } else {
-                let t = proportions_ztest(c.reference[0], nx as u64, c.current[0], ny as u64)?;
+                // current - reference, the sign scipy's two-sample tests report (see
+                // `proportions_ztest`); Evidently computes reference - current.
+                let t = proportions_ztest(c.current[0], ny as u64, c.reference[0], nx as u64)?;
                 (t.p_value, Some(t.statistic))
             }
         }

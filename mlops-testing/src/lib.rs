@@ -39,7 +39,8 @@
 //! - **Drift** ([`drift_report`], [`column_drift`], [`DriftMethod`]) with Evidently's default test
 //!   choice ([`default_method`]), per-column overrides and a dataset drift share; the statistics
 //!   themselves are public: [`ks_2samp`], [`chi2_contingency`], [`chisquare`],
-//!   [`proportions_ztest`], [`wasserstein_distance`], [`jensenshannon`], [`psi`].
+//!   [`proportions_ztest`], [`wasserstein_distance`], [`jensenshannon`] (and
+//!   [`jensenshannon_base`]), [`psi`].
 //! - **Suites and reports** ([`Suite`], [`SuiteReport`]): text, JSON, JUnit XML (failure for a
 //!   check that failed, error for one that could not run), [`SuiteReport::assert_passed`] for
 //!   `cargo test`, [`SuiteReport::exit_code`] for CI steps.
@@ -110,8 +111,8 @@ pub use crate::regression::{
 pub use crate::stats::{Direction, QuantileMethod, quantile_sorted, sorted_finite};
 pub use crate::stattests::{
     Chi2ContingencyResult, FiniteSample, KS_MAX_AUTO_N, KsMethod, KsResult, TestStatistic,
-    chi2_contingency, chisquare, jensenshannon, ks_2samp, proportions_ztest, psi,
-    sturges_bin_edges, wasserstein_distance,
+    chi2_contingency, chisquare, jensenshannon, jensenshannon_base, ks_2samp, proportions_ztest,
+    psi, sturges_bin_edges, wasserstein_distance,
 };
 pub use crate::suite::{Suite, SuiteReport};
 pub use crate::validate::{

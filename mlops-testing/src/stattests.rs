@@ -171,6 +171,15 @@ pub struct KsResult {
     pub statistic: f64,
     /// Two-sided p-value.
     pub p_value: f64,
+    /// The value (from either sample) at which `D` is attained, as scipy's
+    /// `statistic_location`: of the values where `|F1 - F2| = D` with the sign below, the
+    /// smallest one in the first sample, else the smallest in the second (scipy takes the first
+    /// such value of the concatenated sorted samples).
+    pub statistic_location: f64,
+    /// `+1` when the first sample's empirical CDF is above the second's at
+    /// `statistic_location` (`D = F1 - F2`), `-1` when it is below (`D = F2 - F1`), as scipy's
+    /// `statistic_sign`; ties between the two go to `+1`, as in scipy.
+    pub statistic_sign: i8,
     /// The method actually used (`Exact` or `Asymptotic`).
     pub method: KsMethod,
     /// Non-finite values dropped from the first sample.
@@ -192,18 +201,66 @@ pub fn ks_2samp(a: &[f64], b: &[f64], method: KsMethod) -> Result<KsResult> {
     Ok(ks_2samp_sorted(&x, &y, method, da, db))
 }
 
+/// The two-sided KS statistic with scipy's `statistic_location` and `statistic_sign`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct KsStatistic {
+    pub(crate) d: f64,
+    pub(crate) location: f64,
+    pub(crate) sign: i8,
+}
+
+/// The extreme of `F1 - F2` in one direction and where scipy's `argmin`/`argmax` over the
+/// concatenation `[sorted x, sorted y]` finds it: the first value of `x` attaining it, else the
+/// first value of `y`.
+#[derive(Clone, Copy)]
+struct Extreme {
+    value: f64,
+    in_first: Option<f64>,
+    any: f64,
+}
+
+impl Extreme {
+    fn new(start: f64) -> Self {
+        Self {
+            value: start,
+            in_first: None,
+            any: f64::NAN,
+        }
+    }
+
+    /// Offer the difference `diff` at data value `v` (`in_x`: `v` occurs in the first sample);
+    /// `better(a, b)`: `a` is strictly more extreme than `b`.
+    fn offer(&mut self, diff: f64, v: f64, in_x: bool, better: fn(f64, f64) -> bool) {
+        if better(diff, self.value) {
+            *self = Self {
+                value: diff,
+                in_first: in_x.then_some(v),
+                any: v,
+            };
+        } else if diff == self.value && in_x && self.in_first.is_none() {
+            self.in_first = Some(v);
+        }
+    }
+
+    fn location(&self) -> f64 {
+        self.in_first.unwrap_or(self.any)
+    }
+}
+
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> KsStatistic {
     let (n1, n2) = (x.len(), y.len());
     let (f1, f2) = (n1 as f64, n2 as f64);
     let (mut i, mut j) = (0usize, 0usize);
-    let (mut max_d, mut min_d) = (0.0_f64, 0.0_f64);
+    let mut max = Extreme::new(f64::NEG_INFINITY);
+    let mut min = Extreme::new(f64::INFINITY);
     while i < n1 || j < n2 {
         let v = if j == n2 || (i < n1 && x[i] <= y[j]) {
             x[i]
         } else {
             y[j]
         };
+        let i0 = i;
         while i < n1 && x[i] <= v {
             i += 1;
         }
@@ -211,11 +268,25 @@ pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> f64 {
             j += 1;
         }
         let diff = i as f64 / f1 - j as f64 / f2;
-        max_d = max_d.max(diff);
-        min_d = min_d.min(diff);
+        let in_x = i > i0;
+        max.offer(diff, v, in_x, |a, b| a > b);
+        min.offer(diff, v, in_x, |a, b| a < b);
     }
-    let min_s = (-min_d).clamp(0.0, 1.0);
-    if min_s > max_d { min_s } else { max_d }
+    // The last difference is 1 - 1 = 0, so max >= 0 >= min.
+    let min_s = (-min.value).clamp(0.0, 1.0);
+    if min_s > max.value {
+        KsStatistic {
+            d: min_s,
+            location: min.location(),
+            sign: -1,
+        }
+    } else {
+        KsStatistic {
+            d: max.value,
+            location: max.location(),
+            sign: 1,
+        }
+    }
 }
 
 pub(crate) fn ks_2samp_sorted(
@@ -226,7 +297,7 @@ pub(crate) fn ks_2samp_sorted(
     dropped_second: usize,
 ) -> KsResult {
     let (n1, n2) = (x.len() as u64, y.len() as u64);
-    let d = ks_statistic_sorted(x, y);
+    let KsStatistic { d, location, sign } = ks_statistic_sorted(x, y);
     let mut mode = match method {
         KsMethod::Auto => {
             if x.len().max(y.len()) <= KS_MAX_AUTO_N {
@@ -272,6 +343,8 @@ pub(crate) fn ks_2samp_sorted(
     KsResult {
         statistic: stat,
         p_value: p.clamp(0.0, 1.0),
+        statistic_location: location,
+        statistic_sign: sign,
         method: mode,
         dropped_first,
         dropped_second,
@@ -448,6 +521,12 @@ pub fn chisquare(observed: &[f64], expected: &[f64]) -> Result<TestStatistic> {
 /// Two-proportion Z-test with a pooled proportion, two-sided (Evidently's `z` test):
 /// `z = (p1 - p2) / sqrt(P (1 - P) (1/n1 + 1/n2))`, `p = 2 (1 - Φ(|z|))`.
 ///
+/// The sign is first sample minus second, as scipy's two-sample tests report it
+/// (`ttest_ind(a, b)` is positive when `a`'s mean is larger; statsmodels'
+/// `proportions_ztest([s1, s2], [n1, n2])` gives this very `z`). Pass the current sample first
+/// for `current - reference`, as [`crate::column_drift`] does: a positive `z` there means the
+/// proportion grew in the current data. The p-value does not depend on the order.
+///
 /// When both samples have the same proportion of 0 or 1 (`P (1 - P) = 0`) the samples are
 /// identical and the result is `z = 0`, `p = 1`, as Evidently returns for a single shared value.
 ///
@@ -553,11 +632,34 @@ pub(crate) fn wasserstein_sorted(x: &[f64], y: &[f64]) -> f64 {
 
 /// Jensen-Shannon distance (the square root of the divergence, natural logarithm) between two
 /// frequency vectors, each normalised to sum to one, as `scipy.spatial.distance.jensenshannon`.
+/// For another logarithm base (scipy's `base=`), see [`jensenshannon_base`].
 ///
 /// # Errors
 /// [`TestingError::InvalidArgument`] for mismatched or empty vectors, negative or non-finite
 /// entries, or a vector summing to zero.
 pub fn jensenshannon(p: &[f64], q: &[f64]) -> Result<f64> {
+    js_divergence(p, q).map(f64::sqrt)
+}
+
+/// Jensen-Shannon distance with the logarithm in `base`, as
+/// `scipy.spatial.distance.jensenshannon(p, q, base=base)`: the natural-log divergence divided
+/// by `ln(base)`, then the square root. With `base = 2` the distance lies in `[0, 1]`.
+///
+/// # Errors
+/// As [`jensenshannon`], and [`TestingError::InvalidArgument`] for a base that is not a finite
+/// number above zero other than 1.
+pub fn jensenshannon_base(p: &[f64], q: &[f64], base: f64) -> Result<f64> {
+    if !base.is_finite() || base <= 0.0 || base == 1.0 {
+        return Err(TestingError::invalid(
+            "base",
+            format!("logarithm base {base} must be finite, positive and not 1"),
+        ));
+    }
+    Ok((js_divergence(p, q)? / base.ln()).max(0.0).sqrt())
+}
+
+/// The Jensen-Shannon divergence in nats (scipy's `np.sum(left + right) / 2`), never negative.
+fn js_divergence(p: &[f64], q: &[f64]) -> Result<f64> {
     if p.len() != q.len() || p.is_empty() {
         return Err(TestingError::invalid(
             "distribution",
@@ -590,7 +692,7 @@ pub fn jensenshannon(p: &[f64], q: &[f64]) -> Result<f64> {
         left += rel_entr(a, m);
         right += rel_entr(b, m);
     }
-    Ok(((left + right) / 2.0).max(0.0).sqrt())
+    Ok(((left + right) / 2.0).max(0.0))
 }
 
 /// Equal-width bin edges as `numpy.histogram_bin_edges(data, bins="sturges")`: the range of
