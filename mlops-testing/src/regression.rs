@@ -32,24 +32,26 @@ pub struct MetricSpec {
 }
 
 impl MetricSpec {
-    /// A metric where higher is better (accuracy, F1).
+    /// A metric compared in `direction` with `tolerance`.
     #[must_use]
-    pub fn higher_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
+    pub fn new(name: impl Into<String>, direction: Direction, tolerance: Tolerance) -> Self {
         Self {
             name: name.into(),
-            direction: Direction::HigherIsBetter,
+            direction,
             tolerance,
         }
     }
 
-    /// A metric where lower is better (latency, loss).
+    /// A metric to maximize (accuracy, F1).
     #[must_use]
-    pub fn lower_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
-        Self {
-            name: name.into(),
-            direction: Direction::LowerIsBetter,
-            tolerance,
-        }
+    pub fn maximize(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self::new(name, Direction::Maximize, tolerance)
+    }
+
+    /// A metric to minimize (latency, loss).
+    #[must_use]
+    pub fn minimize(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self::new(name, Direction::Minimize, tolerance)
     }
 }
 
@@ -145,7 +147,7 @@ impl RegressionReport {
                 "regression_count",
                 regressed.len() as f64,
                 Some(0.0),
-                Some(Direction::LowerIsBetter),
+                Some(Direction::Minimize),
             )
             .with_details(serde_json::to_value(self).unwrap_or_default())
     }
@@ -244,8 +246,8 @@ pub fn compare_to_baseline(
         };
         let delta = c - b;
         let worsening = match spec.direction {
-            Direction::HigherIsBetter => -delta,
-            Direction::LowerIsBetter => delta,
+            Direction::Maximize => -delta,
+            Direction::Minimize => delta,
         };
         let verdict = if worsening < 0.0 {
             Verdict::Improved
@@ -284,9 +286,9 @@ mod tests {
         let base = map(&[("accuracy", 0.88), ("f1", 0.86), ("p95_ms", 40.0)]);
         let cur = map(&[("accuracy", 0.91), ("f1", 0.85), ("p95_ms", 55.0)]);
         let specs = [
-            MetricSpec::higher_is_better("accuracy", Tolerance::Absolute(0.02)),
-            MetricSpec::higher_is_better("f1", Tolerance::Absolute(0.02)),
-            MetricSpec::lower_is_better("p95_ms", Tolerance::Relative(0.10)),
+            MetricSpec::maximize("accuracy", Tolerance::Absolute(0.02)),
+            MetricSpec::maximize("f1", Tolerance::Absolute(0.02)),
+            MetricSpec::minimize("p95_ms", Tolerance::Relative(0.10)),
         ];
         let r = compare_to_baseline(&base, &cur, &specs).unwrap();
         let verdicts: Vec<Verdict> = r.metrics.iter().map(|m| m.verdict).collect();
@@ -308,19 +310,13 @@ mod tests {
     #[test]
     fn zero_baseline_is_handled() {
         let base = map(&[("errors", 0.0)]);
-        let spec = [MetricSpec::lower_is_better(
-            "errors",
-            Tolerance::Relative(0.5),
-        )];
+        let spec = [MetricSpec::minimize("errors", Tolerance::Relative(0.5))];
         let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::Regressed);
         assert_eq!(r.metrics[0].relative_delta, None);
         let r = compare_to_baseline(&base, &map(&[("errors", 0.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::Unchanged);
-        let spec = [MetricSpec::lower_is_better(
-            "errors",
-            Tolerance::Absolute(2.0),
-        )];
+        let spec = [MetricSpec::minimize("errors", Tolerance::Absolute(2.0))];
         let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::WithinTolerance);
     }
@@ -331,10 +327,10 @@ mod tests {
         let base = map(&[("acc", 0.90), ("loss", 0.89), ("p95", 0.7)]);
         let cur = map(&[("acc", 0.89), ("loss", 0.90), ("p95", 0.77)]);
         let specs = [
-            MetricSpec::higher_is_better("acc", Tolerance::Absolute(0.01)),
-            MetricSpec::lower_is_better("loss", Tolerance::Absolute(0.01)),
+            MetricSpec::maximize("acc", Tolerance::Absolute(0.01)),
+            MetricSpec::minimize("loss", Tolerance::Absolute(0.01)),
             // 0.7 * 1.1 = 0.77 in decimal; 0.77 - 0.7 = 0.07000000000000006 in binary.
-            MetricSpec::lower_is_better("p95", Tolerance::Relative(0.1)),
+            MetricSpec::minimize("p95", Tolerance::Relative(0.1)),
         ];
         let r = compare_to_baseline(&base, &cur, &specs).unwrap();
         for m in &r.metrics {
@@ -358,9 +354,9 @@ mod tests {
             let d = |x: i64| x as f64 / 1e4;
             let sign = if higher { -1 } else { 1 };
             let spec = |tol| if higher {
-                MetricSpec::higher_is_better("m", tol)
+                MetricSpec::maximize("m", tol)
             } else {
-                MetricSpec::lower_is_better("m", tol)
+                MetricSpec::minimize("m", tol)
             };
             let verdict = |cur: f64, tol| {
                 compare_to_baseline(&map(&[("m", d(b))]), &map(&[("m", cur)]), &[spec(tol)])
@@ -395,15 +391,15 @@ mod tests {
     #[test]
     fn bad_input() {
         let base = map(&[("a", 1.0)]);
-        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(-1.0))];
+        let spec = [MetricSpec::maximize("a", Tolerance::Absolute(-1.0))];
         assert!(compare_to_baseline(&base, &base, &spec).is_err());
-        let spec = [MetricSpec::higher_is_better("b", Tolerance::Absolute(0.0))];
+        let spec = [MetricSpec::maximize("b", Tolerance::Absolute(0.0))];
         assert!(matches!(
             compare_to_baseline(&base, &base, &spec),
             Err(TestingError::NotFound { .. })
         ));
         let nan = map(&[("a", f64::NAN)]);
-        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(0.0))];
+        let spec = [MetricSpec::maximize("a", Tolerance::Absolute(0.0))];
         assert!(compare_to_baseline(&base, &nan, &spec).is_err());
     }
 }

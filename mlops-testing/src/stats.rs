@@ -6,14 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
 
-/// Which way a metric improves: accuracy goes up, loss and latency go down.
+/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
+///
+/// The same names as `mlops_tracking::Direction` and `mlops_registry::Direction` (the domain
+/// crates never share a type). Serialized as `"maximize"` / `"minimize"`; the names written
+/// before, `"higher_is_better"` / `"lower_is_better"`, are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Larger values are better (accuracy, F1, AUC).
-    HigherIsBetter,
+    #[serde(alias = "higher_is_better")]
+    Maximize,
     /// Smaller values are better (loss, error, latency).
-    LowerIsBetter,
+    #[serde(alias = "lower_is_better")]
+    Minimize,
 }
 
 impl Direction {
@@ -21,8 +27,8 @@ impl Direction {
     #[must_use]
     pub fn is_better(self, candidate: f64, reference: f64) -> bool {
         match self {
-            Self::HigherIsBetter => candidate > reference,
-            Self::LowerIsBetter => candidate < reference,
+            Self::Maximize => candidate > reference,
+            Self::Minimize => candidate < reference,
         }
     }
 }
@@ -30,8 +36,8 @@ impl Direction {
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::HigherIsBetter => "higher is better",
-            Self::LowerIsBetter => "lower is better",
+            Self::Maximize => "higher is better",
+            Self::Minimize => "lower is better",
         })
     }
 }
@@ -234,10 +240,30 @@ mod tests {
     }
 
     #[test]
+    fn direction_serde_names_and_old_aliases() {
+        let names =
+            [Direction::Maximize, Direction::Minimize].map(|d| serde_json::to_string(&d).unwrap());
+        assert_eq!(names, ["\"maximize\"", "\"minimize\""]);
+        for (text, want) in [
+            ("\"maximize\"", Direction::Maximize),
+            ("\"minimize\"", Direction::Minimize),
+            ("\"higher_is_better\"", Direction::Maximize),
+            ("\"lower_is_better\"", Direction::Minimize),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Direction>(text).unwrap(),
+                want,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<Direction>("\"HigherIsBetter\"").is_err());
+    }
+
+    #[test]
     fn directions() {
-        assert!(Direction::HigherIsBetter.is_better(0.9, 0.8));
-        assert!(!Direction::LowerIsBetter.is_better(120.0, 100.0));
-        assert!(Direction::LowerIsBetter.is_better(80.0, 100.0));
+        assert!(Direction::Maximize.is_better(0.9, 0.8));
+        assert!(!Direction::Minimize.is_better(120.0, 100.0));
+        assert!(Direction::Minimize.is_better(80.0, 100.0));
     }
 
     proptest! {

@@ -415,7 +415,7 @@ impl ExpectationResult {
             )
         };
         CheckResult::verdict(name, "data", passed, message)
-            .with_metric(metric, actual, threshold, Some(Direction::LowerIsBetter))
+            .with_metric(metric, actual, threshold, Some(Direction::Minimize))
             .with_details(serde_json::to_value(self).unwrap_or_default())
     }
 }

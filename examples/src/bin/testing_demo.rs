@@ -142,9 +142,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         &baseline,
         &current,
         &[
-            MetricSpec::higher_is_better("accuracy", Tolerance::Absolute(0.02)),
-            MetricSpec::higher_is_better("f1", Tolerance::Absolute(0.02)),
-            MetricSpec::lower_is_better("latency_p95_ms", Tolerance::Relative(0.10)),
+            MetricSpec::maximize("accuracy", Tolerance::Absolute(0.02)),
+            MetricSpec::maximize("f1", Tolerance::Absolute(0.02)),
+            MetricSpec::minimize("latency_p95_ms", Tolerance::Relative(0.10)),
         ],
     )?;
     println!("Regression against the baseline:\n{regression}\n");
