@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
 use crate::stattests::{
     FiniteSample, KsMethod, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
     ks_2samp_sorted, proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
@@ -96,7 +96,7 @@ impl Dataset {
         let name = name.into();
         if self.get(&name).is_some() {
             return Err(TestingError::AlreadyExists {
-                kind: "column",
+                kind: EntityKind::Column,
                 id: name,
             });
         }
@@ -627,14 +627,14 @@ pub fn drift_report(
     }
     if let Some(name) = options.columns.keys().find(|n| reference.get(n).is_none()) {
         return Err(TestingError::NotFound {
-            kind: "column",
+            kind: EntityKind::Column,
             id: name.clone(),
         });
     }
     let mut pairs = Vec::with_capacity(reference.columns.len());
     for (name, rc) in reference.iter() {
         let cc = current.get(name).ok_or_else(|| TestingError::NotFound {
-            kind: "column",
+            kind: EntityKind::Column,
             id: name.to_owned(),
         })?;
         let mut opts = options.all_columns;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckResult, Threshold, threshold_check};
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
 use crate::stats::{QuantileMethod, quantile_sorted};
 use crate::stattests::FiniteSample;
 
@@ -84,7 +84,7 @@ impl LatencyStats {
             "mean" => self.mean_ms,
             _ => {
                 return Err(TestingError::NotFound {
-                    kind: "latency statistic",
+                    kind: EntityKind::LatencyStatistic,
                     id: stat.to_owned(),
                 });
             }

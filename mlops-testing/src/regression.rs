@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckResult;
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
 use crate::stats::Direction;
 
 /// How much worse than the baseline a metric may get.
@@ -212,7 +212,7 @@ pub fn compare_to_baseline(
 ) -> Result<RegressionReport> {
     let mut metrics = Vec::with_capacity(specs.len());
     for spec in specs {
-        let get = |m: &BTreeMap<String, f64>, which: &'static str| {
+        let get = |m: &BTreeMap<String, f64>, which: EntityKind| {
             m.get(&spec.name)
                 .copied()
                 .ok_or_else(|| TestingError::NotFound {
@@ -220,8 +220,8 @@ pub fn compare_to_baseline(
                     id: spec.name.clone(),
                 })
         };
-        let b = get(baseline, "baseline metric")?;
-        let c = get(current, "current metric")?;
+        let b = get(baseline, EntityKind::BaselineMetric)?;
+        let c = get(current, EntityKind::CurrentMetric)?;
         if !b.is_finite() || !c.is_finite() {
             return Err(TestingError::invalid(
                 "metric",

@@ -371,7 +371,7 @@ mod tests {
         ));
         s.run("schema", "data", || {
             Err(TestingError::NotFound {
-                kind: "column",
+                kind: crate::EntityKind::Column,
                 id: "label\u{1}".into(),
             })
         });

@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use mlops_testing::ci_workflow::Workflow;
 use mlops_testing::{
     Average, CheckStatus, Checklist, Column, Dataset, DriftOptions, Expectation, MetricSpec,
-    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, Workflow,
-    accuracy, compare_to_baseline, drift_report, measure_latency, metric_check,
-    precision_recall_f1,
+    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, accuracy,
+    compare_to_baseline, drift_report, measure_latency, metric_check, precision_recall_f1,
 };
 use serde_json::json;
 
