@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{PipelineError, Result};
-use crate::retry::{RetryPolicy, StepName};
+use crate::name::StepName;
+use crate::retry::RetryPolicy;
 use crate::step::{Output, StepCtx, StepError};
 
 /// A step's function, type-erased.

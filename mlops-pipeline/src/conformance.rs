@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
-use crate::retry::StepName;
+use crate::name::StepName;
 
 /// Opens the backend under test on the same storage.
 pub type Open<'a> = &'a dyn Fn() -> Box<dyn StepCache>;

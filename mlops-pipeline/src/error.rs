@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::retry::StepName;
+use crate::name::StepName;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;

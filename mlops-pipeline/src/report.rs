@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
 use crate::error::{PipelineError, Result};
-use crate::retry::StepName;
+use crate::name::StepName;
 use crate::step::Output;
 
 /// Durations as seconds (a float) in JSON.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::de::DeserializeOwned;
 
 use crate::error::{PipelineError, Result};
-use crate::retry::StepName;
+use crate::name::StepName;
 
 /// A step's output, type-erased, with the name of its type for error messages (a `Box`: a
 /// zero-sized output such as `()` costs no allocation).
