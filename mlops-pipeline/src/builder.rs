@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{PipelineError, Result};
+use crate::error::{EntityKind, PipelineError, Result};
 use crate::name::StepName;
 use crate::retry::RetryPolicy;
 use crate::step::{Output, StepCtx, StepError};
@@ -270,7 +270,7 @@ impl PipelineBuilder {
             }
             if index.insert(name.clone(), i).is_some() {
                 return Err(PipelineError::AlreadyExists {
-                    kind: "step",
+                    kind: EntityKind::Step,
                     id: def.name.clone(),
                 });
             }

@@ -100,7 +100,7 @@ mod step;
 
 pub use crate::builder::{Pipeline, PipelineBuilder, StepBuilder};
 pub use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
-pub use crate::error::{PipelineError, Result};
+pub use crate::error::{EntityKind, PipelineError, Result};
 pub use crate::file::FileCache;
 pub use crate::memory::InMemoryCache;
 pub use crate::name::{MAX_STEP_NAME_LEN, StepName};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
-use crate::error::{PipelineError, Result};
+use crate::error::{EntityKind, PipelineError, Result};
 use crate::name::StepName;
 use crate::step::Output;
 
@@ -271,7 +271,7 @@ impl RunReport {
     /// when the output is not a `T`.
     pub fn output<T: Any>(&self, name: &str) -> Result<&T> {
         let not_found = || PipelineError::NotFound {
-            kind: "output of step",
+            kind: EntityKind::StepOutput,
             id: name.to_owned(),
         };
         let i = self
@@ -279,7 +279,7 @@ impl RunReport {
             .iter()
             .position(|s| s.name.as_str() == name)
             .ok_or_else(|| PipelineError::NotFound {
-                kind: "step",
+                kind: EntityKind::Step,
                 id: name.to_owned(),
             })?;
         let out = self
