@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
+use crate::human;
 use crate::stats::Direction;
 
 /// Outcome of one check.
@@ -236,9 +237,10 @@ pub fn threshold_check(
         category,
         ok,
         format!(
-            "{metric} = {actual:.4} (required {} {}, {})",
+            "{metric} = {} (required {} {}, {})",
+            human::number(actual),
             threshold.symbol(),
-            threshold.value,
+            human::number(threshold.value),
             threshold.direction
         ),
     )
@@ -346,6 +348,23 @@ impl ModelMetric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_use_four_significant_digits() {
+        let r = threshold_check(
+            "acc",
+            "model",
+            "accuracy",
+            0.912_345,
+            Threshold::at_least(0.1 + 0.2),
+        );
+        assert_eq!(
+            r.message,
+            "accuracy = 0.9123 (required >= 0.3, higher is better)"
+        );
+        let r = threshold_check("p95", "latency", "p95_ms", 150.0, Threshold::at_most(100.0));
+        assert_eq!(r.message, "p95_ms = 150 (required <= 100, lower is better)");
+    }
 
     #[test]
     fn direction_decides_the_verdict() {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EntityKind, Result, TestingError};
+use crate::human;
 use crate::stattests::{
     FiniteSample, KsMethod, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
     ks_2samp_sorted, proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
@@ -348,23 +349,23 @@ impl fmt::Display for DriftReport {
         for c in &self.columns {
             writeln!(
                 f,
-                "{:<w$}  {:<4}  {:<13}  {:>12.6}  {:>9}  {}",
+                "{:<w$}  {:<4}  {:<13}  {:>12}  {:>9}  {}",
                 c.column,
                 c.kind.to_string(),
                 c.method.name(),
-                c.score,
-                c.threshold,
+                human::number(c.score),
+                human::number(c.threshold),
                 if c.drift_detected { "DRIFT" } else { "ok" }
             )?;
         }
         write!(
             f,
-            "dataset drift: {} ({} of {} columns, share {:.3}, threshold {})",
+            "dataset drift: {} ({} of {} columns, share {}, threshold {})",
             if self.dataset_drift { "YES" } else { "no" },
             self.drifted_columns,
             self.columns.len(),
-            self.share_drifted,
-            self.drift_share
+            human::number(self.share_drifted),
+            human::number(self.drift_share)
         )
     }
 }

@@ -80,6 +80,7 @@
 mod check;
 mod drift;
 mod error;
+mod human;
 mod latency;
 mod metrics;
 mod par;

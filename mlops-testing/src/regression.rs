@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::CheckResult;
 use crate::error::{EntityKind, Result, TestingError};
+use crate::human;
 use crate::stats::Direction;
 
 /// How much worse than the baseline a metric may get.
@@ -132,7 +133,10 @@ impl RegressionReport {
             .map(|m| {
                 format!(
                     "{} {} -> {} ({})",
-                    m.metric, m.baseline, m.current, m.direction
+                    m.metric,
+                    human::number(m.baseline),
+                    human::number(m.current),
+                    m.direction
                 )
             })
             .collect();
@@ -336,6 +340,18 @@ mod tests {
         for m in &r.metrics {
             assert_eq!(m.verdict, Verdict::WithinTolerance, "{m:?}");
         }
+        // Messages print human numbers, not 0.8899000000000001.
+        let check = compare_to_baseline(
+            &map(&[("acc", 0.9)]),
+            &map(&[("acc", 0.7 + 0.1 + 0.0899)]),
+            &[MetricSpec::maximize("acc", Tolerance::Absolute(0.0))],
+        )
+        .unwrap()
+        .to_check("regression");
+        assert_eq!(
+            check.message,
+            "regressed: acc 0.9 -> 0.8899 (higher is better)"
+        );
         // Just past the edge is still a regression.
         let cur = map(&[("acc", 0.8899), ("loss", 0.9001), ("p95", 0.7701)]);
         let r = compare_to_baseline(&base, &cur, &specs).unwrap();

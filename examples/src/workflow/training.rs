@@ -510,7 +510,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         "candidate {} on the held-out set ({} rows): accuracy={:.4} precision={:.4} recall={:.4} f1={:.4} auc={:.4} log_loss={:.4}\n\
          production v{} on the same rows: accuracy={:.4} auc={:.4} log_loss={:.4}\n\
          regression check against production v{}:\n{regression}\n\
-         predict latency: p50={:.6} ms p95={:.6} ms p99={:.6} ms ({} calls)\n\
+         predict latency: {latency}\n\
          {report}\n\
          reports: {} and {}",
         best.name,
@@ -526,10 +526,6 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         prod_metrics.auc,
         prod_metrics.log_loss,
         production.version,
-        latency.p50_ms,
-        latency.p95_ms,
-        latency.p99_ms,
-        latency.count,
         json.display(),
         junit.display()
     ));
