@@ -204,10 +204,7 @@ mod tests {
         let s = LatencyStats::from_samples(&[10.0, 20.0, 150.0], QuantileMethod::Linear).unwrap();
         assert!(!s.check("lat", "p95", 100.0).passed);
         assert!(s.check("lat", "p50", 100.0).passed);
-        assert_eq!(
-            s.check("lat", "p42", 100.0).status,
-            crate::check::CheckStatus::Error
-        );
+        assert_eq!(s.check("lat", "p42", 100.0).status, CheckStatus::Error);
     }
 
     #[test]
