@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EntityKind, Result, TestingError};
 use crate::human;
+use crate::ks::{KsMethod, ks_2samp_sorted};
 use crate::stattests::{
-    FiniteSample, KsMethod, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
-    ks_2samp_sorted, proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
+    FiniteSample, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
+    proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
 };
 
 /// One column of a [`Dataset`].

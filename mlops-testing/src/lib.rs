@@ -81,6 +81,7 @@ mod check;
 mod drift;
 mod error;
 mod human;
+mod ks;
 mod latency;
 mod metrics;
 mod par;
@@ -102,6 +103,7 @@ pub use crate::drift::{
     DriftReport, column_drift, default_method, drift_report,
 };
 pub use crate::error::{EntityKind, Result, TestingError};
+pub use crate::ks::{KS_MAX_AUTO_N, KsMethod, KsResult, ks_2samp};
 pub use crate::latency::{LatencyStats, measure_latency};
 pub use crate::metrics::{
     Average, ConfusionMatrix, PrecisionRecallF1, accuracy, log_loss, mae, precision_recall_f1, r2,
@@ -113,9 +115,8 @@ pub use crate::regression::{
 };
 pub use crate::stats::{Direction, QuantileMethod, quantile_sorted, sorted_finite};
 pub use crate::stattests::{
-    Chi2ContingencyResult, FiniteSample, KS_MAX_AUTO_N, KsMethod, KsResult, TestStatistic,
-    chi2_contingency, chisquare, jensenshannon, jensenshannon_base, ks_2samp, proportions_ztest,
-    psi, sturges_bin_edges, wasserstein_distance,
+    Chi2ContingencyResult, FiniteSample, TestStatistic, chi2_contingency, chisquare, jensenshannon,
+    jensenshannon_base, proportions_ztest, psi, sturges_bin_edges, wasserstein_distance,
 };
 pub use crate::suite::{Suite, SuiteReport};
 pub use crate::validate::{
