@@ -52,7 +52,8 @@ pub const KS_MAX_AUTO_N: usize = 10_000;
 /// Two-sided two-sample Kolmogorov-Smirnov test, as `scipy.stats.ks_2samp(a, b, method=...)`.
 ///
 /// # Errors
-/// [`TestingError::InvalidArgument`] if a sample has no finite values.
+/// [`TestingError::InvalidArgument`](crate::TestingError::InvalidArgument) if a sample has no
+/// finite values.
 pub fn ks_2samp(a: &[f64], b: &[f64], method: KsMethod) -> Result<KsResult> {
     let ((x, da), (y, db)) = finite_sorted_pair(a, b, ("first sample", "second sample"))?;
     Ok(ks_2samp_sorted(&x, &y, method, da, db))

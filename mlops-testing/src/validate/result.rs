@@ -38,7 +38,7 @@ pub struct ExpectationResult {
     pub unexpected_percent: f64,
     /// `unexpected_count` over all rows, in percent.
     pub unexpected_percent_total: f64,
-    /// The first [`PARTIAL_UNEXPECTED`] unexpected values with their row indexes.
+    /// The first [`PARTIAL_UNEXPECTED`](crate::PARTIAL_UNEXPECTED) unexpected values with their row indexes.
     pub partial_unexpected_list: Vec<UnexpectedValue>,
     /// For table expectations: the observed value (the row count).
     pub observed_value: Option<u64>,
@@ -91,7 +91,7 @@ impl ExpectationResult {
     }
 }
 
-/// Results of a [`Validator`] run.
+/// Results of a [`Validator`](crate::Validator) run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationReport {
     /// Rows validated.
