@@ -32,7 +32,7 @@ const KIND_EVICT: u8 = b'E';
 const SNAPSHOT_CHUNK: usize = 4096;
 /// The log is compacted into a snapshot once it is larger than this and than the last
 /// snapshot.
-const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
+pub(crate) const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
 /// A new offline segment is started once the current one is larger than this.
 const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -426,15 +426,39 @@ impl OnlineStore for FileOnlineStore {
         mem.apply_group(group)
     }
 
-    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
+    fn write_batch_at(
+        &self,
+        group: &str,
+        rows: &[FeatureRow],
+        now: Timestamp,
+    ) -> Result<WriteStats> {
         let mem = &self.inner.mem;
-        mem.check_rows(group, rows)?;
-        let payload = encode_write(group, rows);
+        let def = mem.check_rows(group, rows)?;
+        // Rows already expired are neither logged nor stored.
+        let kept: std::borrow::Cow<'_, [FeatureRow]> =
+            if rows.iter().any(|r| def.is_expired(r.event_ts, now)) {
+                rows.iter()
+                    .filter(|r| !def.is_expired(r.event_ts, now))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .into()
+            } else {
+                rows.into()
+            };
+        let expired = rows.len() - kept.len();
+        if kept.is_empty() {
+            return Ok(WriteStats {
+                expired,
+                ..WriteStats::default()
+            });
+        }
+        let payload = encode_write(group, &kept);
         let mut wal = self.inner.wal.lock();
         let rec = frame(&payload, &wal.path)?;
         wal.append(&rec, self.inner.fsync.load(Ordering::Relaxed))?;
         // Applied under the log lock, so replay sees the same arrival order.
-        let stats = mem.write_batch(group, rows)?;
+        let mut stats = mem.write_batch(group, &kept)?;
+        stats.expired = expired;
         self.maybe_compact(&mut wal)?;
         Ok(stats)
     }

@@ -96,6 +96,7 @@ pub mod conformance;
 mod error;
 mod file;
 mod group;
+mod human;
 mod memory;
 mod model;
 mod offline;
@@ -107,11 +108,12 @@ mod store;
 mod table;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::error::{FeatureError, Result};
+pub use crate::error::{EntityKind, FeatureError, Result};
 pub use crate::file::{FileOfflineStore, FileOnlineStore, Recovery};
 pub use crate::group::{
     EntityColumn, FeatureDef, FeatureGroup, FeatureGroupBuilder, FeatureRow, FeatureService, Record,
 };
+pub use crate::human::{HumanDuration, HumanTtl};
 pub use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
 pub use crate::model::{
     EntityKey, FeatureRef, KeyPart, KeyType, MAX_NAME_LEN, Timestamp, Value, ValueType,
@@ -124,7 +126,7 @@ pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
 pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
 pub use crate::store::{
     FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, OnlineQuery,
-    OnlineResponse, ResponseTable,
+    OnlineResponse, ResponseTable, StoreOptions,
 };
 
 #[cfg(test)]

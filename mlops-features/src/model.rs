@@ -552,6 +552,38 @@ impl EntityKey {
         }
     }
 
+    /// The key as an integer when it is a single `Int64` part, else `None`.
+    ///
+    /// ```
+    /// use mlops_features::EntityKey;
+    /// assert_eq!(EntityKey::from(7).as_i64(), Some(7));
+    /// assert_eq!(EntityKey::from("u1").as_i64(), None);
+    /// ```
+    #[must_use]
+    pub fn as_i64(&self) -> Option<i64> {
+        let mut parts = self.parts();
+        match (parts.next(), parts.next()) {
+            (Some(KeyPart::Int64(v)), None) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The key as text when it is a single `String` part, else `None`.
+    ///
+    /// ```
+    /// use mlops_features::EntityKey;
+    /// assert_eq!(EntityKey::from("u1").as_str(), Some("u1"));
+    /// assert_eq!(EntityKey::from(7).as_str(), None);
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        let mut parts = self.parts();
+        match (parts.next(), parts.next()) {
+            (Some(KeyPart::String(s)), None) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Number of parts.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -64,7 +64,7 @@ fn unknown_group_or_feature_reference() {
         matches!(
             err,
             FeatureError::NotFound {
-                kind: "feature group",
+                kind: mlops_features::EntityKind::FeatureGroup,
                 ..
             }
         ),
