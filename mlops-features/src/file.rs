@@ -28,6 +28,8 @@ const KIND_APPLY: u8 = b'A';
 const KIND_WRITE: u8 = b'W';
 const KIND_ROWS: u8 = b'R';
 const KIND_EVICT: u8 = b'E';
+/// Snapshot record: evicted rows (tombstones) of a group, encoded as a write.
+const KIND_TOMB: u8 = b'T';
 /// Rows per write record in a snapshot.
 const SNAPSHOT_CHUNK: usize = 4096;
 /// The log is compacted into a snapshot once it is larger than this and than the last
@@ -316,8 +318,13 @@ impl FileOnlineStore {
             payload.extend_from_slice(&json);
             out.extend_from_slice(&frame(&payload, &snap_path)?);
             let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK);
+            let mut tombs = Vec::new();
             let mut err = None;
-            mem.for_each_row(&g.name, |row| {
+            mem.for_each_row(&g.name, |row, tomb| {
+                if tomb {
+                    tombs.push(row);
+                    return;
+                }
                 chunk.push(row);
                 if chunk.len() == SNAPSHOT_CHUNK {
                     match frame(&encode_write(&g.name, &chunk), &snap_path) {
@@ -332,6 +339,11 @@ impl FileOnlineStore {
             }
             if !chunk.is_empty() {
                 out.extend_from_slice(&frame(&encode_write(&g.name, &chunk), &snap_path)?);
+            }
+            for part in tombs.chunks(SNAPSHOT_CHUNK) {
+                let mut payload = encode_write(&g.name, part);
+                payload[0] = KIND_TOMB;
+                out.extend_from_slice(&frame(&payload, &snap_path)?);
             }
         }
         // The snapshot's rename is the commit point: from then on, open uses generation `next`.
@@ -393,6 +405,13 @@ fn replay(mem: &InMemoryOnlineStore, path: &Path, records: &[&[u8]]) -> Result<(
                 let group = r.str().map_err(&bad)?.to_owned();
                 let rows = decode_rows(&mut r).map_err(&bad)?;
                 mem.write_batch(&group, &rows)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            KIND_TOMB => {
+                let mut r = Reader::new(body);
+                let group = r.str().map_err(&bad)?.to_owned();
+                let rows = decode_rows(&mut r).map_err(&bad)?;
+                mem.restore_tombstones(&group, &rows)
                     .map_err(|e| bad(e.to_string()))?;
             }
             KIND_EVICT => {

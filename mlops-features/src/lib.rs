@@ -60,8 +60,8 @@
 //! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
 //!   segments per group, one framed record per batch, safe for several processes).
 //!
-//! Both traits have a shared conformance suite (`conformance` module, feature `conformance`)
-//! that every backend runs, so a later Redis online store can prove the same semantics.
+//! Both traits have a shared conformance suite (`conformance` module, feature `conformance`,
+//! stamped by [`conformance_tests!`]) that every backend runs, Redis included.
 //!
 //! **Redis** (cargo feature `redis`): `RedisOnlineStore` is an [`OnlineStore`] shared by every
 //! replica connected to the same server: one hash per (group, entity) with compact binary
@@ -131,97 +131,88 @@ pub use crate::store::{
 
 #[cfg(test)]
 mod conformance_tests {
-    mod memory_online {
-        crate::online_store_conformance!(((), crate::InMemoryOnlineStore::new()));
+    use crate::conformance::Subject;
+    use crate::{
+        FileOfflineStore, FileOnlineStore, InMemoryOfflineStore, InMemoryOnlineStore,
+        OfflineStore, OnlineStore,
+    };
 
-        #[test]
-        fn online_survives_reopen_shared_handle() {
-            // The in-memory store "reopens" as another handle on the same state.
-            let store = crate::InMemoryOnlineStore::new();
-            crate::conformance::online_survives_reopen(&mut || Box::new(store.clone()));
-        }
+    fn memory_online() -> Subject<dyn OnlineStore> {
+        // The in-memory store "reopens" as another handle on the same state.
+        let durable = InMemoryOnlineStore::new();
+        Subject::<dyn OnlineStore>::new(Box::new(InMemoryOnlineStore::new()))
+            .with_reopen(move || Box::new(durable.clone()))
+    }
+
+    /// A file store in a temp dir, reopening a second temp dir, with this compaction threshold.
+    fn file_online(compact_bytes: u64) -> Subject<dyn OnlineStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = tempfile::tempdir().unwrap();
+        let path = durable.path().to_path_buf();
+        let store = FileOnlineStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false)
+            .with_compact_bytes(compact_bytes);
+        Subject::<dyn OnlineStore>::new(Box::new(store))
+            .with_reopen(move || {
+                Box::new(
+                    FileOnlineStore::open(&path)
+                        .unwrap()
+                        .with_fsync(false)
+                        .with_compact_bytes(compact_bytes),
+                )
+            })
+            .with_guard((dir, durable))
+    }
+
+    fn memory_offline() -> Subject<dyn OfflineStore> {
+        let durable = InMemoryOfflineStore::new();
+        Subject::<dyn OfflineStore>::new(Box::new(InMemoryOfflineStore::new()))
+            .with_reopen(move || Box::new(durable.clone()))
+    }
+
+    fn file_offline(segment_bytes: u64) -> Subject<dyn OfflineStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = tempfile::tempdir().unwrap();
+        let path = durable.path().to_path_buf();
+        let store = FileOfflineStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false)
+            .with_segment_bytes(segment_bytes);
+        Subject::<dyn OfflineStore>::new(Box::new(store))
+            .with_reopen(move || {
+                Box::new(
+                    FileOfflineStore::open(&path)
+                        .unwrap()
+                        .with_fsync(false)
+                        .with_segment_bytes(segment_bytes),
+                )
+            })
+            .with_guard((dir, durable))
+    }
+
+    mod memory_online {
+        crate::conformance_tests!(online; super::memory_online);
     }
 
     mod file_online {
-        use crate::FileOnlineStore;
+        crate::conformance_tests!(online; || super::file_online(64 << 20));
+    }
 
-        fn make() -> (tempfile::TempDir, FileOnlineStore) {
-            let dir = tempfile::tempdir().unwrap();
-            let store = FileOnlineStore::open(dir.path()).unwrap().with_fsync(false);
-            (dir, store)
-        }
-
-        crate::online_store_conformance!(make());
-
-        #[test]
-        fn online_survives_reopen() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::online_survives_reopen(&mut || {
-                Box::new(FileOnlineStore::open(dir.path()).unwrap().with_fsync(false))
-            });
-        }
-
-        #[test]
-        fn online_survives_reopen_through_snapshots() {
-            // A tiny compaction threshold: every write also snapshots.
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::online_survives_reopen(&mut || {
-                Box::new(
-                    FileOnlineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false)
-                        .with_compact_bytes(1),
-                )
-            });
-        }
+    mod file_online_snapshot_every_write {
+        // A tiny compaction threshold: every write also snapshots.
+        crate::conformance_tests!(online; || super::file_online(1));
     }
 
     mod memory_offline {
-        crate::offline_store_conformance!(((), crate::InMemoryOfflineStore::new()));
-
-        #[test]
-        fn offline_survives_reopen_shared_handle() {
-            let store = crate::InMemoryOfflineStore::new();
-            crate::conformance::offline_survives_reopen(&mut || Box::new(store.clone()));
-        }
+        crate::conformance_tests!(offline; super::memory_offline);
     }
 
     mod file_offline {
-        use crate::FileOfflineStore;
+        crate::conformance_tests!(offline; || super::file_offline(64 << 20));
+    }
 
-        fn make() -> (tempfile::TempDir, FileOfflineStore) {
-            let dir = tempfile::tempdir().unwrap();
-            let store = FileOfflineStore::open(dir.path())
-                .unwrap()
-                .with_fsync(false);
-            (dir, store)
-        }
-
-        crate::offline_store_conformance!(make());
-
-        #[test]
-        fn offline_survives_reopen() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::offline_survives_reopen(&mut || {
-                Box::new(
-                    FileOfflineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false),
-                )
-            });
-        }
-
-        #[test]
-        fn offline_survives_reopen_with_tiny_segments() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::offline_survives_reopen(&mut || {
-                Box::new(
-                    FileOfflineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false)
-                        .with_segment_bytes(64),
-                )
-            });
-        }
+    mod file_offline_tiny_segments {
+        crate::conformance_tests!(offline; || super::file_offline(64));
     }
 }

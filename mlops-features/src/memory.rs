@@ -426,6 +426,22 @@ impl InMemoryOnlineStore {
         Ok(())
     }
 
+    /// Restore evicted rows (tombstones) of a snapshot: stored, then marked evicted.
+    pub(crate) fn restore_tombstones(&self, group: &str, rows: &[FeatureRow]) -> Result<()> {
+        let table = self.table(group)?;
+        for row in rows {
+            let h = table.hasher.hash_one(&row.key);
+            let mut shard = table.shards[Table::shard_of(h)].write();
+            shard.upsert(&table.hasher, h, row);
+            if let Some(r) = shard.find(h, &row.key)
+                && !std::mem::replace(&mut shard.tomb[r], true)
+            {
+                shard.n_tombs += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Validate a batch against the stored group definition; returns the definition.
     pub(crate) fn check_rows(&self, group: &str, rows: &[FeatureRow]) -> Result<FeatureGroup> {
         let def = self.table(group)?.def.read().clone();
@@ -434,7 +450,12 @@ impl InMemoryOnlineStore {
     }
 
     /// Visit every stored row of a group (for snapshots): key, version and values.
-    pub(crate) fn for_each_row(&self, group: &str, mut f: impl FnMut(FeatureRow)) -> Result<()> {
+    /// `f` gets each row and whether it is a tombstone (evicted: version kept, values gone).
+    pub(crate) fn for_each_row(
+        &self,
+        group: &str,
+        mut f: impl FnMut(FeatureRow, bool),
+    ) -> Result<()> {
         let table = self.table(group)?;
         for shard in &*table.shards {
             let shard = shard.read();
@@ -443,12 +464,15 @@ impl InMemoryOnlineStore {
                 let r = r as usize;
                 let base = r * shard.layout.stride;
                 #[allow(clippy::cast_possible_wrap)]
-                f(FeatureRow {
+                f(
+                    FeatureRow {
                     key: shard.keys[r].clone(),
                     event_ts: Timestamp::from_micros(shard.data[base] as i64),
                     created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
                     values: (0..n).map(|j| shard.row_value(r, j)).collect(),
-                });
+                    },
+                    shard.tomb[r],
+                );
             }
         }
         Ok(())
