@@ -133,8 +133,8 @@ pub use crate::store::{
 mod conformance_tests {
     use crate::conformance::Subject;
     use crate::{
-        FileOfflineStore, FileOnlineStore, InMemoryOfflineStore, InMemoryOnlineStore,
-        OfflineStore, OnlineStore,
+        FileOfflineStore, FileOnlineStore, InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore,
+        OnlineStore,
     };
 
     fn memory_online() -> Subject<dyn OnlineStore> {

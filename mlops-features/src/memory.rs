@@ -466,10 +466,10 @@ impl InMemoryOnlineStore {
                 #[allow(clippy::cast_possible_wrap)]
                 f(
                     FeatureRow {
-                    key: shard.keys[r].clone(),
-                    event_ts: Timestamp::from_micros(shard.data[base] as i64),
-                    created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
-                    values: (0..n).map(|j| shard.row_value(r, j)).collect(),
+                        key: shard.keys[r].clone(),
+                        event_ts: Timestamp::from_micros(shard.data[base] as i64),
+                        created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
+                        values: (0..n).map(|j| shard.row_value(r, j)).collect(),
                     },
                     shard.tomb[r],
                 );

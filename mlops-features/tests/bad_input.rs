@@ -305,7 +305,9 @@ fn stray_temp_files_are_ignored_and_removed() {
     }
     drop(s);
     // The same through `open_with` and the builder with a registry file.
-    let again = dir.path().join(format!(".registry.json.{}.1.tmp", u32::MAX));
+    let again = dir
+        .path()
+        .join(format!(".registry.json.{}.1.tmp", u32::MAX));
     fs::write(&again, b"half-written").unwrap();
     let s = FeatureStore::builder()
         .registry_file(dir.path().join("registry.json"))

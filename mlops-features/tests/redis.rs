@@ -253,6 +253,13 @@ fn physical_expiry_follows_event_time_and_the_store_clock() {
         (dead.status, dead.event_ts),
         (FeatureStatus::OutsideMaxAge, Some(t(800)))
     );
+    // Past the TTL but within the grace: stored, reported OutsideMaxAge, then reclaimed.
+    let left = pttl("exp", "edge");
+    assert!((4_000..=5_000).contains(&left), "PTTL {left}");
+    assert_eq!(
+        read_one(&store, "exp", "edge", 1000).status,
+        FeatureStatus::OutsideMaxAge
+    );
     // Eviction does not change that answer either.
     store.evict_expired(t(1000)).unwrap();
     assert_eq!(read_one(&store, "exp", "dead", 1000), dead);
@@ -269,13 +276,6 @@ fn physical_expiry_follows_event_time_and_the_store_clock() {
     assert_eq!(
         read_one(&store, "exp", "late", 1000).status,
         FeatureStatus::NotFound
-    );
-    // Past the TTL but within the grace: stored, reported OutsideMaxAge, then reclaimed.
-    let left = pttl("exp", "edge");
-    assert!((4_000..=5_000).contains(&left), "PTTL {left}");
-    assert_eq!(
-        read_one(&store, "exp", "edge", 1000).status,
-        FeatureStatus::OutsideMaxAge
     );
     // No TTL: no expiry.
     assert_eq!(pttl("exp_none", "forever"), -1);
@@ -455,6 +455,83 @@ fn server_not_running_is_a_clear_error() {
     );
 }
 
+/// Send a signal to the server process by its pid.
+fn signal(server: &RedisServer, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(sig)
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn a_frozen_server_fails_every_call_within_the_timeout_saying_so() {
+    let server = server();
+    let timeout = Duration::from_millis(800);
+    let store = RedisOnlineStore::builder(&server.url())
+        .clock(Arc::new(ManualClock::new(t(0))))
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    store.apply_group(&x_group("frozen", None)).unwrap();
+    store.write_batch("frozen", &[x_row("u", 1, 1)]).unwrap();
+    signal(&server, "-STOP");
+    let port = format!("127.0.0.1:{}", server.port);
+    let check = |what: &str, started: Instant, err: FeatureError| {
+        let took = started.elapsed();
+        let msg = err.to_string();
+        assert!(matches!(err, FeatureError::Backend { .. }), "{what}: {msg}");
+        assert!(msg.contains("timed out after 800 ms"), "{what}: {msg}");
+        assert!(msg.contains(&port), "{what}: {msg}");
+        // Bounded by the timeout (a timeout is never retried), with slack for a busy machine.
+        assert!(
+            took >= timeout - Duration::from_millis(50),
+            "{what} took {took:?}"
+        );
+        assert!(took < timeout * 2, "{what} took {took:?}: {msg}");
+    };
+    let started = Instant::now();
+    let mut out = vec![FeatureValue::default(); 1];
+    let err = store
+        .read(
+            &ReadRequest::new("frozen", &[EntityKey::from("u")], &[0], t(2)),
+            &mut out,
+        )
+        .unwrap_err();
+    check("read", started, err);
+    let started = Instant::now();
+    let err = store
+        .write_batch("frozen", &[x_row("u", 2, 2)])
+        .unwrap_err();
+    check("write", started, err);
+    // Two threads at once, on fresh connections (the pool is empty now): each still bounded.
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                (started, store.groups().unwrap_err())
+            })
+        })
+        .collect();
+    for c in calls {
+        let (started, err) = c.join().unwrap();
+        check("groups", started, err);
+    }
+    let started = Instant::now();
+    let err = RedisOnlineStore::builder(&server.url())
+        .timeout(timeout)
+        .build()
+        .unwrap_err();
+    check("open", started, err);
+    // Thawed, the same handle works again.
+    signal(&server, "-CONT");
+    assert_eq!(read_one(&store, "frozen", "u", 2).value, Value::Int64(1));
+}
+
 #[test]
 #[ignore = "needs redis-server"]
 fn server_killed_mid_batch_fails_the_batch_and_recovers_after_restart() {
@@ -484,6 +561,12 @@ fn server_killed_mid_batch_fails_the_batch_and_recovers_after_restart() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(!writer.is_finished(), "the batch finished before the kill");
+    // A second handle (its own group cache) that has read the group.
+    let reader = store_on(&server);
+    assert_eq!(
+        read_one(&reader, "killed", "nobody", 1).status,
+        FeatureStatus::NotFound
+    );
     server.kill();
     let err = writer.join().unwrap().unwrap_err();
     assert!(matches!(err, FeatureError::Backend { .. }), "{err}");
@@ -505,8 +588,10 @@ fn server_killed_mid_batch_fails_the_batch_and_recovers_after_restart() {
     // not write into (or read from) an unregistered group: both fail, saying why.
     server.restart();
     for err in [
-        store.write_batch("killed", &[x_row("u", 1, 1)]).unwrap_err(),
         store
+            .write_batch("killed", &[x_row("u", 1, 1)])
+            .unwrap_err(),
+        reader
             .read(
                 &ReadRequest::new("killed", &[EntityKey::from("u1")], &[0], t(1)),
                 &mut out,
@@ -728,7 +813,9 @@ mod model {
                 Box::new(
                     RedisOnlineStore::builder(&server.url())
                         .prefix(&prefix)
-                        .clock(std::sync::Arc::new(ManualClock::new(Timestamp::from_secs(0))))
+                        .clock(std::sync::Arc::new(ManualClock::new(Timestamp::from_secs(
+                            0,
+                        ))))
                         .build()
                         .unwrap(),
                 )

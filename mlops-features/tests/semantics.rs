@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlops_features::{
-    EntityFrame, EntityKey, FeatureError, FeatureGroup, FeatureRow, FeatureService, FeatureStatus, FeatureStore,
-    HistoricalOptions, KeyType, ManualClock, OnlineResponse, OnlineStore, Record, ScanOptions,
-    Timestamp, Value, ValueType,
+    EntityFrame, EntityKey, FeatureError, FeatureGroup, FeatureRow, FeatureService, FeatureStatus,
+    FeatureStore, HistoricalOptions, KeyType, ManualClock, OnlineResponse, OnlineStore, Record,
+    ScanOptions, Timestamp, Value, ValueType,
 };
 
 fn t(s: i64) -> Timestamp {
@@ -33,7 +33,13 @@ fn stores(clock: &ManualClock) -> Vec<(Option<tempfile::TempDir>, FeatureStore)>
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = FeatureStore::open_with(dir.path(), mlops_features::StoreOptions::default().fsync(false).clock(Arc::new(clock.clone()))).unwrap();
+    let file = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
     vec![(None, mem), (Some(dir), file)]
 }
 
@@ -270,7 +276,13 @@ fn materialize_rebuilds_the_online_store_from_the_offline_store() {
     let clock = ManualClock::new(t(10 * DAY));
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = FeatureStore::open_with(dir.path(), mlops_features::StoreOptions::default().fsync(false).clock(Arc::new(clock.clone()))).unwrap();
+        let store = FeatureStore::open_with(
+            dir.path(),
+            mlops_features::StoreOptions::default()
+                .fsync(false)
+                .clock(Arc::new(clock.clone())),
+        )
+        .unwrap();
         store.apply_group(users()).unwrap();
         store
             .ingest(
@@ -285,7 +297,13 @@ fn materialize_rebuilds_the_online_store_from_the_offline_store() {
     }
     // Lose the online store entirely, then rebuild it.
     std::fs::remove_dir_all(dir.path().join("online")).unwrap();
-    let store = FeatureStore::open_with(dir.path(), mlops_features::StoreOptions::default().fsync(false).clock(Arc::new(clock.clone()))).unwrap();
+    let store = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
     assert_eq!(age_of(&store, "u1").status, FeatureStatus::NotFound);
     let report = store.materialize(None, None).unwrap();
     // The expired row is not loaded; the two fresh ones are, newest wins.
@@ -306,7 +324,13 @@ fn schema_evolution_through_the_facade_is_versioned_and_persisted() {
     let clock = ManualClock::new(t(1000));
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = FeatureStore::open_with(dir.path(), mlops_features::StoreOptions::default().fsync(false).clock(Arc::new(clock.clone()))).unwrap();
+        let store = FeatureStore::open_with(
+            dir.path(),
+            mlops_features::StoreOptions::default()
+                .fsync(false)
+                .clock(Arc::new(clock.clone())),
+        )
+        .unwrap();
         assert_eq!(store.apply_group(users()).unwrap().version, 1);
         store
             .ingest(
@@ -330,7 +354,13 @@ fn schema_evolution_through_the_facade_is_versioned_and_persisted() {
         let err = store.apply_group(bad).unwrap_err();
         assert!(err.to_string().contains("\"age\""), "{err}");
     }
-    let store = FeatureStore::open_with(dir.path(), mlops_features::StoreOptions::default().fsync(false).clock(Arc::new(clock))).unwrap();
+    let store = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock)),
+    )
+    .unwrap();
     let g = store.group("user_features").unwrap();
     assert_eq!((g.version, g.features.len()), (2, 3));
     let r = store

@@ -204,7 +204,6 @@ pub(crate) fn read_x(store: &dyn OnlineStore, group: &str, key: &str, now: i64) 
     read(store, group, &[EntityKey::from(key)], &[0], t(now)).remove(0)
 }
 
-
 /// Stamp one `#[test]` per conformance case of a trait (see the [`conformance`] module):
 /// `conformance_tests!(online; <factory>)`,
 /// `conformance_tests!(offline; caps = <Capabilities>; <factory>)`;

@@ -172,4 +172,3 @@ pub fn offline_survives_reopen(subject: &Subject<dyn OfflineStore>, caps: &Capab
     let store = open();
     assert_eq!(store.rows(g, &ScanOptions::default()).unwrap(), rows);
 }
-

@@ -18,15 +18,33 @@ pub const CASES: &[(&str, Case)] = &[
     ("online_round_trip_all_types", online_round_trip_all_types),
     ("online_not_found_and_null", online_not_found_and_null),
     ("online_newest_event_wins", online_newest_event_wins),
-    ("online_newest_wins_within_a_batch", online_newest_wins_within_a_batch),
-    ("online_ties_by_created_then_arrival", online_ties_by_created_then_arrival),
+    (
+        "online_newest_wins_within_a_batch",
+        online_newest_wins_within_a_batch,
+    ),
+    (
+        "online_ties_by_created_then_arrival",
+        online_ties_by_created_then_arrival,
+    ),
     ("online_ttl_and_eviction", online_ttl_and_eviction),
-    ("online_expired_at_write_not_stored", online_expired_at_write_not_stored),
+    (
+        "online_expired_at_write_not_stored",
+        online_expired_at_write_not_stored,
+    ),
     ("online_zero_ttl_refused", online_zero_ttl_refused),
-    ("online_wrong_key_type_is_an_error", online_wrong_key_type_is_an_error),
-    ("online_bad_batch_rejected_whole", online_bad_batch_rejected_whole),
+    (
+        "online_wrong_key_type_is_an_error",
+        online_wrong_key_type_is_an_error,
+    ),
+    (
+        "online_bad_batch_rejected_whole",
+        online_bad_batch_rejected_whole,
+    ),
     ("online_schema_evolution", online_schema_evolution),
-    ("online_compound_keys_and_batches", online_compound_keys_and_batches),
+    (
+        "online_compound_keys_and_batches",
+        online_compound_keys_and_batches,
+    ),
     ("online_survives_reopen", online_survives_reopen),
 ];
 
@@ -175,7 +193,10 @@ pub fn online_newest_wins_within_a_batch(subject: &Subject<dyn OnlineStore>, cap
 }
 
 /// Equal event times: the larger created time wins, then the later arrival.
-pub fn online_ties_by_created_then_arrival(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+pub fn online_ties_by_created_then_arrival(
+    subject: &Subject<dyn OnlineStore>,
+    caps: &Capabilities,
+) {
     let _ = caps;
     let store = &*subject.store;
     let g = small_group("conf_ties", None);
@@ -284,10 +305,7 @@ pub fn online_ttl_and_eviction(subject: &Subject<dyn OnlineStore>, caps: &Capabi
 
 /// A row already past its TTL at the write's time is not stored and is counted as expired,
 /// not as written.
-pub fn online_expired_at_write_not_stored(
-    subject: &Subject<dyn OnlineStore>,
-    caps: &Capabilities,
-) {
+pub fn online_expired_at_write_not_stored(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
     let _ = caps;
     let store = &*subject.store;
     let g = small_group("conf_expired_write", Some(TTL));
@@ -314,7 +332,10 @@ pub fn online_expired_at_write_not_stored(
         read_x(store, &g.name, "stale", 10_000).status,
         FeatureStatus::NotFound
     );
-    assert_eq!(read_x(store, &g.name, "edge", 10_000).value, Value::Int64(3));
+    assert_eq!(
+        read_x(store, &g.name, "edge", 10_000).value,
+        Value::Int64(3)
+    );
     // Without a TTL nothing is ever expired at write.
     let forever = small_group("conf_expired_write_none", None);
     store.apply_group(&forever).unwrap();
@@ -356,10 +377,7 @@ pub fn online_zero_ttl_refused(subject: &Subject<dyn OnlineStore>, caps: &Capabi
 
 /// A key of the wrong type (a string for an `Int64` key column, or the reverse) is a
 /// `KeyTypeMismatch` naming the group, the column and both types, never `NotFound`.
-pub fn online_wrong_key_type_is_an_error(
-    subject: &Subject<dyn OnlineStore>,
-    caps: &Capabilities,
-) {
+pub fn online_wrong_key_type_is_an_error(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
     let _ = caps;
     let store = &*subject.store;
     let ints = FeatureGroup::builder("conf_int_keys")
@@ -380,8 +398,20 @@ pub fn online_wrong_key_type_is_an_error(
         .write_batch(&strs.name, &[x_row("7", 1, None, 2)])
         .unwrap();
     let cases = [
-        (&ints.name, "account_id", EntityKey::from("7"), "int64", "string"),
-        (&strs.name, "user_id", EntityKey::from(7_i64), "string", "int64"),
+        (
+            &ints.name,
+            "account_id",
+            EntityKey::from("7"),
+            "int64",
+            "string",
+        ),
+        (
+            &strs.name,
+            "user_id",
+            EntityKey::from(7_i64),
+            "string",
+            "int64",
+        ),
     ];
     for (group, column, key, expected, got) in cases {
         let mut out = vec![FeatureValue::default(); 2];
@@ -403,7 +433,10 @@ pub fn online_wrong_key_type_is_an_error(
                 got: o,
             } => {
                 assert_eq!((g.as_str(), c.as_str()), (group.as_str(), column), "{err}");
-                assert_eq!((e.to_string(), o.to_string()), (expected.into(), got.into()));
+                assert_eq!(
+                    (e.to_string(), o.to_string()),
+                    (expected.into(), got.into())
+                );
             }
             other => panic!("expected KeyTypeMismatch, got {other:?}"),
         }
@@ -414,10 +447,7 @@ pub fn online_wrong_key_type_is_an_error(
     }
     // A key with too many parts is a bad argument, not "not found" either.
     let mut out = vec![FeatureValue::default(); 1];
-    let long = [EntityKey::new(&[
-        KeyPart::Int64(7),
-        KeyPart::Int64(8),
-    ])];
+    let long = [EntityKey::new(&[KeyPart::Int64(7), KeyPart::Int64(8)])];
     let err = store
         .read(&ReadRequest::new(&ints.name, &long, &[0], t(2)), &mut out)
         .unwrap_err();
@@ -683,4 +713,3 @@ pub fn online_survives_reopen(subject: &Subject<dyn OnlineStore>, caps: &Capabil
     let store = open();
     assert_eq!(read_x(&*store, &g.name, "a", 300).value, Value::Int64(2));
 }
-

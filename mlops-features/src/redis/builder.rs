@@ -101,8 +101,14 @@ impl RedisOnlineStoreBuilder {
                 ),
             ));
         }
-        let client = Client::open(self.url.as_str())
-            .map_err(|e| FeatureError::invalid("redis url", format!("{}: {e}", self.url)))?;
+        let bad_url =
+            |e: RedisError| FeatureError::invalid("redis url", format!("{}: {e}", self.url));
+        let info = ::redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
+            .map_err(bad_url)?;
+        // No `CLIENT SETINFO` pipeline on connect: its replies would each wait a full timeout
+        // on a frozen server.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = Client::open(info.set_redis_settings(settings)).map_err(bad_url)?;
         let target = format!("redis://{}", client.get_connection_info().addr());
         let store = RedisOnlineStore {
             inner: Arc::new(Inner {

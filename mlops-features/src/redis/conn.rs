@@ -60,7 +60,13 @@ impl Inner {
 
     /// Open a connection and load the scripts, all within `deadline`.
     pub(super) fn connect(&self, what: &str, deadline: Instant) -> Result<Connection> {
-        let fail = |e: RedisError| self.redis_err(&format!("{what}: connecting"), &e);
+        let fail = |e: RedisError| {
+            if e.is_timeout() {
+                self.timed_out(&format!("{what}: connecting"))
+            } else {
+                self.backend(format!("{what}: cannot connect: {e}"))
+            }
+        };
         let left = |what: &str| {
             let now = Instant::now();
             if now >= deadline {
@@ -76,13 +82,60 @@ impl Inner {
         let limit = left(what)?;
         con.set_read_timeout(Some(limit)).map_err(fail)?;
         con.set_write_timeout(Some(limit)).map_err(fail)?;
-        // One round trip for the three scripts.
+        // One round trip for the three scripts, within what is left of the deadline.
         let mut pipe = Pipeline::with_capacity(3);
         for code in [WRITE_LUA, EVICT_LUA, REEXPIRE_LUA] {
-            pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
+            pipe.cmd("SCRIPT").arg("LOAD").arg(code);
         }
-        pipe.exec(&mut con).map_err(fail)?;
+        let replies = self
+            .run_pipeline_until(&mut con, &pipe, deadline)
+            .map_err(fail)?;
+        if let Some(RV::ServerError(e)) = replies.iter().find(|r| matches!(r, RV::ServerError(_))) {
+            return Err(self.backend(format!("{what}: loading scripts: {e}")));
+        }
         Ok(con)
+    }
+
+    /// Send a (non-atomic) pipeline and read its replies, all within the configured timeout.
+    /// Unlike `Pipeline::query`, which waits the full socket timeout once per missing reply (so
+    /// a frozen server cost N timeouts), this stops at the first failure and shortens the
+    /// socket timeout to what is left of the deadline. Server errors come back as values.
+    pub(super) fn run_pipeline(
+        &self,
+        con: &mut Connection,
+        pipe: &Pipeline,
+    ) -> std::result::Result<Vec<RV>, RedisError> {
+        self.run_pipeline_until(con, pipe, Instant::now() + self.timeout)
+    }
+
+    /// As [`Inner::run_pipeline`], with a given deadline.
+    fn run_pipeline_until(
+        &self,
+        con: &mut Connection,
+        pipe: &Pipeline,
+        deadline: Instant,
+    ) -> std::result::Result<Vec<RV>, RedisError> {
+        con.send_packed_command(&pipe.get_packed_pipeline())?;
+        let mut shortened = false;
+        let mut out = Vec::with_capacity(pipe.len());
+        for _ in 0..pipe.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the pipeline's time limit ran out",
+                )));
+            }
+            if left < self.timeout {
+                con.set_read_timeout(Some(left))?;
+                shortened = true;
+            }
+            out.push(con.recv_response()?);
+        }
+        if shortened {
+            con.set_read_timeout(Some(self.timeout))?;
+        }
+        Ok(out)
     }
 
     /// Give the connection its normal time limits back and pool it.

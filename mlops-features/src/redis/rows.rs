@@ -119,7 +119,7 @@ impl Inner {
                 pipe.add_command(cmd);
             }
             let replies = self.with_con("writing", |con| {
-                let replies: Vec<RV> = pipe.query(con)?;
+                let replies: Vec<RV> = self.run_pipeline(con, &pipe)?;
                 if replies
                     .iter()
                     .any(|r| matches!(r, RV::ServerError(e) if e.code() == "NOSCRIPT"))
@@ -127,7 +127,7 @@ impl Inner {
                     // The server lost its scripts (restart, SCRIPT FLUSH): load them and
                     // replay; rows are idempotent, so chunks that did run are unaffected.
                     self.write_script.load(con)?;
-                    return Ok(pipe.query(con)?);
+                    return Ok(self.run_pipeline(con, &pipe)?);
                 }
                 Ok(replies)
             });
@@ -226,7 +226,8 @@ impl Inner {
             }
             pipe.add_command(cmd);
         }
-        let replies: Vec<RV> = self.with_con("reading", |con| Ok(pipe.query(con)?))?;
+        let replies: Vec<RV> =
+            self.with_con("reading", |con| Ok(self.run_pipeline(con, &pipe)?))?;
         if replies.len() != req.keys.len() + 1 {
             return Err(self.backend(format!(
                 "{} replies to {} reads",
