@@ -34,7 +34,7 @@
 //! - A [`FeatureGroup`] (Feast's feature view) has an entity key of one or more typed columns
 //!   ([`EntityKey`], compound keys allowed), typed features ([`ValueType`]: bool, int64,
 //!   float64, float32, string, timestamp, bytes, float32 vectors; every value may be null), a
-//!   TTL (`None`: forever), a description, tags and an online flag. Schema evolution only
+//!   TTL (`None`: never expires, as Feast's zero TTL; a zero duration is refused), a description, tags and an online flag. Schema evolution only
 //!   appends features, bumping the version; a type change is refused naming the feature
 //!   ([`FeatureGroup::check_evolution`]).
 //! - Features are referenced as `group:feature` ([`FeatureRef`]); a [`FeatureService`] names a
@@ -44,8 +44,10 @@
 //!   event time), then arrival: an older row never replaces a newer one, within a batch too.
 //! - Online reads return a [`FeatureValue`] per entity and feature: value, [`FeatureStatus`]
 //!   (`Present`, `NotFound`, `Null`, `OutsideMaxAge`) and event time. The TTL is checked against
-//!   an injectable [`Clock`]; expired rows are never served, and
-//!   [`FeatureStore::evict_expired`] frees them.
+//!   an injectable [`Clock`] (`Arc<dyn Clock>`); expired rows are never served, and
+//!   [`FeatureStore::evict_expired`] frees their values without changing that answer (the
+//!   entity's version stays as a tombstone). A row already past its TTL when ingested is not
+//!   stored online and is counted in [`WriteStats::expired`].
 //! - [`FeatureStore::get_historical_features`] keeps every entity row, in order, duplicates
 //!   included, with nulls where no row qualifies; [`HistoricalOptions::as_of`] ignores rows
 //!   created later.
@@ -68,13 +70,16 @@
 //! values, newest version wins atomically in a Lua script, batch reads and writes pipelined in
 //! one round trip, and each row expiring physically at event time + TTL (`PEXPIRE` from the
 //! store's clock) besides the TTL check on read. It passes the same conformance suite against
-//! a real `redis-server`; errors are `FeatureError::Backend` (unreachable, timed out, naming
-//! the server and how much of a failed batch was applied) and `FeatureError::CorruptEntry`
+//! a real `redis-server`; errors are `FeatureError::Backend` (unreachable, timed out within the
+//! configured timeout, a group lost by a server restarted without persistence, naming the
+//! server and how much of a failed batch was applied) and `FeatureError::CorruptEntry`
 //! (a key of the wrong type or with garbage bytes, named). The layout is in `docs/formats.md`.
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`FeatureError`]: `NotFound` for
-//! unknown groups, features and services; `InvalidRow` naming the row index and field of the
+//! unknown groups, features and services (with an [`EntityKind`]); `KeyTypeMismatch` for an
+//! entity key of the wrong type, naming the group, the key column and both types (never
+//! reported as "not found"); `InvalidRow` naming the row index and field of the
 //! first bad row of a rejected batch (nothing of it is written); `InvalidArgument` for bad
 //! names and definitions; `Conflict` for refused schema changes or a store locked by another
 //! process; `Corrupt` naming the damaged file; `Io` and `Serde` with the path.

@@ -6,6 +6,10 @@
 //! one hash, one shard read lock, one probe and a copy of the requested values. The shard locks
 //! give each reader thread its own slot, so reads on several cores share no written cache line
 //! and read throughput scales with reader threads.
+//!
+//! Eviction turns an expired row into a tombstone: its variable-width values are freed and
+//! its null bits set, while its key and version stay, so reads keep answering
+//! `OutsideMaxAge` with the row's event time and an older late row cannot replace it.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError};

@@ -1,4 +1,4 @@
-//! The shared conformance suites of [`OnlineStore`] and [`OfflineStore`]: one contract, the
+//! The shared conformance suites of [`OnlineStore`] and [`OfflineStore`](crate::OfflineStore): one contract, the
 //! same in every crate of the workspace.
 //!
 //! - Each case is a plain `pub fn <case>(subject: &Subject<dyn Trait>, caps: &Capabilities)`

@@ -91,7 +91,14 @@ impl GroupInfo {
 /// [grace](RedisOnlineStoreBuilder::expiry_grace)) measured by the store's
 /// [clock](RedisOnlineStoreBuilder::clock), so Redis reclaims the memory without
 /// [`OnlineStore::evict_expired`]. The expiry is set when the row is written, and moved for
-/// every stored row when [`OnlineStore::apply_group`] changes the TTL.
+/// every stored row when [`OnlineStore::apply_group`] changes the TTL. The row's version is
+/// kept in the group's versions hash, so a row Redis reclaimed still reads
+/// [`FeatureStatus::OutsideMaxAge`] with its event time, as in memory.
+///
+/// Every read and write first checks that its group is still registered on the server; when
+/// the server lost its data (restarted without persistence), the call fails with
+/// [`FeatureError::Backend`] saying the group must be applied again, rather than writing into
+/// an unregistered group.
 ///
 /// [`OnlineStore::evict_expired`] and [`OnlineStore::entity_count`] `SCAN` the group's keys,
 /// so they cost time in proportion to the entities stored; since Redis reclaims expired rows
