@@ -102,6 +102,7 @@ mod error;
 mod file;
 mod group;
 mod human;
+mod key;
 mod memory;
 mod model;
 mod offline;
@@ -109,6 +110,7 @@ mod online;
 mod pit;
 #[cfg(feature = "redis")]
 mod redis;
+mod response;
 mod store;
 mod table;
 
@@ -129,9 +131,9 @@ pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, W
 pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
+pub use crate::response::{OnlineQuery, OnlineResponse, ResponseTable};
 pub use crate::store::{
-    FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, OnlineQuery,
-    OnlineResponse, ResponseTable, StoreOptions,
+    FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, StoreOptions,
 };
 
 #[cfg(test)]

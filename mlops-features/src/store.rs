@@ -2,7 +2,6 @@
 //! store.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +18,9 @@ use crate::group::{FeatureGroup, FeatureRow, FeatureService, Record};
 use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
 use crate::model::{EntityKey, FeatureRef, Timestamp, Value, duration_micros};
 use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions};
-use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
+use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use crate::pit::{EntityFrame, HistoricalOptions, TrainingFrame, join_group};
+use crate::response::{OnlineQuery, OnlineResponse};
 use mlops_fs as fsutil;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -240,121 +240,6 @@ pub struct IngestReport {
 pub struct MaterializeReport {
     /// Per group: its name, the rows read from the offline store, and the online write stats.
     pub groups: Vec<(String, usize, WriteStats)>,
-}
-
-/// A resolved list of feature references for repeated online reads (see
-/// [`FeatureStore::online_query`]).
-#[derive(Debug, Clone)]
-pub struct OnlineQuery {
-    refs: Arc<[FeatureRef]>,
-    runs: Vec<(String, Vec<usize>, usize)>,
-}
-
-impl OnlineQuery {
-    /// The features, in output order.
-    #[must_use]
-    pub fn features(&self) -> &[FeatureRef] {
-        &self.refs
-    }
-}
-
-/// The result of an online read: per entity (in request order) and feature (in query order),
-/// a [`FeatureValue`]. Reuse one with [`FeatureStore::read_online`] to read without allocating.
-#[derive(Debug, Clone, Default)]
-pub struct OnlineResponse {
-    refs: Option<Arc<[FeatureRef]>>,
-    entities: usize,
-    cells: Vec<FeatureValue>,
-}
-
-impl OnlineResponse {
-    /// An empty response to read into.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Number of entities.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.entities
-    }
-
-    /// Whether there are no entities.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.entities == 0
-    }
-
-    /// The features, in column order.
-    #[must_use]
-    pub fn features(&self) -> &[FeatureRef] {
-        self.refs.as_deref().unwrap_or(&[])
-    }
-
-    /// The values of one entity, in column order.
-    ///
-    /// # Panics
-    /// If `entity >= self.len()`.
-    #[must_use]
-    pub fn row(&self, entity: usize) -> &[FeatureValue] {
-        let w = self.features().len();
-        &self.cells[entity * w..(entity + 1) * w]
-    }
-
-    /// The value of one entity's feature, by reference string (`"group:feature"`).
-    #[must_use]
-    pub fn get(&self, entity: usize, feature: &str) -> Option<&FeatureValue> {
-        if entity >= self.entities {
-            return None;
-        }
-        let (g, f) = feature.split_once(':')?;
-        let j = self
-            .features()
-            .iter()
-            .position(|r| r.group() == g && r.feature() == f)?;
-        self.row(entity).get(j)
-    }
-
-    /// A table of the response with the entity keys in the first column.
-    #[must_use]
-    pub fn table<'a>(&'a self, keys: &'a [EntityKey]) -> ResponseTable<'a> {
-        ResponseTable {
-            response: self,
-            keys,
-        }
-    }
-}
-
-/// A printable view of an [`OnlineResponse`] (see [`OnlineResponse::table`]).
-#[derive(Debug)]
-pub struct ResponseTable<'a> {
-    response: &'a OnlineResponse,
-    keys: &'a [EntityKey],
-}
-
-impl fmt::Display for ResponseTable<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.response;
-        let mut header = vec!["entity".to_owned()];
-        header.extend(r.features().iter().map(ToString::to_string));
-        let mut rows = vec![header];
-        for i in 0..r.len() {
-            let mut row = vec![
-                self.keys
-                    .get(i)
-                    .map_or_else(String::new, ToString::to_string),
-            ];
-            row.extend(r.row(i).iter().map(|v| match v.status {
-                FeatureStatus::Present => v.value.to_string(),
-                FeatureStatus::Null => "null".to_owned(),
-                FeatureStatus::NotFound => "(not found)".to_owned(),
-                FeatureStatus::OutsideMaxAge => "(expired)".to_owned(),
-            }));
-            rows.push(row);
-        }
-        crate::table::draw(f, &rows)
-    }
 }
 
 impl FeatureStore {
