@@ -136,6 +136,11 @@ pub use crate::store::{
     FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, StoreOptions,
 };
 
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(test)]
 mod conformance_tests {
     use crate::conformance::Subject;

@@ -434,7 +434,6 @@ fn a_second_replica_sees_groups_and_rows() {
 }
 
 #[test]
-#[ignore = "needs redis-server"]
 fn server_not_running_is_a_clear_error() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}/0");
