@@ -256,10 +256,10 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         }
         (
             Repository::with_store(&layout.data, Arc::new(InMemoryContentStore::new()))?,
-            // No periodic eviction: the serve step shows an expired entity as OutsideMaxAge
-            // (evicting it would reclaim its memory and make it NotFound instead).
+            // No periodic eviction (it would only reclaim memory: an evicted entity still reads
+            // OutsideMaxAge in the serve step).
             FeatureStore::builder()
-                .clock(feature_clock)
+                .clock(Arc::new(feature_clock))
                 .evict_interval(None)
                 .build()?,
             Arc::new(InMemoryTrackingBackend::new()),
@@ -276,7 +276,7 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
                     .online(FileOnlineStore::open(dir.join("online"))?)
                     .offline(FileOfflineStore::open(dir.join("offline"))?)
                     .registry_file(dir.join("registry.json"))
-                    .clock(feature_clock)
+                    .clock(Arc::new(feature_clock))
                     .evict_interval(None)
                     .build()?
             },
