@@ -17,6 +17,7 @@
 pub mod fake;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod search;
 #[cfg(feature = "test-support")]
 pub mod test_server;
 
