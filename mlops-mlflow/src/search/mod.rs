@@ -27,7 +27,7 @@
 //! };
 //!
 //! const DIALECT: Dialect = Dialect {
-//!     entities: &[EntityRule::new(Entity::Tag, &["tag", "tags"], Kind::String, Comparator::STRING)],
+//!     entities: &[EntityRule::new(Entity::Tag, &["tag", "tags"], Kind::String, Comparator::NULLABLE_STRING)],
 //!     attribute_prefixes: &["attribute", "attributes"],
 //!     attributes: &[AttributeRule::new("name", &[], Kind::String, Comparator::STRING)],
 //!     bare_keys: true,
