@@ -350,7 +350,6 @@ mod tests {
             "params.optimizer LIKE 'ad%'",
             "params.missing != 'x'",
             "metrics.missing != 1",
-            "metrics.`val loss` = nan",
             "tags.env IN ('prod')",
             "metrics.`val loss` > 0",
             "tags.env IS NULL",

@@ -65,7 +65,6 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
                 let op = match (c, next) {
                     ('!', Some('=')) => "!=",
                     ('<', Some('=')) => "<=",
-                    ('<', Some('>')) => "<>",
                     ('>', Some('=')) => ">=",
                     ('<', _) => "<",
                     ('>', _) => ">",
@@ -110,6 +109,15 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, (usize, String)> {
                     }
                 };
                 push(&mut out, Tok::Quoted(text, c), end);
+            }
+            // A dot right after a word or quoted text separates an entity from its key
+            // (`` `metric`.1x ``), even before a digit.
+            '.' if out.last().is_some_and(|t: &Token| {
+                t.end == i && matches!(t.tok, Tok::Quoted(..) | Tok::Word(_))
+            }) =>
+            {
+                it.next();
+                push(&mut out, Tok::Dot, i + 1);
             }
             c if c.is_ascii_digit()
                 || (matches!(c, '+' | '-' | '.')

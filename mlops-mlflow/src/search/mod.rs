@@ -8,10 +8,10 @@
 //! filter      := "" | clause ( AND clause )*
 //! clause      := identifier comparator value | identifier IS [NOT] NULL
 //! identifier  := entity "." key | key                  (a bare key is an attribute)
-//! entity      := word | `word` | "word"                 (e.g. metrics, `metric`, tags)
+//! entity      := word | `word`                          (e.g. metrics, `metric`, tags)
 //! key         := word(.word)* | `any text` | "any text" | 'any text'
-//! comparator  := = | != | <> | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
-//! value       := 'text' | "text" | number | ( value, ... )
+//! comparator  := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
+//! value       := 'text' | "text" | number | ( value, ... )   (numbers are finite literals)
 //! ```
 //!
 //! What each caller allows — which entity prefixes (`metrics.`, `tags.`, ...), which attribute
@@ -81,7 +81,7 @@ pub enum Kind {
 pub enum Comparator {
     /// `=`
     Eq,
-    /// `!=` (also `<>`)
+    /// `!=`
     Ne,
     /// `<`
     Lt,

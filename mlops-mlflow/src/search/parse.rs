@@ -174,9 +174,10 @@ impl Parser<'_> {
                     self.bare(&w, at)
                 }
             }
-            Some(Tok::Quoted(q, '`' | '"')) => {
+            Some(Tok::Quoted(q, quote @ ('`' | '"'))) => {
                 self.pos += 1;
-                if self.peek() == Some(&Tok::Dot) {
+                // As in MLflow, only backticks quote an entity type (`` `metric`.a ``).
+                if quote == '`' && self.peek() == Some(&Tok::Dot) {
                     self.pos += 1;
                     let (key, key_at) = self.key_after_dot()?;
                     self.prefixed(&q, at, key, key_at)
@@ -204,7 +205,7 @@ impl Parser<'_> {
         let op = match self.peek() {
             Some(Tok::Op(o)) => match *o {
                 "=" => Comparator::Eq,
-                "!=" | "<>" => Comparator::Ne,
+                "!=" => Comparator::Ne,
                 "<" => Comparator::Lt,
                 "<=" => Comparator::Le,
                 ">" => Comparator::Gt,
@@ -251,12 +252,6 @@ impl Parser<'_> {
                 Ok(n) if n.is_finite() => Value::Num(n),
                 _ => return Err(self.error_at(at, format!("{text:?} is not a number"))),
             },
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("nan") => Value::Num(f64::NAN),
-            Some(Tok::Word(w))
-                if w.eq_ignore_ascii_case("inf") || w.eq_ignore_ascii_case("infinity") =>
-            {
-                Value::Num(f64::INFINITY)
-            }
             _ => return self.fail("a quoted string or a number"),
         };
         self.pos += 1;

@@ -53,7 +53,9 @@ fn identifiers_in_every_spelling() {
     for (src, entity, key) in [
         ("metrics.acc > 1", Entity::Metric, "acc"),
         ("`metric`.a >= 0.1", Entity::Metric, "a"),
-        ("\"metrics\".`val loss` < 1", Entity::Metric, "val loss"),
+        ("`metrics`.`val loss` < 1", Entity::Metric, "val loss"),
+        ("`metric`.1x > 1", Entity::Metric, "1x"),
+        ("\"run_id\" = 'x'", Entity::Attribute, "run_id"),
         (
             "metrics.\"accuracy.2.0\" > 5",
             Entity::Metric,
@@ -85,7 +87,7 @@ fn comparators_and_values() {
     assert_eq!((c.op, &c.value), (Comparator::IsNotNull, &Value::Null));
     let c = one("tags.t is null");
     assert_eq!(c.op, Comparator::IsNull);
-    let c = one("metrics.x <> -1.5e3");
+    let c = one("metrics.x != -1.5e3");
     assert_eq!((c.op, &c.value), (Comparator::Ne, &Value::Num(-1500.0)));
     let c = one("params.m = 'L''Hosp'");
     assert_eq!(c.value, Value::Str("L'Hosp".into()));
@@ -188,6 +190,25 @@ fn errors_name_position_clause_and_expectation() {
             "params.a == 'x'",
             "`==` is not an operator",
         ),
+        // As in MLflow: no `<>`, no words as numbers, entity types quoted with backticks only.
+        (
+            "params.a <> 'x'",
+            9,
+            "params.a <> 'x'",
+            "found <",
+        ),
+        (
+            "metrics.a = nan",
+            12,
+            "metrics.a = nan",
+            "a quoted string or a number",
+        ),
+        (
+            "\"params\".a = 'x'",
+            0,
+            "\"params\".a = 'x'",
+            "unknown key `params`",
+        ),
     ] {
         let e = Filter::parse(src, &DIALECT).unwrap_err();
         assert_eq!(e.what, "filter");
@@ -213,7 +234,7 @@ fn matching_strings_numbers_and_nulls() {
     assert!(m("params.a NOT IN ('x', 'y')", Some("z")));
     let n = |src: &str, v: Option<f64>| one(src).matches_num(v);
     assert!(n("metrics.a >= 2", Some(2.0)));
-    assert!(!n("metrics.a = nan", Some(f64::NAN)));
+    assert!(!n("metrics.a = 1", Some(f64::NAN)));
     assert!(n("metrics.a != 1", Some(f64::NAN)));
     assert!(!n("metrics.a < 1", None));
 }
