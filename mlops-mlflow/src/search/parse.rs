@@ -5,6 +5,8 @@ use crate::search::{
     Clause, Comparator, Dialect, Entity, Ident, Kind, OrderBy, SearchError, Value,
 };
 
+const ORDER_BY: &str = "order_by clause";
+
 struct Parser<'a> {
     src: &'a str,
     what: &'static str,
@@ -176,8 +178,11 @@ impl Parser<'_> {
             }
             Some(Tok::Quoted(q, quote @ ('`' | '"'))) => {
                 self.pos += 1;
-                // As in MLflow, only backticks quote an entity type (`` `metric`.a ``).
-                if quote == '`' && self.peek() == Some(&Tok::Dot) {
+                // As in MLflow, only backticks quote an entity type in a filter
+                // (`` `metric`.a ``); an `order_by` clause also takes double quotes (MLflow
+                // reads it with a shell-style splitter).
+                let entity_quote = quote == '`' || self.what == ORDER_BY;
+                if entity_quote && self.peek() == Some(&Tok::Dot) {
                     self.pos += 1;
                     let (key, key_at) = self.key_after_dot()?;
                     self.prefixed(&q, at, key, key_at)
@@ -379,7 +384,7 @@ pub fn parse_order_by<S: AsRef<str>>(
     dialect: &Dialect,
     unique: bool,
 ) -> Result<Vec<OrderBy>, SearchError> {
-    const WHAT: &str = "order_by clause";
+    const WHAT: &str = ORDER_BY;
     let mut out: Vec<OrderBy> = Vec::with_capacity(clauses.len());
     for src in clauses {
         let src = src.as_ref();

@@ -191,12 +191,7 @@ fn errors_name_position_clause_and_expectation() {
             "`==` is not an operator",
         ),
         // As in MLflow: no `<>`, no words as numbers, entity types quoted with backticks only.
-        (
-            "params.a <> 'x'",
-            9,
-            "params.a <> 'x'",
-            "found <",
-        ),
+        ("params.a <> 'x'", 9, "params.a <> 'x'", "found <"),
         (
             "metrics.a = nan",
             12,
@@ -281,6 +276,11 @@ fn order_by_clauses() {
         assert_eq!(e.what, "order_by clause", "{bad}");
         assert_eq!(e.clause, bad);
     }
+    // MLflow splits an order_by clause shell-style, so double quotes quote an entity there
+    // (unlike in a filter).
+    let o = parse_order_by(&["\"params\".`lr` DESC"], &DIALECT, false).unwrap();
+    assert_eq!(o[0].ident, ident(Entity::Param, "lr"));
+    assert!(Filter::parse("\"params\".lr = 'x'", &DIALECT).is_err());
     let e = parse_order_by(&["metrics.a DOWN"], &DIALECT, false).unwrap_err();
     assert_eq!(e.position, 10);
     assert!(parse_order_by(&["created", "start_time DESC"], &DIALECT, false).is_ok());
