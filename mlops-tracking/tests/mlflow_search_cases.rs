@@ -504,3 +504,72 @@ fn like_on_unicode_and_wildcards_in_the_text() {
     assert_eq!(search(&b, &e, "params.model LIKE '_x__'", &[]), ["percent"]);
     assert_eq!(search(&b, &e, "params.model LIKE '%'", &[]).len(), 2);
 }
+
+/// The Python beside the `mlflow` executable (`$MLOPS_MLFLOW`, else `mlflow` on `PATH`).
+fn mlflow_python() -> Option<std::path::PathBuf> {
+    let cmd = std::path::PathBuf::from(mlops_mlflow::test_server::mlflow_command());
+    let exe = if cmd.components().count() > 1 {
+        cmd
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(&cmd))
+            .find(|p| p.exists())?
+    };
+    let py = exe.parent()?.join("python");
+    py.exists().then_some(py)
+}
+
+/// The tables above, checked against the installed MLflow's own SQL store (SQLite): every
+/// filter in `ACCEPTED` must be accepted by `search_runs`, every one in `REJECTED` refused.
+#[test]
+#[ignore = "needs mlflow"]
+fn tables_agree_with_the_installed_mlflow() {
+    let py = mlflow_python().unwrap_or_else(|| {
+        panic!(
+            "no Python beside the mlflow executable: install MLflow (pip install mlflow) in a \
+             venv and set MLOPS_MLFLOW to its bin/mlflow"
+        )
+    });
+    let script = r#"
+import json, logging, sys, tempfile, warnings
+logging.disable(logging.CRITICAL)
+warnings.filterwarnings("ignore")
+from mlflow.entities import ViewType
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+d = tempfile.mkdtemp()
+store = SqlAlchemyStore(f"sqlite:///{d}/m.db", f"{d}/a")
+e = store.create_experiment("x")
+out = []
+for f in json.load(sys.stdin):
+    try:
+        store.search_runs([e], f, ViewType.ALL)
+        out.append(True)
+    except Exception:
+        out.append(False)
+print(json.dumps(out))
+"#;
+    let filters: Vec<&str> = ACCEPTED.iter().chain(REJECTED).copied().collect();
+    let mut child = std::process::Command::new(&py)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        serde_json::to_string(&filters).unwrap().as_bytes(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let verdicts: Vec<bool> = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for (i, (f, accepted)) in filters.iter().zip(verdicts).enumerate() {
+        assert_eq!(accepted, i < ACCEPTED.len(), "MLflow's verdict on {f:?}");
+    }
+}
