@@ -147,11 +147,16 @@ impl fmt::Display for Key {
     }
 }
 
-/// Map a grammar error to the registry's error: the clause and the 1-based column.
+/// Map a grammar error to the registry's error: the clause and the 1-based column in it.
 pub(crate) fn invalid(e: &SearchError) -> RegistryError {
     RegistryError::invalid(
         e.what,
-        format!("{:?} at column {}: {}", e.clause, e.position + 1, e.message),
+        format!(
+            "{:?} at column {}: {}",
+            e.clause,
+            e.position.saturating_sub(e.clause_start) + 1,
+            e.message
+        ),
     )
 }
 
@@ -333,6 +338,11 @@ mod tests {
             ("name NOT 'a'", "expected IN after NOT"),
             ("name = 'a' AND", "expected a key"),
             ("version_number = 1e999", "is not a number"),
+            // The clause at fault, and the column in it.
+            (
+                "name = 'a' AND nam = 'b'",
+                "\"nam = 'b'\" at column 1: unknown key `nam`",
+            ),
             ("name IS NULL", "found IS NULL"),
         ] {
             let err = s.parse::<Filter>().unwrap_err().to_string();

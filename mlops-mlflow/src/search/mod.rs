@@ -447,6 +447,9 @@ pub struct SearchError {
     pub what: &'static str,
     /// The offending clause, as written (the whole input when no clause had started).
     pub clause: String,
+    /// The character position (0-based) in the whole input where [`SearchError::clause`]
+    /// starts.
+    pub clause_start: usize,
     /// The character position (0-based) in the whole input where the problem was found.
     pub position: usize,
     /// What was expected there and what was found.
@@ -457,8 +460,8 @@ impl fmt::Display for SearchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid {} {:?} at position {}: {}",
-            self.what, self.clause, self.position, self.message
+            "invalid {} at position {} (in {:?}): {}",
+            self.what, self.position, self.clause, self.message
         )
     }
 }

@@ -35,6 +35,7 @@ fn lex_or_error(src: &str, what: &'static str) -> Result<Vec<Token>, SearchError
     lex(src).map_err(|(byte, message)| SearchError {
         what,
         clause: src.to_owned(),
+        clause_start: 0,
         position: src[..byte].chars().count(),
         message,
     })
@@ -62,9 +63,15 @@ impl Parser<'_> {
             .find(|t| matches!(&t.tok, Tok::Word(w) if w.eq_ignore_ascii_case("and")))
             .map_or(self.src.len(), |t| t.start);
         let clause = self.src[start.min(end)..end].trim_end();
+        let (clause, start) = if clause.is_empty() {
+            (self.src, 0)
+        } else {
+            (clause, start)
+        };
         SearchError {
             what: self.what,
-            clause: if clause.is_empty() { self.src } else { clause }.to_owned(),
+            clause: clause.to_owned(),
+            clause_start: self.src[..start].chars().count(),
             position: self.src[..byte].chars().count(),
             message,
         }
@@ -391,6 +398,7 @@ pub fn parse_order_by<S: AsRef<str>>(
         let err = |position: usize, message: &str| SearchError {
             what: WHAT,
             clause: src.to_owned(),
+            clause_start: 0,
             position,
             message: message.to_owned(),
         };
