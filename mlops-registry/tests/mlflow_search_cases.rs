@@ -372,3 +372,35 @@ fn model_orders_match_mlflow() {
         }
     }
 }
+
+/// The bugs of the registry's old byte-wise matcher: a `%` inside the text was compared as a
+/// literal (so `LIKE '%'` missed `%x`) and `_` matched one byte, not one character (so
+/// `'mod_l'` missed `modèl`). MLflow's SQL stores match characters.
+#[test]
+fn like_matches_characters_and_wildcards_in_the_text() {
+    for (r, _guard) in stores() {
+        let r = &*r;
+        for value in ["%x", "modèl", "x_y", "模型"] {
+            r.register_version(&NewVersion::new("m", "s3://b/m").tag("t", value))
+                .unwrap();
+        }
+        let tags = |f: &str| -> Vec<String> {
+            let mut out: Vec<String> = r
+                .search_model_versions(&Search::filter(f).unwrap())
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|v| v.tags["t"].clone())
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(tags("tags.t LIKE '%'"), ["%x", "modèl", "x_y", "模型"]);
+        assert_eq!(tags("tags.t LIKE '%x'"), ["%x"]);
+        assert_eq!(tags("tags.t LIKE 'mod_l'"), ["modèl"]);
+        assert_eq!(tags("tags.t ILIKE 'MOD_L'"), ["modèl"]);
+        assert_eq!(tags("tags.t LIKE '__'"), ["%x", "模型"]);
+        assert_eq!(tags("tags.t LIKE 'x_y'"), ["x_y"]);
+        assert_eq!(tags("name LIKE '%' AND tags.t LIKE '_x'"), ["%x"]);
+    }
+}
