@@ -12,7 +12,7 @@
 //!     audit.log                   framed, append-only audit history
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -174,6 +174,8 @@ pub struct FileRegistry {
     cache: RwLock<Cache>,
     repairs: Vec<String>,
     compact_slack: u64,
+    /// Entries of `models/` and `trash/` that are not the registry's, already reported.
+    ignored: Mutex<HashSet<PathBuf>>,
 }
 
 impl fmt::Debug for FileRegistry {
@@ -197,6 +199,17 @@ fn dir_name(name: &str) -> String {
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
     }
     out
+}
+
+/// Whether a directory entry under `models/` is a model folder: a directory (not a symlink)
+/// whose name is [`dir_name`]'s 32 lower-case hex digits. Anything else (a `.DS_Store`, a
+/// README, an editor backup, a folder of notes) is not ours and is ignored.
+fn is_model_dir(entry: &fs::DirEntry) -> bool {
+    let name = entry.file_name();
+    let hex = name.to_str().is_some_and(|n| {
+        n.len() == 32 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    hex && entry.file_type().is_ok_and(|t| t.is_dir())
 }
 
 fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
@@ -401,6 +414,7 @@ impl FileRegistry {
             cache: RwLock::default(),
             repairs: Vec::new(),
             compact_slack: COMPACT_SLACK,
+            ignored: Mutex::default(),
         };
         let repairs = {
             let guard = reg.lock_exclusive()?;
@@ -453,6 +467,14 @@ impl FileRegistry {
     #[must_use]
     pub fn repairs(&self) -> &[String] {
         &self.repairs
+    }
+
+    /// Note an entry of `models/` or `trash/` that is not the registry's: logged through
+    /// `tracing` the first time this handle meets it, then skipped silently.
+    fn ignore(&self, path: &Path) {
+        if self.ignored.lock().insert(path.to_owned()) {
+            tracing::info!(path = %path.display(), "ignoring an entry that is not a model folder");
+        }
     }
 
     fn model_dir(&self, name: &str) -> PathBuf {
@@ -602,14 +624,22 @@ impl FileRegistry {
         stray(&self.root, &mut repairs)?;
         let trash = self.root.join("trash");
         for entry in fs::read_dir(&trash).map_err(ioe(&trash))? {
-            let p = entry.map_err(ioe(&trash))?.path();
+            let entry = entry.map_err(ioe(&trash))?;
+            let p = entry.path();
+            // Only the registry puts folders in trash/; a file someone left there is not ours.
+            if !entry.file_type().map_err(ioe(&p))?.is_dir() {
+                self.ignore(&p);
+                continue;
+            }
             fs::remove_dir_all(&p).map_err(ioe(&p))?;
             repairs.push(format!("finished deleting {}", p.display()));
         }
         let models = self.root.join("models");
         for entry in fs::read_dir(&models).map_err(ioe(&models))? {
-            let dir = entry.map_err(ioe(&models))?.path();
-            if !dir.is_dir() {
+            let entry = entry.map_err(ioe(&models))?;
+            let dir = entry.path();
+            if !is_model_dir(&entry) {
+                self.ignore(&dir);
                 continue;
             }
             stray(&dir, &mut repairs)?;
@@ -844,7 +874,12 @@ impl FileRegistry {
             let mut names = Vec::new();
             let models = self.root.join("models");
             for entry in fs::read_dir(&models).map_err(ioe(&models))? {
-                let dir = entry.map_err(ioe(&models))?.path();
+                let entry = entry.map_err(ioe(&models))?;
+                let dir = entry.path();
+                if !is_model_dir(&entry) {
+                    self.ignore(&dir);
+                    continue;
+                }
                 let Some(name) = Self::model_name_in(&dir)? else {
                     continue;
                 };

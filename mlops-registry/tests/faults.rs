@@ -489,3 +489,81 @@ fn compaction_rewrites_the_log_and_other_handles_follow() {
         assert_eq!(reg.audit_history("m").unwrap().len(), 8);
     }
 }
+
+/// Files and folders a person or a tool leaves beside the models (`.DS_Store`, a README, an
+/// editor backup, a notes folder) are not models: every search, read and write ignores them,
+/// and nothing of theirs is removed. A folder named like a model with a damaged log is still
+/// `Corrupt` naming that log.
+#[test]
+fn stray_files_beside_models_are_ignored() {
+    let (dir, model_dir) = setup();
+    let models = dir.path().join("models");
+    let strays = [
+        models.join(".DS_Store"),
+        models.join("README.md"),
+        models.join("model.log~"),
+        // A plain file with a model folder's name is not a model folder either.
+        models.join("0123456789abcdef0123456789abcdef"),
+        models.join("notes").join("todo.txt"),
+        model_dir.join(".DS_Store"),
+        model_dir.join("model.log.orig"),
+        dir.path().join("trash").join(".DS_Store"),
+        dir.path().join("README"),
+    ];
+    for s in &strays {
+        fs::create_dir_all(s.parent().unwrap()).unwrap();
+        fs::write(s, b"not a model").unwrap();
+    }
+    let names = |reg: &FileRegistry| -> Vec<String> {
+        reg.search_registered_models(&Default::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    };
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(names(&reg), ["m", "other"]);
+    let versions = reg.search_model_versions(&Default::default()).unwrap();
+    assert_eq!(versions.items.len(), 2);
+    assert_eq!(reg.versions("m").unwrap().len(), 2);
+    assert_eq!(
+        reg.create_model_version(&NewVersion::new("m", "s"))
+            .unwrap()
+            .version,
+        v(3)
+    );
+    reg.create_registered_model(&NewModel::new("new")).unwrap();
+    assert_eq!(names(&reg), ["m", "new", "other"]);
+    // A second handle, and a reopen, see the same.
+    let again = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(names(&again), ["m", "new", "other"]);
+    assert_eq!(
+        again
+            .search_model_versions(&Default::default())
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    for s in &strays {
+        assert_eq!(
+            fs::read(s).unwrap(),
+            b"not a model",
+            "{} changed",
+            s.display()
+        );
+    }
+    // A folder that looks like a model (a model's hash for a name) with a damaged log is
+    // corruption, named.
+    let fake = models.join("fedcba9876543210fedcba9876543210");
+    fs::create_dir_all(&fake).unwrap();
+    fs::write(fake.join("model.log"), b"garbage").unwrap();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    let err = reg
+        .search_registered_models(&Default::default())
+        .unwrap_err();
+    assert_eq!(corrupt_path(&err), fake.join("model.log"));
+    let err = reg.search_model_versions(&Default::default()).unwrap_err();
+    assert_eq!(corrupt_path(&err), fake.join("model.log"));
+}
