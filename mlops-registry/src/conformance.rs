@@ -610,12 +610,18 @@ pub fn rename_keeps_versions_aliases_history(
     assert_eq!(again.resolve(&uri("models:/new@champion")).unwrap(), v(2));
     assert_eq!(add(&*again, "new", 0.7), v(3));
     let history = again.audit_history("new").unwrap();
+    let changes: Vec<String> = history.iter().map(|r| r.change.to_string()).collect();
+    assert!(
+        changes.iter().any(|c| c == "alias @champion set to v2"),
+        "the history from before the rename follows the model: {changes:?}"
+    );
+    assert_eq!(
+        changes.last().map(String::as_str),
+        Some("v3 created"),
+        "{changes:?}"
+    );
     assert!(matches!(
-        history.first().map(|r| &r.change),
-        Some(AuditChange::AliasSet { .. })
-    ));
-    assert!(matches!(
-        history.last().map(|r| &r.change),
+        history.iter().rev().nth(1).map(|r| &r.change),
         Some(AuditChange::Renamed { .. })
     ));
     // The old name is free again.
@@ -647,7 +653,9 @@ pub fn delete_model(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Capab
     // Recreating starts a new history.
     again.create_registered_model(&NewModel::new("m")).unwrap();
     assert_eq!(add(&*again, "m", 0.5), v(1));
-    assert!(again.audit_history("m").unwrap().is_empty());
+    let history = again.audit_history("m").unwrap();
+    let changes: Vec<String> = history.iter().map(|r| r.change.to_string()).collect();
+    assert_eq!(changes, ["v1 created"]);
     assert!(again.get_registered_model("m").unwrap().aliases.is_empty());
 }
 
@@ -753,35 +761,49 @@ pub fn audit_history_records_every_change(
     store
         .delete_alias("m", &alias("champion"), &Change::by("carl"))
         .unwrap();
+    add(store, "m", 0.7);
+    store
+        .delete_model_version("m", v(3), &Change::by("eve").comment("bad build"))
+        .unwrap();
     let history = reopen().audit_history("m").unwrap();
     let changes: Vec<String> = history.iter().map(|r| r.change.to_string()).collect();
     assert_eq!(
         changes,
         [
+            "v1 created",
+            "v2 created",
             "v1 stage None -> Production",
             "v1 stage Production -> Archived",
             "v2 stage None -> Production",
             "alias @champion set to v1",
             "alias @champion v1 -> v2",
             "alias @champion removed from v2",
+            "v3 created",
+            "v3 deleted",
         ]
     );
-    assert_eq!(history[0].actor, "ana");
-    assert_eq!(history[0].comment, "passed review");
-    assert_eq!(history[1].actor, "bob");
+    assert!(matches!(
+        history[0].change,
+        AuditChange::VersionCreated { version } if version == v(1)
+    ));
+    assert_eq!(history[2].actor, "ana");
+    assert_eq!(history[2].comment, "passed review");
+    assert_eq!(history[3].actor, "bob");
     assert!(
-        history[1].comment.contains("v2 moved to Production"),
+        history[3].comment.contains("v2 moved to Production"),
         "{}",
-        history[1].comment
+        history[3].comment
     );
-    assert_eq!(history[5].actor, "carl");
+    assert_eq!(history[7].actor, "carl");
+    assert_eq!(history[9].actor, "eve");
+    assert_eq!(history[9].comment, "bad build");
     assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
     // Appends keep going after a reopen.
     let again = reopen();
     again
         .set_alias("m", &alias("champion"), v(1), &Change::by("dan"))
         .unwrap();
-    assert_eq!(reopen().audit_history("m").unwrap().len(), 7);
+    assert_eq!(reopen().audit_history("m").unwrap().len(), 11);
 }
 
 pub fn denied_promotion_changes_nothing(

@@ -217,6 +217,12 @@ impl ModelData {
         self.touch(now);
         let mut fx = Effects::default();
         fx.written.insert(number);
+        fx.audit.push(AuditRecord {
+            at: now,
+            actor: String::new(),
+            comment: String::new(),
+            change: AuditChange::VersionCreated { version: number },
+        });
         Ok((version, fx))
     }
 

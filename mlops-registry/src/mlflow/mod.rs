@@ -648,10 +648,22 @@ impl RegistryStore for MlflowRegistry {
         let answer = self
             .send(Method::Post, endpoint, &body, Retry::Once)
             .map_err(|e| model_err(&version.name, e))?;
-        self.version_from(
+        let created = self.version_from(
             endpoint,
             field(&self.http.url(endpoint), answer, "model_version")?,
-        )
+        )?;
+        let model = self.model_json(&version.name)?;
+        self.append_audit(
+            &version.name,
+            &model,
+            vec![record(
+                &Change::default(),
+                AuditChange::VersionCreated {
+                    version: created.version,
+                },
+            )],
+        )?;
+        Ok(created)
     }
 
     fn get_model_version(&self, name: &str, version: ModelVersionNumber) -> Result<ModelVersion> {
