@@ -321,11 +321,112 @@ print(json.dumps({
     assert_eq!(audit.len(), r.audit_history("clf").unwrap().len());
     assert_eq!(
         audit.len(),
-        5,
-        "two transitions, one archive, two aliases: {audit:?}"
+        7,
+        "two creations, two transitions, one archive, two aliases: {audit:?}"
     );
+    let mut created = 0;
     for (_, v) in audit {
         let rec: Value = serde_json::from_str(v.as_str().unwrap()).unwrap();
-        assert_eq!(rec["actor"], "ci");
+        if rec["change"]["kind"] == "version_created" {
+            created += 1;
+        } else {
+            assert_eq!(rec["actor"], "ci");
+        }
     }
+    assert_eq!(created, 2);
+}
+
+/// Another MLflow client writes tags in our `mlops.` namespace that we cannot read (a metric
+/// that is not a number, a digest that is not one, an audit record that is not JSON): reads of
+/// the version, of the model and every search keep working; the unreadable tags show as plain
+/// tags (the audit record is skipped), with a warning.
+#[test]
+fn foreign_or_malformed_tags_never_break_a_read() {
+    let Some(r) = registry("foreign") else { return };
+    let digest = Digest::of_bytes(b"model bytes");
+    let v = r
+        .register_version(
+            &NewVersion::new("m", "s3://b/m/1")
+                .metric("accuracy", 0.9)
+                .metric("loss", 0.1)
+                .tag("team", "nlp")
+                .digest(digest),
+        )
+        .unwrap();
+    r.set_alias(
+        "m",
+        &"champion".parse().unwrap(),
+        v.version,
+        &Change::by("ci"),
+    )
+    .unwrap();
+    let audit_before = r.audit_history("m").unwrap();
+    // A foreign client (MLflow's REST API, as any MLflow client) writes into our namespace.
+    let http = mlops_mlflow::http::MlflowHttp::new(r.config().clone());
+    let full = format!("{}m", r.name_prefix());
+    let set = |endpoint: &str, body: Value| {
+        http.send(
+            mlops_mlflow::http::Method::Post,
+            endpoint,
+            &body,
+            mlops_mlflow::http::Retry::Idempotent,
+        )
+        .unwrap();
+    };
+    for (key, value) in [
+        ("mlops.metric.accuracy", "high"),
+        ("mlops.metric.f1", "NaN"),
+        ("mlops.digest", "not-a-digest"),
+    ] {
+        set(
+            "model-versions/set-tag",
+            serde_json::json!({"name": full, "version": "1", "key": key, "value": value}),
+        );
+    }
+    set(
+        "registered-models/set-tag",
+        serde_json::json!({"name": full, "key": "mlops.audit.99999999.00000000", "value": "{not json"}),
+    );
+
+    let got = r.get_model_version("m", v.version).unwrap();
+    assert_eq!(got.metrics.len(), 1, "{:?}", got.metrics);
+    assert_eq!(got.metrics["loss"], 0.1);
+    assert_eq!(got.digest, None);
+    assert_eq!(got.tags["team"], "nlp");
+    assert_eq!(got.tags["mlops.metric.accuracy"], "high");
+    assert_eq!(got.tags["mlops.metric.f1"], "NaN");
+    assert_eq!(got.tags["mlops.digest"], "not-a-digest");
+    assert_eq!(got.tags.len(), 4, "{:?}", got.tags);
+    assert_eq!(r.resolve_uri("models:/m@champion").unwrap(), got);
+    let found = r
+        .search_model_versions(&mlops_registry::Search::filter("name = 'm'").unwrap())
+        .unwrap()
+        .items;
+    assert_eq!(found, [got.clone()]);
+    let found = r
+        .search_model_versions(&mlops_registry::Search::filter("tags.team = 'nlp'").unwrap())
+        .unwrap()
+        .items;
+    assert_eq!(found, [got.clone()]);
+    assert_eq!(r.versions("m").unwrap(), [got.clone()]);
+    let models = r
+        .search_registered_models(&Default::default())
+        .unwrap()
+        .items;
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].name, "m");
+    assert!(r.get_registered_model("m").unwrap().tags.is_empty());
+    assert_eq!(r.latest_versions("m", &[]).unwrap(), [got.clone()]);
+    assert_eq!(r.compare_versions("m").unwrap().rows.len(), 1);
+    // The unreadable audit record is skipped; ours are all there.
+    assert_eq!(r.audit_history("m").unwrap(), audit_before);
+    // Our own writes go on, and the history keeps its order after the foreign key.
+    r.set_alias(
+        "m",
+        &"previous".parse().unwrap(),
+        v.version,
+        &Change::by("ci"),
+    )
+    .unwrap();
+    assert_eq!(r.audit_history("m").unwrap().len(), audit_before.len() + 1);
 }

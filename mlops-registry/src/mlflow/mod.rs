@@ -1010,20 +1010,23 @@ impl RegistryStore for MlflowRegistry {
             .filter(|t| t.key.starts_with(AUDIT_PREFIX))
             .collect();
         tags.sort_by(|a, b| a.key.cmp(&b.key));
-        tags.into_iter()
-            .map(|t| {
-                serde_json::from_str::<AuditRecord>(&t.value).map_err(|e| RegistryError::Corrupt {
-                    path: format!(
-                        "{}#registered model {}/tag {}",
-                        self.http.url("registered-models/get"),
-                        self.full(name),
-                        t.key
-                    )
-                    .into(),
-                    detail: format!("audit record is not valid: {e}"),
-                })
+        // A record another client wrote that is not one of ours is skipped with a warning:
+        // a foreign tag never breaks a read.
+        Ok(tags
+            .into_iter()
+            .filter_map(|t| match serde_json::from_str::<AuditRecord>(&t.value) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    wire::warn_foreign(
+                        &self.http.url("registered-models/get"),
+                        &format!("registered model {}", self.full(name)),
+                        &t.key,
+                        &format!("is not an audit record ({e}); skipped"),
+                    );
+                    None
+                }
             })
-            .collect()
+            .collect())
     }
 
     fn resolve(&self, uri: &ModelUri) -> Result<ModelVersionNumber> {

@@ -396,3 +396,18 @@ fn audit_sequence_follows_the_highest_key() {
     assert_eq!(super::next_audit_seq(&m), 2);
     assert_ne!(super::random_u32(), super::random_u32());
 }
+
+#[test]
+fn unreadable_tags_in_our_namespace_are_kept_as_plain_tags() {
+    let foreign = VERSION
+        .replace("0.30000000000000004", "high")
+        .replace(&"0".repeat(64), "not-a-digest");
+    let server = FakeServer::start(vec![Canned::json(200, &foreign)]);
+    let r = registry(&server.uri);
+    let v = r.get_model_version("m", "3".parse().unwrap()).unwrap();
+    assert!(v.metrics.is_empty(), "{:?}", v.metrics);
+    assert_eq!(v.digest, None);
+    assert_eq!(v.tags["mlops.metric.accuracy"], "high");
+    assert_eq!(v.tags["mlops.digest"], "not-a-digest");
+    assert_eq!(v.tags["k"], "v");
+}
