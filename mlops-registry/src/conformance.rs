@@ -153,7 +153,7 @@ fn uri(s: &str) -> ModelUri {
 
 fn kind_of(e: &RegistryError) -> &'static str {
     match e {
-        RegistryError::NotFound { kind, .. } => kind,
+        RegistryError::NotFound { kind, .. } => kind.as_str(),
         RegistryError::AlreadyExists { .. } => "already exists",
         RegistryError::InvalidArgument { .. } => "invalid",
         RegistryError::PromotionDenied { .. } => "denied",

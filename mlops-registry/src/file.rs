@@ -24,13 +24,13 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::core::{Clock, Effects, ModelData, system_clock};
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
 use crate::order::{Page, check_version_search, page_models, page_versions};
+use crate::rules::{Clock, Effects, ModelData, system_clock};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 use mlops_fs as fsutil;
@@ -819,11 +819,11 @@ impl FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if !self.ensure(&mut cache, name)? {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         let c = cache
             .fresh(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         f(&c.data)
     }
 
@@ -916,11 +916,11 @@ impl FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if !self.ensure(&mut cache, name)? {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         let now = (self.clock)();
         let Some(entry) = cache.models.get_mut(name) else {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         };
         // The rules validate before they change anything: an error leaves the entry as it was.
         let (out, fx) = f(&mut entry.data, now)?;
@@ -1106,10 +1106,10 @@ impl RegistryStore for FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if self.ensure(&mut cache, &model.name)? {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: model.name.clone(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                model.name.clone(),
+            ));
         }
         let dir = self.model_dir(&model.name);
         fs::create_dir_all(&dir).map_err(ioe(&dir))?;
@@ -1176,17 +1176,17 @@ impl RegistryStore for FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if !self.ensure(&mut cache, name)? {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         if name == new_name || self.ensure(&mut cache, new_name)? {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: new_name.to_owned(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                new_name.to_owned(),
+            ));
         }
         let now = (self.clock)();
         let Some(mut entry) = cache.models.remove(name) else {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         };
         let fx = entry.data.rename(new_name, change, now);
         let new_gen = self.bump_gen(&guard)?;
@@ -1255,7 +1255,7 @@ impl RegistryStore for FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if !self.ensure(&mut cache, name)? {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         let new_gen = self.bump_gen(&guard)?;
         let dir = self.model_dir(name);
@@ -1330,7 +1330,7 @@ impl RegistryStore for FileRegistry {
                 page_versions(d.views_desc().filter(|v| filter.matches_version(v)), search)
             }) {
                 Err(RegistryError::NotFound {
-                    kind: "registered model",
+                    kind: EntityKind::RegisteredModel,
                     ..
                 }) => Ok(Page::last(Vec::new())),
                 other => other,
@@ -1407,7 +1407,7 @@ impl RegistryStore for FileRegistry {
         let mut cache = self.cache.write();
         cache.sync(disk);
         if !self.ensure(&mut cache, name)? {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         let committed = cache.fresh(name).map_or(0, |c| c.audit_len);
         self.read_audit(name, committed)

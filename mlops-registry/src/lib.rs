@@ -68,7 +68,6 @@
 mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
-mod core;
 mod error;
 mod file;
 mod filter;
@@ -78,12 +77,12 @@ mod mlflow;
 mod model;
 mod order;
 mod policy;
+mod rules;
 mod store;
 mod uri;
 
 pub use crate::compare::{Comparison, ComparisonRow, Direction};
-pub use crate::core::Clock;
-pub use crate::error::{RegistryError, Result};
+pub use crate::error::{EntityKind, RegistryError, Result};
 pub use crate::file::FileRegistry;
 pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
@@ -96,6 +95,7 @@ pub use crate::model::{
 };
 pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
+pub use crate::rules::Clock;
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::{ModelUri, VersionTarget};
 #[cfg(feature = "mlflow")]

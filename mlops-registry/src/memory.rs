@@ -7,13 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
-use crate::core::{Clock, Effects, ModelData, system_clock};
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
 use crate::order::{Page, page_models, page_versions};
+use crate::rules::{Clock, Effects, ModelData, system_clock};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
@@ -67,7 +67,7 @@ impl InMemoryRegistry {
         let models = self.models.read();
         let e = models
             .get(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         f(&e.data)
     }
 
@@ -80,7 +80,7 @@ impl InMemoryRegistry {
         let mut models = self.models.write();
         let e = models
             .get_mut(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         let (out, fx) = f(&mut e.data, now)?;
         e.audit.extend(fx.audit);
         Ok(out)
@@ -92,10 +92,10 @@ impl RegistryStore for InMemoryRegistry {
         let data = ModelData::new(model, (self.clock)())?;
         let mut models = self.models.write();
         if models.contains_key(&model.name) {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: model.name.clone(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                model.name.clone(),
+            ));
         }
         let out = data.model.clone();
         models.insert(
@@ -122,17 +122,17 @@ impl RegistryStore for InMemoryRegistry {
         let now = (self.clock)();
         let mut models = self.models.write();
         if !models.contains_key(name) {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         if models.contains_key(new_name) {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: new_name.to_owned(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                new_name.to_owned(),
+            ));
         }
         let mut e = models
             .remove(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         let fx = e.data.rename(new_name, change, now);
         e.audit.extend(fx.audit);
         let out = e.data.model.clone();
@@ -152,7 +152,7 @@ impl RegistryStore for InMemoryRegistry {
             .write()
             .remove(name)
             .map(|_| ())
-            .ok_or_else(|| RegistryError::not_found("registered model", name))
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))
     }
 
     fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
@@ -269,14 +269,17 @@ impl RegistryStore for InMemoryRegistry {
         models
             .get(name)
             .map(|e| e.audit.clone())
-            .ok_or_else(|| RegistryError::not_found("registered model", name))
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))
     }
 
     fn resolve(&self, uri: &ModelUri) -> Result<ModelVersionNumber> {
         let models = self.models.read();
         match models.get(uri.name()) {
             Some(e) => e.data.resolve(uri.target()),
-            None => Err(RegistryError::not_found("registered model", uri.name())),
+            None => Err(RegistryError::not_found(
+                EntityKind::RegisteredModel,
+                uri.name(),
+            )),
         }
     }
 }

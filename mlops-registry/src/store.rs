@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::compare::Comparison;
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::filter::Filter;
 use crate::model::{
     Alias, AuditRecord, Digest, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
@@ -527,7 +527,7 @@ pub trait RegistryStoreExt: RegistryStore {
             match self.resolve(&ModelUri::new(name, VersionTarget::Stage(stage))?) {
                 Ok(v) => out.push(self.get_model_version(name, v)?),
                 Err(RegistryError::NotFound {
-                    kind: "model version",
+                    kind: EntityKind::ModelVersion,
                     ..
                 }) => {}
                 Err(e) => return Err(e),

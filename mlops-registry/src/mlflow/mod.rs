@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::core::version_id;
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditChange, AuditRecord, MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber,
     RegisteredModel, Stage, validate_metric, validate_model_name, validate_tag,
 };
 use crate::order::{Page, check_model_search, check_version_search, page_models, page_versions};
 use crate::policy::{PromotionRequest, PromotionTarget};
+use crate::rules::version_id;
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::{ModelUri, VersionTarget};
 use mlops_mlflow::http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
@@ -136,12 +136,11 @@ fn remote(e: HttpError) -> RegistryError {
 fn model_err(name: &str, e: HttpError) -> RegistryError {
     match e.kind {
         HttpErrorKind::NotFound if e.error_code.is_some() => {
-            RegistryError::not_found("registered model", name)
+            RegistryError::not_found(EntityKind::RegisteredModel, name)
         }
-        HttpErrorKind::AlreadyExists => RegistryError::AlreadyExists {
-            kind: "registered model",
-            id: name.to_owned(),
-        },
+        HttpErrorKind::AlreadyExists => {
+            RegistryError::already_exists(EntityKind::RegisteredModel, name.to_owned())
+        }
         _ => plain(e),
     }
 }
@@ -272,7 +271,7 @@ impl MlflowRegistry {
             return plain(e);
         }
         match self.model_json(name) {
-            Ok(_) => RegistryError::not_found("model version", version_id(name, v)),
+            Ok(_) => RegistryError::not_found(EntityKind::ModelVersion, version_id(name, v)),
             Err(e) => e,
         }
     }
@@ -528,10 +527,9 @@ impl RegistryStore for MlflowRegistry {
             Retry::Once,
         )
         .map_err(|e| match e.kind {
-            HttpErrorKind::AlreadyExists => RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: new_name.to_owned(),
-            },
+            HttpErrorKind::AlreadyExists => {
+                RegistryError::already_exists(EntityKind::RegisteredModel, new_name.to_owned())
+            }
             _ => model_err(name, e),
         })?;
         let model = self.model_json(new_name)?;
@@ -786,7 +784,9 @@ impl RegistryStore for MlflowRegistry {
         let candidate = versions
             .iter()
             .find(|v| v.version == version)
-            .ok_or_else(|| RegistryError::not_found("model version", version_id(name, version)))?;
+            .ok_or_else(|| {
+                RegistryError::not_found(EntityKind::ModelVersion, version_id(name, version))
+            })?;
         let others: Vec<&ModelVersion> = versions
             .iter()
             .filter(|v| v.stage == stage && v.version != version)
@@ -910,7 +910,9 @@ impl RegistryStore for MlflowRegistry {
             .find(|a| a.alias == alias.as_str())
             .map(|a| wire::version_number(&url, &a.version))
             .transpose()?
-            .ok_or_else(|| RegistryError::not_found("alias", format!("{name}@{alias}")))?;
+            .ok_or_else(|| {
+                RegistryError::not_found(EntityKind::Alias, format!("{name}@{alias}"))
+            })?;
         self.send(
             Method::Delete,
             "registered-models/alias",
@@ -950,7 +952,7 @@ impl RegistryStore for MlflowRegistry {
         let model = self.model_json(name)?;
         if !model.tags.iter().any(|t| t.key == key) {
             return Err(RegistryError::not_found(
-                "tag",
+                EntityKind::Tag,
                 format!("{name} tag {key:?}"),
             ));
         }
@@ -988,7 +990,7 @@ impl RegistryStore for MlflowRegistry {
         let v = self.version_json(name, version)?;
         if !v.tags.iter().any(|t| t.key == key) {
             return Err(RegistryError::not_found(
-                "tag",
+                EntityKind::Tag,
                 format!("{} tag {key:?}", version_id(name, version)),
             ));
         }
@@ -1051,7 +1053,10 @@ impl RegistryStore for MlflowRegistry {
                         if model.aliases.iter().any(|x| x.alias == a.as_str()) {
                             Err(plain(e))
                         } else {
-                            Err(RegistryError::not_found("alias", format!("{name}@{a}")))
+                            Err(RegistryError::not_found(
+                                EntityKind::Alias,
+                                format!("{name}@{a}"),
+                            ))
                         }
                     }
                     Err(e) => Err(plain(e)),
@@ -1071,7 +1076,10 @@ impl RegistryStore for MlflowRegistry {
                     }
                 }
                 best.ok_or_else(|| {
-                    RegistryError::not_found("model version", format!("{name} in stage {stage}"))
+                    RegistryError::not_found(
+                        EntityKind::ModelVersion,
+                        format!("{name} in stage {stage}"),
+                    )
                 })
             }
             VersionTarget::Latest => {
@@ -1082,7 +1090,7 @@ impl RegistryStore for MlflowRegistry {
                     best = best.max(Some(wire::version_number(&url, &v.version)?));
                 }
                 best.ok_or_else(|| {
-                    RegistryError::not_found("model version", format!("{name} latest"))
+                    RegistryError::not_found(EntityKind::ModelVersion, format!("{name} latest"))
                 })
             }
         }

@@ -188,7 +188,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
     )]);
     let err = registry(&server.uri).get_registered_model("m").unwrap_err();
     assert!(
-        matches!(&err, RegistryError::NotFound { kind: "registered model", id } if id == "m"),
+        matches!(&err, RegistryError::NotFound { kind: crate::EntityKind::RegisteredModel, id } if id == "m"),
         "{err}"
     );
 
@@ -203,7 +203,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
         matches!(
             &err,
             RegistryError::AlreadyExists {
-                kind: "registered model",
+                kind: crate::EntityKind::RegisteredModel,
                 ..
             }
         ),
@@ -234,7 +234,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
         .get_model_version("m", "9".parse().unwrap())
         .unwrap_err();
     assert!(
-        matches!(&err, RegistryError::NotFound { kind: "model version", id } if id == "m v9"),
+        matches!(&err, RegistryError::NotFound { kind: crate::EntityKind::ModelVersion, id } if id == "m v9"),
         "{err}"
     );
 }
@@ -287,7 +287,7 @@ fn resolve_costs_one_request() {
         matches!(
             err,
             RegistryError::NotFound {
-                kind: "model version",
+                kind: crate::EntityKind::ModelVersion,
                 ..
             }
         ),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditChange, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     VersionStatus, validate_metric, validate_model_name, validate_tag,
@@ -112,7 +112,7 @@ impl ModelData {
     }
 
     fn not_found(&self, v: ModelVersionNumber) -> RegistryError {
-        RegistryError::not_found("model version", version_id(self.name(), v))
+        RegistryError::not_found(EntityKind::ModelVersion, version_id(self.name(), v))
     }
 
     pub fn get(&self, v: ModelVersionNumber) -> Result<&ModelVersion> {
@@ -149,24 +149,25 @@ impl ModelData {
     pub fn resolve(&self, target: &VersionTarget) -> Result<ModelVersionNumber> {
         match target {
             VersionTarget::Version(v) => self.get(*v).map(|_| *v),
-            VersionTarget::Alias(a) => {
-                self.model.aliases.get(a).copied().ok_or_else(|| {
-                    RegistryError::not_found("alias", format!("{}@{a}", self.name()))
-                })
-            }
+            VersionTarget::Alias(a) => self.model.aliases.get(a).copied().ok_or_else(|| {
+                RegistryError::not_found(EntityKind::Alias, format!("{}@{a}", self.name()))
+            }),
             VersionTarget::Stage(s) => {
                 self.by_stage[stage_index(*s)]
                     .last()
                     .copied()
                     .ok_or_else(|| {
                         RegistryError::not_found(
-                            "model version",
+                            EntityKind::ModelVersion,
                             format!("{} in stage {s}", self.name()),
                         )
                     })
             }
             VersionTarget::Latest => self.versions.keys().next_back().copied().ok_or_else(|| {
-                RegistryError::not_found("model version", format!("{} latest", self.name()))
+                RegistryError::not_found(
+                    EntityKind::ModelVersion,
+                    format!("{} latest", self.name()),
+                )
             }),
         }
     }
@@ -236,7 +237,7 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id))?;
         ver.description = description.to_owned();
         ver.updated_at = now;
         self.touch(now);
@@ -435,10 +436,9 @@ impl ModelData {
         change: &Change<'_>,
         now: DateTime<Utc>,
     ) -> Result<Effects> {
-        let from =
-            self.model.aliases.remove(alias).ok_or_else(|| {
-                RegistryError::not_found("alias", format!("{}@{alias}", self.name()))
-            })?;
+        let from = self.model.aliases.remove(alias).ok_or_else(|| {
+            RegistryError::not_found(EntityKind::Alias, format!("{}@{alias}", self.name()))
+        })?;
         self.touch(now);
         let mut fx = Effects::default();
         fx.audit.push(Self::record(
@@ -468,7 +468,7 @@ impl ModelData {
     pub fn delete_model_tag(&mut self, key: &str, now: DateTime<Utc>) -> Result<Effects> {
         if self.model.tags.remove(key).is_none() {
             return Err(RegistryError::not_found(
-                "tag",
+                EntityKind::Tag,
                 format!("{} tag {key:?}", self.name()),
             ));
         }
@@ -488,7 +488,7 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id))?;
         ver.tags.insert(key.to_owned(), value.to_owned());
         ver.updated_at = now;
         self.touch(now);
@@ -507,9 +507,12 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id.clone()))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id.clone()))?;
         if ver.tags.remove(key).is_none() {
-            return Err(RegistryError::not_found("tag", format!("{id} tag {key:?}")));
+            return Err(RegistryError::not_found(
+                EntityKind::Tag,
+                format!("{id} tag {key:?}"),
+            ));
         }
         ver.updated_at = now;
         self.touch(now);
