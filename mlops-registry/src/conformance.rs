@@ -822,7 +822,7 @@ pub fn denied_promotion_changes_nothing(
     let before_history = store.audit_history("m").unwrap();
     let gate = Gate::new()
         .min_metric("accuracy", 0.85)
-        .no_regression("accuracy", Direction::HigherIsBetter)
+        .no_regression("accuracy", Direction::Maximize)
         .require_tag("validated")
         .require_approval("approved_by");
     let gated = Change::by("ci").gated(&gate);
@@ -910,7 +910,7 @@ pub fn compare_versions_marks_best(
     assert_eq!(table.best("latency_ms"), [v(3)]);
     let flipped = table
         .clone()
-        .with_direction("latency_ms", Direction::HigherIsBetter);
+        .with_direction("latency_ms", Direction::Maximize);
     assert_eq!(flipped.best("latency_ms"), [v(1)]);
     let text = table.to_string();
     assert!(text.contains("0.9300*"), "{text}");

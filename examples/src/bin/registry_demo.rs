@@ -155,7 +155,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let gate = Gate::new()
         .min_metric("accuracy", 0.90)
         .max_metric("latency_ms", 50.0)
-        .no_regression("accuracy", Direction::HigherIsBetter)
+        .no_regression("accuracy", Direction::Maximize)
         .require_approval("approved_by");
     let champion: Alias = "champion".parse()?;
     let challenger: Alias = "challenger".parse()?;
