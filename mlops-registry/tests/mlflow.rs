@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mlops_mlflow::test_server::MlflowServer;
-use mlops_registry::conformance::{self, Capabilities};
+use mlops_registry::conformance::{Capabilities, Subject};
 use mlops_registry::{
     Change, Digest, MlflowConfig, MlflowRegistry, NewModel, NewVersion, RegistryError,
     RegistryStore, RegistryStoreExt, Stage,
@@ -39,57 +39,20 @@ fn registry(tag: &str) -> MlflowRegistry {
         .unwrap()
 }
 
-fn run(name: &str, case: conformance::Case) {
-    let store = registry(name);
+/// The conformance subject: a fresh prefix per test; a reopen is a new handle on it.
+fn subject() -> Subject<dyn RegistryStore> {
+    let store = registry("conformance");
     let again = store.clone();
-    let reopen = move || Box::new(again.clone()) as Box<dyn RegistryStore>;
-    case(&store, &reopen, &MLFLOW_CAPS);
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {$(
-        #[test]
-        #[ignore = "needs mlflow"]
-        fn $case() {
-            run(stringify!($case), conformance::$case);
-        }
-    )*};
+    Subject::new(Box::new(store) as Box<dyn RegistryStore>)
+        .with_reopen(move || Box::new(again.clone()))
 }
 
 mod suite {
-    use super::{conformance, run};
-    conformance!(
-        models_create_get_duplicate,
-        invalid_input_is_rejected,
-        versions_are_numbered_and_never_reused,
-        unknown_model_and_version,
-        seed_demo_stage_workflow,
-        archive_existing_needs_active_stage,
-        aliases_set_move_delete,
-        deleting_a_version_deletes_its_aliases,
-        resolve_every_uri_form,
-        tags_and_descriptions,
-        rename_keeps_versions_aliases_history,
-        delete_model,
-        search_versions,
-        search_models,
-        audit_history_records_every_change,
-        denied_promotion_changes_nothing,
-        compare_versions_marks_best,
-        search_order_and_pages,
+    mlops_registry::conformance_tests!(
+        ignore = "needs mlflow";
+        caps = super::MLFLOW_CAPS;
+        super::subject
     );
-}
-
-#[test]
-fn every_conformance_case_runs_here() {
-    // The list above must not fall behind the suite.
-    let listed = include_str!("mlflow.rs");
-    for (name, _) in conformance::CASES {
-        assert!(
-            listed.contains(&format!("        {name},\n")),
-            "{name} is not run against MLflow"
-        );
-    }
 }
 
 #[test]
@@ -413,13 +376,13 @@ fn foreign_or_malformed_tags_never_break_a_read() {
         .search_model_versions(&mlops_registry::Search::filter("name = 'm'").unwrap())
         .unwrap()
         .items;
-    assert_eq!(found, [got.clone()]);
+    assert_eq!(found, std::slice::from_ref(&got));
     let found = r
         .search_model_versions(&mlops_registry::Search::filter("tags.team = 'nlp'").unwrap())
         .unwrap()
         .items;
-    assert_eq!(found, [got.clone()]);
-    assert_eq!(r.versions("m").unwrap(), [got.clone()]);
+    assert_eq!(found, std::slice::from_ref(&got));
+    assert_eq!(r.versions("m").unwrap(), std::slice::from_ref(&got));
     let models = r
         .search_registered_models(&Default::default())
         .unwrap()
@@ -427,7 +390,7 @@ fn foreign_or_malformed_tags_never_break_a_read() {
     assert_eq!(models.len(), 1);
     assert_eq!(models[0].name, "m");
     assert!(r.get_registered_model("m").unwrap().tags.is_empty());
-    assert_eq!(r.latest_versions("m", &[]).unwrap(), [got.clone()]);
+    assert_eq!(r.latest_versions("m", &[]).unwrap(), std::slice::from_ref(&got));
     assert_eq!(r.compare_versions("m").unwrap().rows.len(), 1);
     // The unreadable audit record is skipped; ours are all there.
     assert_eq!(r.audit_history("m").unwrap(), audit_before);
