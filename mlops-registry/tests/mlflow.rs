@@ -390,7 +390,10 @@ fn foreign_or_malformed_tags_never_break_a_read() {
     assert_eq!(models.len(), 1);
     assert_eq!(models[0].name, "m");
     assert!(r.get_registered_model("m").unwrap().tags.is_empty());
-    assert_eq!(r.latest_versions("m", &[]).unwrap(), std::slice::from_ref(&got));
+    assert_eq!(
+        r.latest_versions("m", &[]).unwrap(),
+        std::slice::from_ref(&got)
+    );
     assert_eq!(r.compare_versions("m").unwrap().rows.len(), 1);
     // The unreadable audit record is skipped; ours are all there.
     assert_eq!(r.audit_history("m").unwrap(), audit_before);
