@@ -381,7 +381,7 @@ fn audit_values_fit_mlflows_tag_limit() {
             version: "1".parse().unwrap(),
         },
     };
-    let value = super::audit_value(&mut record);
+    let value = super::audit::audit_value(&mut record);
     assert!(value.chars().count() <= crate::model::MAX_TAG_VALUE_LEN);
     assert!(record.comment.ends_with("..."));
     let back: crate::model::AuditRecord = serde_json::from_str(&value).unwrap();
@@ -393,8 +393,8 @@ fn audit_sequence_follows_the_highest_key() {
     let url = "http://x/api/2.0/mlflow/registered-models/get";
     let mut answer: serde_json::Value = serde_json::from_str(MODEL).unwrap();
     let m: super::ModelJson = super::field(url, answer.take(), "registered_model").unwrap();
-    assert_eq!(super::next_audit_seq(&m), 2);
-    assert_ne!(super::random_u32(), super::random_u32());
+    assert_eq!(super::audit::next_audit_seq(&m), 2);
+    assert_ne!(super::audit::random_u32(), super::audit::random_u32());
 }
 
 #[test]
