@@ -1,5 +1,6 @@
 //! [`MlflowRegistry`]: a [`RegistryStore`](crate::RegistryStore) over an MLflow tracking server's Model Registry
-//! (REST API 2.0, `/api/2.0/mlflow/registered-models/...` and `/model-versions/...`).
+//! (REST API 2.0, `/api/2.0/mlflow/registered-models/...` and `/model-versions/...`), and the
+//! settings of its HTTP client ([`MlflowConfig`], [`MlflowAuth`], [`HttpError`], the defaults).
 
 mod audit;
 mod search;
@@ -18,8 +19,13 @@ use crate::model::{Alias, ModelVersion, ModelVersionNumber, RegisteredModel, val
 use crate::policy::{PromotionRequest, PromotionTarget};
 use crate::rules::version_id;
 use crate::store::Change;
-use mlops_mlflow::http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
+use mlops_mlflow::http::{Method, MlflowHttp, Retry};
 
+/// The HTTP client's settings and errors (shared with `mlops-tracking`'s MLflow backend).
+pub use mlops_mlflow::http::{
+    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
+    MlflowAuth, MlflowConfig,
+};
 pub(crate) use search::PageQuery;
 use search::{Target, pushdown};
 use wire::{ModelJson, VersionJson, field, list, to_model, to_version};
@@ -67,13 +73,13 @@ const VERSION_PAGE: usize = 10_000;
 ///   ([`RegistryError::InvalidArgument`]). The MLflow UI and clients show them as tags. A
 ///   metric name longer than 237 characters does not fit MLflow's tag key.
 /// - **Audit history** is kept as model tags `mlops.audit.<8-digit sequence>.<8 hex>`, each
-///   holding one [`AuditRecord`] as JSON, so it follows renames, disappears with the model, and
+///   holding one [`AuditRecord`](crate::AuditRecord) as JSON, so it follows renames, disappears with the model, and
 ///   shows in the MLflow UI. The records are written by this client after the change the
 ///   server made: the two are not atomic (a crash or a failed tag write between them leaves the
 ///   change without its record), other MLflow clients changing stages or aliases leave no
 ///   record, and two writers appending at once each keep their records (the random suffix
 ///   keeps keys distinct) but their relative order is not defined. A comment is shortened to
-///   keep a record within [`MAX_TAG_VALUE_LEN`](crate::MAX_TAG_VALUE_LEN) characters (MLflow 3
+///   keep a record within [`MAX_TAG_VALUE_LEN`](crate::model::MAX_TAG_VALUE_LEN) characters (MLflow 3
 ///   accepts 100,000). Why tags rather than a flag saying "no audit trail": the trail then
 ///   survives this process, follows the model, and is readable by any MLflow client and in the
 ///   UI, at the cost of one extra request per record.
