@@ -47,7 +47,8 @@
 //! ## Where things are
 //! The crate root holds what a user reaches for first: the backends, [`RegistryStore`] and
 //! [`RegistryStoreExt`], the request types, the model types, [`Gate`], [`Comparison`] and the
-//! errors. The rest lives in named modules: [`model`] (limits, validation, [`model::AuditChange`],
+//! errors. The rest lives in named modules: [`clock`] (the system and a manual clock),
+//! [`model`] (limits, validation, [`model::AuditChange`],
 //! [`model::VersionStatus`]), [`policy`] (what a custom [`PromotionPolicy`] sees), [`uri`]
 //! ([`uri::VersionTarget`]), [`compare`] (table rows), `mlflow` (the HTTP client's settings and
 //! errors, feature `mlflow`) and [`conformance`] (the shared test suite).
@@ -73,6 +74,7 @@
 //!
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 
+pub mod clock;
 pub mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
@@ -89,6 +91,7 @@ mod rules;
 mod store;
 pub mod uri;
 
+pub use crate::clock::Clock;
 pub use crate::compare::{Comparison, Direction};
 pub use crate::error::{EntityKind, RegistryError, Result};
 pub use crate::file::FileRegistry;
@@ -101,6 +104,5 @@ pub use crate::model::{
 };
 pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy};
-pub use crate::rules::Clock;
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::ModelUri;

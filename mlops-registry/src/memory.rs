@@ -7,13 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
+use crate::clock::{Clock, system_clock};
 use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
 use crate::order::{Page, page_models, page_versions};
-use crate::rules::{Clock, Effects, ModelData, system_clock};
+use crate::rules::{Effects, ModelData};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
@@ -29,7 +30,7 @@ struct Entry {
 #[derive(Clone)]
 pub struct InMemoryRegistry {
     models: Arc<RwLock<BTreeMap<String, Entry>>>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for InMemoryRegistry {
@@ -56,9 +57,10 @@ impl InMemoryRegistry {
         }
     }
 
-    /// Use `clock` for every timestamp (tests pin time with it).
+    /// Use `clock` for every timestamp (tests pin time with it, e.g. with a
+    /// [`ManualClock`](crate::clock::ManualClock)); the default is the system clock.
     #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -76,7 +78,7 @@ impl InMemoryRegistry {
         name: &str,
         f: impl FnOnce(&mut ModelData, DateTime<Utc>) -> Result<(T, Effects)>,
     ) -> Result<T> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let mut models = self.models.write();
         let e = models
             .get_mut(name)
@@ -89,7 +91,7 @@ impl InMemoryRegistry {
 
 impl RegistryStore for InMemoryRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
-        let data = ModelData::new(model, (self.clock)())?;
+        let data = ModelData::new(model, self.clock.now())?;
         let mut models = self.models.write();
         if models.contains_key(&model.name) {
             return Err(RegistryError::already_exists(
@@ -119,7 +121,7 @@ impl RegistryStore for InMemoryRegistry {
         change: &Change<'_>,
     ) -> Result<RegisteredModel> {
         validate_model_name(new_name)?;
-        let now = (self.clock)();
+        let now = self.clock.now();
         let mut models = self.models.write();
         if !models.contains_key(name) {
             return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));

@@ -5,7 +5,6 @@
 //! write.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -17,17 +16,6 @@ use crate::model::{
 use crate::policy::{PromotionRequest, PromotionTarget};
 use crate::store::{Change, NewModel, NewVersion};
 use crate::uri::VersionTarget;
-
-/// The clock the embedded backends stamp changes with (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The system clock, truncated to milliseconds (MLflow's resolution; JSON round-trips exactly).
-pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| {
-        let now = Utc::now();
-        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-    })
-}
 
 /// What a change touched.
 #[derive(Debug, Default)]

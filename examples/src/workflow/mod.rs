@@ -148,6 +148,28 @@ fn stepping_clock(start_ms: i64, step_ms: i64) -> impl Fn() -> i64 + Send + Sync
     move || start_ms + step_ms * n.fetch_add(1, Ordering::Relaxed)
 }
 
+/// [`stepping_clock`] as the registry's [`mlops_registry::Clock`].
+#[derive(Debug)]
+struct SteppingRegistryClock {
+    next_ms: AtomicI64,
+    step_ms: i64,
+}
+
+impl SteppingRegistryClock {
+    fn new(start_ms: i64, step_ms: i64) -> Self {
+        Self {
+            next_ms: AtomicI64::new(start_ms),
+            step_ms,
+        }
+    }
+}
+
+impl mlops_registry::Clock for SteppingRegistryClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.next_ms.fetch_add(self.step_ms, Ordering::Relaxed))
+    }
+}
+
 fn datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -245,8 +267,8 @@ type Backends = (
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
     let dvc_clock = stepping_clock(CUTOFF_MS, 1000);
-    let registry_clock = stepping_clock(CUTOFF_MS + HOUR_MS, 1000);
-    let registry_clock: mlops_registry::Clock = Arc::new(move || datetime(registry_clock()));
+    let registry_clock: Arc<dyn mlops_registry::Clock> =
+        Arc::new(SteppingRegistryClock::new(CUTOFF_MS + HOUR_MS, 1000));
     let feature_clock = ManualClock::new(ts(SERVE_MS));
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
         // The working copy and the version logs are files; the content store is in memory.

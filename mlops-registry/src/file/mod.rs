@@ -17,17 +17,19 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
+use crate::clock::{Clock, system_clock};
 use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
 use crate::order::{Page, check_version_search, page_models, page_versions};
-use crate::rules::{Clock, ModelData, system_clock};
+use crate::rules::ModelData;
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 use mlops_fs as fsutil;
@@ -114,7 +116,7 @@ impl Drop for LockGuard<'_> {
 pub struct FileRegistry {
     root: PathBuf,
     fsync: bool,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     gen_file: File,
     lock: Mutex<File>,
     cache: RwLock<Cache>,
@@ -206,9 +208,10 @@ impl FileRegistry {
         self
     }
 
-    /// Use `clock` for every timestamp (tests pin time with it).
+    /// Use `clock` for every timestamp (tests pin time with it, e.g. with a
+    /// [`ManualClock`](crate::clock::ManualClock)); the default is the system clock.
     #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -277,7 +280,7 @@ impl FileRegistry {
 
 impl RegistryStore for FileRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let data = ModelData::new(model, now)?;
         let guard = self.lock_exclusive()?;
         self.recover_journal(&guard)?;
@@ -363,7 +366,7 @@ impl RegistryStore for FileRegistry {
                 new_name.to_owned(),
             ));
         }
-        let now = (self.clock)();
+        let now = self.clock.now();
         let Some(mut entry) = cache.models.remove(name) else {
             return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         };

@@ -28,7 +28,7 @@ impl FileRegistry {
         if !self.ensure(&mut cache, name)? {
             return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
-        let now = (self.clock)();
+        let now = self.clock.now();
         let Some(entry) = cache.models.get_mut(name) else {
             return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         };
