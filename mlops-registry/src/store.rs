@@ -389,7 +389,8 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// [`RegistryError::NotFound`] for an unknown model, version or tag.
     fn delete_version_tag(&self, name: &str, version: ModelVersionNumber, key: &str) -> Result<()>;
 
-    /// The audit history of a model's stage and alias changes, oldest first.
+    /// The audit history of a model, oldest first: version creations and deletions, stage and
+    /// alias changes, renames.
     ///
     /// # Errors
     /// [`RegistryError::NotFound`].

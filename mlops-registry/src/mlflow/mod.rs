@@ -72,6 +72,10 @@ const VERSION_PAGE: usize = 10_000;
 ///   from [`ModelVersion::tags`] and [`RegisteredModel::tags`], and a caller may not set them
 ///   ([`RegistryError::InvalidArgument`]). The MLflow UI and clients show them as tags. A
 ///   metric name longer than 237 characters does not fit MLflow's tag key.
+///   Another client may write into that namespace: a metric tag that is not a finite number or
+///   a digest tag that is not a digest is kept as a plain tag, and an audit tag that is not a
+///   record is skipped, each with a `tracing` warning (once per tag); a foreign tag never
+///   makes a read fail.
 /// - **Audit history** is kept as model tags `mlops.audit.<8-digit sequence>.<8 hex>`, each
 ///   holding one [`AuditRecord`](crate::AuditRecord) as JSON, so it follows renames, disappears with the model, and
 ///   shows in the MLflow UI. The records are written by this client after the change the
