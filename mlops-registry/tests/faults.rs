@@ -508,6 +508,7 @@ fn stray_files_beside_models_are_ignored() {
         models.join("notes").join("todo.txt"),
         model_dir.join(".DS_Store"),
         model_dir.join("model.log.orig"),
+        model_dir.join("backup").join("model.log"),
         dir.path().join("trash").join(".DS_Store"),
         dir.path().join("README"),
     ];
