@@ -221,7 +221,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             format!(" ({})", r.comment)
         };
-        println!("  {} by {}{comment}", r.change, r.actor);
+        let actor = if r.actor.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", r.actor)
+        };
+        println!("  {}{actor}{comment}", r.change);
     }
 
     println!("\nresolving URIs:");
