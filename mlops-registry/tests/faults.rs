@@ -569,3 +569,71 @@ fn stray_files_beside_models_are_ignored() {
     let err = reg.search_model_versions(&Default::default()).unwrap_err();
     assert_eq!(corrupt_path(&err), fake.join("model.log"));
 }
+
+/// Counts the `tracing` events whose message mentions `needle` (a minimal subscriber: the
+/// crate installs none).
+struct CountEvents {
+    needle: &'static str,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tracing::Subscriber for CountEvents {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        if text.0.contains(self.needle) {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Each stray entry is logged once per handle, not on every search.
+#[test]
+fn stray_entries_are_logged_once() {
+    let (dir, _) = setup();
+    for name in [".DS_Store", "README.md"] {
+        fs::write(dir.path().join("models").join(name), b"x").unwrap();
+    }
+    fs::write(dir.path().join("trash").join(".DS_Store"), b"x").unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = CountEvents {
+        needle: "not a model folder",
+        hits: hits.clone(),
+    };
+    tracing::subscriber::with_default(subscriber, || {
+        let reg = FileRegistry::open(dir.path()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                reg.search_registered_models(&Default::default())
+                    .unwrap()
+                    .items
+                    .len(),
+                2
+            );
+            // Another handle changes something: the next search lists the directory again.
+            FileRegistry::open(dir.path())
+                .unwrap()
+                .set_model_tag("m", "k", "v")
+                .unwrap();
+        }
+    });
+    // Three strays, each once by the first handle; each of the three other handles logs what
+    // it meets on open (two under models/, one in trash/).
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3 + 3 * 3);
+}
