@@ -36,9 +36,6 @@ pub enum RegistryError {
         /// Why, naming the offending value.
         detail: String,
     },
-    /// The request contradicts stored state (an alias on a deleted version, a denied promotion).
-    #[error("conflict: {0}")]
-    Conflict(String),
     /// A promotion (a stage transition or an alias move) was refused by the caller's
     /// [`PromotionPolicy`](crate::PromotionPolicy); nothing was changed.
     #[error("promotion of {model} v{version} to {target} denied: {}", reasons.join("; "))]

@@ -285,7 +285,6 @@ fn kind_of(e: &RegistryError) -> &'static str {
         RegistryError::AlreadyExists { .. } => "already exists",
         RegistryError::InvalidArgument { .. } => "invalid",
         RegistryError::PromotionDenied { .. } => "denied",
-        RegistryError::Conflict(_) => "conflict",
         _ => "other",
     }
 }
