@@ -7,7 +7,6 @@
 use std::fs;
 use std::hint::black_box;
 use std::io::Read;
-use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mlops_dvc::{ContentStore, Digest, FileContentStore, InMemoryContentStore, Repository};
@@ -71,12 +70,7 @@ fn objects(c: &mut Criterion) {
 fn repository(c: &mut Criterion) {
     let mut group = c.benchmark_group("dvc/repository");
     let dir = tempfile::tempdir().unwrap();
-    let store = FileContentStore::open(dir.path().join(".mlops-dvc/cache"))
-        .unwrap()
-        .with_fsync(false);
-    let repo = Repository::with_store(dir.path(), Arc::new(store))
-        .unwrap()
-        .with_fsync(false);
+    let repo = Repository::open(dir.path()).unwrap().with_fsync(false);
     fs::write(dir.path().join("one.csv"), vec![b'x'; 10 * 1024]).unwrap();
     for i in 0..1000 {
         let sub = dir.path().join(format!("dir/{:02}", i / 100));

@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the mlops crates live in `benches/benches/`, one file per crate
-//! (`cargo bench -p mlops-benches --bench <crate>`), beside a few `harness = false` programs
-//! that report what criterion does not: CPU time per operation and peak memory
-//! (`*_cpu`, `*_memory`, `*_latency`, `dvc_figures`; they do nothing unless run with `--bench`).
+//! (`cargo bench -p mlops-benches --bench <crate>`). Measurement programs that report what
+//! criterion does not (CPU time per operation, peak memory, latency percentiles: `*_cpu`,
+//! `*_memory`, `*_latency`, `features_scaling`, `dvc_figures`) are binaries in `src/bin/`:
+//! `cargo run --release -p mlops-benches --bin <name>`.
 //!
 //! The binaries `peers_tracking`, `peers_registry`, `peers_dvc` and `peers_features`
 //! (`src/bin/`) are our side of the side-by-side comparison with MLflow, DVC and Feast: the

@@ -31,12 +31,25 @@ pub fn parse_data_dir(
     Ok(data)
 }
 
-/// [`parse_data_dir`] over the process's own arguments.
+/// [`parse_data_dir`] over the process's own arguments. `-h` / `--help` prints the usage and
+/// exits with status 0, as command-line programs do; a bad argument is an error (the example
+/// exits non-zero).
 ///
 /// # Errors
-/// As [`parse_data_dir`].
+/// As [`parse_data_dir`], except for `--help`.
 pub fn data_dir_arg(example: &str) -> Result<std::path::PathBuf, String> {
+    exit_on_help(&format!("usage: {example} [--data DIR]"));
     parse_data_dir(example, std::env::args().skip(1))
+}
+
+/// When the process's arguments ask for help (`-h` or `--help`), print `usage` to standard
+/// output and exit with status 0; otherwise return.
+#[allow(clippy::print_stdout)]
+pub fn exit_on_help(usage: &str) {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{usage}");
+        std::process::exit(0);
+    }
 }
 
 #[cfg(test)]

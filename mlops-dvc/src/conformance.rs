@@ -1,23 +1,152 @@
-//! The shared conformance suite of [`ContentStore`]: plain functions over `&dyn ContentStore`
-//! that every backend (memory, file, a third party's remote) must pass.
+//! The conformance suite of [`ContentStore`]: one plain function per case, run by every backend
+//! of this crate (memory, file) and usable by a third party's (an S3 or HTTP remote).
 //!
-//! [`content_store_conformance!`](crate::content_store_conformance) stamps one `#[test]` per case:
+//! The contract is the same in every crate of the workspace:
+//! - a [`Subject`] holds the backend under test (`store`), optionally a `reopen` function that
+//!   opens a new handle on the same durable storage (the cases about close and reopen use it
+//!   when present), and a `guard` that keeps what the backend needs alive (a temp dir);
+//! - [`Capabilities`] says where a backend legitimately differs ([`Capabilities::ALL`] is
+//!   everything; `const fn` setters turn flags off);
+//! - every case is a `pub fn <case>(subject: &Subject<dyn ContentStore>, caps: &Capabilities)`
+//!   listed in [`CASES`];
+//! - [`conformance_tests!`](crate::conformance_tests) stamps one `#[test]` per case, calling the
+//!   factory (an expression of type `impl Fn() -> Subject<dyn ContentStore>`) once per test:
 //!
 //! ```text
 //! mod conformance_memory {
-//!     mlops_dvc::content_store_conformance!((mlops_dvc::InMemoryContentStore::new(), ()));
+//!     use mlops_dvc::conformance::{Capabilities, Subject};
+//!     mlops_dvc::conformance_tests!(
+//!         caps = Capabilities::ALL.local_files(false);
+//!         || Subject::new(mlops_dvc::InMemoryContentStore::new())
+//!     );
 //! }
 //! ```
 //!
-//! The macro's argument is evaluated once per test and must give `(store, guard)`, where the guard
-//! (a temp dir, a server handle, `()`) lives as long as the test.
+//! The cases can also be run by hand:
+//!
+//! ```
+//! # #[cfg(feature = "conformance")] {
+//! use mlops_dvc::conformance::{CASES, Capabilities, Subject};
+//! use mlops_dvc::{FileContentStore, InMemoryContentStore};
+//!
+//! let caps = Capabilities::ALL.local_files(false);
+//! for (_name, case) in CASES {
+//!     case(&Subject::new(InMemoryContentStore::new()), &caps);
+//! }
+//! // A durable backend: `reopen` opens the same folder again, the guard keeps it alive.
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().to_path_buf();
+//! let subject = Subject::new(FileContentStore::open(&path).unwrap().with_fsync(false))
+//!     .with_reopen(move || FileContentStore::open(&path).unwrap())
+//!     .with_guard(dir);
+//! mlops_dvc::conformance::persists_across_reopen(&subject, &Capabilities::ALL);
+//! # }
+//! ```
 #![allow(clippy::missing_panics_doc)]
 
+use std::any::Any;
+use std::fmt;
 use std::io::{self, Read};
 
 use crate::digest::Digest;
 use crate::error::DvcError;
 use crate::store::ContentStore;
+
+/// The backend under test, with what the cases need around it.
+pub struct Subject<S: ?Sized> {
+    /// The backend under test.
+    pub store: Box<S>,
+    /// Opens a new handle on the same storage (for backends with durable state); cases about
+    /// close and reopen use it when present.
+    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
+    /// Whatever must outlive the test (a temp dir, a server handle).
+    pub guard: Box<dyn Any>,
+}
+
+impl<S: ?Sized> fmt::Debug for Subject<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subject")
+            .field("reopen", &self.reopen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subject<dyn ContentStore> {
+    /// A subject over `store`, without reopen and guard.
+    pub fn new(store: impl ContentStore) -> Self {
+        Self {
+            store: Box::new(store),
+            reopen: None,
+            guard: Box::new(()),
+        }
+    }
+
+    /// Set the function that opens a new handle on the same storage.
+    #[must_use]
+    pub fn with_reopen<T: ContentStore>(mut self, reopen: impl Fn() -> T + 'static) -> Self {
+        self.reopen = Some(Box::new(move || {
+            Box::new(reopen()) as Box<dyn ContentStore>
+        }));
+        self
+    }
+
+    /// Keep `guard` alive as long as the subject.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl Any) -> Self {
+        self.guard = Box::new(guard);
+        self
+    }
+}
+
+/// Where a backend legitimately differs from the full contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Objects are read-only files on the local file system:
+    /// [`local_path`](ContentStore::local_path) names them and
+    /// [`put_hardlink`](ContentStore::put_hardlink) links files in. Without it, both decline
+    /// (`None`).
+    pub local_files: bool,
+}
+
+impl Capabilities {
+    /// Everything.
+    pub const ALL: Self = Self { local_files: true };
+
+    /// Set [`local_files`](Self::local_files).
+    #[must_use]
+    pub const fn local_files(mut self, yes: bool) -> Self {
+        self.local_files = yes;
+        self
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+/// A conformance case.
+pub type Case = fn(&Subject<dyn ContentStore>, &Capabilities);
+
+/// Every case, by name.
+pub const CASES: &[(&str, Case)] = &[
+    ("put_bytes_round_trip", put_bytes_round_trip),
+    ("put_existing_is_noop", put_existing_is_noop),
+    ("put_reader_streams", put_reader_streams),
+    ("empty_object", empty_object),
+    ("missing_object", missing_object),
+    ("delete_removes_one", delete_removes_one),
+    ("list_and_contains_many", list_and_contains_many),
+    (
+        "failing_reader_stores_nothing",
+        failing_reader_stores_nothing,
+    ),
+    ("reader_verifies_good_objects", reader_verifies_good_objects),
+    ("local_files", local_files),
+    ("persists_across_reopen", persists_across_reopen),
+];
 
 fn read_all(store: &dyn ContentStore, d: &Digest) -> Vec<u8> {
     let mut out = Vec::new();
@@ -36,7 +165,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// `put_bytes` returns the SHA-256 and size, and the object reads back identical.
-pub fn put_bytes_round_trip(store: &dyn ContentStore) {
+pub fn put_bytes_round_trip(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let put = store.put_bytes(b"hello objects").unwrap();
     assert_eq!(put.digest, Digest::of_bytes(b"hello objects"));
     assert_eq!(put.size, 13);
@@ -47,7 +177,8 @@ pub fn put_bytes_round_trip(store: &dyn ContentStore) {
 }
 
 /// Writing an object that exists is a no-op reported as `inserted == false`.
-pub fn put_existing_is_noop(store: &dyn ContentStore) {
+pub fn put_existing_is_noop(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let first = store.put_bytes(b"same").unwrap();
     let again = store.put_bytes(b"same").unwrap();
     let streamed = store.put_reader(&mut &b"same"[..]).unwrap();
@@ -76,7 +207,8 @@ impl Read for Trickle<'_> {
 }
 
 /// `put_reader` streams data larger than any buffer, delivered in uneven pieces.
-pub fn put_reader_streams(store: &dyn ContentStore) {
+pub fn put_reader_streams(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let data = pattern(700_001, 3);
     let put = store
         .put_reader(&mut Trickle {
@@ -91,7 +223,8 @@ pub fn put_reader_streams(store: &dyn ContentStore) {
 }
 
 /// The empty object is an object like any other.
-pub fn empty_object(store: &dyn ContentStore) {
+pub fn empty_object(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let put = store.put_bytes(b"").unwrap();
     assert_eq!(put.digest, Digest::of_bytes(b""));
     assert_eq!(put.size, 0);
@@ -102,7 +235,8 @@ pub fn empty_object(store: &dyn ContentStore) {
 
 /// An absent object: `open`, `size` and `verify` fail with `NotFound`; `contains` and `delete`
 /// answer `false`.
-pub fn missing_object(store: &dyn ContentStore) {
+pub fn missing_object(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let d = Digest::of_bytes(b"never stored");
     assert!(!store.contains(&d).unwrap());
     assert!(store.open(&d).err().is_some_and(|e| e.is_not_found()));
@@ -112,7 +246,8 @@ pub fn missing_object(store: &dyn ContentStore) {
 }
 
 /// `delete` removes exactly one object.
-pub fn delete_removes_one(store: &dyn ContentStore) {
+pub fn delete_removes_one(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let a = store.put_bytes(b"a").unwrap().digest;
     let b = store.put_bytes(b"b").unwrap().digest;
     assert!(store.delete(&a).unwrap());
@@ -124,7 +259,8 @@ pub fn delete_removes_one(store: &dyn ContentStore) {
 }
 
 /// `list` is sorted and complete; `contains_many` answers in order.
-pub fn list_and_contains_many(store: &dyn ContentStore) {
+pub fn list_and_contains_many(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let mut digests: Vec<Digest> = (0..20u8)
         .map(|i| {
             store
@@ -147,7 +283,8 @@ pub fn list_and_contains_many(store: &dyn ContentStore) {
 }
 
 /// A reader that fails half-way: the put fails and stores nothing.
-pub fn failing_reader_stores_nothing(store: &dyn ContentStore) {
+pub fn failing_reader_stores_nothing(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     struct Failing(usize);
     impl Read for Failing {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -166,7 +303,8 @@ pub fn failing_reader_stores_nothing(store: &dyn ContentStore) {
 }
 
 /// A stored object's reader verifies: reading it to the end succeeds and `verify` passes.
-pub fn reader_verifies_good_objects(store: &dyn ContentStore) {
+pub fn reader_verifies_good_objects(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let store = &*subject.store;
     let data = pattern(300_000, 9);
     let d = store.put_bytes(&data).unwrap().digest;
     let mut reader = store.open(&d).unwrap();
@@ -183,22 +321,53 @@ pub fn reader_verifies_good_objects(store: &dyn ContentStore) {
     store.verify(&d).unwrap();
 }
 
-/// Run every case on stores made by `make` (each case gets a fresh store).
-pub fn run_all(make: &dyn Fn() -> Box<dyn ContentStore>) {
-    put_bytes_round_trip(&*make());
-    put_existing_is_noop(&*make());
-    put_reader_streams(&*make());
-    empty_object(&*make());
-    missing_object(&*make());
-    delete_removes_one(&*make());
-    list_and_contains_many(&*make());
-    failing_reader_stores_nothing(&*make());
-    reader_verifies_good_objects(&*make());
+/// Without [`Capabilities::local_files`], `local_path` and `put_hardlink` decline; with it,
+/// `local_path` names a read-only file holding the object, and `put_hardlink` stores a file by
+/// linking it (the file then shares the object's inode and is read-only).
+pub fn local_files(subject: &Subject<dyn ContentStore>, caps: &Capabilities) {
+    let store = &*subject.store;
+    let d = store.put_bytes(b"local bytes").unwrap().digest;
+    // Next to the store's objects when they are local files (a hardlink needs the same file
+    // system), else in the temp dir.
+    let base = store
+        .local_path(&d)
+        .and_then(|p| p.ancestors().nth(3).map(std::path::Path::to_path_buf))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!(
+        "mlops-dvc-conformance-{}-{}",
+        std::process::id(),
+        Digest::of_bytes(format!("{:?}", std::time::SystemTime::now()).as_bytes())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("to-link.bin");
+    let data = pattern(5000, 77);
+    std::fs::write(&file, &data).unwrap();
+    let linked_digest = Digest::of_bytes(&data);
+    let linked = store.put_hardlink(&file, &linked_digest);
+    if caps.local_files {
+        let path = store
+            .local_path(&d)
+            .expect("a local store names its object files");
+        assert_eq!(std::fs::read(&path).unwrap(), b"local bytes");
+        assert!(std::fs::metadata(&path).unwrap().permissions().readonly());
+        let put = linked.unwrap().expect("same file system: linked");
+        assert_eq!(put.digest, linked_digest);
+        assert_eq!(read_all(store, &linked_digest), data);
+        assert!(std::fs::metadata(&file).unwrap().permissions().readonly());
+        store.verify(&linked_digest).unwrap();
+    } else {
+        assert!(store.local_path(&d).is_none());
+        assert!(linked.unwrap().is_none());
+        assert!(!store.contains(&linked_digest).unwrap());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Objects written through `first` are all readable through `reopened` (a new handle on the same
-/// storage, e.g. after a process restart), and a corrupt object is still detected.
-pub fn persists_across_reopen(first: &dyn ContentStore, reopened: &dyn ContentStore) {
+/// Objects written through the subject's store are all readable through a reopened handle (a
+/// new handle on the same storage, as after a process restart) when the subject has `reopen`;
+/// without it, through the same handle.
+pub fn persists_across_reopen(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
+    let first = &*subject.store;
     let data: Vec<Vec<u8>> = (0..10u8)
         .map(|i| pattern(usize::from(i) * 1000, i))
         .collect();
@@ -206,6 +375,8 @@ pub fn persists_across_reopen(first: &dyn ContentStore, reopened: &dyn ContentSt
         .iter()
         .map(|d| first.put_bytes(d).unwrap().digest)
         .collect();
+    let reopened_box = subject.reopen.as_ref().map(|reopen| reopen());
+    let reopened = reopened_box.as_deref().unwrap_or(first);
     for (d, bytes) in digests.iter().zip(&data) {
         assert_eq!(read_all(reopened, d), *bytes);
     }
@@ -220,23 +391,40 @@ pub fn assert_corrupt(err: &DvcError) {
     assert!(err.is_corrupt(), "expected a corruption error, got {err}");
 }
 
-/// Stamp one `#[test]` per conformance case. The argument is an expression evaluated once per
-/// test that gives `(store, guard)`; see the [`conformance`](crate::conformance) module docs.
+/// Stamp one `#[test]` per conformance case (see the [`conformance`](crate::conformance)
+/// module docs), plus one that checks the stamped list is [`CASES`](crate::conformance::CASES):
+/// `conformance_tests!(<factory>)` or `conformance_tests!(caps = <expr>; <factory>)`, where the
+/// factory is an expression of type `impl Fn() -> Subject<dyn ContentStore>`, called once per
+/// test.
 #[macro_export]
-macro_rules! content_store_conformance {
-    ($make:expr) => {
-        $crate::content_store_conformance!(@cases $make;
-            put_bytes_round_trip, put_existing_is_noop, put_reader_streams, empty_object,
-            missing_object, delete_removes_one, list_and_contains_many,
-            failing_reader_stores_nothing, reader_verifies_good_objects);
-    };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
+macro_rules! conformance_tests {
+    (@cases ($caps:expr) ($factory:expr); $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                let (store, _guard) = $make;
-                $crate::conformance::$case(&store);
+                let factory = $factory;
+                let subject: $crate::conformance::Subject<dyn $crate::ContentStore> = factory();
+                let caps: $crate::conformance::Capabilities = $caps;
+                $crate::conformance::$case(&subject, &caps);
             }
         )*
+
+        #[test]
+        fn every_conformance_case_is_stamped() {
+            let stamped: &[&str] = &[$(stringify!($case)),*];
+            let listed: Vec<&str> =
+                $crate::conformance::CASES.iter().map(|(name, _)| *name).collect();
+            assert_eq!(stamped, listed.as_slice());
+        }
+    };
+    (caps = $caps:expr; $factory:expr) => {
+        $crate::conformance_tests!(@cases ($caps) ($factory);
+            put_bytes_round_trip, put_existing_is_noop, put_reader_streams, empty_object,
+            missing_object, delete_removes_one, list_and_contains_many,
+            failing_reader_stores_nothing, reader_verifies_good_objects, local_files,
+            persists_across_reopen);
+    };
+    ($factory:expr) => {
+        $crate::conformance_tests!(caps = $crate::conformance::Capabilities::ALL; $factory);
     };
 }

@@ -5,26 +5,46 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = DvcError> = std::result::Result<T, E>;
 
+/// What a [`DvcError::NotFound`] is about; its `Display` is the noun used in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A dataset (a path with versions or a pointer file).
+    Dataset,
+    /// A version of a dataset.
+    Version,
+    /// An object of a content store.
+    Object,
+    /// A dataset's pointer file.
+    PointerFile,
+    /// A file or folder of the working directory.
+    Path,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Dataset => "dataset",
+            Self::Version => "version",
+            Self::Object => "object",
+            Self::PointerFile => "pointer file",
+            Self::Path => "file or folder",
+        })
+    }
+}
+
 /// Everything that can go wrong in `mlops-dvc`.
 ///
 /// Messages are lower-case, name the id, key or file involved, and never end with a period.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DvcError {
-    /// A dataset, version, object or remote that does not exist.
+    /// A dataset, version, object or pointer file that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"dataset"`, `"object"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
-        id: String,
-    },
-    /// Creating something whose unique name or id is taken.
-    #[error("{kind} already exists: {id}")]
-    AlreadyExists {
-        /// What was created.
-        kind: &'static str,
-        /// The name or id that is taken.
         id: String,
     },
     /// Bad input: a malformed digest, a path that escapes the working directory.

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::store::{ContentStore, PutResult, VerifyingReader};
 use mlops_fs as fsutil;
 
@@ -219,7 +219,7 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
 
 fn not_found(digest: &Digest) -> DvcError {
     DvcError::NotFound {
-        kind: "object",
+        kind: EntityKind::Object,
         id: digest.to_hex(),
     }
 }
@@ -300,21 +300,29 @@ impl ContentStore for FileContentStore {
         let top = fs::read_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
         for entry in top {
             let entry = entry.map_err(|e| DvcError::io(&self.objects, e))?;
+            let sub = entry.path();
             let prefix = entry.file_name();
-            let Some(prefix) = prefix.to_str().filter(|p| p.len() == 2) else {
+            let prefix = prefix.to_str().filter(|p| {
+                p.len() == 2
+                    && p.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            });
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let Some(prefix) = prefix.filter(|_| is_dir) else {
+                crate::stray::skipped(&sub, "not an object prefix folder");
                 continue;
             };
-            let sub = entry.path();
             for obj in fs::read_dir(&sub).map_err(|e| DvcError::io(&sub, e))? {
                 let obj = obj.map_err(|e| DvcError::io(&sub, e))?;
                 let name = obj.file_name();
                 let parsed = name
                     .to_str()
-                    .and_then(|rest| format!("{prefix}{rest}").parse::<Digest>().ok());
+                    .and_then(|rest| format!("{prefix}{rest}").parse::<Digest>().ok())
+                    .filter(|_| obj.file_type().is_ok_and(|t| t.is_file()));
                 match parsed {
                     Some(d) => out.push(d),
                     None => {
-                        tracing::warn!(path = %obj.path().display(), "foreign file in object store");
+                        crate::stray::skipped(&obj.path(), "not an object file");
                     }
                 }
             }
@@ -382,6 +390,7 @@ impl ContentStore for FileContentStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::Subject;
 
     fn fresh() -> (FileContentStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -391,30 +400,31 @@ mod tests {
         (store, dir)
     }
 
+    /// A store in a temp dir, with a reopen over the same folder.
+    fn subject(fsync: bool) -> Subject<dyn ContentStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        Subject::new(FileContentStore::open(&path).unwrap().with_fsync(fsync))
+            .with_reopen(move || FileContentStore::open(&path).unwrap().with_fsync(fsync))
+            .with_guard(dir)
+    }
+
     mod conformance_file {
-        crate::content_store_conformance!(super::fresh());
+        crate::conformance_tests!(|| super::subject(false));
     }
 
     mod conformance_file_durable {
-        crate::content_store_conformance!({
-            let dir = tempfile::tempdir().unwrap();
-            (super::FileContentStore::open(dir.path()).unwrap(), dir)
-        });
+        crate::conformance_tests!(|| super::subject(true));
     }
 
-    #[test]
-    fn conformance_after_reopen() {
-        let (store, dir) = fresh();
-        let reopened = FileContentStore::open(dir.path()).unwrap();
-        crate::conformance::persists_across_reopen(&store, &reopened);
-        // And every case on a store reopened over a used folder.
-        let dirs = parking_lot::Mutex::new(Vec::new());
-        crate::conformance::run_all(&|| {
-            let d = tempfile::tempdir().unwrap();
-            drop(FileContentStore::open(d.path()).unwrap());
-            let store = FileContentStore::open(d.path()).unwrap().with_fsync(false);
-            dirs.lock().push(d);
-            Box::new(store)
+    mod conformance_file_reopened_over_a_used_folder {
+        crate::conformance_tests!(|| {
+            let dir = tempfile::tempdir().unwrap();
+            drop(super::FileContentStore::open(dir.path()).unwrap());
+            let store = super::FileContentStore::open(dir.path())
+                .unwrap()
+                .with_fsync(false);
+            crate::conformance::Subject::new(store).with_guard(dir)
         });
     }
 
@@ -480,6 +490,21 @@ mod tests {
         fs::write(dir.path().join("objects/zz/not-an-object"), b"x").unwrap();
         fs::write(dir.path().join("objects/README"), b"x").unwrap();
         assert!(store.list().unwrap().is_empty());
+    }
+
+    /// Issue 17 item 6: a stray file whose name looks like a prefix folder (`objects/ab`), or a
+    /// folder whose name looks like an object, is skipped, never a `NotADirectory` failure.
+    #[test]
+    fn stray_entries_shaped_like_objects_are_skipped() {
+        let (store, dir) = fresh();
+        let d = store.put_bytes(b"real").unwrap().digest;
+        let objects = dir.path().join("objects");
+        fs::write(objects.join("ab"), b"a file, not a prefix folder").unwrap();
+        fs::write(objects.join(".DS_Store"), b"x").unwrap();
+        let fake = Digest::of_bytes(b"fake").to_hex();
+        fs::create_dir_all(objects.join(&fake[..2]).join(&fake[2..])).unwrap();
+        assert_eq!(store.list().unwrap(), vec![d]);
+        assert!(!store.contains(&fake.parse().unwrap()).unwrap());
     }
 
     #[test]

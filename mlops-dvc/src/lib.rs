@@ -33,22 +33,32 @@
 //! [`conformance`] suite.
 //!
 //! ## Errors
-//! Every fallible function returns [`Result`], whose error is [`DvcError`]: `NotFound` for an
-//! unknown dataset, version or object; `InvalidArgument` for a path that would leave the working
-//! directory (`..`, absolute, symlinks, in user input, a pointer file or a manifest);
-//! `Corrupt` naming the file for damaged objects, trees, logs and pointer files; `Changed` for a
-//! file modified while it was hashed; `Io` naming the file.
+//! Every fallible function returns [`Result`], whose error is [`DvcError`]: `NotFound` (with an
+//! [`EntityKind`]) for an unknown dataset, version, object or pointer file; `InvalidArgument` for
+//! a path that would leave the working directory (`..`, absolute, symlinks), whether it comes
+//! from an argument or from a pointer file (naming the pointer and its entry); `Corrupt` naming
+//! the file for damaged objects, trees (a tree entry naming such a path included: trees are
+//! content-addressed objects, so a bad one is damage), logs and pointer files; `Changed` for a
+//! file modified while it was hashed; `Io` naming the file. Entries in the store's and the
+//! repository's folders that are not theirs (a README, an editor backup) are skipped and
+//! logged once through `tracing`, never an error.
 //!
 //! ## Crash safety
 //! Objects are written to a temp file and renamed into place, never partially visible, and are
 //! read-only; every read verifies the SHA-256. Version logs are append-only framed records (a torn
-//! last record is dropped on read); pointer files are replaced atomically. Checkout writes each
-//! file to a temp and renames it, after checking every object first. Everything is fsynced by
-//! default (`with_fsync(false)` opts out, for tests and benches). Mutations take an exclusive
-//! file lock on `.mlops-dvc/lock`, so several processes can share a working directory.
+//! last record is dropped on read); pointer files are replaced atomically. Checkout checks every
+//! object first (copies are verified as they are written, hardlinked objects are re-hashed before
+//! they are linked unless verified before with the same size, mtime and inode: see [`Verify`]),
+//! writes each file to a temp and renames it; a failure before the renames leaves the
+//! destination as it was (temps and folders the checkout created are removed). Everything is
+//! fsynced by default; `Repository::with_fsync(false)` opts out for the metadata, the checked-out
+//! files and the repository's own cache in one setting (for tests and benches). Mutations take
+//! an exclusive file lock on `.mlops-dvc/lock`, so several processes can share a working
+//! directory.
 //!
 //! [DVC]: https://dvc.org/doc
 
+mod clock;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod digest;
@@ -56,19 +66,22 @@ mod error;
 mod file;
 mod memory;
 mod model;
+mod par;
 mod path;
 mod repo;
 mod store;
+mod stray;
 mod tree;
 
+pub use crate::clock::{Clock, FnClock, SystemClock};
 pub use crate::digest::Digest;
-pub use crate::error::{DvcError, Result};
+pub use crate::error::{DvcError, EntityKind, Result};
 pub use crate::file::FileContentStore;
 pub use crate::memory::InMemoryContentStore;
 pub use crate::model::{
     CheckoutOptions, CheckoutReport, DatasetKind, Diff, GcOptions, GcReport, Keep, LinkMode, Log,
     Modified, Phase, Progress, ProgressFn, Renamed, Rev, Status, TextDiff, TrackOptions, Tracked,
-    TransferReport, Version,
+    TransferReport, Verify, Version,
 };
 pub use crate::path::RelPath;
 pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
+use crate::error::{DvcError, EntityKind, Result};
 use crate::store::{ContentStore, PutResult, VerifyingReader};
 
 /// A content store kept in memory. Clones share the same objects.
@@ -38,7 +38,7 @@ impl InMemoryContentStore {
             .get(digest)
             .cloned()
             .ok_or_else(|| DvcError::NotFound {
-                kind: "object",
+                kind: EntityKind::Object,
                 id: digest.to_hex(),
             })
     }
@@ -106,7 +106,24 @@ mod tests {
     use super::*;
 
     mod conformance_memory {
-        crate::content_store_conformance!((super::InMemoryContentStore::new(), ()));
+        use crate::conformance::{Capabilities, Subject};
+        crate::conformance_tests!(
+            caps = Capabilities::ALL.local_files(false);
+            || Subject::new(super::InMemoryContentStore::new())
+        );
+    }
+
+    mod conformance_memory_shared_clone {
+        // A clone shares the objects, so it serves as the "reopened" handle.
+        use crate::conformance::{Capabilities, Subject};
+        crate::conformance_tests!(
+            caps = Capabilities::ALL.local_files(false);
+            || {
+                let store = super::InMemoryContentStore::new();
+                let again = store.clone();
+                Subject::new(store).with_reopen(move || again.clone())
+            }
+        );
     }
 
     #[test]

@@ -43,6 +43,16 @@ pub struct Version {
     /// Free-form tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// For a file dataset, whether the file is executable (stored as `isexec`, as in DVC's
+    /// `.dvc` files, and only when set). Always `false` for a folder, whose tree records the bit
+    /// of each file.
+    #[serde(default, rename = "isexec", skip_serializing_if = "is_false")]
+    pub exec: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What [`track`](crate::Repository::track) did.
@@ -177,8 +187,30 @@ pub enum LinkMode {
     /// Hardlink each file to its cache object. Only with a store that keeps read-only object
     /// files ([`FileContentStore`](crate::FileContentStore)): the checked-out files are then
     /// read-only too, so an in-place edit cannot damage the cache (replace the file instead).
-    /// Executable files and stores without local files fall back to copies.
+    /// Executable files and stores without local files fall back to copies. Objects are
+    /// verified before they are linked (see [`Verify`]).
     Hardlink,
+}
+
+/// How [`checkout`](crate::Repository::checkout) makes sure that no damaged object reaches the
+/// destination. Whatever the mode, a damaged object is found before anything in the
+/// destination changes, except with [`Verify::UnsafeTrustCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Verify {
+    /// The default. Copies are verified while they are written to their temps; an object that
+    /// is about to be hardlinked is re-hashed first, unless it was verified before and its file
+    /// still has the size, mtime and inode it had then (the result is remembered in the
+    /// dataset's state file, so a second checkout does not re-read the cache).
+    #[default]
+    Remembered,
+    /// Re-hash every object of the version before writing anything, whatever was remembered.
+    Always,
+    /// **Unsafe**: hardlink objects without checking them, so an object damaged in the cache
+    /// (by a disk fault, or an edit through a hardlinked file made writable) is linked into the
+    /// destination as it is. Only for a cache you trust and measure (benchmarks); copies are
+    /// still verified while they are written.
+    UnsafeTrustCache,
 }
 
 /// Options of [`checkout`](crate::Repository::checkout).
@@ -193,9 +225,9 @@ pub struct CheckoutOptions {
     /// Remove files (and then empty folders) inside the destination folder that are not in the
     /// version. Nothing outside the destination is ever removed.
     pub remove_extra: bool,
-    /// Re-hash every needed object before writing anything, also for hardlinks (copies are
-    /// always verified while they are written).
-    pub verify: bool,
+    /// How objects are checked before they reach the destination (default: every object is
+    /// verified, remembered for hardlinks).
+    pub verify: Verify,
     /// Progress reports.
     pub progress: Option<ProgressFn>,
 }
@@ -207,7 +239,8 @@ impl fmt::Debug for CheckoutOptions {
             .field("link", &self.link)
             .field("remove_extra", &self.remove_extra)
             .field("verify", &self.verify)
-            .finish_non_exhaustive()
+            .field("progress", &self.progress.is_some())
+            .finish()
     }
 }
 
@@ -233,10 +266,17 @@ impl CheckoutOptions {
         self
     }
 
-    /// Verify every object before writing.
+    /// Set how objects are verified (see [`Verify`]; the default is safe).
     #[must_use]
-    pub fn verify(mut self, yes: bool) -> Self {
-        self.verify = yes;
+    pub fn verify(mut self, verify: Verify) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Set the progress callback.
+    #[must_use]
+    pub fn progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
         self
     }
 }
@@ -257,6 +297,9 @@ pub struct CheckoutReport {
     pub removed: u64,
     /// Bytes of the files written.
     pub bytes: u64,
+    /// Objects re-hashed before writing (see [`Verify`]); copies, verified while they are
+    /// written, are not counted.
+    pub verified: u64,
 }
 
 /// What changed in a dataset's working copy since its latest version.
@@ -271,6 +314,8 @@ pub struct Status {
     pub modified: Vec<RelPath>,
     /// Files that are gone.
     pub deleted: Vec<RelPath>,
+    /// Files whose content is unchanged but whose executable bit was set or cleared.
+    pub mode_changed: Vec<RelPath>,
     /// Files unchanged.
     pub unchanged: u64,
     /// Files that had to be re-hashed (their stat changed or was not cached).
@@ -281,7 +326,10 @@ impl Status {
     /// Whether the working copy equals the version.
     #[must_use]
     pub fn is_clean(&self) -> bool {
-        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+        self.added.is_empty()
+            && self.modified.is_empty()
+            && self.deleted.is_empty()
+            && self.mode_changed.is_empty()
     }
 }
 
@@ -345,6 +393,8 @@ pub struct Diff {
     pub modified: Vec<Modified>,
     /// Files moved with identical content.
     pub renamed: Vec<Renamed>,
+    /// Files with identical content whose executable bit was set or cleared.
+    pub mode_changed: Vec<RelPath>,
     /// Files identical in both.
     pub unchanged: u64,
     /// For a file dataset whose two versions are both UTF-8 text: the line diff.
@@ -389,16 +439,14 @@ pub struct GcOptions {
 }
 
 impl GcOptions {
-    /// Keep only the latest version of each dataset.
+    /// Set what to keep.
     #[must_use]
-    pub fn latest_only() -> Self {
-        Self {
-            keep: Keep::Latest,
-            dry_run: false,
-        }
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
+        self
     }
 
-    /// Set dry-run.
+    /// Report what would be removed without removing anything.
     #[must_use]
     pub fn dry_run(mut self, yes: bool) -> Self {
         self.dry_run = yes;
@@ -460,11 +508,13 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "against v{}: {} added, {} modified, {} deleted, {} unchanged ({} re-hashed)",
+            "against v{}: {} added, {} modified, {} deleted, {} mode changed, {} unchanged \
+             ({} re-hashed)",
             self.version,
             self.added.len(),
             self.modified.len(),
             self.deleted.len(),
+            self.mode_changed.len(),
             self.unchanged,
             self.rehashed
         )?;
@@ -472,6 +522,7 @@ impl fmt::Display for Status {
             ("A", &self.added),
             ("M", &self.modified),
             ("D", &self.deleted),
+            ("X", &self.mode_changed),
         ] {
             for p in list {
                 writeln!(f, "  {mark} {p}")?;
@@ -485,7 +536,8 @@ impl fmt::Display for Diff {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} v{} -> v{}: {} added, {} removed, {} modified, {} renamed, {} unchanged",
+            "{} v{} -> v{}: {} added, {} removed, {} modified, {} renamed, {} mode changed, \
+             {} unchanged",
             self.dataset,
             self.from,
             self.to,
@@ -493,6 +545,7 @@ impl fmt::Display for Diff {
             self.removed.len(),
             self.modified.len(),
             self.renamed.len(),
+            self.mode_changed.len(),
             self.unchanged
         )?;
         for p in &self.added {
@@ -511,6 +564,10 @@ impl fmt::Display for Diff {
         }
         for r in &self.renamed {
             writeln!(f, "  R {} -> {}", r.from, r.to)?;
+        }
+        for p in &self.mode_changed {
+            let path = if p.is_root() { &self.dataset } else { p };
+            writeln!(f, "  X {path} (executable bit)")?;
         }
         if let Some(t) = &self.text {
             writeln!(
@@ -533,8 +590,15 @@ impl fmt::Display for CheckoutReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "checked out v{}: {} files written ({} hardlinked, {} bytes), {} unchanged, {} removed",
-            self.version, self.written, self.linked, self.bytes, self.unchanged, self.removed
+            "checked out v{}: {} files written ({} hardlinked, {} bytes), {} unchanged, {} removed, \
+             {} objects verified",
+            self.version,
+            self.written,
+            self.linked,
+            self.bytes,
+            self.unchanged,
+            self.removed,
+            self.verified
         )
     }
 }

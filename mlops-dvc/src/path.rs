@@ -197,7 +197,7 @@ impl fmt::Debug for RelPath {
 }
 
 /// The JSON form of raw bytes: a string when UTF-8, else `{"hex": ...}`.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum BytesRepr {
     Text(String),

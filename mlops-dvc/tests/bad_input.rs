@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{repo, write_old};
 use mlops_dvc::{
     CheckoutOptions, ContentStore, Digest, DvcError, InMemoryContentStore, LinkMode, PutResult,
-    Repository, Rev,
+    Repository, Rev, Verify,
 };
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -117,14 +117,14 @@ fn pointer_file_naming_another_path_is_refused() {
             .checkout("data.bin", Rev::Pointer, &CheckoutOptions::default())
             .unwrap_err();
         let msg = err.to_string();
+        // Issue 17 item 11: a path from data that leaves the root is `InvalidArgument` (as the
+        // crate docs say), naming the pointer file and the entry.
         assert!(
-            matches!(
-                err,
-                DvcError::InvalidArgument { .. } | DvcError::Corrupt { .. }
-            ),
+            matches!(err, DvcError::InvalidArgument { .. }),
             "{evil}: {msg}"
         );
         assert!(msg.contains("data.bin.dvc.json"), "{msg}");
+        assert!(msg.contains(&format!("{evil:?}")), "{msg}");
     }
     assert_eq!(fs::read(root.join("data.bin")).unwrap(), b"payload");
 }
@@ -241,7 +241,7 @@ fn corrupt_object_fails_checkout_before_overwriting_anything() {
         CheckoutOptions::default(),
         CheckoutOptions::default()
             .link(LinkMode::Hardlink)
-            .verify(true),
+            .verify(Verify::Always),
     ] {
         let err = r.checkout("ds", 1, &opts).unwrap_err();
         assert!(err.is_corrupt(), "{err}");
@@ -505,4 +505,190 @@ fn stray_checkout_temp_is_visible_and_removed_with_remove_extra() {
         .unwrap();
     assert_eq!(rep.removed, 1);
     assert_eq!(names_in(&root.join("ds")), ["a.csv", "b.csv"]);
+}
+
+/// Make a read-only cache object writable, replace its bytes (same length), make it read-only
+/// again.
+fn damage_object(obj: &Path, bytes: &[u8]) {
+    make_writable(obj);
+    fs::write(obj, bytes).unwrap();
+    let mut p = fs::metadata(obj).unwrap().permissions();
+    p.set_readonly(true);
+    fs::set_permissions(obj, p).unwrap();
+}
+
+/// Date a cache object a minute back (an object hashed right after it was written is "racy"
+/// and never remembered as verified).
+fn age_object(obj: &Path) {
+    make_writable(obj);
+    common::age(obj);
+    let mut p = fs::metadata(obj).unwrap().permissions();
+    p.set_readonly(true);
+    fs::set_permissions(obj, p).unwrap();
+}
+
+/// Issue 17 item 9: hardlink checkout verifies an object before linking it (remembering the
+/// result, so a second checkout does not re-hash), and a damaged object gives `Corrupt` naming
+/// the digest and the cache file, with nothing in the destination changed.
+#[test]
+fn hardlink_checkout_verifies_objects_once_and_refuses_damaged_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let objects = root.join(".mlops-dvc/cache/objects");
+    let a = Digest::of_bytes(b"a-v1");
+    let b = Digest::of_bytes(b"b-v1 longer content");
+    for d in [a, b] {
+        age_object(&objects.join(d.object_path()));
+    }
+    let hl = CheckoutOptions::default().link(LinkMode::Hardlink);
+    let first = r
+        .checkout("ds", 1, &hl.clone().destination("out1"))
+        .unwrap();
+    assert_eq!((first.linked, first.verified), (2, 2), "{first}");
+    let second = r
+        .checkout("ds", 1, &hl.clone().destination("out2"))
+        .unwrap();
+    assert_eq!((second.linked, second.verified), (2, 0), "{second}");
+    let always = r
+        .checkout(
+            "ds",
+            1,
+            &hl.clone().destination("out3").verify(Verify::Always),
+        )
+        .unwrap();
+    assert_eq!(always.verified, 2, "{always}");
+
+    // Damage b in the cache (same length: only hashing can tell).
+    let obj = objects.join(b.object_path());
+    damage_object(&obj, b"b-v1 LONGER content");
+    write_old(&root.join("ds/a.csv"), "a-edited");
+    write_old(&root.join("ds/b.csv"), "b-edited");
+    for dest in [None, Some("fresh/out")] {
+        let opts = match dest {
+            None => hl.clone(),
+            Some(d) => hl.clone().destination(d),
+        };
+        let err = r.checkout("ds", 1, &opts).unwrap_err();
+        assert!(err.is_corrupt(), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&b.to_hex()), "names the digest: {msg}");
+        assert!(
+            msg.contains(&obj.display().to_string()),
+            "names the cache file: {msg}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(root.join("ds/a.csv")).unwrap(),
+        "a-edited"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("ds/b.csv")).unwrap(),
+        "b-edited"
+    );
+    assert_eq!(names_in(&root.join("ds")), ["a.csv", "b.csv"]);
+    assert!(!root.join("fresh").exists());
+
+    // The documented unsafe opt-out links what the cache holds, damage included.
+    let rep = r
+        .checkout(
+            "ds",
+            1,
+            &hl.destination("unsafe").verify(Verify::UnsafeTrustCache),
+        )
+        .unwrap();
+    assert_eq!((rep.linked, rep.verified), (2, 0));
+    assert_eq!(
+        fs::read(root.join("unsafe/b.csv")).unwrap(),
+        b"b-v1 LONGER content"
+    );
+}
+
+/// Issue 17 item 10: a checkout that fails after creating folders removes them again; an
+/// existing destination keeps exactly what it had.
+#[test]
+fn failed_checkout_leaves_no_folders_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    write_old(&root.join("ds/a.csv"), "a");
+    write_old(&root.join("ds/sub/deeper/b.csv"), "bbbb");
+    fs::create_dir_all(root.join("ds/empty")).unwrap();
+    r.track("ds", "v1").unwrap();
+    write_old(&root.join("one.csv"), "cccc");
+    r.track("one.csv", "v1").unwrap();
+    let objects = root.join(".mlops-dvc/cache/objects");
+    for bytes in [&b"bbbb"[..], b"cccc"] {
+        damage_object(
+            &objects.join(Digest::of_bytes(bytes).object_path()),
+            b"xxxx",
+        );
+    }
+    fs::create_dir_all(root.join("existing")).unwrap();
+    fs::write(root.join("existing/keep.txt"), "mine").unwrap();
+    let before = names_in(root);
+    for (dataset, dest) in [
+        ("ds", "new/deep/out"),
+        ("ds", "existing"),
+        ("ds", "existing/inner"),
+        ("one.csv", "x/y/one.csv"),
+    ] {
+        let err = r
+            .checkout(dataset, 1, &CheckoutOptions::default().destination(dest))
+            .unwrap_err();
+        assert!(err.is_corrupt(), "{dest}: {err}");
+        assert_eq!(names_in(root), before, "{dest}");
+        assert_eq!(names_in(&root.join("existing")), ["keep.txt"], "{dest}");
+    }
+    assert!(!root.join("new").exists());
+    assert!(!root.join("x").exists());
+}
+
+/// Issue 17 item 6: stray entries in the folders the repository lists (a README, an editor
+/// backup, a `.DS_Store`, a folder named like a log, a file named like an object prefix) are
+/// skipped; a damaged log of ours is still `Corrupt`.
+#[test]
+fn stray_entries_in_listed_folders_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let meta = root.join(".mlops-dvc");
+    fs::write(meta.join("datasets/README"), "notes").unwrap();
+    fs::write(meta.join("datasets/notes.log"), "not a framed log").unwrap();
+    fs::write(meta.join("datasets/.DS_Store"), [0u8, 1, 2]).unwrap();
+    fs::create_dir_all(meta.join("datasets/0123456789abcdef0123456789abcdef.log")).unwrap();
+    fs::write(meta.join("cache/objects/ab"), "not a prefix folder").unwrap();
+    fs::write(meta.join("cache/objects/README"), "x").unwrap();
+    fs::create_dir_all(meta.join("state/stray-folder")).unwrap();
+    let names: Vec<String> = r
+        .datasets()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["ds"]);
+    assert_eq!(r.store().list().unwrap().len(), 3);
+    let remote = mlops_dvc::FileContentStore::open(root.join("remote")).unwrap();
+    assert_eq!(r.push(&remote, &[]).unwrap().copied, 3);
+    let gc = r.gc(&mlops_dvc::GcOptions::default()).unwrap();
+    assert_eq!((gc.kept, gc.removed), (3, 0));
+    assert!(r.status("ds").unwrap().is_clean());
+    // Reopening skips them too.
+    let again = repo(root);
+    assert_eq!(again.datasets().unwrap().len(), 1);
+    // A damaged log of ours is still reported.
+    let ours = fs::read_dir(meta.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file() && p.file_name().unwrap().len() == 36)
+        .unwrap();
+    let mut damaged = b"garbage that is not a framed record\n".to_vec();
+    damaged.extend(fs::read(&ours).unwrap());
+    fs::write(&ours, damaged).unwrap();
+    let err = r.datasets().unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(
+        err.to_string().contains(&ours.display().to_string()),
+        "{err}"
+    );
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{repo, write_old};
 use mlops_dvc::{
-    CheckoutOptions, ContentStore, DatasetKind, FileContentStore, GcOptions, LinkMode, Phase, Rev,
-    TrackOptions, Tracked,
+    CheckoutOptions, ContentStore, DatasetKind, FileContentStore, GcOptions, Keep, LinkMode, Phase,
+    Rev, TrackOptions, Tracked,
 };
 
 const V1: &str = "id,text,label\n1,好评,1\n2,差评,0\n3,一般,1";
@@ -271,6 +271,107 @@ fn executable_bit_is_versioned() {
     assert_eq!(mode & 0o111, 0o111);
 }
 
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Issue 17 item 8: a single-file dataset keeps its executable bit, as DVC's `isexec`.
+#[cfg(unix)]
+#[test]
+fn executable_bit_of_a_single_file_dataset_is_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    let script = root.join("run.sh");
+    write_old(&script, "#!/bin/sh\necho hi\n");
+    chmod(&script, 0o755);
+    let v1 = r.track("run.sh", "executable").unwrap();
+    assert!(v1.version().exec);
+    let v1_pointer = fs::read(root.join("run.sh.dvc.json")).unwrap();
+    let pointer: serde_json::Value = serde_json::from_slice(&v1_pointer).unwrap();
+    assert_eq!(pointer["isexec"], true, "{pointer}");
+    assert!(r.status("run.sh").unwrap().is_clean());
+
+    // Clearing the bit is a change of mode, not of content.
+    chmod(&script, 0o644);
+    let st = r.status("run.sh").unwrap();
+    assert!(!st.is_clean(), "{st}");
+    assert_eq!(st.mode_changed.len(), 1, "{st}");
+    assert!(st.modified.is_empty(), "{st}");
+    assert!(st.to_string().contains("1 mode changed"), "{st}");
+    // ... and tracking it records a new version without the bit.
+    let v2 = r.track("run.sh", "not executable").unwrap();
+    assert!(v2.is_new());
+    assert!(!v2.version().exec);
+    let pointer: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("run.sh.dvc.json")).unwrap()).unwrap();
+    assert!(pointer.get("isexec").is_none(), "{pointer}");
+
+    // Checkout restores the bit: in place (same content, other mode), and elsewhere in both
+    // link modes (an executable file is copied, never hardlinked to the shared object).
+    let rep = r
+        .checkout("run.sh", 1, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(rep.written, 1);
+    assert_eq!(mode_of(&script) & 0o111, 0o111);
+    assert!(r.status("run.sh").unwrap().is_clean());
+    for (dest, link) in [("copy.sh", LinkMode::Copy), ("link.sh", LinkMode::Hardlink)] {
+        r.checkout(
+            "run.sh",
+            1,
+            &CheckoutOptions::default().destination(dest).link(link),
+        )
+        .unwrap();
+        assert_eq!(mode_of(&root.join(dest)) & 0o111, 0o111, "{dest}");
+        assert_eq!(fs::read(root.join(dest)).unwrap(), b"#!/bin/sh\necho hi\n");
+    }
+    r.checkout("run.sh", 2, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(mode_of(&script) & 0o111, 0);
+
+    // A fresh clone with only the v1 pointer (from git) restores the bit from the pointer.
+    let clone = dir.path().join("clone");
+    let c = mlops_dvc::Repository::with_store(&clone, r.store().clone())
+        .unwrap()
+        .with_fsync(false);
+    fs::write(clone.join("run.sh.dvc.json"), &v1_pointer).unwrap();
+    c.checkout("run.sh", Rev::Pointer, &CheckoutOptions::default())
+        .unwrap();
+    assert_eq!(mode_of(&clone.join("run.sh")) & 0o111, 0o111);
+}
+
+/// The bit inside a tree: status reports a file whose mode changed, checkout restores it.
+#[cfg(unix)]
+#[test]
+fn executable_bit_change_inside_a_folder_is_reported_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    write_old(&root.join("tools/run.sh"), "#!/bin/sh\n");
+    write_old(&root.join("tools/data.txt"), "data");
+    chmod(&root.join("tools/run.sh"), 0o755);
+    r.track("tools", "v1").unwrap();
+    chmod(&root.join("tools/run.sh"), 0o644);
+    chmod(&root.join("tools/data.txt"), 0o755);
+    let st = r.status("tools").unwrap();
+    let names: Vec<String> = st.mode_changed.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["data.txt", "run.sh"], "{st}");
+    assert_eq!(st.unchanged, 0);
+    let rep = r.checkout("tools", 1, &CheckoutOptions::default()).unwrap();
+    assert_eq!(rep.written, 2);
+    assert_eq!(mode_of(&root.join("tools/run.sh")) & 0o111, 0o111);
+    assert_eq!(mode_of(&root.join("tools/data.txt")) & 0o111, 0);
+    assert!(r.status("tools").unwrap().is_clean());
+}
+
 #[test]
 fn push_pull_to_a_fresh_clone_and_gc() {
     let dir = tempfile::tempdir().unwrap();
@@ -326,11 +427,13 @@ fn push_pull_to_a_fresh_clone_and_gc() {
     // gc: keep everything, then keep only the latest: v1's a.csv and trees go.
     let all = r.gc(&GcOptions::default()).unwrap();
     assert_eq!(all.removed, 0);
-    let dry = r.gc(&GcOptions::latest_only().dry_run(true)).unwrap();
+    let dry = r
+        .gc(&GcOptions::default().keep(Keep::Latest).dry_run(true))
+        .unwrap();
     assert!(dry.removed > 0);
     let n = r.store().list().unwrap().len() as u64;
     assert_eq!(n, dry.kept + dry.removed, "dry run removes nothing");
-    let gc = r.gc(&GcOptions::latest_only()).unwrap();
+    let gc = r.gc(&GcOptions::default().keep(Keep::Latest)).unwrap();
     assert_eq!((gc.removed, gc.freed_bytes), (dry.removed, dry.freed_bytes));
     assert!(gc.freed_bytes >= 4, "{gc}");
     r.checkout(
@@ -463,4 +566,38 @@ fn gc_in_a_fresh_clone_keeps_what_pointer_files_name() {
         fs::read_to_string(clone.join("data/set/a.txt")).unwrap(),
         "a"
     );
+}
+
+/// Issue 17 item 11: "fsync off" is one setting: `Repository::open(..).with_fsync(false)` also
+/// turns off the fsyncs of the repository's own cache; a store passed in keeps its own setting.
+#[test]
+fn fsync_off_is_one_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = mlops_dvc::Repository::open(dir.path())
+        .unwrap()
+        .with_fsync(false);
+    let shown = format!("{r:?}");
+    assert!(!shown.contains("fsync: true"), "{shown}");
+    assert_eq!(shown.matches("fsync: false").count(), 2, "{shown}");
+    let r = r.with_fsync(true);
+    assert_eq!(format!("{r:?}").matches("fsync: true").count(), 2);
+    // It still works as a repository.
+    write_old(&dir.path().join("f"), "x");
+    assert!(r.track("f", "one").unwrap().is_new());
+    // A store given by the caller is not changed.
+    let store = Arc::new(FileContentStore::open(dir.path().join("other")).unwrap());
+    let r = mlops_dvc::Repository::with_store(dir.path(), store)
+        .unwrap()
+        .with_fsync(false);
+    assert_eq!(format!("{r:?}").matches("fsync: true").count(), 1);
+}
+
+/// Issue 18 item 5: the clock is injected as `Arc<dyn Clock>`.
+#[test]
+fn injected_clock_dates_the_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let r = repo(dir.path()).with_clock(Arc::new(mlops_dvc::FnClock(move || at)));
+    write_old(&dir.path().join("f"), "x");
+    assert_eq!(r.track("f", "one").unwrap().version().timestamp, at);
 }

@@ -455,3 +455,8 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), log_of(&[b"kept"]));
     }
 }
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -50,8 +50,9 @@
 //! errors. The rest lives in named modules: [`clock`] (the system and a manual clock),
 //! [`model`] (limits, validation, [`model::AuditChange`],
 //! [`model::VersionStatus`]), [`policy`] (what a custom [`PromotionPolicy`] sees), [`uri`]
-//! ([`uri::VersionTarget`]), [`compare`] (table rows), `mlflow` (the HTTP client's settings and
-//! errors, feature `mlflow`) and [`conformance`] (the shared test suite).
+//! ([`uri::VersionTarget`]), [`compare`] (table rows), [`search`] (the parsed filter), `mlflow`
+//! (the HTTP client's settings and errors, feature `mlflow`) and [`conformance`] (the shared test
+//! suite).
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`RegistryError`]: `NotFound`,
@@ -80,7 +81,6 @@ pub mod compare;
 pub mod conformance;
 mod error;
 mod file;
-mod filter;
 mod memory;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
@@ -88,6 +88,7 @@ pub mod model;
 mod order;
 pub mod policy;
 mod rules;
+pub mod search;
 mod store;
 pub mod uri;
 
@@ -95,7 +96,6 @@ pub use crate::clock::Clock;
 pub use crate::compare::{Comparison, Direction};
 pub use crate::error::{EntityKind, RegistryError, Result};
 pub use crate::file::FileRegistry;
-pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{MlflowConfig, MlflowRegistry};

@@ -29,10 +29,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mlops_dvc::{CheckoutOptions, FileContentStore, GcOptions, Repository, Rev};
+use mlops_dvc::{CheckoutOptions, FileContentStore, GcOptions, Keep, Repository, Rev};
 
 /// Bytes of one checked-in dataset file.
 const FILE_BYTES: usize = 10 * 1024;
@@ -166,12 +165,8 @@ fn timed<T>(f: impl FnOnce() -> mlops_dvc::Result<T>) -> mlops_dvc::Result<(T, D
 /// The repository of `root`, with a file cache in `.mlops-dvc/cache`: `Repository::open` as a
 /// user gets it (fsync on) or, like DVC (which never fsyncs), with fsync off.
 fn open(root: &Path, fsync: bool) -> mlops_dvc::Result<Repository> {
-    if fsync {
-        return Repository::open(root);
-    }
-    let cache =
-        FileContentStore::open(root.join(mlops_dvc::META_DIR).join("cache"))?.with_fsync(false);
-    Ok(Repository::with_store(root, Arc::new(cache))?.with_fsync(false))
+    // One setting covers the metadata and the repository's own cache.
+    Ok(Repository::open(root)?.with_fsync(fsync))
 }
 
 fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {
@@ -245,7 +240,7 @@ fn run(work: &Path, sizes: &Sizes) -> Result<(), Box<dyn std::error::Error>> {
         Some(format!("{} objects, {} bytes", rep.copied, rep.bytes)),
     );
 
-    let (rep, d) = timed(|| repo.gc(&GcOptions::latest_only()))?;
+    let (rep, d) = timed(|| repo.gc(&GcOptions::default().keep(Keep::Latest)))?;
     assert!(rep.removed > 0, "the old versions' objects are garbage");
     emit(
         "gc (keep the workspace's versions)",

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{
-    CheckoutOptions, FileContentStore, GcOptions, LinkMode, Repository, Rev, TrackOptions, Tracked,
+    CheckoutOptions, FileContentStore, FnClock, GcOptions, Keep, LinkMode, Repository, Rev,
+    TrackOptions, Tracked,
 };
 
 /// A clock that starts at a fixed instant and advances one minute per version.
@@ -29,7 +30,7 @@ fn fixed_clock() -> impl Fn() -> DateTime<Utc> + Send + Sync + 'static {
 }
 
 fn open_repo(dir: &Path) -> Result<Repository, mlops_dvc::DvcError> {
-    Ok(Repository::open(dir)?.with_clock(fixed_clock()))
+    Ok(Repository::open(dir)?.with_clock(Arc::new(FnClock(fixed_clock()))))
 }
 
 fn report(t: &Tracked) {
@@ -184,7 +185,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "clone has the latest images",
     )?;
 
-    let gc = repo.gc(&GcOptions::latest_only())?;
+    let gc = repo.gc(&GcOptions::default().keep(Keep::Latest))?;
     println!("{gc}");
     check(gc.removed > 0, "gc frees the superseded objects")?;
     repo.checkout(

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use mlops_examples::workflow::{self, Options};
 
 fn main() -> ExitCode {
+    mlops_examples::exit_on_help(workflow::USAGE);
     let opts = match Options::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(usage) => {

@@ -9,14 +9,17 @@
 //! With `MLFLOW_TRACKING_URI` set (say `http://127.0.0.1:5000`, after
 //! `mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`), the same code logs to
 //! that MLflow server instead, through `MlflowTrackingBackend`, and the runs show in its UI.
+//! That path needs the examples' `mlflow` feature (`--features mlflow`), which compiles the HTTP
+//! client and its TLS stack; the default build has neither.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+#[cfg(feature = "mlflow")]
+use mlops_tracking::MlflowTrackingBackend;
 use mlops_tracking::{
-    CreateRun, Direction, FileTrackingBackend, MlflowTrackingBackend, RunStatus, SearchRuns,
-    Tracker, TrackingBackend,
+    CreateRun, Direction, FileTrackingBackend, RunStatus, SearchRuns, Tracker, TrackingBackend,
 };
 
 struct Config {
@@ -106,11 +109,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let data = mlops_examples::data_dir_arg("tracking_demo")?;
     // The one line that changes between a local store and a shared MLflow server.
     let backend: Arc<dyn TrackingBackend> = match std::env::var("MLFLOW_TRACKING_URI") {
+        #[cfg(feature = "mlflow")]
         Ok(uri) if !uri.is_empty() => {
             let mlflow = MlflowTrackingBackend::from_env()?;
             mlflow.health()?;
             println!("tracking server: {uri} (open it in a browser for the MLflow UI)");
             Arc::new(mlflow)
+        }
+        #[cfg(not(feature = "mlflow"))]
+        Ok(uri) if !uri.is_empty() => {
+            return Err(format!(
+                "MLFLOW_TRACKING_URI is set ({uri}) but this build has no MLflow client: \
+                 run with `--features mlflow`, or unset MLFLOW_TRACKING_URI for the file store"
+            )
+            .into());
         }
         _ => {
             let store = data.join("tracking");

@@ -2,15 +2,15 @@
 //! `mlops-pipeline` DAG.
 //!
 //! ```text
-//!          ┌─> validate ─┬─> features ─> train ─┐
-//!   data ──┤             └─> drift ──────────────┼─> evaluate ─> register ─> serve
-//!          └─> production ───────────────────────┘
+//!   data ─> validate ─┬─> features ─> train ─┐
+//!                     ├─> drift ──────────────┼─> evaluate ─> register ─> serve
+//!                     └─> production ─────────┘
 //! ```
 //!
 //! - `data` (cached): generates the customer table, versions it with `mlops-dvc` (v1, then a
 //!   second batch makes v2) and a new batch of production traffic; prints the log and the diff.
 //! - `validate` (cached): `mlops-testing` expectations over every raw row; a failure stops the
-//!   workflow with the report.
+//!   workflow with the report: every step downstream of it is skipped, registration included.
 //! - `features` (cached): ingests the rows into `mlops-features` with event times and builds the
 //!   training set by a point-in-time join at the label times, checking that a late-arriving row
 //!   and a row from after the label time do not leak.
@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{InMemoryContentStore, Repository};
-use mlops_features::{FeatureStore, FileOfflineStore, FileOnlineStore, ManualClock, Timestamp};
+use mlops_features::{FeatureStore, FileOfflineStore, FileOnlineStore, Timestamp};
 use mlops_pipeline::{
     Event, FileCache, InMemoryCache, Observer, Pipeline, RunOptions, RunReport, StepCache,
     StepStatus,
@@ -50,7 +50,8 @@ use mlops_pipeline::{
 use mlops_registry::{FileRegistry, InMemoryRegistry, RegistryStore};
 use mlops_tracking::{FileTrackingBackend, InMemoryTrackingBackend, Tracker, TrackingBackend};
 
-const USAGE: &str = "usage: end_to_end [--data DIR] [--memory] [--reset] [--bad-data]
+/// The main job's usage text (what `--help` prints).
+pub const USAGE: &str = "usage: end_to_end [--data DIR] [--memory] [--reset] [--bad-data]
 
   --data DIR   where everything is written (default ./mlops-data)
   --memory     run on the in-memory backends (only the data working copy and the reports
@@ -141,32 +142,45 @@ pub(crate) fn date(ms: i64) -> String {
     )
 }
 
-/// A clock starting at `start_ms` that advances `step_ms` per reading: deterministic
-/// timestamps for the tracking store, the registry and the data versions.
-fn stepping_clock(start_ms: i64, step_ms: i64) -> impl Fn() -> i64 + Send + Sync + 'static {
-    let n = Arc::new(AtomicI64::new(0));
-    move || start_ms + step_ms * n.fetch_add(1, Ordering::Relaxed)
-}
+/// The demo's one clock, read by every crate that takes a clock (data versions, the feature
+/// store, the tracker, the registry): simulated time that starts at the training cutoff
+/// ([`CUTOFF_MS`], 2026-01-26) and moves forward only, one millisecond per reading so that
+/// timestamps are distinct and ordered; the `serve` step moves it to [`SERVE_MS`] (2026-02-01).
+/// The pipeline's own step timings are real durations and do not read it.
+#[derive(Debug, Clone)]
+pub(crate) struct DemoClock(Arc<AtomicI64>);
 
-/// [`stepping_clock`] as the registry's [`mlops_registry::Clock`].
-#[derive(Debug)]
-struct SteppingRegistryClock {
-    next_ms: AtomicI64,
-    step_ms: i64,
-}
+impl DemoClock {
+    fn new(start_ms: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(start_ms)))
+    }
 
-impl SteppingRegistryClock {
-    fn new(start_ms: i64, step_ms: i64) -> Self {
-        Self {
-            next_ms: AtomicI64::new(start_ms),
-            step_ms,
-        }
+    /// The current simulated time in ms; the clock then moves on by one millisecond.
+    pub(crate) fn tick_ms(&self) -> i64 {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Move the clock forward to `ms` (never back).
+    pub(crate) fn advance_to(&self, ms: i64) {
+        self.0.fetch_max(ms, Ordering::SeqCst);
     }
 }
 
-impl mlops_registry::Clock for SteppingRegistryClock {
+impl mlops_dvc::Clock for DemoClock {
     fn now(&self) -> DateTime<Utc> {
-        datetime(self.next_ms.fetch_add(self.step_ms, Ordering::Relaxed))
+        datetime(self.tick_ms())
+    }
+}
+
+impl mlops_features::Clock for DemoClock {
+    fn now(&self) -> Timestamp {
+        ts(self.tick_ms())
+    }
+}
+
+impl mlops_registry::Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.tick_ms())
     }
 }
 
@@ -188,9 +202,9 @@ impl Console {
         for line in text.trim_end().lines() {
             let _ = writeln!(block, "[{step}] {line}");
         }
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(block.as_bytes());
-        let _ = out.flush();
+        // `print!` (not a raw stdout handle) so that a test running the workflow captures it.
+        print!("{block}");
+        let _ = std::io::stdout().flush();
     }
 }
 
@@ -240,6 +254,8 @@ impl Layout {
 
 /// The backends every step shares.
 pub(crate) struct Env {
+    /// The one clock every crate reads (see [`DemoClock`]).
+    pub(crate) clock: DemoClock,
     pub(crate) layout: Layout,
     pub(crate) memory: bool,
     pub(crate) bad_data: bool,
@@ -266,10 +282,8 @@ type Backends = (
 );
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
-    let dvc_clock = stepping_clock(CUTOFF_MS, 1000);
-    let registry_clock: Arc<dyn mlops_registry::Clock> =
-        Arc::new(SteppingRegistryClock::new(CUTOFF_MS + HOUR_MS, 1000));
-    let feature_clock = ManualClock::new(ts(SERVE_MS));
+    let clock = DemoClock::new(CUTOFF_MS);
+    let registry_clock: Arc<dyn mlops_registry::Clock> = Arc::new(clock.clone());
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
         // The working copy and the version logs are files; the content store is in memory.
         if layout.data.exists() {
@@ -277,10 +291,10 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         }
         (
             Repository::with_store(&layout.data, Arc::new(InMemoryContentStore::new()))?,
-            // No periodic eviction: the serve step shows an expired entity as OutsideMaxAge
-            // (evicting it would reclaim its memory and make it NotFound instead).
+            // No periodic eviction (it would only reclaim memory: an evicted entity still reads
+            // OutsideMaxAge in the serve step).
             FeatureStore::builder()
-                .clock(feature_clock)
+                .clock(Arc::new(clock.clone()))
                 .evict_interval(None)
                 .build()?,
             Arc::new(InMemoryTrackingBackend::new()),
@@ -297,7 +311,7 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
                     .online(FileOnlineStore::open(dir.join("online"))?)
                     .offline(FileOfflineStore::open(dir.join("offline"))?)
                     .registry_file(dir.join("registry.json"))
-                    .clock(feature_clock)
+                    .clock(Arc::new(clock.clone()))
                     .evict_interval(None)
                     .build()?
             },
@@ -306,13 +320,16 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
             Arc::new(FileCache::open(&layout.cache)?),
         )
     };
-    let repo = repo.with_clock(move || datetime(dvc_clock()));
-    // One millisecond per reading: the tracker also reads its clock to decide when buffered
-    // metrics are a flush interval (1 s) old, so a faster simulated clock would flush (and
-    // fsync) on every epoch.
-    let tracker =
-        Tracker::from_arc(tracking).with_clock(stepping_clock(CUTOFF_MS + 2 * HOUR_MS, 1));
+    let repo = repo.with_clock(Arc::new(clock.clone()));
+    // One millisecond per reading matters here: the tracker also reads its clock to decide when
+    // buffered metrics are a flush interval (1 s) old, so a faster clock would flush (and fsync)
+    // on every epoch.
+    let tracker = {
+        let clock = clock.clone();
+        Tracker::from_arc(tracking).with_clock(move || clock.tick_ms())
+    };
     let env = Env {
+        clock,
         layout,
         memory: opts.memory,
         bad_data: opts.bad_data,
@@ -366,8 +383,10 @@ fn build_pipeline(env: &Arc<Env>) -> Result<Pipeline, mlops_pipeline::PipelineEr
         .param("configs", training::CONFIGS.map(|c| c.name))
         .cache("v1");
     let e = Arc::clone(env);
+    // After `validate`: a failed quality gate stops everything downstream, including the
+    // registration of the legacy model on a fresh registry.
     b.step("production", move |ctx| training::production_step(&e, ctx))
-        .after(["data"]);
+        .after(["data", "validate"]);
     let e = Arc::clone(env);
     b.step("evaluate", move |ctx| training::evaluate_step(&e, ctx))
         .after(["features", "train", "drift", "production"]);

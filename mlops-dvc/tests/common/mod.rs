@@ -2,16 +2,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mlops_dvc::{FileContentStore, Repository};
+use mlops_dvc::Repository;
 
 pub fn repo(dir: &Path) -> Repository {
-    let store = FileContentStore::open(dir.join(".mlops-dvc/cache"))
-        .unwrap()
-        .with_fsync(false);
-    Repository::with_store(dir, Arc::new(store))
+    // One setting turns off the fsyncs of the metadata and of the repository's own cache.
+    Repository::open(dir)
         .unwrap()
         .with_fsync(false)
         .with_threads(2)

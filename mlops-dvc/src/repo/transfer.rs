@@ -1,0 +1,197 @@
+//! `push` and `pull`: copy the objects that versions reach between stores, files first and trees
+//! last.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use super::{Repository, not_found_dataset};
+use crate::digest::Digest;
+use crate::error::{DvcError, Result};
+use crate::model::{DatasetKind, Phase, ProgressFn, TransferReport, Version};
+use crate::par::{Tally, par_map};
+use crate::path::RelPath;
+use crate::store::ContentStore;
+use crate::tree;
+
+impl Repository {
+    /// The objects (files, then trees children-first) that `roots` reach in `source`.
+    pub(super) fn reachable(
+        source: &dyn ContentStore,
+        roots: &[(DatasetKind, Digest)],
+    ) -> Result<(Vec<Digest>, Vec<Digest>)> {
+        let mut files = Vec::new();
+        let mut trees = Vec::new();
+        let mut seen_files = HashSet::new();
+        let mut seen_trees = HashSet::new();
+        for (kind, d) in roots {
+            match kind {
+                DatasetKind::File => {
+                    if seen_files.insert(*d) {
+                        files.push(*d);
+                    }
+                }
+                DatasetKind::Dir => {
+                    if seen_trees.contains(d) {
+                        continue;
+                    }
+                    let flat = tree::flatten(source, d)?;
+                    for e in flat.files {
+                        if seen_files.insert(e.digest) {
+                            files.push(e.digest);
+                        }
+                    }
+                    // `flatten` lists parents before children: reverse for children-first.
+                    for t in flat.trees.into_iter().rev() {
+                        if seen_trees.insert(t) {
+                            trees.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        Ok((files, trees))
+    }
+
+    pub(super) fn roots(
+        &self,
+        datasets: &[PathBuf],
+        all_versions: bool,
+    ) -> Result<Vec<(DatasetKind, Digest)>> {
+        let rels: Vec<RelPath> = if datasets.is_empty() {
+            let mut all = self.datasets()?;
+            all.extend(self.pointer_datasets()?);
+            all.sort();
+            all.dedup();
+            all
+        } else {
+            datasets
+                .iter()
+                .map(|d| self.dataset_rel(d))
+                .collect::<Result<_>>()?
+        };
+        let mut roots = Vec::new();
+        for rel in &rels {
+            let (log, _) = self.read_log(rel)?;
+            let pointer = self.read_pointer_at(rel)?;
+            if log.is_empty() && pointer.is_none() {
+                return Err(not_found_dataset(rel));
+            }
+            let chosen: &[Version] = if all_versions {
+                &log
+            } else {
+                log.last().map(std::slice::from_ref).unwrap_or_default()
+            };
+            roots.extend(chosen.iter().map(|v| (v.kind, v.digest)));
+            if let Some(p) = pointer {
+                roots.push((p.kind, p.digest));
+            }
+        }
+        Ok(roots)
+    }
+
+    pub(super) fn transfer(
+        &self,
+        from: &dyn ContentStore,
+        to: &dyn ContentStore,
+        roots: &[(DatasetKind, Digest)],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
+        // Pull needs the trees before it can know the files: fetch missing trees first.
+        let (files, trees) = Self::reachable(from, roots)?;
+        let mut report = TransferReport {
+            objects: (files.len() + trees.len()) as u64,
+            ..TransferReport::default()
+        };
+        let want_files: Vec<Digest> = files;
+        let have = to.contains_many(&want_files)?;
+        let missing: Vec<Digest> = want_files
+            .iter()
+            .zip(&have)
+            .filter(|(_, h)| !**h)
+            .map(|(d, _)| *d)
+            .collect();
+        report.present += (want_files.len() - missing.len()) as u64;
+        let copy = |d: &Digest| -> Result<u64> {
+            let mut reader = from.open(d)?;
+            let put = to.put_reader(&mut reader)?;
+            if put.digest != *d {
+                return Err(DvcError::Corrupt {
+                    path: format!("object {d}").into(),
+                    detail: format!("copy hashed to {}", put.digest),
+                });
+            }
+            Ok(put.size)
+        };
+        let tally = Tally::new(Phase::Transfer, progress, missing.len() as u64, 0);
+        let sizes = par_map(self.threads, &missing, |_, d| {
+            let n = copy(d)?;
+            tally.add(n);
+            Ok(n)
+        })
+        .map_err(|failed| failed.error)?;
+        report.copied = sizes.len() as u64;
+        report.bytes = sizes.iter().sum();
+        // Trees last, children before parents: a tree present means its content is too.
+        for t in trees {
+            if to.contains(&t)? {
+                report.present += 1;
+            } else {
+                report.bytes += copy(&t)?;
+                report.copied += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Copy to `remote` the objects of every version of `datasets` (all datasets when empty)
+    /// that it lacks. Files go first and trees last, children before parents, so an interrupted
+    /// push never leaves a tree whose content is missing.
+    ///
+    /// # Errors
+    /// [`DvcError::NotFound`] for an unknown dataset or a missing local object;
+    /// [`DvcError::Corrupt`] for a damaged local object (it is never uploaded).
+    pub fn push(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
+        self.push_with(remote, datasets, None)
+    }
+
+    /// [`push`](Self::push) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
+        let _lock = self.lock()?;
+        let roots = self.roots(datasets, true)?;
+        self.transfer(&*self.store, remote, &roots, progress)
+    }
+
+    /// Copy from `remote` the objects that the versions of `datasets` need and the local store
+    /// lacks: every version in the log and what the pointer file names. With no datasets named,
+    /// every dataset with a log or a pointer file anywhere in the working directory.
+    ///
+    /// # Errors
+    /// [`DvcError::NotFound`] for an unknown dataset or an object the remote lacks;
+    /// [`DvcError::Corrupt`] for a damaged remote object (it is not stored).
+    pub fn pull(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
+        self.pull_with(remote, datasets, None)
+    }
+
+    /// [`pull`](Self::pull) with a progress callback (one call per object copied).
+    ///
+    /// # Errors
+    /// As [`pull`](Self::pull).
+    pub fn pull_with(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+        progress: Option<&ProgressFn>,
+    ) -> Result<TransferReport> {
+        let _lock = self.lock()?;
+        let roots = self.roots(datasets, true)?;
+        self.transfer(remote, &*self.store, &roots, progress)
+    }
+}
