@@ -106,3 +106,8 @@ pub use crate::order::Page;
 pub use crate::policy::{Gate, PromotionPolicy};
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 pub use crate::uri::ModelUri;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
