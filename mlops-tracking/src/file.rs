@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -203,16 +203,18 @@ struct LogEnd {
     torn: bool,
 }
 
-/// Read the framed records of `path` from byte `from` (up to `limit`, when given), calling `f`
-/// with each payload. A missing file reads as empty. A damaged record followed by more data is
-/// `Corrupt`; a damaged last record is reported as torn.
+/// Read the framed records of `path` from byte `from`, calling `f` with each payload. The read
+/// is capped at the file's length measured when it starts (or at `limit`, when smaller): bytes
+/// another process appends meanwhile are left for the next read, and a record it is still
+/// writing ends the read as "not yet written" (`torn`), never as corruption. A missing file
+/// reads as empty. Only a damaged record followed by an intact one is `Corrupt`.
 fn read_log(
     path: &Path,
     from: u64,
     limit: Option<u64>,
     mut f: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<LogEnd> {
-    let file = match File::open(path) {
+    let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound && from == 0 => {
             return Ok(LogEnd {
@@ -222,60 +224,28 @@ fn read_log(
         }
         Err(e) => return Err(io_err(path)(e)),
     };
-    let mut file = file;
     let len = file.metadata().map_err(io_err(path))?.len();
-    let end = limit.map_or(len, |l| l.min(len));
-    if end <= from {
+    let cap = limit.map_or(len, |l| l.min(len));
+    if cap <= from {
         return Ok(LogEnd {
             valid_len: from,
             torn: false,
         });
     }
     file.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
-    // Size the buffer to the data (most run logs are small; opening a store reads thousands).
-    let capacity = usize::try_from(end - from)
-        .unwrap_or(usize::MAX)
-        .clamp(512, 1 << 20);
-    let mut reader: Box<dyn BufRead> = match limit {
-        Some(l) => Box::new(BufReader::with_capacity(
-            capacity,
-            file.take(l.saturating_sub(from)),
-        )),
-        None => Box::new(BufReader::with_capacity(capacity, file)),
-    };
-    let mut offset = from;
-    let mut line = Vec::new();
+    let mut reader = fsutil::RecordReader::new(file, from, cap);
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
-        if n == 0 {
-            return Ok(LogEnd {
-                valid_len: offset,
-                torn: false,
-            });
-        }
-        let intact = line.last() == Some(&b'\n')
-            && matches!(fsutil::scan_records(&line), Ok(s) if s.torn_at.is_none() && s.records.len() == 1);
-        if !intact {
-            let at_end = reader.fill_buf().map_err(io_err(path))?.is_empty();
-            if at_end {
+        match reader.next_record() {
+            Ok(Some(payload)) => f(payload)?,
+            Ok(None) => {
                 return Ok(LogEnd {
-                    valid_len: offset,
-                    torn: true,
+                    valid_len: reader.valid_len(),
+                    torn: reader.torn(),
                 });
             }
-            let detail = match fsutil::scan_records(&line) {
-                Err(e) => e.detail,
-                Ok(_) => "record is damaged".to_owned(),
-            };
-            return Err(corrupt(
-                path,
-                format!("damaged record at byte {offset} followed by more records: {detail}"),
-            ));
+            Err(fsutil::ReadError::Io(e)) => return Err(io_err(path)(e)),
+            Err(e @ fsutil::ReadError::Corrupt(_)) => return Err(corrupt(path, e.to_string())),
         }
-        // The frame is `<8 hex> <8 hex> <payload>\n`.
-        f(&line[18..line.len() - 1])?;
-        offset += n as u64;
     }
 }
 
