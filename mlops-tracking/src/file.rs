@@ -7,7 +7,7 @@
 //! `changes.log` tells other processes which experiments and runs changed; `store.lock` is
 //! locked exclusively by every writer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -470,6 +470,11 @@ impl FileTrackingBackend {
 
     /// Catch up with other processes' writes (named in `changes.log`). With `repair` (only under
     /// the write lock), a torn tail left by a crashed writer is truncated away.
+    ///
+    /// All or nothing: every changed experiment and run is loaded first, onto copies; only when
+    /// all loaded are they applied and the change-log offset advanced. On an error (an I/O
+    /// error, a file briefly missing) the state and the offset stay as they were, the error is
+    /// returned, and the next call tries again.
     fn sync(&self, st: &mut FileState, repair: bool) -> Result<()> {
         let path = self.inner.root.join(CHANGES);
         let len = st.changes.metadata().map_err(io_err(&path))?.len();
@@ -483,43 +488,60 @@ impl FileTrackingBackend {
                 format!("shrank from {} to {len} bytes", st.changes_offset),
             ));
         }
-        let mut changed = Vec::new();
+        let mut experiments = BTreeSet::new();
+        let mut runs = BTreeSet::new();
         let end = read_log(&path, st.changes_offset, None, |payload| {
-            let c: Change = serde_json::from_slice(payload)
-                .map_err(|e| corrupt(&path, format!("bad change record: {e}")))?;
-            changed.push(c);
+            match serde_json::from_slice(payload)
+                .map_err(|e| corrupt(&path, format!("bad change record: {e}")))?
+            {
+                Change::Experiment(id) => experiments.insert(id),
+                Change::Run(id) => runs.insert(id),
+            };
             Ok(())
         })?;
+        let mut loaded_experiments = Vec::with_capacity(experiments.len());
+        for id in experiments {
+            let p = self.inner.root.join(EXPERIMENTS).join(format!("{id}.json"));
+            loaded_experiments.push((id, read_json::<Experiment>(&p)?));
+        }
+        let mut loaded_runs = Vec::with_capacity(runs.len());
+        for id in runs {
+            loaded_runs.push((id, self.load_run_update(st, &id, repair)?));
+        }
         if end.torn && repair {
             fsutil::truncate_to(&path, end.valid_len, self.durable()).map_err(io_err(&path))?;
         }
+        // Everything loaded: apply it.
         st.changes_offset = end.valid_len;
-        for c in changed {
-            match c {
-                Change::Experiment(id) => {
-                    let p = self.inner.root.join(EXPERIMENTS).join(format!("{id}.json"));
-                    let exp: Experiment = read_json(&p)?;
-                    st.catalog.experiments.insert(id, exp);
-                }
-                Change::Run(id) => self.refresh_run(st, &id, repair)?,
-            }
+        for (id, exp) in loaded_experiments {
+            st.catalog.experiments.insert(id, exp);
+        }
+        for (id, (state, len)) in loaded_runs {
+            st.logs.insert(id, len);
+            st.catalog.runs.insert(id, state);
         }
         Ok(())
     }
 
-    /// Re-read a run's metadata and the new part of its log.
-    fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
+    /// A run's metadata and its log read onto a copy of the state `st` holds for it (from the
+    /// offset already applied), without changing `st`: the new state and log length.
+    fn load_run_update(&self, st: &FileState, id: &RunId, repair: bool) -> Result<(RunState, u64)> {
         let dir = self.run_dir(id);
-        // Until the reload succeeds the run reads as unloaded, so a failed reload is retried
-        // from scratch rather than applied twice.
-        let from = st.logs.remove(id).unwrap_or(0);
-        let existing = st.catalog.runs.remove(id);
-        let loaded = if from == 0 { None } else { existing };
-        let (state, len, torn) = load_run(&dir, loaded, from)?;
+        let (base, from) = match (st.logs.get(id), st.catalog.runs.get(id)) {
+            (Some(&from), Some(state)) if from > 0 => (Some(state.clone()), from),
+            _ => (None, 0),
+        };
+        let (state, len, torn) = load_run(&dir, base, from)?;
         if torn && repair {
             let data = dir.join(DATA);
             fsutil::truncate_to(&data, len, self.durable()).map_err(io_err(&data))?;
         }
+        Ok((state, len))
+    }
+
+    /// Re-read a run's metadata and the new part of its log; on an error nothing changes.
+    fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
+        let (state, len) = self.load_run_update(st, id, repair)?;
         st.logs.insert(*id, len);
         st.catalog.runs.insert(*id, state);
         Ok(())
