@@ -99,6 +99,7 @@ pub const CASES: &[(&str, Case)] = &[
         "invalid_batches_store_nothing",
         invalid_batches_store_nothing,
     ),
+    ("unclean_keys_are_rejected", unclean_keys_are_rejected),
     ("update_run", update_run),
     ("deleted_runs_reject_writes", deleted_runs_reject_writes),
     ("finished_runs_accept_writes", finished_runs_accept_writes),
@@ -508,6 +509,51 @@ pub fn invalid_batches_store_nothing(open: Opener<'_>, caps: &Capabilities) {
     assert_eq!(b.metric_history(&r, "ok").unwrap().len(), kept);
 }
 
+/// Keys that are not clean relative paths (MLflow's rule: normalised, the key must stay itself,
+/// inside the root and not start with `..`) are `InvalidArgument` naming the key, as metric,
+/// param or tag keys, at run creation too; nothing of the batch is stored.
+pub fn unclean_keys_are_rejected(open: Opener<'_>, _caps: &Capabilities) {
+    let b = open();
+    let e = exp(&*b, "exp");
+    let r = run(&*b, &e, "r");
+    for key in ["..foo", "a/../b", "./a", "a//b", "a/", "..", "/abs"] {
+        let batches = [
+            Batch::new().metric("ok", 1.0, 1, 0).metric(key, 1.0, 1, 0),
+            Batch::new().metric("ok", 1.0, 1, 0).param(key, "v"),
+            Batch::new().metric("ok", 1.0, 1, 0).tag(key, "v"),
+        ];
+        for batch in batches {
+            let err = b.log_batch(&r, &batch).unwrap_err();
+            assert!(
+                matches!(err, TrackingError::InvalidArgument { .. }),
+                "{key}: {err}"
+            );
+            assert!(
+                err.to_string().contains(&format!("{key:?}")),
+                "{key}: {err}"
+            );
+        }
+        let err = b
+            .create_run(&e, &CreateRun::new().tag(key, "v"))
+            .unwrap_err();
+        assert!(
+            matches!(err, TrackingError::InvalidArgument { .. }),
+            "{key}: {err}"
+        );
+    }
+    let got = b.get_run(&r).unwrap();
+    assert!(
+        got.data.metrics.is_empty() && got.data.params.is_empty(),
+        "{got:?}"
+    );
+    assert!(b.metric_history(&r, "ok").unwrap().is_empty());
+    let runs = b.search_all_runs(&SearchRuns::new([e.clone()])).unwrap();
+    assert_eq!(runs.len(), 1, "no run was created");
+    // A key that only looks odd is fine.
+    b.log_batch(&r, &Batch::new().metric("a/..b", 1.0, 1, 0))
+        .unwrap();
+}
+
 /// Status, end time and name change; the `mlflow.runName` tag follows the name.
 pub fn update_run(open: Opener<'_>, _caps: &Capabilities) {
     let b = open();
@@ -883,7 +929,7 @@ macro_rules! tracking_conformance_tests {
         $crate::tracking_conformance_tests!(@cases $opener, $caps;
             default_experiment_exists, experiment_lifecycle, runs_create_and_get,
             params_are_write_once, metrics_latest_and_history, special_values_round_trip,
-            history_paging, invalid_batches_store_nothing, update_run,
+            history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected, update_run,
             deleted_runs_reject_writes, finished_runs_accept_writes, unknown_ids_are_not_found,
             search_filters, search_order_and_paging, artifacts, concurrent_writers);
     };

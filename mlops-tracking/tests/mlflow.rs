@@ -198,6 +198,7 @@ conformance_cases!(
     special_values_round_trip,
     history_paging,
     invalid_batches_store_nothing,
+    unclean_keys_are_rejected,
     update_run,
     deleted_runs_reject_writes,
     finished_runs_accept_writes,
