@@ -39,6 +39,7 @@ const RUNS: &str = "runs";
 const META: &str = "meta.json";
 const DATA: &str = "data.log";
 const ARTIFACTS: &str = "artifacts";
+const QUARANTINE: &str = "quarantine";
 const FORMAT_VERSION: u32 = 1;
 
 static ARTIFACT_TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -51,8 +52,13 @@ pub struct OpenReport {
     pub torn_tails: Vec<PathBuf>,
     /// Temp files of crashed writers that were removed.
     pub removed_temps: Vec<PathBuf>,
-    /// Run directories without `meta.json` (a crash while the run was being created); skipped.
+    /// Run directories without `meta.json` (a crash while the run was being created, so
+    /// nothing in them was acknowledged). Each is moved to `quarantine/` (see
+    /// [`quarantined`](Self::quarantined)) and so reported by one open only.
     pub incomplete_runs: Vec<PathBuf>,
+    /// Where the [`incomplete_runs`](Self::incomplete_runs) were moved, in the same order:
+    /// `<root>/quarantine/<run id>` (with a `.<n>` suffix if that is taken).
+    pub quarantined: Vec<PathBuf>,
 }
 
 /// A tracking store in a directory.
@@ -407,7 +413,17 @@ impl FileTrackingBackend {
             for run in part? {
                 report.removed_temps.extend(run.removed_temps);
                 match run.state {
-                    None => report.incomplete_runs.push(run.dir),
+                    None => {
+                        let moved = quarantine(root, &run.dir)?;
+                        tracing::warn!(
+                            run = %run.dir.display(),
+                            moved_to = %moved.display(),
+                            "a run directory without meta.json (a crash while the run was being \
+                             created) was moved to quarantine"
+                        );
+                        report.incomplete_runs.push(run.dir);
+                        report.quarantined.push(moved);
+                    }
                     Some((state, len, torn)) => {
                         if torn {
                             report.torn_tails.push(run.dir.join(DATA));
@@ -663,6 +679,28 @@ fn write_new_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result
             io_err(path)(e)
         }
     })
+}
+
+/// Move an incomplete run directory out of `runs/` into `quarantine/` (under the store's
+/// exclusive lock, so its creator is gone) and return its new path.
+fn quarantine(root: &Path, dir: &Path) -> Result<PathBuf> {
+    let qdir = root.join(QUARANTINE);
+    fs::create_dir_all(&qdir).map_err(io_err(&qdir))?;
+    let name = dir
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_owned());
+    let mut target = qdir.join(&name);
+    let mut n = 1;
+    while target.exists() {
+        target = qdir.join(format!("{}.{n}", name.to_string_lossy()));
+        n += 1;
+    }
+    fs::rename(dir, &target).map_err(io_err(dir))?;
+    let runs = root.join(RUNS);
+    for d in [&runs, &qdir] {
+        fsutil::sync_dir(d).map_err(io_err(d))?;
+    }
+    Ok(target)
 }
 
 /// A run directory as found by [`FileTrackingBackend::open`].

@@ -161,19 +161,35 @@ fn stray_temps_of_dead_writers_are_removed_and_ignored() {
 }
 
 #[test]
-fn an_interrupted_run_creation_is_skipped_and_reported() {
+fn an_interrupted_run_creation_is_quarantined_once() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()));
-    let half = dir.path().join("runs").join(RunId::new().as_str());
+    let id = RunId::new();
+    let half = dir.path().join("runs").join(id.as_str());
     fs::create_dir(&half).unwrap();
     fs::write(half.join("data.log"), b"").unwrap();
     let b = FileTrackingBackend::open(dir.path()).unwrap();
-    assert_eq!(b.open_report().incomplete_runs, vec![half]);
+    let moved = dir.path().join("quarantine").join(id.as_str());
+    assert_eq!(b.open_report().incomplete_runs, vec![half.clone()]);
+    assert_eq!(b.open_report().quarantined, vec![moved.clone()]);
+    assert!(!half.exists() && moved.join("data.log").exists());
     assert!(
         b.search_all_runs(&mlops_tracking::SearchRuns::default())
             .unwrap()
             .is_empty()
     );
+    drop(b);
+    // Reported once: the next open finds nothing to repair.
+    let again = FileTrackingBackend::open(dir.path()).unwrap();
+    assert!(again.open_report().incomplete_runs.is_empty());
+    assert!(again.open_report().quarantined.is_empty());
+    // The same id crashing again does not clobber the first quarantined copy.
+    fs::create_dir(&half).unwrap();
+    drop(again);
+    let third = FileTrackingBackend::open(dir.path()).unwrap();
+    let second = dir.path().join("quarantine").join(format!("{id}.1"));
+    assert_eq!(third.open_report().quarantined, vec![second.clone()]);
+    assert!(moved.exists() && second.exists());
 }
 
 #[test]
