@@ -166,10 +166,53 @@ impl Tracker {
                 .push((TAG_SOURCE_TYPE.to_owned(), "LOCAL".to_owned()));
         }
         let run = self.backend.create_run(&exp.experiment_id, &opts)?;
-        Ok(ActiveRun {
+        Ok(self.guard(run.info))
+    }
+
+    /// Resume an existing run (MLflow's `start_run(run_id=...)`): a training job restarted
+    /// after a crash continues logging into its run. The run's status goes back to `RUNNING`
+    /// (its params, tags, metrics and artifacts stay; its end time, if it had one, is kept
+    /// until the run ends again, as MLflow does), and the guard behaves as for a new run:
+    /// buffered metrics, ends the run `FINISHED` when dropped, `FAILED` on panic.
+    ///
+    /// ```
+    /// use mlops_tracking::{CreateRun, InMemoryTrackingBackend, RunStatus, Tracker};
+    ///
+    /// let tracker = Tracker::new(InMemoryTrackingBackend::new());
+    /// let mut run = tracker.start_run("training", CreateRun::new())?;
+    /// run.log_metric("loss", 0.9, 0)?;
+    /// let id = run.run_id();
+    /// run.end(RunStatus::Failed)?; // the job died
+    ///
+    /// let mut run = tracker.resume_run(&id)?; // the restarted job
+    /// assert_eq!(run.info().status, RunStatus::Running);
+    /// run.log_metric("loss", 0.5, 1)?;
+    /// run.end(RunStatus::Finished)?;
+    /// # Ok::<(), mlops_tracking::TrackingError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown run; `Conflict` for a deleted run (restore it first); backend
+    /// errors.
+    pub fn resume_run(&self, run_id: &RunId) -> Result<ActiveRun> {
+        let run = self.backend.get_run(run_id)?;
+        if run.info.lifecycle_stage != crate::model::LifecycleStage::Active {
+            return Err(TrackingError::Conflict(format!(
+                "run {run_id} is deleted; restore it before resuming it"
+            )));
+        }
+        let info = self
+            .backend
+            .update_run(run_id, &UpdateRun::new().status(RunStatus::Running))?;
+        Ok(self.guard(info))
+    }
+
+    /// The active-run guard of `info`'s run.
+    fn guard(&self, info: RunInfo) -> ActiveRun {
+        ActiveRun {
             backend: Arc::clone(&self.backend),
             clock: Arc::clone(&self.clock),
-            info: run.info,
+            info,
             keys: Vec::new(),
             key_index: HashMap::new(),
             next_key: 0,
@@ -180,7 +223,7 @@ impl Tracker {
             oldest: None,
             batch: Batch::default(),
             ended: false,
-        })
+        }
     }
 
     /// Compare runs side by side: params and each metric's last, min and max (see
