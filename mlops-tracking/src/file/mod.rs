@@ -7,29 +7,36 @@
 //! `changes.log` tells other processes which experiments and runs changed; `store.lock` is
 //! locked exclusively by every writer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
 use crate::artifact::{VerifyingReader, copy_hashed};
 use crate::backend::TrackingBackend;
-use crate::catalog::{
-    Catalog, DEFAULT_EXPERIMENT_NAME, RunState, check_artifact_path, history_page,
-};
+use crate::catalog::{Catalog, check_artifact_path, history_page};
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
     RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, encode_page_token,
-    f64_special, now_ms,
+    now_ms,
 };
 use mlops_fs as fsutil;
+
+mod open;
+mod records;
+mod sync;
+
+pub use self::open::OpenReport;
+use self::records::{
+    Change, MetricIn, MetricOut, RecordIn, RecordOut, corrupt, encode, io_err, read_log,
+    write_json, write_new_json,
+};
 
 const MARKER: &str = "mlops-tracking.json";
 const LOCK: &str = "store.lock";
@@ -43,23 +50,6 @@ const QUARANTINE: &str = "quarantine";
 const FORMAT_VERSION: u32 = 1;
 
 static ARTIFACT_TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// What opening a store found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OpenReport {
-    /// Logs whose torn last record (a crash mid-append) was dropped and truncated away.
-    pub torn_tails: Vec<PathBuf>,
-    /// Temp files of crashed writers that were removed.
-    pub removed_temps: Vec<PathBuf>,
-    /// Run directories without `meta.json` (a crash while the run was being created, so
-    /// nothing in them was acknowledged). Each is moved to `quarantine/` (see
-    /// [`quarantined`](Self::quarantined)) and so reported by one open only.
-    pub incomplete_runs: Vec<PathBuf>,
-    /// Where the [`incomplete_runs`](Self::incomplete_runs) were moved, in the same order:
-    /// `<root>/quarantine/<run id>` (with a `.<n>` suffix if that is taken).
-    pub quarantined: Vec<PathBuf>,
-}
 
 /// A tracking store in a directory.
 ///
@@ -96,163 +86,6 @@ struct FileState {
     logs: HashMap<RunId, u64>,
     changes: File,
     changes_offset: u64,
-}
-
-/// One record of `changes.log`.
-#[derive(Debug, Serialize, Deserialize)]
-enum Change {
-    #[serde(rename = "e")]
-    Experiment(ExperimentId),
-    #[serde(rename = "r")]
-    Run(RunId),
-}
-
-#[derive(Serialize)]
-struct MetricOut<'a>(&'a str, #[serde(with = "f64_special")] f64, i64, i64);
-
-#[derive(Deserialize)]
-struct MetricIn(String, #[serde(with = "f64_special")] f64, i64, i64);
-
-/// One record of a run's `data.log`.
-#[derive(Serialize)]
-struct RecordOut<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    m: Vec<MetricOut<'a>>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    p: &'a [(String, String)],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    t: &'a [(String, String)],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    a: Option<&'a ArtifactInfo>,
-}
-
-#[derive(Deserialize)]
-struct RecordIn {
-    #[serde(default)]
-    m: Vec<MetricIn>,
-    #[serde(default)]
-    p: Vec<(String, String)>,
-    #[serde(default)]
-    t: Vec<(String, String)>,
-    #[serde(default)]
-    a: Option<ArtifactInfo>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Marker {
-    format: String,
-    version: u32,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TrackingError + '_ {
-    move |source| TrackingError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn corrupt(path: &Path, detail: impl Into<String>) -> TrackingError {
-    TrackingError::Corrupt {
-        path: path.to_owned(),
-        detail: detail.into(),
-    }
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| corrupt(path, format!("not valid JSON of the expected shape: {e}")))
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| TrackingError::Serde {
-        path: path.to_owned(),
-        source,
-    })?;
-    bytes.push(b'\n');
-    fsutil::write_atomic(path, &bytes, durable).map_err(io_err(path))
-}
-
-/// Append one framed record holding `payload` as compact JSON to `out`: the frame of
-/// `fsutil::encode_record` (`<len> <crc32> <payload>\n`), serialized in place to save a copy.
-fn encode(payload: &impl Serialize, out: &mut Vec<u8>, path: &Path) -> Result<()> {
-    const HEADER: usize = 18;
-    let start = out.len();
-    out.extend_from_slice(&[b' '; HEADER]);
-    if let Err(source) = serde_json::to_writer(&mut *out, payload) {
-        out.truncate(start);
-        return Err(TrackingError::Serde {
-            path: path.to_owned(),
-            source,
-        });
-    }
-    let payload = &out[start + HEADER..];
-    let Ok(len) = u32::try_from(payload.len()) else {
-        out.truncate(start);
-        return Err(TrackingError::invalid(
-            "record",
-            format!("a record for {} is over 4 GiB", path.display()),
-        ));
-    };
-    let crc = crc32fast::hash(payload);
-    let header = format!("{len:08x} {crc:08x} ");
-    out[start..start + HEADER].copy_from_slice(header.as_bytes());
-    out.push(b'\n');
-    Ok(())
-}
-
-/// The end of a log read by [`read_log`].
-struct LogEnd {
-    /// Offset just past the last intact record.
-    valid_len: u64,
-    /// Whether an incomplete or damaged last record follows `valid_len`.
-    torn: bool,
-}
-
-/// Read the framed records of `path` from byte `from`, calling `f` with each payload. The read
-/// is capped at the file's length measured when it starts (or at `limit`, when smaller): bytes
-/// another process appends meanwhile are left for the next read, and a record it is still
-/// writing ends the read as "not yet written" (`torn`), never as corruption. A missing file
-/// reads as empty. Only a damaged record followed by an intact one is `Corrupt`.
-fn read_log(
-    path: &Path,
-    from: u64,
-    limit: Option<u64>,
-    mut f: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<LogEnd> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && from == 0 => {
-            return Ok(LogEnd {
-                valid_len: 0,
-                torn: false,
-            });
-        }
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let len = file.metadata().map_err(io_err(path))?.len();
-    let cap = limit.map_or(len, |l| l.min(len));
-    if cap <= from {
-        return Ok(LogEnd {
-            valid_len: from,
-            torn: false,
-        });
-    }
-    file.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
-    let mut reader = fsutil::RecordReader::new(file, from, cap);
-    loop {
-        match reader.next_record() {
-            Ok(Some(payload)) => f(payload)?,
-            Ok(None) => {
-                return Ok(LogEnd {
-                    valid_len: reader.valid_len(),
-                    torn: reader.torn(),
-                });
-            }
-            Err(fsutil::ReadError::Io(e)) => return Err(io_err(path)(e)),
-            Err(e @ fsutil::ReadError::Corrupt(_)) => return Err(corrupt(path, e.to_string())),
-        }
-    }
 }
 
 /// Hold the store's cross-process write lock until dropped.
@@ -336,246 +169,6 @@ impl FileTrackingBackend {
 
     fn run_dir(&self, id: &RunId) -> PathBuf {
         self.inner.root.join(RUNS).join(id.as_str())
-    }
-
-    fn load(root: &Path, report: &mut OpenReport) -> Result<FileState> {
-        let marker = root.join(MARKER);
-        if marker.exists() {
-            let m: Marker = read_json(&marker)?;
-            if m.format != "mlops-tracking" || m.version != FORMAT_VERSION {
-                return Err(corrupt(
-                    &marker,
-                    format!(
-                        "store format {} version {} is not mlops-tracking version {FORMAT_VERSION}",
-                        m.format, m.version
-                    ),
-                ));
-            }
-        }
-        for dir in [root.to_owned(), root.join(EXPERIMENTS), root.join(RUNS)] {
-            report
-                .removed_temps
-                .extend(fsutil::remove_stray_temps(&dir).map_err(io_err(&dir))?);
-        }
-        let mut catalog = Catalog::default();
-        let exp_dir = root.join(EXPERIMENTS);
-        for entry in fs::read_dir(&exp_dir).map_err(io_err(&exp_dir))? {
-            let entry = entry.map_err(io_err(&exp_dir))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if fsutil::is_temp_name(name) || !name.ends_with(".json") {
-                continue;
-            }
-            let exp: Experiment = read_json(&entry.path())?;
-            if format!("{}.json", exp.experiment_id) != name {
-                return Err(corrupt(
-                    &entry.path(),
-                    format!("holds experiment {}", exp.experiment_id),
-                ));
-            }
-            catalog.experiments.insert(exp.experiment_id.clone(), exp);
-        }
-        let runs_dir = root.join(RUNS);
-        let mut dirs = Vec::new();
-        for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
-            let entry = entry.map_err(io_err(&runs_dir))?;
-            let name = entry.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
-                dirs.push((id, entry.path()));
-            }
-        }
-        // Runs are independent files: load them on a few threads.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, 4);
-        let chunk = dirs.len().div_ceil(threads).max(1);
-        let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = dirs
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|(id, dir)| load_run_dir(*id, dir))
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(corrupt(&runs_dir, "a loader thread panicked")))
-                })
-                .collect()
-        });
-        let mut logs = HashMap::new();
-        for part in loaded {
-            for run in part? {
-                report.removed_temps.extend(run.removed_temps);
-                match run.state {
-                    None => {
-                        let moved = quarantine(root, &run.dir)?;
-                        tracing::warn!(
-                            run = %run.dir.display(),
-                            moved_to = %moved.display(),
-                            "a run directory without meta.json (a crash while the run was being \
-                             created) was moved to quarantine"
-                        );
-                        report.incomplete_runs.push(run.dir);
-                        report.quarantined.push(moved);
-                    }
-                    Some((state, len, torn)) => {
-                        if torn {
-                            report.torn_tails.push(run.dir.join(DATA));
-                        }
-                        logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, state);
-                    }
-                }
-            }
-        }
-        let changes_path = root.join(CHANGES);
-        let end = read_log(&changes_path, 0, None, |_| Ok(()))?;
-        if end.torn {
-            fsutil::truncate_to(&changes_path, end.valid_len, true)
-                .map_err(io_err(&changes_path))?;
-            report.torn_tails.push(changes_path.clone());
-        }
-        let changes = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&changes_path)
-            .map_err(io_err(&changes_path))?;
-        let mut st = FileState {
-            catalog,
-            logs,
-            changes,
-            changes_offset: end.valid_len,
-        };
-        if !marker.exists() {
-            let m = Marker {
-                format: "mlops-tracking".to_owned(),
-                version: FORMAT_VERSION,
-            };
-            let bytes = serde_json::to_vec_pretty(&m).map_err(|source| TrackingError::Serde {
-                path: marker.clone(),
-                source,
-            })?;
-            match fsutil::create_new_atomic(&marker, &bytes, true) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(&marker)(e)),
-            }
-        }
-        if st.catalog.experiments.is_empty() {
-            let now = now_ms();
-            let exp = st.catalog.new_experiment(
-                DEFAULT_EXPERIMENT_NAME,
-                &[],
-                |id| artifact_location(root, id),
-                now,
-            )?;
-            let path = exp_dir.join(format!("{}.json", exp.experiment_id));
-            write_new_json(&path, &exp, true)?;
-            st.catalog
-                .experiments
-                .insert(exp.experiment_id.clone(), exp);
-        }
-        Ok(st)
-    }
-
-    /// Catch up with other processes' writes (named in `changes.log`). With `repair` (only under
-    /// the write lock), a torn tail left by a crashed writer is truncated away.
-    ///
-    /// All or nothing: every changed experiment and run is loaded first, onto copies; only when
-    /// all loaded are they applied and the change-log offset advanced. On an error (an I/O
-    /// error, a file briefly missing) the state and the offset stay as they were, the error is
-    /// returned, and the next call tries again.
-    fn sync(&self, st: &mut FileState, repair: bool) -> Result<()> {
-        let path = self.inner.root.join(CHANGES);
-        let len = st.changes.metadata().map_err(io_err(&path))?.len();
-        if len == st.changes_offset {
-            return Ok(());
-        }
-        if len < st.changes_offset {
-            // Only a torn tail we never consumed can be cut; anything else is tampering.
-            return Err(corrupt(
-                &path,
-                format!("shrank from {} to {len} bytes", st.changes_offset),
-            ));
-        }
-        let mut experiments = BTreeSet::new();
-        let mut runs = BTreeSet::new();
-        let end = read_log(&path, st.changes_offset, None, |payload| {
-            match serde_json::from_slice(payload)
-                .map_err(|e| corrupt(&path, format!("bad change record: {e}")))?
-            {
-                Change::Experiment(id) => experiments.insert(id),
-                Change::Run(id) => runs.insert(id),
-            };
-            Ok(())
-        })?;
-        let mut loaded_experiments = Vec::with_capacity(experiments.len());
-        for id in experiments {
-            let p = self.inner.root.join(EXPERIMENTS).join(format!("{id}.json"));
-            loaded_experiments.push((id, read_json::<Experiment>(&p)?));
-        }
-        let mut loaded_runs = Vec::with_capacity(runs.len());
-        for id in runs {
-            loaded_runs.push((id, self.load_run_update(st, &id, repair)?));
-        }
-        if end.torn && repair {
-            fsutil::truncate_to(&path, end.valid_len, self.durable()).map_err(io_err(&path))?;
-        }
-        // Everything loaded: apply it.
-        st.changes_offset = end.valid_len;
-        for (id, exp) in loaded_experiments {
-            st.catalog.experiments.insert(id, exp);
-        }
-        for (id, (state, len)) in loaded_runs {
-            st.logs.insert(id, len);
-            st.catalog.runs.insert(id, state);
-        }
-        Ok(())
-    }
-
-    /// A run's metadata and its log read onto a copy of the state `st` holds for it (from the
-    /// offset already applied), without changing `st`: the new state and log length.
-    fn load_run_update(&self, st: &FileState, id: &RunId, repair: bool) -> Result<(RunState, u64)> {
-        let dir = self.run_dir(id);
-        let (base, from) = match (st.logs.get(id), st.catalog.runs.get(id)) {
-            (Some(&from), Some(state)) if from > 0 => (Some(state.clone()), from),
-            _ => (None, 0),
-        };
-        let (state, len, torn) = load_run(&dir, base, from)?;
-        if torn && repair {
-            let data = dir.join(DATA);
-            fsutil::truncate_to(&data, len, self.durable()).map_err(io_err(&data))?;
-        }
-        Ok((state, len))
-    }
-
-    /// Re-read a run's metadata and the new part of its log; on an error nothing changes.
-    fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
-        let (state, len) = self.load_run_update(st, id, repair)?;
-        st.logs.insert(*id, len);
-        st.catalog.runs.insert(*id, state);
-        Ok(())
-    }
-
-    /// Under the write lock: make sure the run's log holds nothing we have not applied (records
-    /// of a writer that crashed before announcing them, or a torn tail).
-    fn settle_run_log(&self, st: &mut FileState, id: &RunId) -> Result<()> {
-        let data = self.run_dir(id).join(DATA);
-        let len = match fs::metadata(&data) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_err(&data)(e)),
-        };
-        if st.logs.get(id).copied() != Some(len) {
-            self.refresh_run(st, id, true)?;
-        }
-        Ok(())
     }
 
     /// Run `f` under the in-process mutex and the cross-process write lock, caught up.
@@ -664,135 +257,6 @@ impl FileTrackingBackend {
 
 fn artifact_location(root: &Path, _id: &ExperimentId) -> String {
     root.join(RUNS).display().to_string()
-}
-
-fn write_new_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| TrackingError::Serde {
-        path: path.to_owned(),
-        source,
-    })?;
-    bytes.push(b'\n');
-    fsutil::create_new_atomic(path, &bytes, durable).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            corrupt(path, "exists although the store did not know it")
-        } else {
-            io_err(path)(e)
-        }
-    })
-}
-
-/// Move an incomplete run directory out of `runs/` into `quarantine/` (under the store's
-/// exclusive lock, so its creator is gone) and return its new path.
-fn quarantine(root: &Path, dir: &Path) -> Result<PathBuf> {
-    let qdir = root.join(QUARANTINE);
-    fs::create_dir_all(&qdir).map_err(io_err(&qdir))?;
-    let name = dir
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_owned());
-    let mut target = qdir.join(&name);
-    let mut n = 1;
-    while target.exists() {
-        target = qdir.join(format!("{}.{n}", name.to_string_lossy()));
-        n += 1;
-    }
-    fs::rename(dir, &target).map_err(io_err(dir))?;
-    let runs = root.join(RUNS);
-    for d in [&runs, &qdir] {
-        fsutil::sync_dir(d).map_err(io_err(d))?;
-    }
-    Ok(target)
-}
-
-/// A run directory as found by [`FileTrackingBackend::open`].
-struct LoadedRun {
-    dir: PathBuf,
-    removed_temps: Vec<PathBuf>,
-    /// `None` for an interrupted creation (no `meta.json`); else the state, the valid log
-    /// length and whether a torn tail was cut.
-    state: Option<(RunState, u64, bool)>,
-}
-
-/// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
-/// when incomplete, cut a torn log tail.
-fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
-    // One listing tells whether the run is complete and whether temps need cleaning.
-    let mut has_meta = false;
-    let mut has_temps = false;
-    for e in fs::read_dir(dir).map_err(io_err(dir))? {
-        let name = e.map_err(io_err(dir))?.file_name();
-        let name = name.to_string_lossy();
-        has_meta |= name == META;
-        has_temps |= fsutil::is_temp_name(&name);
-    }
-    let removed_temps = if has_temps {
-        fsutil::remove_stray_temps(dir).map_err(io_err(dir))?
-    } else {
-        Vec::new()
-    };
-    if !has_meta {
-        return Ok(LoadedRun {
-            dir: dir.to_owned(),
-            removed_temps,
-            state: None,
-        });
-    }
-    let (state, len, torn) = load_run(dir, None, 0)?;
-    if state.info.run_id != id {
-        return Err(corrupt(
-            &dir.join(META),
-            format!("holds run {}", state.info.run_id),
-        ));
-    }
-    if torn {
-        let data = dir.join(DATA);
-        fsutil::truncate_to(&data, len, true).map_err(io_err(&data))?;
-    }
-    Ok(LoadedRun {
-        dir: dir.to_owned(),
-        removed_temps,
-        state: Some((state, len, torn)),
-    })
-}
-
-/// Load a run from its directory: `meta.json`, then `data.log` from `from` applied onto `state`
-/// (or onto a fresh state when `None`). Returns the state, the valid log length and whether the
-/// log has a torn tail.
-fn load_run(dir: &Path, state: Option<RunState>, from: u64) -> Result<(RunState, u64, bool)> {
-    let info: RunInfo = read_json(&dir.join(META))?;
-    let mut state = match state {
-        Some(mut s) => {
-            s.info = info;
-            s
-        }
-        None => RunState::new(info),
-    };
-    let data = dir.join(DATA);
-    let end = read_log(&data, from, None, |payload| {
-        let rec: RecordIn = serde_json::from_slice(payload)
-            .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
-        apply_record(&mut state, rec);
-        Ok(())
-    })?;
-    // Every rename goes through a `mlflow.runName` tag record: the log's latest one wins.
-    if let Some(name) = state.tags.get(TAG_RUN_NAME) {
-        state.info.run_name.clone_from(name);
-    }
-    Ok((state, end.valid_len, end.torn))
-}
-
-fn apply_record(state: &mut RunState, rec: RecordIn) {
-    state.apply_params_tags(&rec.p, &rec.t);
-    for MetricIn(key, value, timestamp, step) in rec.m {
-        state.apply_metrics(std::iter::once(&Metric {
-            key,
-            value,
-            timestamp,
-            step,
-        }));
-    }
-    if let Some(a) = rec.a {
-        state.artifacts.insert(a.path.clone(), a);
-    }
 }
 
 impl TrackingBackend for FileTrackingBackend {
