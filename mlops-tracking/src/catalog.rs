@@ -419,9 +419,31 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, S
     Ok(out)
 }
 
-/// Validate an artifact path (a clean relative path of MLflow key characters).
+/// Validate an artifact path: a clean relative path (not empty, not absolute, no empty, `.` or
+/// `..` segment, no control character), whatever its other characters, since MLflow's clients
+/// store file names such as `a+b=c&d.txt` or `100%.txt` as they are.
 pub(crate) fn check_artifact_path(path: &str) -> Result<()> {
-    validate_key("artifact path", path)
+    let bad = |why: &str| {
+        Err(TrackingError::invalid(
+            "artifact path",
+            format!("{path:?} {why}"),
+        ))
+    };
+    if path.is_empty() {
+        return bad("is empty");
+    }
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return bad(&format!("contains the control character {c:?}"));
+    }
+    if path
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return bad(
+            "is not a clean relative path (empty, '.' or '..' segment, or a leading or trailing '/')",
+        );
+    }
+    Ok(())
 }
 
 /// Slice one page out of a metric history.

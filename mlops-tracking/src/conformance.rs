@@ -55,6 +55,10 @@ pub struct Capabilities {
     pub infinities_kept: bool,
     /// `-0.0` keeps its sign. When `false` (MLflow's SQL store), it comes back as `0.0`.
     pub negative_zero_kept: bool,
+    /// Artifact paths may hold any character but control characters (`h#ash.txt`,
+    /// `p%20q.txt`). When `false` (MLflow: its server refuses `#` and decodes `%XX` escapes),
+    /// such paths must be refused with `InvalidArgument`; the other odd characters still work.
+    pub artifact_paths_any_character: bool,
     /// Filters accept `IN` / `NOT IN` on params and tags. When `false` (MLflow: only on string
     /// attributes), such a filter must be refused with an error.
     pub filter_in_on_params_and_tags: bool,
@@ -73,6 +77,7 @@ impl Capabilities {
         duplicate_metrics_kept: true,
         infinities_kept: true,
         negative_zero_kept: true,
+        artifact_paths_any_character: true,
         filter_in_on_params_and_tags: true,
     };
 
@@ -82,6 +87,7 @@ impl Capabilities {
         duplicate_metrics_kept: false,
         infinities_kept: false,
         negative_zero_kept: false,
+        artifact_paths_any_character: false,
         filter_in_on_params_and_tags: false,
     };
 }
@@ -107,6 +113,10 @@ pub const CASES: &[(&str, Case)] = &[
     ("search_filters", search_filters),
     ("search_order_and_paging", search_order_and_paging),
     ("artifacts", artifacts),
+    (
+        "artifact_paths_with_odd_characters",
+        artifact_paths_with_odd_characters,
+    ),
     ("concurrent_writers", concurrent_writers),
 ];
 
@@ -889,6 +899,80 @@ pub fn artifacts(open: Opener<'_>, _caps: &Capabilities) {
     check(&*b);
 }
 
+/// Artifact paths are any clean relative path: names MLflow's clients write (`a+b=c&d.txt`,
+/// spaces, non-ASCII, `?`, `'`, `[`, `..dots`) are stored, listed and read back as given; a
+/// path that is not clean (`..`, `/abs`, `a//b`, a control character) is `InvalidArgument`.
+pub fn artifact_paths_with_odd_characters(open: Opener<'_>, caps: &Capabilities) {
+    let b = open();
+    let e = exp(&*b, "exp");
+    let r = run(&*b, &e, "r");
+    let mut names = vec![
+        "a+b=c&d.txt",
+        "dir+x/sp ace ünï.txt",
+        "q?uery.txt",
+        "semi;colon:at@[x]*'(1).txt",
+        "..dots.txt",
+        "100%.txt",
+        "back\\slash.txt",
+    ];
+    let verbatim_only = ["h#ash.txt", "p%20q.txt"];
+    if caps.artifact_paths_any_character {
+        names.extend(verbatim_only);
+    } else {
+        for name in verbatim_only {
+            let err = b.log_artifact(&r, name, &mut &b"x"[..]).unwrap_err();
+            assert!(
+                matches!(err, TrackingError::InvalidArgument { .. }),
+                "{name}: {err}"
+            );
+        }
+    }
+    for name in &names {
+        let info = b
+            .log_artifact(&r, name, &mut format!("content of {name}").as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(info.path, *name);
+    }
+    for bad in [
+        "..",
+        "a/../b",
+        "./a",
+        "/abs",
+        "a//b",
+        "a/",
+        "tab\tname",
+        "new\nline",
+    ] {
+        let err = b.log_artifact(&r, bad, &mut &b"x"[..]).unwrap_err();
+        assert!(
+            matches!(err, TrackingError::InvalidArgument { .. }),
+            "{bad:?}: {err}"
+        );
+    }
+    let check = |b: &dyn TrackingBackend| {
+        let listed: BTreeSet<String> = b
+            .list_artifacts(&r, None)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.path)
+            .collect();
+        let want: BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(listed, want);
+        for name in &names {
+            let got = b
+                .read_artifact(&r, name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(got, format!("content of {name}").into_bytes(), "{name}");
+        }
+        let plus = b.list_artifacts(&r, Some("dir+x/")).unwrap();
+        assert_eq!(plus.len(), 1, "{plus:?}");
+    };
+    check(&*b);
+    drop(b);
+    let b = open();
+    check(&*b);
+}
+
 /// Threads sharing one backend log concurrently; nothing is lost.
 pub fn concurrent_writers(open: Opener<'_>, _caps: &Capabilities) {
     let b: std::sync::Arc<dyn TrackingBackend> = open().into();
@@ -931,7 +1015,8 @@ macro_rules! tracking_conformance_tests {
             params_are_write_once, metrics_latest_and_history, special_values_round_trip,
             history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected, update_run,
             deleted_runs_reject_writes, finished_runs_accept_writes, unknown_ids_are_not_found,
-            search_filters, search_order_and_paging, artifacts, concurrent_writers);
+            search_filters, search_order_and_paging, artifacts, artifact_paths_with_odd_characters,
+            concurrent_writers);
     };
     (@cases $opener:expr, $caps:expr; $($case:ident),* $(,)?) => {
         $(

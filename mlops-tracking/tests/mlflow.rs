@@ -206,6 +206,7 @@ conformance_cases!(
     search_filters,
     search_order_and_paging,
     artifacts,
+    artifact_paths_with_odd_characters,
     concurrent_writers,
 );
 
@@ -582,4 +583,103 @@ fn server_down_is_a_clear_error() {
         );
         assert!(err.to_string().contains(&uri), "{err}");
     }
+}
+
+/// Issue 17 item 20: artifacts with odd names logged by MLflow's Python client open through
+/// this backend, and odd names this backend writes are read back by MLflow's client.
+#[test]
+fn artifact_names_round_trip_with_mlflows_python_client() {
+    let Some(server) = mlflow_server::shared() else {
+        return;
+    };
+    let names = [
+        "a+b=c&d.txt",
+        "sp ace.txt",
+        "ünï.txt",
+        "semi;colon:x.txt",
+        "a'b.txt",
+        "br[ack]et.txt",
+        "..dots.txt",
+        "star*.txt",
+        "at@.txt",
+        "100%.txt",
+    ];
+    let python = std::path::Path::new(&mlflow_server::mlflow_command()).with_file_name("python");
+    let script = r#"
+import json, os, sys, tempfile
+from mlflow.tracking import MlflowClient
+uri, names = sys.argv[1], json.loads(sys.argv[2])
+c = MlflowClient(tracking_uri=uri)
+exp = c.get_experiment_by_name("odd-artifacts")
+eid = exp.experiment_id if exp else c.create_experiment("odd-artifacts")
+run_id = c.create_run(eid).info.run_id
+d = tempfile.mkdtemp()
+for n in names:
+    p = os.path.join(d, n)
+    with open(p, "w", encoding="utf-8") as f:
+        f.write("python wrote " + n)
+    c.log_artifact(run_id, p, artifact_path="dir+x")
+print(run_id)
+"#;
+    let run_python = |args: &[&str]| -> String {
+        let out = std::process::Command::new(&python)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let names_json = serde_json::to_string(&names).unwrap();
+    let stdout = run_python(&["-c", script, &server.uri, &names_json]);
+    let id: RunId = stdout.trim().parse().unwrap();
+    let b = backend(&server.uri);
+    let listed: Vec<String> = b
+        .list_artifacts(&id, None)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    let mut want: Vec<String> = names.iter().map(|n| format!("dir+x/{n}")).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    for n in names {
+        let path = format!("dir+x/{n}");
+        let got = b
+            .read_artifact(&id, &path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(String::from_utf8(got).unwrap(), format!("python wrote {n}"));
+    }
+    // The other way: names this backend writes, MLflow's client downloads.
+    for n in names {
+        b.log_artifact(
+            &id,
+            &format!("ours+x/{n}"),
+            &mut format!("rust wrote {n}").as_bytes(),
+        )
+        .unwrap();
+    }
+    let read_back = r#"
+import json, os, sys, tempfile
+from mlflow.tracking import MlflowClient
+uri, run_id = sys.argv[1], sys.argv[2]
+c = MlflowClient(tracking_uri=uri)
+d = c.download_artifacts(run_id, "ours+x", tempfile.mkdtemp())
+out = {}
+for n in os.listdir(d):
+    with open(os.path.join(d, n), encoding="utf-8") as f:
+        out[n] = f.read()
+print(json.dumps(out))
+"#;
+    let stdout = run_python(&["-c", read_back, &server.uri, id.as_str()]);
+    let theirs: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(stdout.trim()).unwrap();
+    let expected: std::collections::BTreeMap<String, String> = names
+        .iter()
+        .map(|n| ((*n).to_owned(), format!("rust wrote {n}")))
+        .collect();
+    assert_eq!(theirs, expected);
 }

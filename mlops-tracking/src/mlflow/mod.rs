@@ -338,6 +338,27 @@ fn proxied_root(uri: &str) -> Result<String> {
     Ok(path.trim_matches('/').to_owned())
 }
 
+/// Refuse the artifact paths an MLflow server cannot store as given: it answers 400 to a path
+/// holding `#`, and it decodes `%XX` escapes in the path once more after the URL's own decoding
+/// (so `p%20q.txt` would be stored as `p q.txt`). MLflow's Python client sends such names
+/// without an error and the server stores a different one; this backend refuses them instead.
+fn check_storable_by_mlflow(path: &str) -> Result<()> {
+    let bytes = path.as_bytes();
+    let escape = bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+    if path.contains('#') || escape {
+        return Err(TrackingError::invalid(
+            "artifact path",
+            format!(
+                "{path:?} cannot be stored as given by an MLflow server (it refuses '#' and \
+                 decodes '%' followed by two hex digits)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Percent-encode a path for a URL, keeping `/` and unreserved characters.
 fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -920,6 +941,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         data: &mut dyn Read,
     ) -> Result<ArtifactInfo> {
         check_artifact_path(path)?;
+        check_storable_by_mlflow(path)?;
         let root = self.artifact_root(run_id)?;
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)
