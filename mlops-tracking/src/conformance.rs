@@ -1,26 +1,53 @@
 //! The shared conformance suite: every [`TrackingBackend`] must pass it.
 //!
-//! Each case is a plain function taking an *opener*: a closure that opens the store under test
-//! and, called again, reopens the **same** store (for an in-memory backend: returns a clone of
-//! it; for the file backend: opens the same directory anew). Cases check state before and after
-//! reopening. They panic on a failed check, like any test.
+//! The contract is the same in every mlops crate:
+//! - each case is a plain function `fn(&Subject<dyn TrackingBackend>, &Capabilities)`, listed
+//!   by name in [`CASES`];
+//! - a [`Subject`] holds the backend under test (`store`), optionally a way to `reopen` the
+//!   same durable state (a fresh handle on the same directory or server; cases that test
+//!   close and reopen use it when present, and the store itself otherwise), and a `guard`
+//!   that keeps what the store needs alive (a temp dir);
+//! - [`Capabilities`] declares where a backend's semantics legitimately differ; each `false`
+//!   adapts only the assertions it names;
+//! - [`conformance_tests!`](crate::conformance_tests) stamps one `#[test]` per case from a
+//!   factory (`impl Fn() -> Subject<dyn TrackingBackend>`, called once per test):
+//!   `conformance_tests!(<factory>)` or `conformance_tests!(caps = <expr>; <factory>)`, with
+//!   optional leading attributes that go on every stamped test (`#[ignore = "needs mlflow"]`).
 //!
-//! Third-party backends enable the `conformance` feature and stamp one `#[test]` per case:
+//! Third-party backends enable the `conformance` feature and stamp the suite in their tests:
 //!
 //! ```
-//! // In a third-party crate's tests, with `MyBackend` in place of the in-memory one:
-//! mlops_tracking::tracking_conformance_tests!({
-//!     let backend = mlops_tracking::InMemoryTrackingBackend::new();
-//!     move || Box::new(backend.clone()) as Box<dyn mlops_tracking::TrackingBackend>
+//! use mlops_tracking::conformance::Subject;
+//! use mlops_tracking::{FileTrackingBackend, TrackingBackend};
+//!
+//! // One #[test] per case (in a test file; here in a doc test they are only compiled).
+//! mlops_tracking::conformance_tests!(|| {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let path = dir.path().to_owned();
+//!     let open = move || {
+//!         Box::new(FileTrackingBackend::open(&path).unwrap().with_fsync(false))
+//!             as Box<dyn TrackingBackend>
+//!     };
+//!     Subject::new(open()).with_reopen(open).with_guard(dir)
 //! });
 //! # fn main() {}
 //! ```
 //!
-//! The macro's argument is an expression evaluated once per test that yields the opener,
-//! optionally followed by `caps = <`[`Capabilities`]`>` for a backend whose semantics differ
-//! (every difference is declared there, and only the assertions it names adapt).
+//! A runner that loops instead of stamping (this one runs every case on the in-memory backend):
+//!
+//! ```
+//! use mlops_tracking::conformance::{CASES, Capabilities, Subject};
+//! use mlops_tracking::InMemoryTrackingBackend;
+//!
+//! for (name, case) in CASES {
+//!     let subject = Subject::new(Box::new(InMemoryTrackingBackend::new()));
+//!     case(&subject, &Capabilities::ALL);
+//!     # let _ = name;
+//! }
+//! ```
 #![allow(clippy::missing_panics_doc, clippy::unwrap_used)]
 
+use std::any::Any;
 use std::collections::BTreeSet;
 
 use crate::backend::{TrackingBackend, TrackingBackendExt};
@@ -31,11 +58,77 @@ use crate::model::{
     TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER, UpdateRun, ViewType,
 };
 
-/// Opens (and, called again, reopens) the store under test.
-pub type Opener<'a> = &'a mut dyn FnMut() -> Box<dyn TrackingBackend>;
+/// The backend under test, with what a case needs around it.
+pub struct Subject<S: ?Sized> {
+    /// The backend under test.
+    pub store: Box<S>,
+    /// Opens the same durable state anew (a fresh handle on the same directory or server), for
+    /// backends that have one; cases that test close and reopen use it when present.
+    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
+    /// Whatever must live as long as the store (a temp dir).
+    pub guard: Box<dyn Any>,
+}
+
+impl Subject<dyn TrackingBackend> {
+    /// A subject without reopen and without guard (`Subject::new(Box::new(backend))`).
+    #[must_use]
+    pub fn new(store: Box<dyn TrackingBackend>) -> Self {
+        Self {
+            store,
+            reopen: None,
+            guard: Box::new(()),
+        }
+    }
+
+    /// Reopen the same durable state with `f`.
+    #[must_use]
+    pub fn with_reopen(mut self, f: impl Fn() -> Box<dyn TrackingBackend> + 'static) -> Self {
+        self.reopen = Some(Box::new(f));
+        self
+    }
+
+    /// Keep `guard` alive as long as the subject.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl Any) -> Self {
+        self.guard = Box::new(guard);
+        self
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for Subject<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("reopen", &self.reopen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store as a case sees it after close and reopen.
+enum Reopened<'a> {
+    Same(&'a dyn TrackingBackend),
+    Fresh(Box<dyn TrackingBackend>),
+}
+
+impl std::ops::Deref for Reopened<'_> {
+    type Target = dyn TrackingBackend;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Same(b) => *b,
+            Self::Fresh(b) => &**b,
+        }
+    }
+}
+
+/// A fresh handle on the subject's durable state, or the store itself when it has none.
+fn reopen(subject: &Subject<dyn TrackingBackend>) -> Reopened<'_> {
+    match &subject.reopen {
+        Some(f) => Reopened::Fresh(f()),
+        None => Reopened::Same(&*subject.store),
+    }
+}
 
 /// One conformance case.
-pub type Case = fn(Opener<'_>, &Capabilities);
+pub type Case = fn(&Subject<dyn TrackingBackend>, &Capabilities);
 
 /// Where a backend's semantics legitimately differ from the embedded backends': each `false`
 /// adapts only the assertions it names. The default (everything `true`) is what the in-memory
@@ -66,13 +159,13 @@ pub struct Capabilities {
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Self::FULL
+        Self::ALL
     }
 }
 
 impl Capabilities {
     /// Everything the embedded backends do.
-    pub const FULL: Self = Self {
+    pub const ALL: Self = Self {
         history_in_logging_order: true,
         duplicate_metrics_kept: true,
         infinities_kept: true,
@@ -90,6 +183,48 @@ impl Capabilities {
         artifact_paths_any_character: false,
         filter_in_on_params_and_tags: false,
     };
+
+    /// Set [`history_in_logging_order`](Self::history_in_logging_order).
+    #[must_use]
+    pub const fn history_in_logging_order(mut self, on: bool) -> Self {
+        self.history_in_logging_order = on;
+        self
+    }
+
+    /// Set [`duplicate_metrics_kept`](Self::duplicate_metrics_kept).
+    #[must_use]
+    pub const fn duplicate_metrics_kept(mut self, on: bool) -> Self {
+        self.duplicate_metrics_kept = on;
+        self
+    }
+
+    /// Set [`infinities_kept`](Self::infinities_kept).
+    #[must_use]
+    pub const fn infinities_kept(mut self, on: bool) -> Self {
+        self.infinities_kept = on;
+        self
+    }
+
+    /// Set [`negative_zero_kept`](Self::negative_zero_kept).
+    #[must_use]
+    pub const fn negative_zero_kept(mut self, on: bool) -> Self {
+        self.negative_zero_kept = on;
+        self
+    }
+
+    /// Set [`artifact_paths_any_character`](Self::artifact_paths_any_character).
+    #[must_use]
+    pub const fn artifact_paths_any_character(mut self, on: bool) -> Self {
+        self.artifact_paths_any_character = on;
+        self
+    }
+
+    /// Set [`filter_in_on_params_and_tags`](Self::filter_in_on_params_and_tags).
+    #[must_use]
+    pub const fn filter_in_on_params_and_tags(mut self, on: bool) -> Self {
+        self.filter_in_on_params_and_tags = on;
+        self
+    }
 }
 
 /// Every case, by name, for the stamping macro and for runners that loop.
@@ -140,22 +275,21 @@ fn is_conflict(e: &TrackingError) -> bool {
 }
 
 /// The store starts with experiment `"0"` named `Default`.
-pub fn default_experiment_exists(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
+pub fn default_experiment_exists(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
     let d = b.get_experiment_by_name("Default").unwrap().unwrap();
     assert_eq!(d.experiment_id.as_str(), "0");
     assert_eq!(b.list_experiments(ViewType::All).unwrap().len(), 1);
     assert!(is_conflict(
         &b.delete_experiment(&d.experiment_id).unwrap_err()
     ));
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(b.list_experiments(ViewType::All).unwrap().len(), 1);
 }
 
 /// Create, get, get by name, list, delete, restore; names are unique, deleted ones included.
-pub fn experiment_lifecycle(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
+pub fn experiment_lifecycle(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
     let tags = vec![("team".to_owned(), "vision".to_owned())];
     let e = b
         .create_experiment("image_classification_v1", &tags)
@@ -174,7 +308,7 @@ pub fn experiment_lifecycle(open: Opener<'_>, _caps: &Capabilities) {
     assert!(matches!(err, TrackingError::AlreadyExists { .. }), "{err}");
     assert!(err.to_string().contains("image_classification_v1"), "{err}");
     assert!(b.create_experiment("", &[]).is_err());
-    let e2 = exp(&*b, "second");
+    let e2 = exp(b, "second");
     assert_ne!(e2, e.experiment_id);
     b.delete_experiment(&e2).unwrap();
     assert!(is_conflict(&b.delete_experiment(&e2).unwrap_err()));
@@ -197,14 +331,12 @@ pub fn experiment_lifecycle(open: Opener<'_>, _caps: &Capabilities) {
         is_conflict(&err) && err.to_string().contains(e2.as_str()),
         "{err}"
     );
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(b.get_experiment(&e.experiment_id).unwrap(), e);
     assert_eq!(b.list_experiments(ViewType::All).unwrap().len(), 3);
     b.restore_experiment(&e2).unwrap();
     assert!(is_conflict(&b.restore_experiment(&e2).unwrap_err()));
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(
         b.get_experiment(&e2).unwrap().lifecycle_stage,
         LifecycleStage::Active
@@ -214,9 +346,9 @@ pub fn experiment_lifecycle(open: Opener<'_>, _caps: &Capabilities) {
 }
 
 /// Runs get a random 32-hex id, MLflow's system tags, status `RUNNING`, and survive reopening.
-pub fn runs_create_and_get(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
+pub fn runs_create_and_get(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
     let parent = b
         .create_run(
             &e,
@@ -265,18 +397,17 @@ pub fn runs_create_and_get(open: Opener<'_>, _caps: &Capabilities) {
         b.create_run(&e, &CreateRun::new().tag("bad key*", "v"))
             .is_err()
     );
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(b.get_run(&parent.info.run_id).unwrap(), parent);
     assert_eq!(b.get_run(&child.info.run_id).unwrap(), child);
 }
 
 /// Logging a param again with the same value is fine; another value is a `Conflict` naming the
 /// key and both values, and nothing of that batch is stored.
-pub fn params_are_write_once(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn params_are_write_once(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     b.log_param(&r, "lr", "0.01").unwrap();
     b.log_param(&r, "lr", "0.01").unwrap();
     let err = b
@@ -298,8 +429,7 @@ pub fn params_are_write_once(open: Opener<'_>, _caps: &Capabilities) {
     assert_eq!(got.data.params.get("lr").unwrap(), "0.01");
     assert!(got.data.metrics.is_empty());
     assert!(!got.data.tags.contains_key("t"));
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     let err = b.log_param(&r, "lr", "0.2").unwrap_err();
     assert!(is_conflict(&err), "{err}");
     assert_eq!(b.get_run(&r).unwrap().data.params.len(), 1);
@@ -307,10 +437,10 @@ pub fn params_are_write_once(open: Opener<'_>, _caps: &Capabilities) {
 
 /// The latest value is the greatest `(step, timestamp, value)`; the history keeps every value in
 /// logging order.
-pub fn metrics_latest_and_history(open: Opener<'_>, caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn metrics_latest_and_history(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let values = [
         Metric::new("loss", 0.9, 100, 0),
         Metric::new("loss", 0.5, 300, 2),
@@ -343,17 +473,16 @@ pub fn metrics_latest_and_history(open: Opener<'_>, caps: &Capabilities) {
         }
         assert!(b.metric_history(&r, "missing").unwrap().is_empty());
     };
-    check(&*b);
-    drop(b);
-    let b = open();
+    check(b);
+    let b = reopen(subject);
     check(&*b);
 }
 
 /// NaN and ±infinity are stored and returned as such.
-pub fn special_values_round_trip(open: Opener<'_>, caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn special_values_round_trip(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let batch = Batch::new()
         .metric("x", f64::NAN, 1, 0)
         .metric("x", f64::INFINITY, 1, 1)
@@ -382,17 +511,16 @@ pub fn special_values_round_trip(open: Opener<'_>, caps: &Capabilities) {
         assert_eq!(hist[4].value.to_bits(), (0.1f64 + 0.2).to_bits());
         assert!(b.get_run(&r).unwrap().metric("y").unwrap().is_nan());
     };
-    check(&*b);
-    drop(b);
-    let b = open();
+    check(b);
+    let b = reopen(subject);
     check(&*b);
 }
 
 /// History pages cover the history exactly once; bad tokens are rejected.
-pub fn history_paging(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn history_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let mut batch = Batch::new();
     for i in 0..25 {
         batch = batch
@@ -430,10 +558,10 @@ pub fn history_paging(open: Opener<'_>, _caps: &Capabilities) {
 }
 
 /// Bad keys, over-long values and over-full batches are rejected whole, naming the problem.
-pub fn invalid_batches_store_nothing(open: Opener<'_>, caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn invalid_batches_store_nothing(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let cases: Vec<(Batch, &str)> = vec![
         (
             Batch::new()
@@ -511,8 +639,7 @@ pub fn invalid_batches_store_nothing(open: Opener<'_>, caps: &Capabilities) {
     let before = b.get_run(&r).unwrap();
     assert!(before.data.metrics.is_empty() && before.data.params.is_empty());
     b.log_batch(&r, &exact).unwrap();
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     let got = b.get_run(&r).unwrap();
     assert_eq!(got.data.params.len(), 100);
     let kept = if caps.duplicate_metrics_kept { 1000 } else { 1 };
@@ -522,10 +649,10 @@ pub fn invalid_batches_store_nothing(open: Opener<'_>, caps: &Capabilities) {
 /// Keys that are not clean relative paths (MLflow's rule: normalised, the key must stay itself,
 /// inside the root and not start with `..`) are `InvalidArgument` naming the key, as metric,
 /// param or tag keys, at run creation too; nothing of the batch is stored.
-pub fn unclean_keys_are_rejected(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn unclean_keys_are_rejected(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     for key in ["..foo", "a/../b", "./a", "a//b", "a/", "..", "/abs"] {
         let batches = [
             Batch::new().metric("ok", 1.0, 1, 0).metric(key, 1.0, 1, 0),
@@ -565,10 +692,10 @@ pub fn unclean_keys_are_rejected(open: Opener<'_>, _caps: &Capabilities) {
 }
 
 /// Status, end time and name change; the `mlflow.runName` tag follows the name.
-pub fn update_run(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "before");
+pub fn update_run(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "before");
     let info = b
         .update_run(
             &r,
@@ -586,19 +713,18 @@ pub fn update_run(open: Opener<'_>, _caps: &Capabilities) {
         assert_eq!(got.info, info);
         assert_eq!(got.data.tags.get(TAG_RUN_NAME).unwrap(), "after");
     };
-    check(&*b);
-    drop(b);
-    let b = open();
+    check(b);
+    let b = reopen(subject);
     check(&*b);
     let err = b.update_run(&RunId::new(), &UpdateRun::new()).unwrap_err();
     assert!(is_not_found(&err), "{err}");
 }
 
 /// A deleted run refuses writes with a `Conflict` naming it, until restored.
-pub fn deleted_runs_reject_writes(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn deleted_runs_reject_writes(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     b.delete_run(&r).unwrap();
     assert!(is_conflict(&b.delete_run(&r).unwrap_err()));
     let err = b.log_metric(&r, "m", 1.0, 1, 1).unwrap_err();
@@ -622,8 +748,7 @@ pub fn deleted_runs_reject_writes(open: Opener<'_>, _caps: &Capabilities) {
             .len(),
         1
     );
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(
         b.get_run(&r).unwrap().info.lifecycle_stage,
         LifecycleStage::Deleted
@@ -635,10 +760,10 @@ pub fn deleted_runs_reject_writes(open: Opener<'_>, _caps: &Capabilities) {
 
 /// As in MLflow, a finished run still accepts metrics, params and tags (evaluation after
 /// training).
-pub fn finished_runs_accept_writes(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn finished_runs_accept_writes(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     b.update_run(
         &r,
         &UpdateRun::new().status(RunStatus::Finished).end_time(2),
@@ -657,8 +782,8 @@ pub fn finished_runs_accept_writes(open: Opener<'_>, _caps: &Capabilities) {
 }
 
 /// Unknown run and experiment ids give `NotFound` naming the id.
-pub fn unknown_ids_are_not_found(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
+pub fn unknown_ids_are_not_found(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
     let ghost = RunId::new();
     let errs = [
         b.get_run(&ghost).unwrap_err(),
@@ -733,9 +858,9 @@ fn names(runs: &[crate::model::Run]) -> Vec<String> {
 }
 
 /// MLflow's filter syntax over metrics, params, tags and attributes.
-pub fn search_filters(open: Opener<'_>, caps: &Capabilities) {
-    let b = open();
-    let (e, _) = seed_search(&*b);
+pub fn search_filters(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let (e, _) = seed_search(b);
     let s = |filter: &str| -> BTreeSet<String> {
         let req = SearchRuns::new([e.clone()]).filter(filter);
         names(&b.search_all_runs(&req).unwrap())
@@ -785,16 +910,15 @@ pub fn search_filters(open: Opener<'_>, caps: &Capabilities) {
         matches!(err, TrackingError::InvalidFilter { position: 13, .. }),
         "{err}"
     );
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     let req = SearchRuns::new([e.clone()]).filter("metrics.acc < 0.9");
     assert_eq!(names(&b.search_all_runs(&req).unwrap()), ["b"]);
 }
 
 /// `order_by` (missing values last), the default order, page tokens and page-size limits.
-pub fn search_order_and_paging(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let (e, _) = seed_search(&*b);
+pub fn search_order_and_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let (e, _) = seed_search(b);
     let ordered = |clauses: &[&str]| {
         let mut req = SearchRuns::new([e.clone()]);
         for c in clauses {
@@ -850,10 +974,10 @@ pub fn search_order_and_paging(open: Opener<'_>, _caps: &Capabilities) {
 }
 
 /// Artifacts: stored with size and SHA-256, listed, read back (checked), replaced.
-pub fn artifacts(open: Opener<'_>, _caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn artifacts(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let info = b
         .log_artifact(&r, "models/model.bin", &mut &b"hello"[..])
         .unwrap();
@@ -893,19 +1017,21 @@ pub fn artifacts(open: Opener<'_>, _caps: &Capabilities) {
             "{err}"
         );
     };
-    check(&*b);
-    drop(b);
-    let b = open();
+    check(b);
+    let b = reopen(subject);
     check(&*b);
 }
 
 /// Artifact paths are any clean relative path: names MLflow's clients write (`a+b=c&d.txt`,
 /// spaces, non-ASCII, `?`, `'`, `[`, `..dots`) are stored, listed and read back as given; a
 /// path that is not clean (`..`, `/abs`, `a//b`, a control character) is `InvalidArgument`.
-pub fn artifact_paths_with_odd_characters(open: Opener<'_>, caps: &Capabilities) {
-    let b = open();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn artifact_paths_with_odd_characters(
+    subject: &Subject<dyn TrackingBackend>,
+    caps: &Capabilities,
+) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     let mut names = vec![
         "a+b=c&d.txt",
         "dir+x/sp ace ünï.txt",
@@ -967,17 +1093,16 @@ pub fn artifact_paths_with_odd_characters(open: Opener<'_>, caps: &Capabilities)
         let plus = b.list_artifacts(&r, Some("dir+x/")).unwrap();
         assert_eq!(plus.len(), 1, "{plus:?}");
     };
-    check(&*b);
-    drop(b);
-    let b = open();
+    check(b);
+    let b = reopen(subject);
     check(&*b);
 }
 
 /// Threads sharing one backend log concurrently; nothing is lost.
-pub fn concurrent_writers(open: Opener<'_>, _caps: &Capabilities) {
-    let b: std::sync::Arc<dyn TrackingBackend> = open().into();
-    let e = exp(&*b, "exp");
-    let r = run(&*b, &e, "r");
+pub fn concurrent_writers(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
     std::thread::scope(|s| {
         for t in 0..4i64 {
             let b = &b;
@@ -992,8 +1117,7 @@ pub fn concurrent_writers(open: Opener<'_>, _caps: &Capabilities) {
             });
         }
     });
-    drop(b);
-    let b = open();
+    let b = reopen(subject);
     assert_eq!(b.metric_history(&r, "shared").unwrap().len(), 100);
     let got = b.get_run(&r).unwrap();
     assert_eq!(got.data.params.len(), 4);
@@ -1001,30 +1125,51 @@ pub fn concurrent_writers(open: Opener<'_>, _caps: &Capabilities) {
     assert_eq!(got.data.metrics.get("shared").unwrap().step, 324);
 }
 
-/// Stamp one `#[test]` per conformance case. The argument is an expression, evaluated once per
-/// test, that yields the opener (`FnMut() -> Box<dyn TrackingBackend>`), optionally followed by
-/// `caps = <Capabilities>` for a backend whose semantics differ (see [`Capabilities`]).
+/// Stamp one `#[test]` per conformance case (see the [module docs](crate::conformance)).
+///
+/// `conformance_tests!(<factory>)` or `conformance_tests!(caps = <expr>; <factory>)`, where
+/// `<factory>` is an expression of type `impl Fn() -> Subject<dyn TrackingBackend>`, called once
+/// per stamped test, and `caps` a [`Capabilities`](crate::conformance::Capabilities) (default
+/// [`Capabilities::ALL`](crate::conformance::Capabilities::ALL)). Attributes written first
+/// (`#[ignore = "needs mlflow"]`) go on every stamped case. One more test,
+/// `conformance_cases_are_all_stamped`, checks that the stamped list is
+/// [`CASES`](crate::conformance::CASES).
 #[macro_export]
-macro_rules! tracking_conformance_tests {
-    ($opener:expr) => {
-        $crate::tracking_conformance_tests!($opener, caps = $crate::conformance::Capabilities::FULL);
+macro_rules! conformance_tests {
+    (@one [$($attr:tt)*] $caps:expr; $factory:expr; $case:ident) => {
+        #[test]
+        $($attr)*
+        fn $case() {
+            let factory = $factory;
+            let subject = factory();
+            $crate::conformance::$case(&subject, &$caps);
+        }
     };
-    ($opener:expr, caps = $caps:expr) => {
-        $crate::tracking_conformance_tests!(@cases $opener, $caps;
+    (@stamp $attrs:tt $caps:expr; $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            $crate::conformance_tests!(@one $attrs $caps; $factory; $case);
+        )*
+
+        #[test]
+        fn conformance_cases_are_all_stamped() {
+            let stamped: &[&str] = &[$(stringify!($case)),*];
+            let all: ::std::vec::Vec<&str> =
+                $crate::conformance::CASES.iter().map(|(name, _)| *name).collect();
+            assert_eq!(all, stamped);
+        }
+    };
+    ($(#[$attr:meta])* caps = $caps:expr; $factory:expr $(,)?) => {
+        $crate::conformance_tests!(@stamp [$(#[$attr])*] $caps; $factory;
             default_experiment_exists, experiment_lifecycle, runs_create_and_get,
             params_are_write_once, metrics_latest_and_history, special_values_round_trip,
-            history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected, update_run,
-            deleted_runs_reject_writes, finished_runs_accept_writes, unknown_ids_are_not_found,
-            search_filters, search_order_and_paging, artifacts, artifact_paths_with_odd_characters,
-            concurrent_writers);
+            history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected,
+            update_run, deleted_runs_reject_writes, finished_runs_accept_writes,
+            unknown_ids_are_not_found, search_filters, search_order_and_paging, artifacts,
+            artifact_paths_with_odd_characters, concurrent_writers);
     };
-    (@cases $opener:expr, $caps:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                let mut opener = $opener;
-                $crate::conformance::$case(&mut opener, &$caps);
-            }
-        )*
+    ($(#[$attr:meta])* $factory:expr $(,)?) => {
+        $crate::conformance_tests!(
+            $(#[$attr])* caps = $crate::conformance::Capabilities::ALL; $factory
+        );
     };
 }

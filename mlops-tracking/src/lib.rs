@@ -105,7 +105,8 @@ pub use crate::model::{
     TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
 };
 pub use crate::tracker::{
-    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, Tracker,
+    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, ManualClock, SystemClock,
+    Tracker,
 };
 #[cfg(feature = "mlflow")]
 pub use mlops_mlflow::http::{

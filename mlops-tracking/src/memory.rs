@@ -269,8 +269,7 @@ impl AsRef<[u8]> for ArcBytes {
 mod tests {
     use super::*;
 
-    crate::tracking_conformance_tests!({
-        let backend = InMemoryTrackingBackend::new();
-        move || Box::new(backend.clone()) as Box<dyn TrackingBackend>
-    });
+    use crate::conformance::Subject;
+
+    crate::conformance_tests!(|| Subject::new(Box::new(InMemoryTrackingBackend::new())));
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::backend::{TrackingBackend, TrackingBackendExt};
@@ -17,8 +18,77 @@ use crate::model::{
     TAG_SOURCE_NAME, TAG_SOURCE_TYPE, UpdateRun, now_ms,
 };
 
-/// A source of timestamps in ms since the epoch (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// A source of timestamps in milliseconds since the Unix epoch (MLflow's time unit), injected
+/// into a [`Tracker`] as `Arc<dyn Clock>` ([`Tracker::with_clock`]); [`SystemClock`] by
+/// default, [`ManualClock`] for tests and simulations.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+const _: fn(&dyn Clock) = |_| {};
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+}
+
+/// A clock that moves only when told to, or by a fixed step at every reading (deterministic
+/// timestamps for tests and demos). Clones share the time.
+///
+/// ```
+/// use mlops_tracking::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new(1_000);
+/// clock.advance(Duration::from_secs(2));
+/// assert_eq!(clock.now_ms(), 3_000);
+/// let ticking = ManualClock::ticking(0, 1); // 0, 1, 2, ... one step per reading
+/// assert_eq!((ticking.now_ms(), ticking.now_ms()), (0, 1));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now: Arc<AtomicI64>,
+    step: i64,
+}
+
+impl ManualClock {
+    /// A clock showing `ms` until moved.
+    #[must_use]
+    pub fn new(ms: i64) -> Self {
+        Self::ticking(ms, 0)
+    }
+
+    /// A clock starting at `start_ms` that advances by `step_ms` after every reading.
+    #[must_use]
+    pub fn ticking(start_ms: i64, step_ms: i64) -> Self {
+        Self {
+            now: Arc::new(AtomicI64::new(start_ms)),
+            step: step_ms,
+        }
+    }
+
+    /// Set the time.
+    pub fn set(&self, ms: i64) {
+        self.now.store(ms, Ordering::SeqCst);
+    }
+
+    /// Move the time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.now.fetch_add(duration_ms(d), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now.fetch_add(self.step, Ordering::SeqCst)
+    }
+}
 
 /// Metrics an [`ActiveRun`] buffers before it writes them (MLflow's batch limit).
 pub const DEFAULT_BUFFER_CAPACITY: usize = MAX_BATCH_METRICS;
@@ -31,7 +101,7 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Tracker {
     backend: Arc<dyn TrackingBackend>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     buffer_capacity: usize,
     flush_interval_ms: i64,
     flush_requests: usize,
@@ -59,7 +129,7 @@ impl Tracker {
     pub fn from_arc(backend: Arc<dyn TrackingBackend>) -> Self {
         Self {
             backend,
-            clock: Arc::new(now_ms),
+            clock: Arc::new(SystemClock),
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
             flush_interval_ms: duration_ms(DEFAULT_FLUSH_INTERVAL),
             flush_requests: 1,
@@ -71,8 +141,8 @@ impl Tracker {
     /// metrics are stamped with: a simulated clock that advances by seconds per reading flushes
     /// (and, on a durable backend, fsyncs) at nearly every call.
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -147,7 +217,7 @@ impl Tracker {
         let exp = self.experiment(experiment)?;
         let mut opts = opts;
         if opts.start_time.is_none() {
-            opts.start_time = Some((self.clock)());
+            opts.start_time = Some(self.clock.now_ms());
         }
         // MLflow's client fills these in; so does this one, unless given.
         if opts.user_id.is_none() {
@@ -293,7 +363,7 @@ fn duration_ms(d: Duration) -> i64 {
 /// into the training thread.
 pub struct ActiveRun {
     backend: Arc<dyn TrackingBackend>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     info: RunInfo,
     /// Validated metric keys, interned: the buffer stores indexes.
     keys: Vec<String>,
@@ -365,7 +435,7 @@ impl ActiveRun {
                 None => self.intern(key)?,
             }
         };
-        let now = (self.clock)();
+        let now = self.clock.now_ms();
         if self.buffer.len() >= self.capacity
             || self
                 .oldest
@@ -471,7 +541,7 @@ impl ActiveRun {
             for _ in 0..self.flush_requests.min(batches.len()) {
                 s.spawn(|| {
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(batch) = batches.get(i) else { break };
                         *results[i].lock() = Some(backend.log_batch(&run_id, batch));
                     }
@@ -599,7 +669,9 @@ impl ActiveRun {
     }
 
     fn finish(&self, status: RunStatus) -> Result<RunInfo> {
-        let update = UpdateRun::new().status(status).end_time((self.clock)());
+        let update = UpdateRun::new()
+            .status(status)
+            .end_time(self.clock.now_ms());
         self.backend.update_run(&self.info.run_id, &update)
     }
 }

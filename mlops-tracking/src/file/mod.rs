@@ -573,16 +573,16 @@ impl TrackingBackend for FileTrackingBackend {
 #[cfg(test)]
 mod conformance_tests {
     use super::*;
+    use crate::conformance::Subject;
 
-    crate::tracking_conformance_tests!({
+    crate::conformance_tests!(|| {
         let dir = tempfile::tempdir().unwrap();
-        move || {
-            Box::new(
-                FileTrackingBackend::open(dir.path())
-                    .unwrap()
-                    .with_fsync(false),
-            ) as Box<dyn TrackingBackend>
-        }
+        let path = dir.path().to_owned();
+        let open = move || {
+            Box::new(FileTrackingBackend::open(&path).unwrap().with_fsync(false))
+                as Box<dyn TrackingBackend>
+        };
+        Subject::new(open()).with_reopen(open).with_guard(dir)
     });
 }
 
