@@ -23,12 +23,15 @@
 //! # Ok::<(), mlops_tracking::TrackingError>(())
 //! ```
 //!
-//! The client API is [`Tracker`] and its active-run guard [`ActiveRun`] (`log_param(s)`,
-//! `log_metric(s)`, `set_tag`, `log_artifact`, `end`; ends the run as `FINISHED` when dropped,
-//! `FAILED` when the thread panics). Queries: [`TrackingBackend::search_runs`] with MLflow's
-//! filter syntax (module [`filter`]), order and page tokens; [`Tracker::compare_runs`] (a
-//! [`RunComparison`] whose `Display` draws the table) and [`Tracker::best_run`] with an explicit
-//! [`Direction`].
+//! The client API is [`Tracker`] ([`Tracker::from_env`] opens `./mlruns` or the store the
+//! environment names, [`Tracker::open`] a directory) and its active-run guard [`ActiveRun`]
+//! (`log_param(s)`, `log_metric(s)`, `set_tag`, `log_artifact`, `end`; ends the run as
+//! `FINISHED` when dropped, `FAILED` when the thread panics), returned by
+//! [`Tracker::start_run`] and by [`Tracker::resume_run`] for a run restarted after a crash.
+//! Queries: [`Tracker::search_runs`] by experiment name and [`TrackingBackend::search_runs`],
+//! with MLflow's filter syntax (module [`filter`]), order and page tokens;
+//! [`Tracker::compare_runs`] (a [`RunComparison`] whose `Display` draws the table) and
+//! [`Tracker::best_run`] with an explicit [`Direction`].
 //!
 //! ## Backends
 //! [`TrackingBackend`] is a synchronous, object-safe trait (`Arc<dyn TrackingBackend>`) whose
@@ -69,6 +72,11 @@
 //!
 //! [MLflow Tracking]: https://mlflow.org/docs/latest/tracking.html
 
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod artifact;
 mod backend;
 mod catalog;
@@ -105,8 +113,8 @@ pub use crate::model::{
     TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
 };
 pub use crate::tracker::{
-    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, ManualClock, SystemClock,
-    Tracker,
+    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR,
+    ExperimentRef, ManualClock, SystemClock, TRACKING_DIR_ENV, Tracker,
 };
 #[cfg(feature = "mlflow")]
 pub use mlops_mlflow::http::{

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::compare::{Direction, RunComparison};
 use crate::error::{Result, TrackingError};
+use crate::file::FileTrackingBackend;
 use crate::ids::{
     ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, RunId, validate_key,
 };
@@ -90,6 +91,11 @@ impl Clock for ManualClock {
     }
 }
 
+/// The environment variable naming the directory of [`Tracker::from_env`]'s file store.
+pub const TRACKING_DIR_ENV: &str = "MLOPS_TRACKING_DIR";
+/// [`Tracker::from_env`]'s directory when no variable names one (MLflow's default, `./mlruns`).
+pub const DEFAULT_TRACKING_DIR: &str = "mlruns";
+
 /// Metrics an [`ActiveRun`] buffers before it writes them (MLflow's batch limit).
 pub const DEFAULT_BUFFER_CAPACITY: usize = MAX_BATCH_METRICS;
 /// How old the oldest buffered metric may get before the next `log_metric` flushes.
@@ -134,6 +140,78 @@ impl Tracker {
             flush_interval_ms: duration_ms(DEFAULT_FLUSH_INTERVAL),
             flush_requests: 1,
         }
+    }
+
+    /// A tracker over the file store in `dir` (created when missing; see
+    /// [`FileTrackingBackend`]).
+    ///
+    /// # Errors
+    /// As [`FileTrackingBackend::open`]; `InvalidArgument` when `dir` holds an MLflow file store
+    /// (`0/meta.yaml`), whose format this crate does not read.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.join("mlops-tracking.json").exists() && dir.join("0").join("meta.yaml").exists() {
+            return Err(TrackingError::invalid(
+                "tracking directory",
+                format!(
+                    "{} holds an MLflow file store, which this crate does not read; choose \
+                     another directory ({TRACKING_DIR_ENV})",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(Self::new(FileTrackingBackend::open(dir)?))
+    }
+
+    /// The one-call opener, as MLflow's default: a file store in `$MLOPS_TRACKING_DIR` when set,
+    /// else where `$MLFLOW_TRACKING_URI` points (a `file:` URI or a plain path; an `http(s)` URI
+    /// opens an [`MlflowTrackingBackend`](crate::MlflowTrackingBackend) with the crate's `mlflow`
+    /// feature), else `./mlruns` ([`DEFAULT_TRACKING_DIR`]).
+    ///
+    /// # Errors
+    /// As [`Tracker::open`]; `InvalidArgument` for an `MLFLOW_TRACKING_URI` this build cannot
+    /// use (`http(s)` without the `mlflow` feature, another scheme).
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Tracker::from_env`] with the environment read through `get`.
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        if let Some(dir) = get(TRACKING_DIR_ENV) {
+            return Self::open(dir);
+        }
+        let Some(uri) = get("MLFLOW_TRACKING_URI") else {
+            return Self::open(DEFAULT_TRACKING_DIR);
+        };
+        if let Some(path) = uri.strip_prefix("file://") {
+            return Self::open(path);
+        }
+        if let Some(path) = uri.strip_prefix("file:") {
+            return Self::open(path);
+        }
+        if uri.starts_with("http://") || uri.starts_with("https://") {
+            #[cfg(feature = "mlflow")]
+            {
+                let config = crate::MlflowConfig::from_lookup(&get)
+                    .map_err(|e| TrackingError::invalid("mlflow configuration", e.to_string()))?;
+                return Ok(Self::new(crate::MlflowTrackingBackend::new(config)));
+            }
+            #[cfg(not(feature = "mlflow"))]
+            return Err(TrackingError::invalid(
+                "MLFLOW_TRACKING_URI",
+                format!(
+                    "{uri:?} is an MLflow server; enable mlops-tracking's `mlflow` feature to \
+                     log to it"
+                ),
+            ));
+        }
+        if uri.contains("://") {
+            return Err(TrackingError::invalid(
+                "MLFLOW_TRACKING_URI",
+                format!("{uri:?}: only file: paths and http(s) servers are supported"),
+            ));
+        }
+        Self::open(uri)
     }
 
     /// Use `clock` (milliseconds since the Unix epoch) for run start and end times and metric
@@ -305,14 +383,15 @@ impl Tracker {
         RunComparison::build(&*self.backend, run_ids)
     }
 
-    /// The active run of the experiment with the best latest value of `metric` in the given
-    /// direction; `None` when no run has logged it. Runs whose latest value is NaN rank last.
+    /// The active run of the experiment (by name or id) with the best latest value of `metric`
+    /// in the given direction; `None` when no run has logged it. Runs whose latest value is NaN
+    /// rank last.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad metric key; `NotFound` for an unknown experiment.
-    pub fn best_run(
+    pub fn best_run<'a>(
         &self,
-        experiment: &ExperimentId,
+        experiment: impl Into<ExperimentRef<'a>>,
         metric: &str,
         direction: Direction,
     ) -> Result<Option<Run>> {
@@ -321,7 +400,8 @@ impl Tracker {
             Direction::Maximize => "DESC",
             Direction::Minimize => "ASC",
         };
-        let req = SearchRuns::new([experiment.clone()])
+        let id = self.experiment_id(experiment.into())?;
+        let req = SearchRuns::new([id])
             .order_by(format!("metrics.`{metric}` {order}"))
             .max_results(1);
         let page = self.backend.search_runs(&req)?;
@@ -330,6 +410,75 @@ impl Tracker {
             .into_iter()
             .next()
             .filter(|r| r.data.metrics.contains_key(metric)))
+    }
+
+    /// Every active run of the experiment (by name or id) that matches `filter` (MLflow's
+    /// syntax, `""` for all), newest first, every page fetched.
+    ///
+    /// ```
+    /// # use mlops_tracking::{CreateRun, InMemoryTrackingBackend, RunStatus, Tracker};
+    /// let tracker = Tracker::new(InMemoryTrackingBackend::new());
+    /// let mut run = tracker.start_run("iris", CreateRun::new())?;
+    /// run.log_metric("acc", 0.9, 1)?;
+    /// run.end(RunStatus::Finished)?;
+    /// let good = tracker.search_runs("iris", "metrics.acc > 0.8")?;
+    /// assert_eq!(good.len(), 1);
+    /// # Ok::<(), mlops_tracking::TrackingError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown experiment (it is not created); `InvalidFilter` for a bad
+    /// filter; backend errors.
+    pub fn search_runs<'a>(
+        &self,
+        experiment: impl Into<ExperimentRef<'a>>,
+        filter: &str,
+    ) -> Result<Vec<Run>> {
+        let id = self.experiment_id(experiment.into())?;
+        self.backend
+            .search_all_runs(&SearchRuns::new([id]).filter(filter))
+    }
+
+    fn experiment_id(&self, experiment: ExperimentRef<'_>) -> Result<ExperimentId> {
+        match experiment {
+            ExperimentRef::Id(id) => Ok(id.clone()),
+            ExperimentRef::Name(name) => self
+                .backend
+                .get_experiment_by_name(name)?
+                .map(|e| e.experiment_id)
+                .ok_or_else(|| TrackingError::NotFound {
+                    kind: "experiment",
+                    id: name.to_owned(),
+                }),
+        }
+    }
+}
+
+/// An experiment named by its name (`"iris"`) or its id (`&ExperimentId`), for the
+/// [`Tracker`] queries that take either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExperimentRef<'a> {
+    /// The experiment with this id.
+    Id(&'a ExperimentId),
+    /// The experiment with this name.
+    Name(&'a str),
+}
+
+impl<'a> From<&'a ExperimentId> for ExperimentRef<'a> {
+    fn from(id: &'a ExperimentId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl<'a> From<&'a str> for ExperimentRef<'a> {
+    fn from(name: &'a str) -> Self {
+        Self::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for ExperimentRef<'a> {
+    fn from(name: &'a String) -> Self {
+        Self::Name(name)
     }
 }
 
@@ -417,13 +566,30 @@ impl ActiveRun {
     }
 
     /// Log one metric value at `step`, timestamped now. Buffered: see the type's docs for when
-    /// it becomes durable.
+    /// it becomes durable. The value is anything that converts to `f64` without loss (`f32`,
+    /// `i32`, `u32`, ...), the step any integer type.
     ///
     /// # Errors
-    /// `InvalidArgument` for a bad key (nothing buffered); the error of a flush that this call
+    /// `InvalidArgument` for a bad key or a step beyond `i64` (nothing buffered); the error of a flush that this call
     /// triggered (the value is then not buffered, and the earlier buffer is kept for a retry).
     #[inline]
-    pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
+    pub fn log_metric(
+        &mut self,
+        key: &str,
+        value: impl Into<f64>,
+        step: impl TryInto<i64>,
+    ) -> Result<()> {
+        let Ok(step) = step.try_into() else {
+            return Err(TrackingError::invalid(
+                "metric step",
+                format!("a step of {key:?} does not fit in an i64"),
+            ));
+        };
+        self.log_metric_f64(key, value.into(), step)
+    }
+
+    #[inline]
+    fn log_metric_f64(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
         // Training loops log their keys in a fixed cycle: try the key after the last one first
         // (a string compare), then the index (a hash), then validate and intern.
         let guess = self.next_key as usize;
@@ -470,13 +636,19 @@ impl ActiveRun {
     ///
     /// # Errors
     /// As [`log_metric`](Self::log_metric); values before the failing one are buffered.
-    pub fn log_metrics<K: AsRef<str>>(
+    pub fn log_metrics<K: AsRef<str>, V: Into<f64>>(
         &mut self,
-        metrics: impl IntoIterator<Item = (K, f64)>,
-        step: i64,
+        metrics: impl IntoIterator<Item = (K, V)>,
+        step: impl TryInto<i64>,
     ) -> Result<()> {
+        let Ok(step) = step.try_into() else {
+            return Err(TrackingError::invalid(
+                "metric step",
+                "the step does not fit in an i64",
+            ));
+        };
         for (k, v) in metrics {
-            self.log_metric(k.as_ref(), v, step)?;
+            self.log_metric_f64(k.as_ref(), v.into(), step)?;
         }
         Ok(())
     }
@@ -694,5 +866,143 @@ impl Drop for ActiveRun {
         if let Err(e) = self.finish(status) {
             tracing::error!(run_id = %self.info.run_id, error = %e, "cannot end the run");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TrackingBackendExt;
+
+    fn lookup(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn root_of(t: &Tracker) -> String {
+        // The file store names its root in every experiment's artifact location.
+        t.backend()
+            .get_experiment(&ExperimentId::from_numeric(0))
+            .unwrap()
+            .artifact_location
+    }
+
+    #[test]
+    fn from_env_prefers_the_mlops_dir_then_the_mlflow_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours");
+        let theirs = dir.path().join("theirs");
+        let both = [
+            (TRACKING_DIR_ENV, ours.display().to_string()),
+            (
+                "MLFLOW_TRACKING_URI",
+                format!("file://{}", theirs.display()),
+            ),
+        ];
+        let t = Tracker::from_lookup(lookup(&both)).unwrap();
+        assert!(root_of(&t).starts_with(&ours.display().to_string()));
+        let t = Tracker::from_lookup(lookup(&both[1..])).unwrap();
+        assert!(root_of(&t).starts_with(&theirs.display().to_string()));
+        let plain = dir.path().join("plain");
+        let t = Tracker::from_lookup(lookup(&[(
+            "MLFLOW_TRACKING_URI",
+            plain.display().to_string(),
+        )]))
+        .unwrap();
+        assert!(root_of(&t).starts_with(&plain.display().to_string()));
+        let err = Tracker::from_lookup(lookup(&[(
+            "MLFLOW_TRACKING_URI",
+            "databricks://x".to_owned(),
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("databricks://x"), "{err}");
+        #[cfg(not(feature = "mlflow"))]
+        {
+            let err = Tracker::from_lookup(lookup(&[(
+                "MLFLOW_TRACKING_URI",
+                "http://127.0.0.1:5000".to_owned(),
+            )]))
+            .unwrap_err();
+            assert!(err.to_string().contains("`mlflow` feature"), "{err}");
+        }
+        #[cfg(feature = "mlflow")]
+        {
+            let t = Tracker::from_lookup(lookup(&[(
+                "MLFLOW_TRACKING_URI",
+                "http://127.0.0.1:5000".to_owned(),
+            )]))
+            .unwrap();
+            assert!(format!("{:?}", t.backend()).contains("127.0.0.1:5000"));
+        }
+    }
+
+    #[test]
+    fn open_refuses_an_mlflow_file_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("0")).unwrap();
+        std::fs::write(dir.path().join("0").join("meta.yaml"), "name: Default\n").unwrap();
+        let err = Tracker::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("MLflow file store"), "{err}");
+    }
+
+    #[test]
+    fn short_path_values_steps_search_and_best_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = Tracker::open(dir.path()).unwrap();
+        for (name, lr) in [("slow", 0.001f32), ("fast", 0.1)] {
+            let mut run = tracker
+                .start_run("iris", CreateRun::new().run_name(name))
+                .unwrap();
+            run.log_param("lr", lr).unwrap();
+            for epoch in 0..5u32 {
+                // f32 values, u32 and usize steps.
+                run.log_metric("loss", lr * (5 - epoch) as f32, epoch)
+                    .unwrap();
+                run.log_metric("epoch", epoch, epoch as usize).unwrap();
+            }
+            run.log_metrics([("acc", 0.5f32), ("f1", 0.25)], 9u8)
+                .unwrap();
+            run.end(RunStatus::Finished).unwrap();
+        }
+        let mut run = tracker.start_run("iris", CreateRun::new()).unwrap();
+        let err = run.log_metric("loss", 1.0, u64::MAX).unwrap_err();
+        assert!(err.to_string().contains("i64"), "{err}");
+        assert_eq!(run.buffered(), 0);
+        drop(run);
+        let runs = tracker.search_runs("iris", "params.lr = '0.1'").unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].info.run_name, "fast");
+        assert_eq!(tracker.search_runs("iris", "").unwrap().len(), 3);
+        let best = tracker
+            .best_run("iris", "loss", Direction::Minimize)
+            .unwrap()
+            .unwrap();
+        assert_eq!(best.info.run_name, "slow");
+        let id = best.info.experiment_id.clone();
+        let same = tracker
+            .best_run(&id, "loss", Direction::Minimize)
+            .unwrap()
+            .unwrap();
+        assert_eq!(same.info.run_id, best.info.run_id);
+        let hist = tracker
+            .backend()
+            .metric_history(&best.info.run_id, "epoch")
+            .unwrap();
+        assert_eq!(
+            hist.iter().map(|m| m.step).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        let err = tracker.search_runs("nope", "").unwrap_err();
+        assert!(matches!(err, TrackingError::NotFound { .. }), "{err}");
+        assert!(
+            tracker
+                .backend()
+                .get_experiment_by_name("nope")
+                .unwrap()
+                .is_none()
+        );
     }
 }

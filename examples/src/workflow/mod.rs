@@ -48,9 +48,7 @@ use mlops_pipeline::{
     StepStatus,
 };
 use mlops_registry::{FileRegistry, InMemoryRegistry, RegistryStore};
-use mlops_tracking::{
-    FileTrackingBackend, InMemoryTrackingBackend, ManualClock, Tracker, TrackingBackend,
-};
+use mlops_tracking::{FileTrackingBackend, InMemoryTrackingBackend, Tracker, TrackingBackend};
 
 const USAGE: &str = "usage: end_to_end [--data DIR] [--memory] [--reset] [--bad-data]
 
@@ -290,10 +288,9 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
     // One millisecond per reading: the tracker also reads its clock to decide when buffered
     // metrics are a flush interval (1 s) old, so a faster simulated clock would flush (and
     // fsync) on every epoch.
-    let tracker = Tracker::from_arc(tracking).with_clock(Arc::new(ManualClock::ticking(
-        CUTOFF_MS + 2 * HOUR_MS,
-        1,
-    )));
+    let tracker = Tracker::from_arc(tracking).with_clock(Arc::new(
+        mlops_tracking::ManualClock::ticking(CUTOFF_MS + 2 * HOUR_MS, 1),
+    ));
     let env = Env {
         layout,
         memory: opts.memory,
