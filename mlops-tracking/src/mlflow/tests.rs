@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::json::*;
 use super::*;
 use crate::{Tracker, TrackingBackendExt};
 use mlops_mlflow::fake::{Canned, FakeServer};
