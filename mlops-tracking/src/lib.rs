@@ -77,9 +77,11 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod active_run;
 mod artifact;
 mod backend;
 mod catalog;
+mod clock;
 mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
@@ -93,8 +95,10 @@ mod mlflow;
 mod model;
 mod tracker;
 
+pub use crate::active_run::ActiveRun;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
 pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
 pub use crate::error::{Result, TrackingError};
 pub use crate::file::{FileTrackingBackend, OpenReport};
@@ -113,8 +117,8 @@ pub use crate::model::{
     TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
 };
 pub use crate::tracker::{
-    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR,
-    ExperimentRef, ManualClock, SystemClock, TRACKING_DIR_ENV, Tracker,
+    DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR, ExperimentRef,
+    TRACKING_DIR_ENV, Tracker,
 };
 #[cfg(feature = "mlflow")]
 pub use mlops_mlflow::http::{
