@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::filter::{Filter, NumAttr, RunFields, SortVal, StrAttr, parse_order_by};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::model::{
@@ -127,7 +127,7 @@ pub(crate) struct Catalog {
     pub runs: HashMap<RunId, RunState>,
 }
 
-fn not_found(kind: &'static str, id: impl ToString) -> TrackingError {
+fn not_found(kind: EntityKind, id: impl ToString) -> TrackingError {
     TrackingError::NotFound {
         kind,
         id: id.to_string(),
@@ -143,7 +143,7 @@ impl Catalog {
     pub(crate) fn experiment(&self, id: &ExperimentId) -> Result<&Experiment> {
         self.experiments
             .get(id)
-            .ok_or_else(|| not_found("experiment", id))
+            .ok_or_else(|| not_found(EntityKind::Experiment, id))
     }
 
     pub(crate) fn experiment_by_name(&self, name: &str) -> Option<&Experiment> {
@@ -162,11 +162,15 @@ impl Catalog {
     }
 
     pub(crate) fn run(&self, id: &RunId) -> Result<&RunState> {
-        self.runs.get(id).ok_or_else(|| not_found("run", id))
+        self.runs
+            .get(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
     pub(crate) fn run_mut(&mut self, id: &RunId) -> Result<&mut RunState> {
-        self.runs.get_mut(id).ok_or_else(|| not_found("run", id))
+        self.runs
+            .get_mut(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
     /// The next free numeric experiment id.
@@ -191,7 +195,7 @@ impl Catalog {
         validate_name("experiment name", name)?;
         if self.experiment_by_name(name).is_some() {
             return Err(TrackingError::AlreadyExists {
-                kind: "experiment",
+                kind: EntityKind::Experiment,
                 id: name.to_owned(),
             });
         }

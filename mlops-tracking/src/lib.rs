@@ -100,7 +100,7 @@ pub use crate::backend::{TrackingBackend, TrackingBackendExt};
 pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
-pub use crate::error::{Result, TrackingError};
+pub use crate::error::{EntityKind, Result, TrackingError};
 pub use crate::file::{FileTrackingBackend, OpenReport};
 pub use crate::ids::{
     ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN,

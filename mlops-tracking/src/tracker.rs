@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock, duration_ms};
 
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::compare::{Direction, RunComparison};
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::file::FileTrackingBackend;
 use crate::ids::{ExperimentId, MAX_BATCH_METRICS, RunId, validate_key};
 use crate::model::{
@@ -203,7 +203,7 @@ impl Tracker {
                 .backend
                 .get_experiment_by_name(name)?
                 .ok_or_else(|| TrackingError::NotFound {
-                    kind: "experiment",
+                    kind: EntityKind::Experiment,
                     id: name.to_owned(),
                 }),
             Err(e) => Err(e),
@@ -367,7 +367,7 @@ impl Tracker {
                 .get_experiment_by_name(name)?
                 .map(|e| e.experiment_id)
                 .ok_or_else(|| TrackingError::NotFound {
-                    kind: "experiment",
+                    kind: EntityKind::Experiment,
                     id: name.to_owned(),
                 }),
         }

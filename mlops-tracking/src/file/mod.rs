@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use crate::artifact::{VerifyingReader, copy_hashed};
 use crate::backend::TrackingBackend;
 use crate::catalog::{Catalog, check_artifact_path, history_page};
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
@@ -555,7 +555,7 @@ impl TrackingBackend for FileTrackingBackend {
                 .get(path)
                 .cloned()
                 .ok_or_else(|| TrackingError::NotFound {
-                    kind: "artifact",
+                    kind: EntityKind::Artifact,
                     id: format!("{run_id}/{path}"),
                 })
         })?;

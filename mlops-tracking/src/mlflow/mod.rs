@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::artifact::hex;
 use crate::backend::TrackingBackend;
 use crate::catalog::{DEFAULT_EXPERIMENT_ID, check_artifact_path};
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS,
@@ -177,7 +177,7 @@ impl MlflowTrackingBackend {
             &json!({ "experiment_id": id.as_str() }),
             Retry::Idempotent,
         )
-        .map_err(|e| map_err(e, "experiment", id.as_str()))?;
+        .map_err(|e| map_err(e, EntityKind::Experiment, id.as_str()))?;
         Ok(())
     }
 
@@ -193,7 +193,7 @@ impl MlflowTrackingBackend {
             &json!({ "run_id": run_id.as_str() }),
             Retry::Idempotent,
         )
-        .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+        .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         Ok(())
     }
 
@@ -202,7 +202,7 @@ impl MlflowTrackingBackend {
         match self.post("runs/log-batch", body, Retry::Idempotent) {
             Ok(_) => Ok(()),
             Err(e) if is_param_change(&e) => Err(self.param_conflict(run_id, params, e)),
-            Err(e) => Err(map_err(e, "run", run_id.as_str())),
+            Err(e) => Err(map_err(e, EntityKind::Run, run_id.as_str())),
         }
     }
 
@@ -248,7 +248,7 @@ impl MlflowTrackingBackend {
         }
         let v = self
             .get("artifacts/list", &query)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         for f in v
             .get("files")
             .and_then(Value::as_array)
@@ -293,7 +293,7 @@ fn is_inactive(e: &HttpError) -> bool {
 }
 
 /// Map an MLflow client error about `kind` `id` to the crate's error.
-pub(crate) fn map_err(e: HttpError, kind: &'static str, id: &str) -> TrackingError {
+pub(crate) fn map_err(e: HttpError, kind: EntityKind, id: &str) -> TrackingError {
     match e.kind {
         HttpErrorKind::NotFound if e.error_code.is_some() => TrackingError::NotFound {
             kind,
@@ -390,7 +390,7 @@ impl TrackingBackend for MlflowTrackingBackend {
                 &json!({ "name": name, "tags": kv_json(tags) }),
                 Retry::Once,
             )
-            .map_err(|e| map_err(e, "experiment", name))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, name))?;
         let id: ExperimentId = v
             .get("experiment_id")
             .and_then(|id| match id {
@@ -405,7 +405,7 @@ impl TrackingBackend for MlflowTrackingBackend {
     fn get_experiment(&self, id: &ExperimentId) -> Result<Experiment> {
         let v = self
             .get("experiments/get", &[("experiment_id", id.to_string())])
-            .map_err(|e| map_err(e, "experiment", id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, id.as_str()))?;
         parse_experiment(
             v.get("experiment")
                 .ok_or_else(|| bad_answer("experiment", &v))?,
@@ -423,7 +423,7 @@ impl TrackingBackend for MlflowTrackingBackend {
             )
             .map(Some),
             Err(e) if e.kind == HttpErrorKind::NotFound && e.error_code.is_some() => Ok(None),
-            Err(e) => Err(map_err(e, "experiment", name)),
+            Err(e) => Err(map_err(e, EntityKind::Experiment, name)),
         }
     }
 
@@ -512,7 +512,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         }
         let v = self
             .post("runs/create", &body, Retry::Once)
-            .map_err(|e| map_err(e, "experiment", experiment_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, experiment_id.as_str()))?;
         let run = parse_run(v.get("run").ok_or_else(|| bad_answer("run", &v))?)?;
         match opts.status {
             Some(status) if status != run.info.status => {
@@ -538,7 +538,7 @@ impl TrackingBackend for MlflowTrackingBackend {
             body["run_name"] = json!(n);
         }
         self.post("runs/update", &body, Retry::Idempotent)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         // The answer lacks some fields (the run name on older servers): read the run back.
         Ok(self.get_run(run_id)?.info)
     }
@@ -546,7 +546,7 @@ impl TrackingBackend for MlflowTrackingBackend {
     fn get_run(&self, run_id: &RunId) -> Result<Run> {
         let v = self
             .get("runs/get", &[("run_id", run_id.to_string())])
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         parse_run(v.get("run").ok_or_else(|| bad_answer("run", &v))?)
     }
 
@@ -593,9 +593,19 @@ impl TrackingBackend for MlflowTrackingBackend {
                 // finds one too.
                 crate::filter::Filter::parse(&req.filter)?;
                 crate::filter::parse_order_by(&req.order_by)?;
-                return Err(map_err(e, "experiment", &experiment_ids.join(",")));
+                return Err(map_err(
+                    e,
+                    EntityKind::Experiment,
+                    &experiment_ids.join(","),
+                ));
             }
-            Err(e) => return Err(map_err(e, "experiment", &experiment_ids.join(","))),
+            Err(e) => {
+                return Err(map_err(
+                    e,
+                    EntityKind::Experiment,
+                    &experiment_ids.join(","),
+                ));
+            }
         };
         let mut items = Vec::new();
         for r in v
@@ -663,7 +673,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         }
         let v = self
             .get("metrics/get-history", &query)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         let mut items = Vec::new();
         for m in v
             .get("metrics")
@@ -710,7 +720,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         );
         self.http
             .call_bytes(Method::Put, &url_path, Some(&bytes), Retry::Idempotent)
-            .map_err(|e| map_err(e, "artifact", path))?;
+            .map_err(|e| map_err(e, EntityKind::Artifact, path))?;
         Ok(ArtifactInfo {
             path: path.to_owned(),
             size: bytes.len() as u64,
@@ -732,7 +742,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         let run = self.get_run(run_id)?;
         let root = proxied_root(&run.info.artifact_uri)?;
         check_artifact_path(path).map_err(|_| TrackingError::NotFound {
-            kind: "artifact",
+            kind: EntityKind::Artifact,
             id: path.to_owned(),
         })?;
         let url_path = format!(
@@ -746,7 +756,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         {
             Ok(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
             Err(e) if e.kind == HttpErrorKind::NotFound => Err(TrackingError::NotFound {
-                kind: "artifact",
+                kind: EntityKind::Artifact,
                 id: format!("{path} of run {run_id}"),
             }),
             Err(e) => {
@@ -757,7 +767,7 @@ impl TrackingBackend for MlflowTrackingBackend {
                     Err(remote(e))
                 } else {
                     Err(TrackingError::NotFound {
-                        kind: "artifact",
+                        kind: EntityKind::Artifact,
                         id: format!("{path} of run {run_id}"),
                     })
                 }
