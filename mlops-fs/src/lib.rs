@@ -306,7 +306,7 @@ fn parse_one(data: &[u8]) -> Result<(&[u8], usize), String> {
 pub enum ReadError {
     /// Reading the file failed.
     Io(io::Error),
-    /// A damaged record is followed by more data (its offset is absolute in the file).
+    /// A damaged record is followed by an intact one (its offset is absolute in the file).
     Corrupt(CorruptRecord),
 }
 
@@ -316,7 +316,7 @@ impl std::fmt::Display for ReadError {
             Self::Io(e) => write!(f, "{e}"),
             Self::Corrupt(c) => write!(
                 f,
-                "damaged record at byte {} followed by more records: {}",
+                "damaged record at byte {} followed by intact records: {}",
                 c.offset, c.detail
             ),
         }

@@ -651,3 +651,33 @@ print(json.dumps(out))
         .collect();
     assert_eq!(theirs, expected);
 }
+
+/// Resuming a run (MLflow's `start_run(run_id=...)`) on the server: status back to RUNNING,
+/// logging continues, the guard ends it.
+#[test]
+#[ignore = "needs mlflow"]
+fn a_run_resumes_on_the_server() {
+    let server = mlflow_server::server();
+    let tracker = Tracker::new(backend(&server.uri));
+    let mut run = tracker
+        .start_run("resume", CreateRun::new().run_name("crashed"))
+        .unwrap();
+    run.log_metric("loss", 0.9, 0).unwrap();
+    let id = run.run_id();
+    run.end(RunStatus::Failed).unwrap();
+    let mut run = tracker.resume_run(&id).unwrap();
+    assert_eq!(run.info().status, RunStatus::Running);
+    let b = backend(&server.uri);
+    assert_eq!(b.get_run(&id).unwrap().info.status, RunStatus::Running);
+    run.log_metric("loss", 0.5, 1).unwrap();
+    drop(run);
+    let got = b.get_run(&id).unwrap();
+    assert_eq!(got.info.status, RunStatus::Finished);
+    let steps: Vec<i64> = b
+        .metric_history(&id, "loss")
+        .unwrap()
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, [0, 1]);
+}
