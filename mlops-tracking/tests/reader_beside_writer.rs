@@ -4,7 +4,7 @@
 //! value it saw must be in the writer's final state.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -120,6 +120,14 @@ fn a_reader_beside_a_writing_process_never_sees_corruption() {
             match store.get_run(&run) {
                 Ok(r) => {
                     caught_up_reads += 1;
+                    // A batch is seen whole or not at all: its 100 tags carry one batch number.
+                    let batches: BTreeSet<&str> = (0..100)
+                        .filter_map(|t| r.data.tags.get(&format!("tag{t}")))
+                        .map(|v| &v[..8])
+                        .collect();
+                    if batches.len() > 1 {
+                        errors.push(format!("a read saw parts of batches {batches:?}"));
+                    }
                     for m in r.data.metrics.into_values() {
                         seen.insert((m.key, m.step), m.value);
                     }
