@@ -65,6 +65,9 @@ pub enum Entity {
     Tag,
     /// An attribute of the searched item (`attributes.<name>` or a bare `<name>`).
     Attribute,
+    /// A field of a run's input datasets (`datasets.name`, `datasets.digest`,
+    /// `datasets.context`): a clause holds when any of the run's inputs satisfies it.
+    Dataset,
 }
 
 /// The kind of value a key is compared with.
@@ -205,6 +208,7 @@ impl fmt::Display for Ident {
             Entity::Metric => "metrics",
             Entity::Param => "params",
             Entity::Tag => "tags",
+            Entity::Dataset => "datasets",
             Entity::Attribute => return f.write_str(&self.key),
         };
         write!(
@@ -345,10 +349,13 @@ pub struct EntityRule {
     pub kind: Kind,
     /// The comparators it takes.
     pub comparators: &'static [Comparator],
+    /// The keys it admits, matched exactly as MLflow does (`datasets.` admits `name`, `digest`
+    /// and `context`); empty admits any key.
+    pub keys: &'static [&'static str],
 }
 
 impl EntityRule {
-    /// A rule.
+    /// A rule admitting any key.
     #[must_use]
     pub const fn new(
         entity: Entity,
@@ -361,7 +368,15 @@ impl EntityRule {
             names,
             kind,
             comparators,
+            keys: &[],
         }
+    }
+
+    /// The same rule admitting only `keys` (matched exactly).
+    #[must_use]
+    pub const fn with_keys(mut self, keys: &'static [&'static str]) -> Self {
+        self.keys = keys;
+        self
     }
 }
 

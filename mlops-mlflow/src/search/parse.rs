@@ -147,6 +147,15 @@ impl Parser<'_> {
             return self.attribute(&key, key_at);
         }
         match self.dialect.entity(prefix) {
+            Some(rule) if !rule.keys.is_empty() && !rule.keys.contains(&key.as_str()) => {
+                Err(self.error_at(
+                    key_at,
+                    format!(
+                        "unknown key `{key}` after `{prefix}.`: expected one of {}",
+                        rule.keys.join(", ")
+                    ),
+                ))
+            }
             Some(rule) => Ok((
                 Ident {
                     entity: rule.entity,
@@ -301,6 +310,7 @@ impl Parser<'_> {
             Entity::Metric => format!("metrics.{}", ident.key),
             Entity::Param => format!("params.{}", ident.key),
             Entity::Tag => format!("tags.{}", ident.key),
+            Entity::Dataset => format!("datasets.{}", ident.key),
         }
     }
 

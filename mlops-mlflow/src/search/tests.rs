@@ -288,6 +288,42 @@ fn order_by_clauses() {
     assert!(e.message.contains("twice"), "{e}");
 }
 
+#[test]
+fn keyed_entities_admit_only_their_keys() {
+    const DATASETS: Dialect = Dialect {
+        entities: &[
+            EntityRule::new(
+                Entity::Dataset,
+                &["dataset", "datasets"],
+                Kind::String,
+                Comparator::STRING,
+            )
+            .with_keys(&["name", "digest", "context"]),
+        ],
+        attribute_prefixes: &[],
+        attributes: &[],
+        bare_keys: false,
+        expected: "datasets.<name|digest|context>",
+    };
+    let f = Filter::parse(
+        "datasets.name = 'a' AND dataset.digest IN ('x') AND `datasets`.context LIKE 'tr%'",
+        &DATASETS,
+    )
+    .unwrap();
+    assert_eq!(f.clauses()[1].ident, ident(Entity::Dataset, "digest"));
+    assert_eq!(
+        f.to_string(),
+        "datasets.`name` = 'a' AND datasets.`digest` IN ('x') AND datasets.`context` LIKE 'tr%'"
+    );
+    // MLflow matches dataset keys exactly.
+    let e = Filter::parse("datasets.Name = 'a'", &DATASETS).unwrap_err();
+    assert_eq!(e.position, 9);
+    assert!(e.message.contains("name, digest, context"), "{e}");
+    assert!(Filter::parse("datasets.source = 'a'", &DATASETS).is_err());
+    let e = Filter::parse("datasets.name IS NULL", &DATASETS).unwrap_err();
+    assert!(e.message.contains("datasets.name"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
