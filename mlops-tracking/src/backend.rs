@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
+use crate::inputs::DatasetInput;
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, Metric, Page, Run, RunInfo,
     SearchRuns, UpdateRun, ViewType,
@@ -121,6 +122,16 @@ pub trait TrackingBackend: Send + Sync + Debug + 'static {
         req: &HistoryRequest,
     ) -> Result<Page<Metric>>;
 
+    /// Log datasets as the run's inputs (MLflow's `runs/log-inputs`), all or nothing. A run
+    /// holds one input per dataset `(name, digest)`: logging one again is a no-op, logging it
+    /// with another context or description is a `Conflict` (see [`crate::inputs`]). The run's
+    /// inputs come back in [`Run::inputs`].
+    ///
+    /// # Errors
+    /// `NotFound` for the run; `Conflict` for a deleted run or a dataset already logged
+    /// otherwise; `InvalidArgument` naming the bad field. On any error nothing is stored.
+    fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()>;
+
     /// Store an artifact read from `data` at `path` (a clean relative path) in the run's
     /// artifact root, replacing any artifact at that path.
     ///
@@ -199,6 +210,9 @@ macro_rules! forward {
                 req: &HistoryRequest,
             ) -> Result<Page<Metric>> {
                 (**self).get_metric_history(run_id, key, req)
+            }
+            fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
+                (**self).log_inputs(run_id, inputs)
             }
             fn log_artifact(
                 &self,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::{EntityKind, Result, TrackingError};
 use crate::filter::{Filter, NumAttr, RunFields, SortVal, StrAttr, parse_order_by};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
+use crate::inputs::{DatasetInput, new_inputs};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page,
     Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER,
@@ -28,6 +29,7 @@ pub(crate) struct RunState {
     pub tags: BTreeMap<String, String>,
     pub latest: BTreeMap<String, Metric>,
     pub artifacts: BTreeMap<String, ArtifactInfo>,
+    pub inputs: Vec<DatasetInput>,
 }
 
 impl RunState {
@@ -38,6 +40,7 @@ impl RunState {
             tags: BTreeMap::new(),
             latest: BTreeMap::new(),
             artifacts: BTreeMap::new(),
+            inputs: Vec::new(),
         }
     }
 
@@ -51,6 +54,7 @@ impl RunState {
                 params: self.params.clone(),
                 tags,
             },
+            inputs: self.inputs.clone(),
         }
     }
 
@@ -117,6 +121,9 @@ impl RunFields for RunState {
             NumAttr::StartTime => Some(self.info.start_time),
             NumAttr::EndTime => self.info.end_time,
         }
+    }
+    fn inputs(&self) -> &[DatasetInput] {
+        &self.inputs
     }
 }
 
@@ -337,6 +344,16 @@ impl Catalog {
 
     /// Check a batch against the rules and the run's state: the run exists and is active, the
     /// batch is valid, and no param changes value.
+    /// Validate inputs for an active run and return those it does not hold yet.
+    pub(crate) fn check_inputs(
+        &self,
+        run_id: &RunId,
+        inputs: &[DatasetInput],
+    ) -> Result<Vec<DatasetInput>> {
+        let run = self.active_run(run_id)?;
+        new_inputs(run_id.as_str(), &run.inputs, inputs)
+    }
+
     pub(crate) fn check_batch(&self, run_id: &RunId, batch: &Batch) -> Result<()> {
         let run = self.active_run(run_id)?;
         batch.validate()?;

@@ -11,6 +11,7 @@
 //! | param | `params.`, `param.`, `parameters.`, `parameter.` | `=`, `!=`, `LIKE`, `ILIKE`, `IN`, `NOT IN`, `IS NULL`, `IS NOT NULL` | strings |
 //! | tag | `tags.`, `tag.` | as params | strings |
 //! | attribute | `attributes.`, `attribute.`, `attr.`, `run.`, or none | strings: as params without `IS [NOT] NULL`; `start_time`, `end_time`: as metrics | |
+//! | dataset | `datasets.`, `dataset.` with key `name`, `digest` or `context` | `=`, `!=`, `LIKE`, `ILIKE`, `IN`, `NOT IN` | strings |
 //!
 //! String attributes are `status`, `run_name` (alias `Run name`), `run_id`, `user_id`,
 //! `artifact_uri` and `lifecycle_stage`; numeric ones `start_time` (alias `created`) and
@@ -21,7 +22,10 @@
 //! `_` (one character); `ILIKE` ignores case.
 //!
 //! As in MLflow, a run lacking the compared metric, param or tag matches only `IS NULL` (not
-//! even `!=`). Comparisons with NaN follow IEEE 754: only `!=` holds.
+//! even `!=`). Comparisons with NaN follow IEEE 754: only `!=` holds. A `datasets.` clause
+//! holds when any of the run's [inputs](crate::DatasetInput) satisfies it (so a run without
+//! inputs matches none, not even `!=`); dataset keys are matched exactly (`datasets.Name` is an
+//! error, as in MLflow) and cannot be ordered by.
 //!
 //! Errors name the character position (0-based) and what was expected there:
 //!
@@ -42,6 +46,7 @@ use mlops_mlflow::search::{
 };
 
 use crate::error::{Result, TrackingError};
+use crate::inputs::DatasetInput;
 
 pub use mlops_mlflow::search::{Clause, Comparator as Op, Ident, Value, like};
 
@@ -66,6 +71,13 @@ const RUNS: Dialect = Dialect {
             Kind::String,
             Comparator::NULLABLE_STRING,
         ),
+        EntityRule::new(
+            Entity::Dataset,
+            &["dataset", "datasets"],
+            Kind::String,
+            Comparator::STRING,
+        )
+        .with_keys(&["name", "digest", "context"]),
     ],
     attribute_prefixes: &["attribute", "attributes", "attr", "run"],
     attributes: &[
@@ -79,7 +91,7 @@ const RUNS: Dialect = Dialect {
         AttributeRule::new("end_time", &[], Kind::Number, Comparator::NUMBER),
     ],
     bare_keys: true,
-    expected: "metrics.<key>, params.<key>, tags.<key> or attributes.<name>",
+    expected: "metrics.<key>, params.<key>, tags.<key>, datasets.<name|digest|context> or attributes.<name>",
 };
 
 /// What a clause or order key refers to.
@@ -95,6 +107,29 @@ pub enum Field {
     Attr(StrAttr),
     /// A numeric attribute of the run.
     NumAttr(NumAttr),
+    /// A field of the run's input datasets (any input may match).
+    Dataset(DatasetKey),
+}
+
+/// The fields of an input dataset a filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKey {
+    /// `datasets.name`.
+    Name,
+    /// `datasets.digest`.
+    Digest,
+    /// `datasets.context`.
+    Context,
+}
+
+impl DatasetKey {
+    fn of(self, input: &DatasetInput) -> &str {
+        match self {
+            Self::Name => &input.dataset.name,
+            Self::Digest => &input.dataset.digest,
+            Self::Context => input.context.as_str(),
+        }
+    }
 }
 
 /// String attributes of a run.
@@ -130,6 +165,11 @@ impl Field {
             Entity::Metric => Self::Metric(key),
             Entity::Param => Self::Param(key),
             Entity::Tag => Self::Tag(key),
+            Entity::Dataset => Self::Dataset(match key.as_str() {
+                "name" => DatasetKey::Name,
+                "digest" => DatasetKey::Digest,
+                _ => DatasetKey::Context,
+            }),
             // The dialect only lets these canonical names through.
             _ => match ident.key.as_str() {
                 "status" => Self::Attr(StrAttr::Status),
@@ -157,6 +197,10 @@ pub trait RunFields {
     fn str_attr(&self, attr: StrAttr) -> Option<&str>;
     /// A numeric attribute.
     fn num_attr(&self, attr: NumAttr) -> Option<i64>;
+    /// The run's input datasets (none by default).
+    fn inputs(&self) -> &[DatasetInput] {
+        &[]
+    }
 }
 
 fn invalid(e: SearchError) -> TrackingError {
@@ -201,6 +245,7 @@ impl Filter {
             Field::Param(k) => c.matches_str(run.param(k)),
             Field::Tag(k) => c.matches_str(run.tag(k)),
             Field::Attr(a) => c.matches_str(run.str_attr(*a)),
+            Field::Dataset(k) => run.inputs().iter().any(|i| c.matches_str(Some(k.of(i)))),
         })
     }
 }
@@ -219,14 +264,26 @@ pub struct OrderBy {
 /// # Errors
 /// [`TrackingError::InvalidFilter`] naming the clause's position and what was expected.
 pub fn parse_order_by(clauses: &[String]) -> Result<Vec<OrderBy>> {
-    Ok(search::parse_order_by(clauses, &RUNS, false)
-        .map_err(invalid)?
-        .into_iter()
-        .map(|o| OrderBy {
+    let parsed = search::parse_order_by(clauses, &RUNS, false).map_err(invalid)?;
+    let mut out = Vec::with_capacity(parsed.len());
+    for (i, o) in parsed.into_iter().enumerate() {
+        if o.ident.entity == Entity::Dataset {
+            return Err(TrackingError::InvalidFilter {
+                what: "order_by clause",
+                position: 0,
+                message: format!(
+                    "cannot order by `{}` (clause {}): a run may have several input datasets",
+                    o.ident,
+                    i + 1
+                ),
+            });
+        }
+        out.push(OrderBy {
             field: Field::of(&o.ident),
             ascending: o.ascending,
-        })
-        .collect())
+        });
+    }
+    Ok(out)
 }
 
 /// A sort key value extracted from a run for one [`OrderBy`].
@@ -248,6 +305,7 @@ impl OrderBy {
             Field::Param(k) => s(run.param(k)),
             Field::Tag(k) => s(run.tag(k)),
             Field::Attr(a) => s(run.str_attr(*a)),
+            Field::Dataset(_) => SortVal::Missing,
         }
     }
 

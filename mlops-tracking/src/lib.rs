@@ -89,6 +89,7 @@ mod error;
 mod file;
 pub mod filter;
 mod ids;
+pub mod inputs;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
@@ -107,6 +108,7 @@ pub use crate::ids::{
     MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN, RunId, validate_key, validate_param_value,
     validate_tag_value,
 };
+pub use crate::inputs::{Dataset, DatasetInput, InputContext};
 pub use crate::memory::InMemoryTrackingBackend;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES, MlflowTrackingBackend};

@@ -13,6 +13,7 @@ use crate::catalog::{
 };
 use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
+use crate::inputs::DatasetInput;
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
     RunInfo, SearchRuns, UpdateRun, ViewType, now_ms,
@@ -188,6 +189,13 @@ impl TrackingBackend for InMemoryTrackingBackend {
             .map(Vec::as_slice)
             .unwrap_or_default();
         history_page(all.iter().cloned(), req)
+    }
+
+    fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
+        let mut st = self.state.write();
+        let new = st.catalog.check_inputs(run_id, inputs)?;
+        st.catalog.run_mut(run_id)?.inputs.extend(new);
+        Ok(())
     }
 
     fn log_artifact(

@@ -283,13 +283,16 @@ pub struct RunData {
     pub tags: BTreeMap<String, String>,
 }
 
-/// A run: its info and its data.
+/// A run: its info, its data and its input datasets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// Metadata.
     pub info: RunInfo,
     /// Params, latest metrics, tags.
     pub data: RunData,
+    /// The datasets logged as the run's inputs, in logging order (MLflow's `run.inputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<crate::inputs::DatasetInput>,
 }
 
 impl Run {

@@ -21,9 +21,9 @@ use std::time::Duration;
 use mlops_mlflow::test_server as mlflow_server;
 use mlops_tracking::conformance::{Capabilities, Subject};
 use mlops_tracking::{
-    ArtifactInfo, Batch, Clock, CreateRun, Experiment, ExperimentId, HistoryRequest, ManualClock,
-    Metric, MlflowConfig, MlflowTrackingBackend, Page, Run, RunId, RunInfo, RunStatus, SearchRuns,
-    Tracker, TrackingBackend, TrackingBackendExt, TrackingError, UpdateRun, ViewType,
+    ArtifactInfo, Batch, Clock, CreateRun, DatasetInput, Experiment, ExperimentId, HistoryRequest,
+    ManualClock, Metric, MlflowConfig, MlflowTrackingBackend, Page, Run, RunId, RunInfo, RunStatus,
+    SearchRuns, Tracker, TrackingBackend, TrackingBackendExt, TrackingError, UpdateRun, ViewType,
 };
 
 fn backend(uri: &str) -> MlflowTrackingBackend {
@@ -144,6 +144,9 @@ impl TrackingBackend for Namespaced {
     }
     fn log_batch(&self, run_id: &RunId, batch: &Batch) -> mlops_tracking::Result<()> {
         self.inner.log_batch(run_id, batch)
+    }
+    fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> mlops_tracking::Result<()> {
+        self.inner.log_inputs(run_id, inputs)
     }
     fn get_metric_history(
         &self,

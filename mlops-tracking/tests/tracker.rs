@@ -334,6 +334,7 @@ impl TrackingBackend for Flaky {
         log_artifact(r: &mlops_tracking::RunId, p: &str, d: &mut dyn std::io::Read) -> mlops_tracking::Result<mlops_tracking::ArtifactInfo>;
         list_artifacts(r: &mlops_tracking::RunId, p: Option<&str>) -> mlops_tracking::Result<Vec<mlops_tracking::ArtifactInfo>>;
         open_artifact(r: &mlops_tracking::RunId, p: &str) -> mlops_tracking::Result<Box<dyn std::io::Read + Send>>;
+        log_inputs(r: &mlops_tracking::RunId, i: &[mlops_tracking::DatasetInput]) -> mlops_tracking::Result<()>;
     }
     fn log_batch(
         &self,

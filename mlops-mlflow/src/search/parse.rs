@@ -147,15 +147,14 @@ impl Parser<'_> {
             return self.attribute(&key, key_at);
         }
         match self.dialect.entity(prefix) {
-            Some(rule) if !rule.keys.is_empty() && !rule.keys.contains(&key.as_str()) => {
-                Err(self.error_at(
+            Some(rule) if !rule.keys.is_empty() && !rule.keys.contains(&key.as_str()) => Err(self
+                .error_at(
                     key_at,
                     format!(
                         "unknown key `{key}` after `{prefix}.`: expected one of {}",
                         rule.keys.join(", ")
                     ),
-                ))
-            }
+                )),
             Some(rule) => Ok((
                 Ident {
                     entity: rule.entity,

@@ -291,15 +291,13 @@ fn order_by_clauses() {
 #[test]
 fn keyed_entities_admit_only_their_keys() {
     const DATASETS: Dialect = Dialect {
-        entities: &[
-            EntityRule::new(
-                Entity::Dataset,
-                &["dataset", "datasets"],
-                Kind::String,
-                Comparator::STRING,
-            )
-            .with_keys(&["name", "digest", "context"]),
-        ],
+        entities: &[EntityRule::new(
+            Entity::Dataset,
+            &["dataset", "datasets"],
+            Kind::String,
+            Comparator::STRING,
+        )
+        .with_keys(&["name", "digest", "context"])],
         attribute_prefixes: &[],
         attributes: &[],
         bare_keys: false,

@@ -55,11 +55,13 @@ use crate::ids::{ExperimentId, RunId};
 use crate::model::CreateRun;
 
 mod artifacts;
+mod inputs;
 mod metrics;
 mod runs;
 mod search;
 
 pub use self::artifacts::{artifact_paths_with_odd_characters, artifacts};
+pub use self::inputs::run_inputs;
 pub use self::metrics::{
     history_paging, invalid_batches_store_nothing, metrics_latest_and_history,
     special_values_round_trip, unclean_keys_are_rejected,
@@ -266,6 +268,7 @@ pub const CASES: &[(&str, Case)] = &[
         artifact_paths_with_odd_characters,
     ),
     ("concurrent_writers", concurrent_writers),
+    ("run_inputs", run_inputs),
 ];
 
 fn exp(b: &dyn TrackingBackend, name: &str) -> ExperimentId {
@@ -327,7 +330,7 @@ macro_rules! conformance_tests {
             history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected,
             update_run, deleted_runs_reject_writes, finished_runs_accept_writes,
             unknown_ids_are_not_found, search_filters, search_order_and_paging, artifacts,
-            artifact_paths_with_odd_characters, concurrent_writers);
+            artifact_paths_with_odd_characters, concurrent_writers, run_inputs);
     };
     ($(#[$attr:meta])* $factory:expr $(,)?) => {
         $crate::conformance_tests!(

@@ -21,6 +21,7 @@ use crate::backend::TrackingBackend;
 use crate::catalog::{Catalog, check_artifact_path, history_page};
 use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
+use crate::inputs::DatasetInput;
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
     RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, encode_page_token,
@@ -322,6 +323,7 @@ impl TrackingBackend for FileTrackingBackend {
                     p: &[],
                     t: &tags,
                     a: None,
+                    i: &[],
                 },
                 &mut buf,
                 &data,
@@ -363,6 +365,7 @@ impl TrackingBackend for FileTrackingBackend {
                     p: &[],
                     t: &tags,
                     a: None,
+                    i: &[],
                 };
                 this.append(st, run_id, &rec)?;
                 st.catalog.run_mut(run_id)?.apply_params_tags(&[], &tags);
@@ -407,9 +410,31 @@ impl TrackingBackend for FileTrackingBackend {
                 p: &batch.params,
                 t: &batch.tags,
                 a: None,
+                i: &[],
             };
             this.append(st, run_id, &rec)?;
             st.catalog.apply_batch(run_id, batch)?;
+            this.announce(st, &Change::Run(*run_id))
+        })
+    }
+
+    fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
+        self.write(|this, st| {
+            st.catalog.run(run_id)?;
+            this.settle_run_log(st, run_id)?;
+            let new = st.catalog.check_inputs(run_id, inputs)?;
+            if new.is_empty() {
+                return Ok(());
+            }
+            let rec = RecordOut {
+                m: Vec::new(),
+                p: &[],
+                t: &[],
+                a: None,
+                i: &new,
+            };
+            this.append(st, run_id, &rec)?;
+            st.catalog.run_mut(run_id)?.inputs.extend(new);
             this.announce(st, &Change::Run(*run_id))
         })
     }
@@ -520,6 +545,7 @@ impl TrackingBackend for FileTrackingBackend {
                 p: &[],
                 t: &[],
                 a: Some(&info),
+                i: &[],
             };
             this.append(st, run_id, &rec)?;
             st.catalog
@@ -602,6 +628,7 @@ mod tests {
             p: &[],
             t: &tags,
             a: None,
+            i: &[],
         };
         let mut ours = b"prefix".to_vec();
         encode(&rec, &mut ours, Path::new("x")).unwrap();

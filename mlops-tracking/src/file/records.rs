@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::RunState;
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
+use crate::inputs::DatasetInput;
 use crate::model::{ArtifactInfo, Metric, RunInfo, TAG_RUN_NAME, f64_special};
 use mlops_fs as fsutil;
 
@@ -51,6 +52,9 @@ pub(super) struct RecordOut<'a> {
     pub(super) t: &'a [(String, String)],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) a: Option<&'a ArtifactInfo>,
+    /// Run inputs (datasets) new to the run.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub(super) i: &'a [DatasetInput],
 }
 
 #[derive(Deserialize)]
@@ -63,6 +67,8 @@ pub(super) struct RecordIn {
     pub(super) t: Vec<(String, String)>,
     #[serde(default)]
     pub(super) a: Option<ArtifactInfo>,
+    #[serde(default)]
+    pub(super) i: Vec<DatasetInput>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -239,5 +245,10 @@ pub(super) fn apply_record(state: &mut RunState, rec: RecordIn) {
     }
     if let Some(a) = rec.a {
         state.artifacts.insert(a.path.clone(), a);
+    }
+    for input in rec.i {
+        if !state.inputs.iter().any(|o| o.same_dataset(&input)) {
+            state.inputs.push(input);
+        }
     }
 }

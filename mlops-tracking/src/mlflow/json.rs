@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
+use crate::inputs::{Dataset, DatasetInput, InputContext, TAG_DATASET_CONTEXT};
 use crate::model::{
     Batch, Experiment, LifecycleStage, Metric, Run, RunData, RunInfo, RunStatus, ViewType,
 };
@@ -171,6 +172,15 @@ pub(super) fn parse_run(v: &Value) -> Result<Run> {
         let m = parse_metric(m)?;
         metrics.insert(m.key.clone(), m);
     }
+    let mut inputs = Vec::new();
+    for i in v
+        .pointer("/inputs/dataset_inputs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        inputs.push(parse_input(i)?);
+    }
     Ok(Run {
         info,
         data: RunData {
@@ -178,7 +188,68 @@ pub(super) fn parse_run(v: &Value) -> Result<Run> {
             params: key_values(data.get("params")),
             tags: key_values(data.get("tags")),
         },
+        inputs,
     })
+}
+
+/// One of `run.inputs.dataset_inputs`. MLflow keeps a source as JSON (`{"uri": ...}`): its
+/// `uri` is the source URI; other sources are kept as the server holds them.
+fn parse_input(v: &Value) -> Result<DatasetInput> {
+    let d = v
+        .get("dataset")
+        .ok_or_else(|| bad_answer("dataset input", v))?;
+    let raw_source = str_field(d, "source");
+    let source = serde_json::from_str::<Value>(raw_source)
+        .ok()
+        .and_then(|s| s.get("uri").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| raw_source.to_owned());
+    let opt = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+    let context = v
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|t| str_field(t, "key") == TAG_DATASET_CONTEXT)
+        .map(|t| str_field(t, "value").to_owned())
+        .unwrap_or_default();
+    Ok(DatasetInput {
+        dataset: Dataset {
+            name: str_field(d, "name").to_owned(),
+            digest: str_field(d, "digest").to_owned(),
+            source_type: str_field(d, "source_type").to_owned(),
+            source,
+            schema: opt("schema"),
+            profile: opt("profile"),
+        },
+        context: InputContext::from(context),
+    })
+}
+
+/// The `runs/log-inputs` body for `inputs` (sources sent as MLflow's `{"uri": ...}` JSON).
+pub(super) fn log_inputs_body(run_id: &RunId, inputs: &[DatasetInput]) -> Value {
+    let datasets: Vec<Value> = inputs
+        .iter()
+        .map(|i| {
+            let d = &i.dataset;
+            let mut dataset = json!({
+                "name": d.name,
+                "digest": d.digest,
+                "source_type": d.source_type,
+                "source": json!({ "uri": d.source }).to_string(),
+            });
+            if let Some(s) = &d.schema {
+                dataset["schema"] = json!(s);
+            }
+            if let Some(p) = &d.profile {
+                dataset["profile"] = json!(p);
+            }
+            json!({
+                "tags": [{ "key": TAG_DATASET_CONTEXT, "value": i.context.as_str() }],
+                "dataset": dataset,
+            })
+        })
+        .collect();
+    json!({ "run_id": run_id.as_str(), "datasets": datasets })
 }
 
 pub(super) fn next_token(v: &Value) -> Option<String> {

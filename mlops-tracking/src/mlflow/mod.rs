@@ -10,6 +10,7 @@ use crate::backend::TrackingBackend;
 use crate::catalog::{DEFAULT_EXPERIMENT_ID, check_artifact_path};
 use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
+use crate::inputs::DatasetInput;
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS,
     Metric, Page, Run, RunInfo, SearchRuns, TAG_PARENT_RUN_ID, TAG_USER, UpdateRun, ViewType,
@@ -648,6 +649,27 @@ impl TrackingBackend for MlflowTrackingBackend {
         for (body, params) in &bodies {
             self.send_batch(run_id, body, params)?;
         }
+        Ok(())
+    }
+
+    fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
+        let run = self.get_run(run_id)?;
+        if run.info.lifecycle_stage == LifecycleStage::Deleted {
+            return Err(TrackingError::Conflict(format!(
+                "run {run_id} is deleted; restore it before changing it"
+            )));
+        }
+        // The server would keep the first context of a dataset silently: check first.
+        let new = crate::inputs::new_inputs(run_id.as_str(), &run.inputs, inputs)?;
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.post(
+            "runs/log-inputs",
+            &json::log_inputs_body(run_id, &new),
+            Retry::Idempotent,
+        )
+        .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         Ok(())
     }
 
