@@ -72,6 +72,7 @@ mod repo;
 mod store;
 mod stray;
 mod tree;
+pub mod uri;
 
 pub use crate::clock::{Clock, FnClock, SystemClock};
 pub use crate::digest::Digest;
@@ -87,6 +88,7 @@ pub use crate::path::RelPath;
 pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};
 pub use crate::store::{ContentStore, PutResult, VerifyingReader};
 pub use crate::tree::{EntryKind, ManifestEntry};
+pub use crate::uri::DatasetUri;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

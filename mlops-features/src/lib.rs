@@ -113,6 +113,7 @@ mod redis;
 mod response;
 mod store;
 mod table;
+pub mod uri;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::error::{EntityKind, FeatureError, Result};
@@ -135,6 +136,7 @@ pub use crate::response::{OnlineQuery, OnlineResponse, ResponseTable};
 pub use crate::store::{
     FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, StoreOptions,
 };
+pub use crate::uri::FeatureGroupUri;
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -95,6 +95,7 @@ mod memory;
 mod mlflow;
 mod model;
 mod tracker;
+pub mod uri;
 
 pub use crate::active_run::ActiveRun;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
@@ -122,6 +123,7 @@ pub use crate::tracker::{
     DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR, ExperimentRef,
     TRACKING_DIR_ENV, Tracker,
 };
+pub use crate::uri::RunUri;
 #[cfg(feature = "mlflow")]
 pub use mlops_mlflow::http::{
     DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,

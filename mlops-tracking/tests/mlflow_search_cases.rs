@@ -59,6 +59,17 @@ const ACCEPTED: &[&str] = &[
     "attributes.Created > 2",
     "attr.artifact_uri LIKE '%abc%'",
     "attribute.artifact_uri ILIKE '%ABC%'",
+    // Run inputs (checked against MLflow 3.17.2's `SearchUtils`).
+    "datasets.name = 'a'",
+    "dataset.digest != 'b'",
+    "datasets.context IN ('training', 'evaluation')",
+    "datasets.name LIKE 'c%'",
+    "datasets.name ILIKE 'C%'",
+    "datasets.digest NOT IN ('x')",
+    "`datasets`.name = 'x'",
+    "datasets.`name` = 'x'",
+    "datasets.name = \"x\"",
+    "datasets.name = 'a' AND metrics.x > 1",
     // test_bad_comparators: MLflow parses these and refuses them when matching; here they are
     // refused when parsing (see REJECTED).
 ];
@@ -121,6 +132,12 @@ const REJECTED: &[&str] = &[
     "attributes.start_time LIKE 1234",
     "attributes.start_time ILIKE 1234",
     "attribute.experiment_id = '0'",
+    "datasets.source = 'x'",
+    "datasets.Name = 'x'",
+    "datasets.profile = 'x'",
+    "datasets.name IS NULL",
+    "datasets.name > 'a'",
+    "datasets.name = 1",
     // Deliberate difference: MLflow refuses `attribute.lifecycle_stage`; this crate accepts it
     // (it predates this table and `run_view_type` covers the same ground), so it is not listed.
 ];
@@ -171,6 +188,8 @@ fn order_by_accept_and_reject_like_mlflow() {
         "params.my_param ",
         "attribute.run_id ACS",
         "attribute.run_id decs",
+        "datasets.name",
+        "dataset.digest DESC",
     ] {
         assert!(
             parse_order_by(&[bad.to_owned()]).is_err(),
