@@ -30,6 +30,7 @@
 
 mod data;
 mod features;
+pub mod inputs;
 mod release;
 mod training;
 
@@ -270,6 +271,10 @@ pub(crate) struct Env {
     pub(crate) features: FeatureStore,
     pub(crate) tracker: Tracker,
     pub(crate) registry: Arc<dyn RegistryStore>,
+    /// This workflow run's id, tagged on the tracking runs and model versions it creates.
+    pub(crate) pipeline_run: String,
+    /// The code version (git commit) tagged on the runs, when known.
+    pub(crate) git_commit: Option<String>,
 }
 
 impl Env {
@@ -341,6 +346,8 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         features,
         tracker,
         registry,
+        pipeline_run: inputs::new_pipeline_run_id(),
+        git_commit: inputs::git_commit(),
     };
     Ok((env, cache))
 }
@@ -375,7 +382,7 @@ fn build_pipeline(env: &Arc<Env>) -> Result<Pipeline, mlops_pipeline::PipelineEr
     b.step("features", move |ctx| features::features_step(&e, ctx))
         .after(["data", "validate"])
         .param("ttl_days", features::TTL_DAYS)
-        .cache("v1");
+        .cache("v2");
     let e = Arc::clone(env);
     b.step("drift", move |ctx| data::drift_step(&e, ctx))
         .after(["data", "validate"])
@@ -384,7 +391,7 @@ fn build_pipeline(env: &Arc<Env>) -> Result<Pipeline, mlops_pipeline::PipelineEr
     b.step("train", move |ctx| training::train_step(&e, ctx))
         .after(["features"])
         .param("configs", training::CONFIGS.map(|c| c.name))
-        .cache("v1");
+        .cache("v2");
     let e = Arc::clone(env);
     // After `validate`: a failed quality gate stops everything downstream, including the
     // registration of the legacy model on a fresh registry.
@@ -495,6 +502,14 @@ pub fn run(opts: &Options) -> Result<Outcome, Box<dyn Error>> {
     );
     let (env, cache) = open_env(opts, layout)?;
     let env = Arc::new(env);
+    console.say(
+        "setup",
+        format!(
+            "pipeline run {} (tagged {} on the runs and versions it creates)",
+            env.pipeline_run,
+            inputs::TAG_PIPELINE_RUN
+        ),
+    );
     let pipeline = build_pipeline(&env)?;
     let report = pipeline.run(
         &RunOptions::new()

@@ -63,6 +63,7 @@ fn version_for(
         .description(format!("{} trained by the end-to-end workflow", run.name))
         .metric("latency_p95_ms", latency_p95_ms)
         .tag("run_name", &run.name)
+        .tag(super::inputs::TAG_PIPELINE_RUN, &env.pipeline_run)
         .tag("evaluation", if passed { "passed" } else { "failed" });
     for (k, v) in metrics.map("test_") {
         nv = nv.metric(k, v);

@@ -11,12 +11,16 @@ use mlops_testing::{
     Tolerance, accuracy, compare_to_baseline, log_loss, measure_latency, precision_recall_f1,
     roc_auc, threshold_check,
 };
-use mlops_tracking::{CreateRun, RunId, RunStatus, TAG_SOURCE_NAME, TrackingBackendExt as _};
+use mlops_tracking::{
+    CreateRun, DatasetInput, RunId, RunStatus, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
+    TrackingBackendExt as _,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Env;
 use super::data::{DataOut, customers, read_version};
 use super::features::TrainingSet;
+use super::inputs::{TAG_CODE_VERSION, TAG_PIPELINE_RUN};
 use crate::churn::{Customer, FEATURE_NAMES, features};
 use crate::logreg::{LogisticModel, TrainConfig};
 
@@ -156,17 +160,22 @@ fn tracked_training(
     name: &str,
     cfg: TrainConfig,
     dataset: &str,
+    inputs: &[DatasetInput],
     train: &[Customer],
     valid: Option<&[Customer]>,
 ) -> Result<(RunOut, LogisticModel), StepError> {
     let (x, y) = xy(train);
-    let mut run = env.tracker.start_run(
-        EXPERIMENT,
-        CreateRun::new()
-            .run_name(name)
-            .tag("dataset", dataset)
-            .tag(TAG_SOURCE_NAME, "end_to_end"),
-    )?;
+    let mut create = CreateRun::new()
+        .run_name(name)
+        .tag("dataset", dataset)
+        .tag(TAG_SOURCE_NAME, "end_to_end")
+        .tag(TAG_PIPELINE_RUN, &env.pipeline_run)
+        .tag(TAG_CODE_VERSION, env!("CARGO_PKG_VERSION"));
+    if let Some(commit) = &env.git_commit {
+        create = create.tag(TAG_SOURCE_GIT_COMMIT, commit);
+    }
+    let mut run = env.tracker.start_run(EXPERIMENT, create)?;
+    env.tracking().log_inputs(&run.run_id(), inputs)?;
     run.log_params([
         ("learning_rate", cfg.learning_rate.to_string()),
         ("epochs", cfg.epochs.to_string()),
@@ -245,6 +254,7 @@ pub(crate) fn train_step(env: &Env, ctx: &StepCtx<'_>) -> Result<TrainOut, StepE
             c.name,
             c.train,
             &set.dataset,
+            &set.inputs,
             &set.train,
             Some(&set.valid),
         )?;
@@ -356,14 +366,27 @@ pub(crate) fn production_step(env: &Env, ctx: &StepCtx<'_>) -> Result<Production
     let data: &DataOut = ctx.input("data")?;
     let rows = customers(&read_version(env, &data.v1)?)?;
     let dataset = format!("{}@v{}", data.v1.dataset, data.v1.version);
-    let (run, _) = tracked_training(env, "legacy-baseline", LEGACY, &dataset, &rows, None)?;
+    let inputs = [super::inputs::dataset_input(
+        &data.v1,
+        mlops_tracking::InputContext::Training,
+    )?];
+    let (run, _) = tracked_training(
+        env,
+        "legacy-baseline",
+        LEGACY,
+        &dataset,
+        &inputs,
+        &rows,
+        None,
+    )?;
     let digest: mlops_registry::Digest = run.sha256.parse()?;
     let v = env.registry.register_version(
         &NewVersion::new(MODEL, &run.source)
             .run_id(&run.run_id)
             .digest(digest.clone())
             .description(format!("legacy model trained on {dataset}"))
-            .tag("origin", "legacy"),
+            .tag("origin", "legacy")
+            .tag(TAG_PIPELINE_RUN, &env.pipeline_run),
     )?;
     let change =
         Change::by("end_to_end").comment("bootstrap: the model serving before this workflow");
