@@ -5,6 +5,7 @@
 //! small logistic-regression model ([`logreg`]).
 
 pub mod churn;
+pub mod lineage;
 pub mod logreg;
 pub mod workflow;
 
