@@ -70,30 +70,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Write to stdout; a closed pipe (`lineage | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let stores = Stores::open(&args.data)?;
     if let Some(digest) = &args.dataset {
         let usage = lineage::usage(&stores, digest)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&usage)?);
+            out(&format!("{}\n", serde_json::to_string_pretty(&usage)?));
         } else {
-            print!("{usage}");
+            out(&usage.to_string());
         }
         return Ok(ExitCode::SUCCESS);
     }
     if !stores.has_models()? {
-        println!(
-            "nothing registered yet under {}: run the main job first (cargo run -p mlops-examples --bin end_to_end -- --data {})",
+        out(&format!(
+            "nothing registered yet under {}: run the main job first (cargo run -p mlops-examples --bin end_to_end -- --data {})\n",
             args.data.display(),
             args.data.display()
-        );
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let chain = lineage::lineage(&stores, &args.uri, args.verify)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&chain)?);
+        out(&format!("{}\n", serde_json::to_string_pretty(&chain)?));
     } else {
-        print!("{chain}");
+        out(&chain.to_string());
     }
     let failed = chain.verify.as_ref().is_some_and(|v| !v.passed());
     Ok(if failed {
