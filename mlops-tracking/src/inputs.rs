@@ -155,7 +155,7 @@ impl Dataset {
             ));
         }
         check_source_uri(&self.source)
-            .map_err(|why| TrackingError::invalid("dataset source", format!("{why}")))?;
+            .map_err(|why| TrackingError::invalid("dataset source", why))?;
         if let Some(rest) = self.source.strip_prefix("dvc://") {
             let sha = rest.rsplit_once('@').map_or("", |(_, d)| d);
             if sha.len() != 64 || !is_lower_hex(sha) {
@@ -546,12 +546,12 @@ mod tests {
         let new = new_inputs("r", &[], &[a.clone(), a.clone()]).unwrap();
         assert_eq!(new, vec![a.clone()]);
         assert!(
-            new_inputs("r", &[a.clone()], &[a.clone()])
+            new_inputs("r", std::slice::from_ref(&a), std::slice::from_ref(&a))
                 .unwrap()
                 .is_empty()
         );
         let b = DatasetInput::new(ok(), InputContext::Evaluation);
-        let err = new_inputs("r", &[a.clone()], &[b.clone()]).unwrap_err();
+        let err = new_inputs("r", std::slice::from_ref(&a), std::slice::from_ref(&b)).unwrap_err();
         assert!(matches!(err, TrackingError::Conflict(_)), "{err}");
         assert!(new_inputs("r", &[], &[a, b]).is_err());
     }
