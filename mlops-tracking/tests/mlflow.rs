@@ -21,9 +21,10 @@ use std::time::Duration;
 use mlops_mlflow::test_server as mlflow_server;
 use mlops_tracking::conformance::{Capabilities, Subject};
 use mlops_tracking::{
-    ArtifactInfo, Batch, Clock, CreateRun, DatasetInput, Experiment, ExperimentId, HistoryRequest,
-    ManualClock, Metric, MlflowConfig, MlflowTrackingBackend, Page, Run, RunId, RunInfo, RunStatus,
-    SearchRuns, Tracker, TrackingBackend, TrackingBackendExt, TrackingError, UpdateRun, ViewType,
+    ArtifactInfo, Batch, Clock, CreateRun, Dataset, DatasetInput, Experiment, ExperimentId,
+    HistoryRequest, InputContext, ManualClock, Metric, MlflowConfig, MlflowTrackingBackend, Page,
+    Run, RunId, RunInfo, RunStatus, SearchRuns, Tracker, TrackingBackend, TrackingBackendExt,
+    TrackingError, UpdateRun, ViewType,
 };
 
 fn backend(uri: &str) -> MlflowTrackingBackend {
@@ -191,6 +192,79 @@ mlops_tracking::conformance_tests!(
         Subject::new(Box::new(ns)).with_reopen(move || Box::new(again.clone()))
     }
 );
+
+/// Run inputs logged here read back through MLflow's Python client as MLflow's own: the
+/// dataset's fields, the source as a `{"uri": ...}` JSON that `mlflow.data` understands, the
+/// context as the `mlflow.data.context` input tag; and Python-logged inputs read back here.
+#[test]
+#[ignore = "needs mlflow"]
+fn mlflow_python_client_reads_run_inputs() {
+    let server = mlflow_server::server();
+    let b = backend(&server.uri);
+    let e = b.create_experiment("run-inputs-interop", &[]).unwrap();
+    let r = b
+        .create_run(&e.experiment_id, &CreateRun::new().run_name("with-inputs"))
+        .unwrap()
+        .info
+        .run_id;
+    let sha = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    let input = DatasetInput::new(
+        Dataset::new(
+            "customers",
+            &sha[..32],
+            "dvc",
+            format!("dvc://data/customers.csv@{sha}"),
+        )
+        .with_profile(r#"{"num_rows": 10}"#),
+        InputContext::Training,
+    );
+    b.log_inputs(&r, std::slice::from_ref(&input)).unwrap();
+    let python = std::path::Path::new(&mlflow_server::mlflow_command()).with_file_name("python");
+    let script = r#"
+import json, sys
+import mlflow
+from mlflow.tracking import MlflowClient
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+uri, run_id = sys.argv[1], sys.argv[2]
+c = MlflowClient(tracking_uri=uri)
+i = c.get_run(run_id).inputs.dataset_inputs[0]
+d = i.dataset
+out = {"name": d.name, "digest": d.digest, "source_type": d.source_type,
+       "uri": json.loads(d.source)["uri"], "profile": d.profile,
+       "tags": {t.key: t.value for t in i.tags}}
+# A dataset logged by Python, read back by the Rust backend.
+mlflow.set_tracking_uri(uri)
+ds = mlflow.data.from_numpy(__import__("numpy").arange(4), source="s3://bucket/x.npy", name="py")
+c.log_inputs(run_id, [mlflow.entities.DatasetInput(ds._to_mlflow_entity(),
+    [mlflow.entities.InputTag("mlflow.data.context", "evaluation")])])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&server.uri)
+        .arg(r.as_str())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "customers");
+    assert_eq!(v["digest"], &sha[..32]);
+    assert_eq!(v["source_type"], "dvc");
+    assert_eq!(v["uri"], format!("dvc://data/customers.csv@{sha}"));
+    assert_eq!(v["profile"], r#"{"num_rows": 10}"#);
+    assert_eq!(v["tags"]["mlflow.data.context"], "training");
+    let back = b.get_run(&r).unwrap().inputs;
+    assert_eq!(back.len(), 2, "{back:?}");
+    let py = back.iter().find(|i| i.dataset.name == "py").unwrap();
+    assert_eq!(py.context, InputContext::Evaluation);
+    assert_eq!(py.dataset.source, "s3://bucket/x.npy");
+    assert!(back.contains(&input));
+}
 
 /// A large batch is split to MLflow's limits and arrives whole and in order.
 #[test]
