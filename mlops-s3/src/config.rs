@@ -221,6 +221,12 @@ impl S3Config {
         self
     }
 
+    /// The multipart part size in bytes.
+    #[must_use]
+    pub fn part_size_bytes(&self) -> usize {
+        self.part_size
+    }
+
     /// The bucket.
     #[must_use]
     pub fn bucket_name(&self) -> &str {
