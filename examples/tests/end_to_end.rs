@@ -73,7 +73,7 @@ fn full_run_then_cached_run() {
     // 5. Evaluation with thresholds, regression, latency and drift; both reports written.
     has(&out, "[evaluate] Result: ALL PASSED");
     has(&out, "no regression vs production v1");
-    has(&out, "predict latency: p50=");
+    has(&out, "predict latency: n=20000 p50=");
     has(&out, "[drift] dataset drift: no (2 of 5 columns");
     let json = std::fs::read_to_string(dir.path().join("reports/evaluation.json")).unwrap();
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();

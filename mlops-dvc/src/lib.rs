@@ -95,3 +95,8 @@ pub use crate::store::{ContentStore, PutResult, VerifyingReader};
 pub use crate::tree::{EntryKind, ManifestEntry};
 #[cfg(feature = "s3")]
 pub use mlops_s3::{S3Config, S3Error};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

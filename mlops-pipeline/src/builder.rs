@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{PipelineError, Result};
-use crate::retry::{RetryPolicy, StepName};
+use crate::error::{EntityKind, PipelineError, Result};
+use crate::name::StepName;
+use crate::retry::RetryPolicy;
 use crate::step::{Output, StepCtx, StepError};
 
 /// A step's function, type-erased.
@@ -269,7 +270,7 @@ impl PipelineBuilder {
             }
             if index.insert(name.clone(), i).is_some() {
                 return Err(PipelineError::AlreadyExists {
-                    kind: "step",
+                    kind: EntityKind::Step,
                     id: def.name.clone(),
                 });
             }

@@ -1,28 +1,151 @@
 //! The shared conformance suite of [`StepCache`]: every backend (memory, file, and any
 //! third-party one) must pass it.
 //!
-//! Each case is a plain function taking `open`, a function that opens the backend under test
-//! on the same storage each time it is called (a file backend reopens its directory; an
-//! in-memory backend returns a handle sharing the same entries). Cases reopen the backend to
-//! check that what was acknowledged is still there.
-//! [`step_cache_conformance!`](crate::step_cache_conformance) stamps one `#[test]` per case:
+//! The contract is the same in every crate of the workspace:
+//! - one plain function per case, `fn case(subject: &Subject<dyn StepCache>, caps: &Capabilities)`,
+//!   all listed in [`CASES`];
+//! - a [`Subject`] holds the backend under test (`store`), optionally `reopen`, which opens the
+//!   same storage anew (cases that check durability across close and reopen use it when it is
+//!   there), and a `guard` kept alive for the test (a temp dir, a server);
+//! - [`Capabilities`] declare where a backend legitimately differs ([`Capabilities::ALL`] for
+//!   one that does everything);
+//! - [`conformance_tests!`](crate::conformance_tests) stamps one `#[test]` per case, calling the
+//!   factory (an `impl Fn() -> Subject<dyn StepCache>`) once per test:
+//!   `mlops_pipeline::conformance_tests!(<factory>);` or
+//!   `mlops_pipeline::conformance_tests!(caps = <Capabilities>; <factory>);`.
 //!
-//! ```text
-//! mlops_pipeline::step_cache_conformance!(memory, || {
-//!     let cache = mlops_pipeline::InMemoryCache::new();
-//!     ((), move || Box::new(cache.clone()) as Box<dyn mlops_pipeline::StepCache>)
-//! });
+//! Third-party backends enable the `conformance` feature. A backend on the in-memory cache, as
+//! a third party would write it (the stamped tests run under `cargo test`):
+//!
 //! ```
+//! use mlops_pipeline::conformance::{self, Capabilities, Subject};
+//! use mlops_pipeline::{InMemoryCache, StepCache};
 //!
-//! The factory returns a guard (kept alive for the test, e.g. a temp dir) and `open`.
+//! fn subject() -> Subject<dyn StepCache> {
+//!     let cache = InMemoryCache::new();
+//!     let shared = cache.clone(); // clones share the entries: "reopening" is a new handle
+//!     Subject::<dyn StepCache>::new(Box::new(cache))
+//!         .with_reopen(move || Box::new(shared.clone()))
+//! }
+//!
+//! mod in_memory {
+//!     mlops_pipeline::conformance_tests!(super::subject);
+//! }
+//! mod without_large_outputs {
+//!     use mlops_pipeline::conformance::Capabilities;
+//!     mlops_pipeline::conformance_tests!(caps = Capabilities::ALL.large_outputs(false); super::subject);
+//! }
+//!
+//! // The same cases, run by hand:
+//! for (name, case) in conformance::CASES {
+//!     case(&subject(), &Capabilities::ALL);
+//!     println!("{name}: ok");
+//! }
+//! ```
 
+use std::any::Any;
 use std::collections::BTreeMap;
 
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
-use crate::retry::StepName;
+use crate::name::StepName;
 
-/// Opens the backend under test on the same storage.
-pub type Open<'a> = &'a dyn Fn() -> Box<dyn StepCache>;
+/// The backend under test, how to reopen it, and what must live as long as the test.
+pub struct Subject<S: ?Sized> {
+    /// The backend under test.
+    pub store: Box<S>,
+    /// Opens the same storage anew (a file backend reopens its directory; an in-memory one
+    /// returns a handle sharing the same state). Cases that check what survives a reopen use
+    /// it when present.
+    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
+    /// Kept alive for the test: a temp dir, a server process.
+    pub guard: Box<dyn Any>,
+}
+
+impl<S: ?Sized> Subject<S> {
+    /// A subject without reopen and without guard.
+    #[must_use]
+    pub fn new(store: Box<S>) -> Self {
+        Self {
+            store,
+            reopen: None,
+            guard: Box::new(()),
+        }
+    }
+
+    /// Set how to reopen the same storage.
+    #[must_use]
+    pub fn with_reopen(mut self, reopen: impl Fn() -> Box<S> + 'static) -> Self {
+        self.reopen = Some(Box::new(reopen));
+        self
+    }
+
+    /// Keep `guard` alive as long as the subject.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl Any) -> Self {
+        self.guard = Box::new(guard);
+        self
+    }
+
+    /// The backend reopened, when the subject can reopen.
+    #[must_use]
+    pub fn reopened(&self) -> Option<Box<S>> {
+        self.reopen.as_ref().map(|f| f())
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for Subject<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("reopen", &self.reopen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a backend legitimately differs. Each `false` flag turns off the checks it names, and
+/// only those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Entries of 1 MiB round-trip (a backend on a store with a smaller value limit, such as
+    /// memcached's default 1 MB item, sets it to `false`).
+    pub large_outputs: bool,
+}
+
+impl Capabilities {
+    /// Everything the embedded backends do.
+    pub const ALL: Self = Self {
+        large_outputs: true,
+    };
+
+    /// Set [`Capabilities::large_outputs`].
+    #[must_use]
+    pub const fn large_outputs(mut self, yes: bool) -> Self {
+        self.large_outputs = yes;
+        self
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+/// One conformance case.
+pub type Case = fn(&Subject<dyn StepCache>, &Capabilities);
+
+/// Every case, by name, in the order [`conformance_tests!`](crate::conformance_tests) stamps
+/// them.
+pub const CASES: &[(&str, Case)] = &[
+    ("missing_key_is_none", missing_key_is_none),
+    ("put_then_get_round_trips", put_then_get_round_trips),
+    ("put_replaces", put_replaces),
+    ("remove_reports_presence", remove_reports_presence),
+    ("keys_are_sorted_and_complete", keys_are_sorted_and_complete),
+    ("get_many_matches_get", get_many_matches_get),
+    ("odd_outputs_round_trip", odd_outputs_round_trip),
+    ("concurrent_puts", concurrent_puts),
+];
 
 /// A key derived from `n`.
 #[must_use]
@@ -46,8 +169,8 @@ pub fn entry(step: &str, output: &[u8]) -> CacheEntry {
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn missing_key_is_none(open: Open<'_>) {
-    let c = open();
+pub fn missing_key_is_none(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     assert_eq!(c.get(&key(1)).unwrap(), None);
     assert!(!c.remove(&key(1)).unwrap());
     assert!(c.keys().unwrap().is_empty());
@@ -57,53 +180,58 @@ pub fn missing_key_is_none(open: Open<'_>) {
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn put_then_get_round_trips(open: Open<'_>) {
-    let c = open();
+pub fn put_then_get_round_trips(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     let e = entry("train", br#"{"accuracy":0.8}"#);
     c.put(&key(1), &e).unwrap();
     assert_eq!(c.get(&key(1)).unwrap().as_ref(), Some(&e));
-    drop(c);
-    let c = open();
-    assert_eq!(c.get(&key(1)).unwrap(), Some(e));
     assert_eq!(c.get(&key(2)).unwrap(), None);
+    if let Some(c) = subject.reopened() {
+        assert_eq!(c.get(&key(1)).unwrap(), Some(e));
+        assert_eq!(c.get(&key(2)).unwrap(), None);
+    }
 }
 
 /// A second put under the same key replaces the first.
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn put_replaces(open: Open<'_>) {
-    let c = open();
+pub fn put_replaces(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     c.put(&key(1), &entry("a", b"1")).unwrap();
     let second = entry("a", b"22");
     c.put(&key(1), &second).unwrap();
     assert_eq!(c.get(&key(1)).unwrap().as_ref(), Some(&second));
     assert_eq!(c.keys().unwrap(), vec![key(1)]);
-    assert_eq!(open().get(&key(1)).unwrap(), Some(second));
+    if let Some(c) = subject.reopened() {
+        assert_eq!(c.get(&key(1)).unwrap(), Some(second));
+    }
 }
 
 /// Remove deletes one entry and reports whether it was there.
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn remove_reports_presence(open: Open<'_>) {
-    let c = open();
+pub fn remove_reports_presence(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     c.put(&key(1), &entry("a", b"1")).unwrap();
     c.put(&key(2), &entry("b", b"2")).unwrap();
     assert!(c.remove(&key(1)).unwrap());
     assert!(!c.remove(&key(1)).unwrap());
     assert_eq!(c.get(&key(1)).unwrap(), None);
-    let c = open();
-    assert_eq!(c.get(&key(1)).unwrap(), None);
     assert_eq!(c.keys().unwrap(), vec![key(2)]);
+    if let Some(c) = subject.reopened() {
+        assert_eq!(c.get(&key(1)).unwrap(), None);
+        assert_eq!(c.keys().unwrap(), vec![key(2)]);
+    }
 }
 
 /// `keys` lists every key once, sorted.
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn keys_are_sorted_and_complete(open: Open<'_>) {
-    let c = open();
+pub fn keys_are_sorted_and_complete(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     let mut want: Vec<CacheKey> = (0..20).map(key).collect();
     for (i, k) in want.iter().enumerate() {
         c.put(k, &entry("s", i.to_string().as_bytes())).unwrap();
@@ -111,15 +239,17 @@ pub fn keys_are_sorted_and_complete(open: Open<'_>) {
     c.put(&key(3), &entry("s", b"again")).unwrap();
     want.sort();
     assert_eq!(c.keys().unwrap(), want);
-    assert_eq!(open().keys().unwrap(), want);
+    if let Some(c) = subject.reopened() {
+        assert_eq!(c.keys().unwrap(), want);
+    }
 }
 
 /// `get_many` answers like `get`, in order.
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn get_many_matches_get(open: Open<'_>) {
-    let c = open();
+pub fn get_many_matches_get(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c = &subject.store;
     c.put(&key(1), &entry("a", b"1")).unwrap();
     c.put(&key(3), &entry("c", b"3")).unwrap();
     let keys = [key(3), key(2), key(1)];
@@ -129,23 +259,38 @@ pub fn get_many_matches_get(open: Open<'_>) {
     assert!(got[0].is_some() && got[1].is_none() && got[2].is_some());
 }
 
-/// Empty, binary (non-UTF-8, with newlines) and 1 MiB outputs round-trip.
+/// Empty, binary (non-UTF-8, with newlines) and (with [`Capabilities::large_outputs`]) 1 MiB
+/// outputs round-trip, also after reopening.
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn odd_outputs_round_trip(open: Open<'_>) {
-    let c = open();
-    let empty = entry("e", b"");
-    let binary = entry("b", &[0, 255, b'\n', 10, 13, 0xfe, b'\n']);
-    let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
-    let big = entry("big", &big);
-    c.put(&key(1), &empty).unwrap();
-    c.put(&key(2), &binary).unwrap();
-    c.put(&key(3), &big).unwrap();
-    let c = open();
-    assert_eq!(c.get(&key(1)).unwrap(), Some(empty));
-    assert_eq!(c.get(&key(2)).unwrap(), Some(binary));
-    assert_eq!(c.get(&key(3)).unwrap(), Some(big));
+pub fn odd_outputs_round_trip(subject: &Subject<dyn StepCache>, caps: &Capabilities) {
+    let c = &subject.store;
+    let mut entries = vec![
+        entry("e", b""),
+        entry("b", &[0, 255, b'\n', 10, 13, 0xfe, b'\n']),
+    ];
+    if caps.large_outputs {
+        let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+        entries.push(entry("big", &big));
+    }
+    for (k, e) in (1..).zip(&entries) {
+        c.put(&key(k), e).unwrap();
+    }
+    let check = |c: &dyn StepCache| {
+        for (k, e) in (1..).zip(&entries) {
+            assert_eq!(
+                c.get(&key(k)).unwrap().as_ref(),
+                Some(e),
+                "entry {}",
+                e.step
+            );
+        }
+    };
+    check(c.as_ref());
+    if let Some(c) = subject.reopened() {
+        check(c.as_ref());
+    }
 }
 
 /// Threads putting and reading the same and different keys at once: every read is a whole
@@ -153,11 +298,10 @@ pub fn odd_outputs_round_trip(open: Open<'_>) {
 ///
 /// # Panics
 /// When the backend does not conform.
-pub fn concurrent_puts(open: Open<'_>) {
-    let c = open();
+pub fn concurrent_puts(subject: &Subject<dyn StepCache>, _caps: &Capabilities) {
+    let c: &dyn StepCache = subject.store.as_ref();
     std::thread::scope(|s| {
         for t in 0..4u32 {
-            let c = &c;
             s.spawn(move || {
                 for i in 0..25u32 {
                     let shared = entry("shared", format!("{t}-{i}").as_bytes());
@@ -170,17 +314,22 @@ pub fn concurrent_puts(open: Open<'_>) {
             });
         }
     });
-    let c = open();
-    for t in 0..4u32 {
-        for i in 0..25u32 {
-            let got = c
-                .get(&key(t * 100 + i))
-                .unwrap()
-                .expect("acknowledged entry");
-            assert_eq!(got.output, i.to_le_bytes());
+    let check = |c: &dyn StepCache| {
+        for t in 0..4u32 {
+            for i in 0..25u32 {
+                let got = c
+                    .get(&key(t * 100 + i))
+                    .unwrap()
+                    .expect("acknowledged entry");
+                assert_eq!(got.output, i.to_le_bytes());
+            }
         }
+        assert_eq!(c.keys().unwrap().len(), 101);
+    };
+    check(c);
+    if let Some(c) = subject.reopened() {
+        check(c.as_ref());
     }
-    assert_eq!(c.keys().unwrap().len(), 101);
 }
 
 /// One step of the model test.
@@ -197,13 +346,15 @@ pub enum ModelOp {
 }
 
 /// Apply `ops` to the backend and to a `BTreeMap` model, comparing after every step.
+/// [`ModelOp::Reopen`] switches to a reopened backend when the subject can reopen.
 ///
 /// # Panics
 /// When the backend and the model disagree.
-pub fn check_against_model(open: Open<'_>, ops: &[ModelOp]) {
-    let mut c = open();
+pub fn check_against_model(subject: &Subject<dyn StepCache>, ops: &[ModelOp]) {
+    let mut reopened: Option<Box<dyn StepCache>> = None;
     let mut model: BTreeMap<CacheKey, CacheEntry> = BTreeMap::new();
     for op in ops {
+        let c: &dyn StepCache = reopened.as_deref().unwrap_or(subject.store.as_ref());
         match op {
             ModelOp::Put(k, out) => {
                 let e = entry("step", out);
@@ -219,46 +370,60 @@ pub fn check_against_model(open: Open<'_>, ops: &[ModelOp]) {
                 assert_eq!(c.get(&k).unwrap().as_ref(), model.get(&k));
             }
             ModelOp::Reopen => {
-                drop(c);
-                c = open();
+                if let Some(fresh) = subject.reopened() {
+                    reopened = Some(fresh);
+                }
             }
         }
+        let c: &dyn StepCache = reopened.as_deref().unwrap_or(subject.store.as_ref());
         assert_eq!(c.keys().unwrap(), model.keys().copied().collect::<Vec<_>>());
     }
+    let c: &dyn StepCache = reopened.as_deref().unwrap_or(subject.store.as_ref());
     for (k, e) in &model {
         assert_eq!(c.get(k).unwrap().as_ref(), Some(e));
     }
 }
 
-/// Stamp one `#[test]` per conformance case into a module named `$backend`. `$factory` is an
-/// expression returning `(guard, open)`: the guard lives for the test (e.g. a temp dir), and
-/// `open()` returns a `Box<dyn StepCache>` over the same storage each time.
+/// Stamp one `#[test]` per conformance case (see [`CASES`]) into the current module, plus
+/// one that checks every case of [`CASES`] is stamped.
+///
+/// `mlops_pipeline::conformance_tests!(<factory>);` or
+/// `mlops_pipeline::conformance_tests!(caps = <Capabilities>; <factory>);`, where `<factory>` is
+/// an expression of type `impl Fn() -> Subject<dyn StepCache>`, called once per test.
 #[macro_export]
-macro_rules! step_cache_conformance {
-    ($backend:ident, $factory:expr) => {
-        mod $backend {
-            #[allow(unused_imports)]
-            use super::*;
-            $crate::step_cache_conformance!(@cases $factory;
-                missing_key_is_none,
-                put_then_get_round_trips,
-                put_replaces,
-                remove_reports_presence,
-                keys_are_sorted_and_complete,
-                get_many_matches_get,
-                odd_outputs_round_trip,
-                concurrent_puts,
-            );
-        }
-    };
-    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+macro_rules! conformance_tests {
+    (@cases ($caps:expr) ($factory:expr); $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                let (_guard, open) = ($factory)();
-                $crate::conformance::$case(&open);
+                let factory = $factory;
+                let subject: $crate::conformance::Subject<dyn $crate::StepCache> = factory();
+                let caps: $crate::conformance::Capabilities = $caps;
+                $crate::conformance::$case(&subject, &caps);
             }
         )*
+
+        #[test]
+        fn every_case_is_stamped() {
+            let stamped: &[&str] = &[$(stringify!($case)),*];
+            let cases: Vec<&str> = $crate::conformance::CASES.iter().map(|(n, _)| *n).collect();
+            assert_eq!(stamped, cases.as_slice());
+        }
+    };
+    (caps = $caps:expr; $factory:expr) => {
+        $crate::conformance_tests!(@cases ($caps) ($factory);
+            missing_key_is_none,
+            put_then_get_round_trips,
+            put_replaces,
+            remove_reports_presence,
+            keys_are_sorted_and_complete,
+            get_many_matches_get,
+            odd_outputs_round_trip,
+            concurrent_puts,
+        );
+    };
+    ($factory:expr) => {
+        $crate::conformance_tests!(caps = $crate::conformance::Capabilities::ALL; $factory);
     };
 }
 
@@ -269,38 +434,74 @@ mod tests {
     use super::*;
     use crate::{FileCache, InMemoryCache};
 
-    fn memory() -> ((), impl Fn() -> Box<dyn StepCache>) {
+    fn memory() -> Subject<dyn StepCache> {
         let cache = InMemoryCache::new();
-        ((), move || Box::new(cache.clone()) as Box<dyn StepCache>)
+        let shared = cache.clone();
+        Subject::<dyn StepCache>::new(Box::new(cache)).with_reopen(move || Box::new(shared.clone()))
     }
 
-    fn file() -> (tempfile::TempDir, impl Fn() -> Box<dyn StepCache>) {
+    fn memory_without_reopen() -> Subject<dyn StepCache> {
+        Subject::new(Box::new(InMemoryCache::new()))
+    }
+
+    fn file_with(fsync: bool) -> Subject<dyn StepCache> {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
-        (dir, move || {
-            Box::new(FileCache::open(&root).unwrap().with_fsync(false)) as Box<dyn StepCache>
-        })
+        let open = move || -> Box<dyn StepCache> {
+            Box::new(FileCache::open(&root).unwrap().with_fsync(fsync))
+        };
+        Subject::new(open()).with_reopen(open).with_guard(dir)
     }
 
-    fn durable_file() -> (tempfile::TempDir, impl Fn() -> Box<dyn StepCache>) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        (dir, move || {
-            Box::new(FileCache::open(&root).unwrap()) as Box<dyn StepCache>
-        })
+    fn file() -> Subject<dyn StepCache> {
+        file_with(false)
     }
 
-    fn arc_memory() -> ((), impl Fn() -> Box<dyn StepCache>) {
+    fn durable_file() -> Subject<dyn StepCache> {
+        file_with(true)
+    }
+
+    fn arc_memory() -> Subject<dyn StepCache> {
         let cache = std::sync::Arc::new(InMemoryCache::new());
-        ((), move || {
-            Box::new(std::sync::Arc::clone(&cache)) as Box<dyn StepCache>
-        })
+        let shared = std::sync::Arc::clone(&cache);
+        Subject::<dyn StepCache>::new(Box::new(cache))
+            .with_reopen(move || Box::new(std::sync::Arc::clone(&shared)))
     }
 
-    crate::step_cache_conformance!(memory_backend, memory);
-    crate::step_cache_conformance!(arc_memory_backend, arc_memory);
-    crate::step_cache_conformance!(file_backend, file);
-    crate::step_cache_conformance!(durable_file_backend, durable_file);
+    mod memory_backend {
+        crate::conformance_tests!(super::memory);
+    }
+    mod memory_backend_without_reopen {
+        crate::conformance_tests!(super::memory_without_reopen);
+    }
+    mod arc_memory_backend {
+        crate::conformance_tests!(super::arc_memory);
+    }
+    mod file_backend {
+        crate::conformance_tests!(super::file);
+    }
+    mod durable_file_backend {
+        crate::conformance_tests!(super::durable_file);
+    }
+    mod file_backend_small_outputs {
+        crate::conformance_tests!(
+            caps = crate::conformance::Capabilities::ALL.large_outputs(false);
+            super::file
+        );
+    }
+
+    /// A backend that loses everything on reopen fails the suite: the reopen checks bite.
+    #[test]
+    fn a_forgetful_backend_fails() {
+        let forgetful = || {
+            Subject::<dyn StepCache>::new(Box::new(InMemoryCache::new()))
+                .with_reopen(|| Box::new(InMemoryCache::new()))
+        };
+        let failed = std::panic::catch_unwind(|| {
+            put_then_get_round_trips(&forgetful(), &Capabilities::ALL);
+        });
+        assert!(failed.is_err());
+    }
 
     fn op() -> impl Strategy<Value = ModelOp> {
         prop_oneof![
@@ -317,14 +518,12 @@ mod tests {
 
         #[test]
         fn memory_matches_model(ops in proptest::collection::vec(op(), 0..40)) {
-            let (_g, open) = memory();
-            check_against_model(&open, &ops);
+            check_against_model(&memory(), &ops);
         }
 
         #[test]
         fn file_matches_model(ops in proptest::collection::vec(op(), 0..40)) {
-            let (_g, open) = file();
-            check_against_model(&open, &ops);
+            check_against_model(&file(), &ops);
         }
     }
 }

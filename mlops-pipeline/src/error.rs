@@ -2,10 +2,33 @@
 
 use std::path::PathBuf;
 
-use crate::retry::StepName;
+use crate::name::StepName;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+/// What a [`PipelineError::NotFound`] or [`PipelineError::AlreadyExists`] names. `Display` gives
+/// the lower-case noun used in messages (`step not found: train`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A step of the pipeline.
+    Step,
+    /// The output of a step (the step exists but produced no output).
+    StepOutput,
+    /// A parameter of a step (`step.name`).
+    Parameter,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Step => "step",
+            Self::StepOutput => "output of step",
+            Self::Parameter => "parameter",
+        })
+    }
+}
 
 /// Everything that can go wrong in `mlops-pipeline`.
 ///
@@ -13,19 +36,19 @@ pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
-    /// A step or cache entry that does not exist.
+    /// A step, a step's output or a step's parameter that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"step"`, `"cache entry"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
         id: String,
     },
-    /// Creating something whose unique name or id is taken.
+    /// Declaring a step whose name is taken.
     #[error("{kind} already exists: {id}")]
     AlreadyExists {
-        /// What was created.
-        kind: &'static str,
+        /// What was declared.
+        kind: EntityKind,
         /// The name or id that is taken.
         id: String,
     },
@@ -37,9 +60,6 @@ pub enum PipelineError {
         /// Why, naming the offending value.
         detail: String,
     },
-    /// The request contradicts stored state.
-    #[error("conflict: {0}")]
-    Conflict(String),
     /// A file of the store is damaged.
     #[error("corrupt file {}: {detail}", path.display())]
     Corrupt {
@@ -129,4 +149,25 @@ fn cycle_text(steps: &[StepName]) -> String {
         out.push_str(s.as_str());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_their_nouns() {
+        let cases = [
+            (EntityKind::Step, "step not found: train"),
+            (EntityKind::StepOutput, "output of step not found: train"),
+            (EntityKind::Parameter, "parameter not found: train"),
+        ];
+        for (kind, want) in cases {
+            let e = PipelineError::NotFound {
+                kind,
+                id: "train".into(),
+            };
+            assert_eq!(e.to_string(), want);
+        }
+    }
 }

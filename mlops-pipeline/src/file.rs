@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
 use crate::error::{PipelineError, Result};
-use crate::retry::StepName;
+use crate::name::StepName;
 use mlops_fs as fsutil;
 
 /// The entry format version written in each header.

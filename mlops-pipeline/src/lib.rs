@@ -91,6 +91,7 @@ pub mod conformance;
 mod error;
 mod file;
 mod memory;
+mod name;
 mod observer;
 mod report;
 mod retry;
@@ -99,16 +100,21 @@ mod step;
 
 pub use crate::builder::{Pipeline, PipelineBuilder, StepBuilder};
 pub use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
-pub use crate::error::{PipelineError, Result};
+pub use crate::error::{EntityKind, PipelineError, Result};
 pub use crate::file::FileCache;
 pub use crate::memory::InMemoryCache;
+pub use crate::name::{MAX_STEP_NAME_LEN, StepName};
 pub use crate::observer::{Event, EventLog, Observer};
 pub use crate::report::{
     AttemptOutcome, AttemptRecord, RunReport, SkipReason, StepReport, StepStatus,
 };
 pub use crate::retry::{
-    Backoff, MAX_STEP_NAME_LEN, RecordingSleeper, RetryPolicy, RetryPredicate, Sleeper, StepName,
-    ThreadSleeper,
+    Backoff, RecordingSleeper, RetryPolicy, RetryPredicate, Sleeper, ThreadSleeper,
 };
 pub use crate::run::RunOptions;
 pub use crate::step::{CancelToken, StepCtx, StepError, StepErrorKind};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -4,8 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cache::CacheKey;
+use crate::name::StepName;
 use crate::report::{RunReport, SkipReason, StepStatus};
-use crate::retry::StepName;
 use crate::step::StepError;
 
 /// Something that happened during a run. Events of one step arrive in order; events of steps

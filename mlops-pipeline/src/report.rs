@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
-use crate::error::{PipelineError, Result};
-use crate::retry::StepName;
+use crate::error::{EntityKind, PipelineError, Result};
+use crate::name::StepName;
 use crate::step::Output;
 
 /// Durations as seconds (a float) in JSON.
@@ -271,7 +271,7 @@ impl RunReport {
     /// when the output is not a `T`.
     pub fn output<T: Any>(&self, name: &str) -> Result<&T> {
         let not_found = || PipelineError::NotFound {
-            kind: "output of step",
+            kind: EntityKind::StepOutput,
             id: name.to_owned(),
         };
         let i = self
@@ -279,7 +279,7 @@ impl RunReport {
             .iter()
             .position(|s| s.name.as_str() == name)
             .ok_or_else(|| PipelineError::NotFound {
-                kind: "step",
+                kind: EntityKind::Step,
                 id: name.to_owned(),
             })?;
         let out = self
@@ -309,13 +309,32 @@ impl RunReport {
     }
 }
 
+/// A duration for people, in the unit that suits it, with four significant digits and no
+/// trailing zeros: `850 ns`, `60 µs`, `1.235 ms`, `2.5 s`, `12.35 s`, `4 min 5 s`.
 fn fmt_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs >= 1.0 {
-        format!("{secs:.2} s")
-    } else {
-        format!("{:.2} ms", secs * 1e3)
+    let nanos = d.as_nanos();
+    if nanos >= 60_000_000_000 {
+        let secs = d.as_secs();
+        return match secs % 60 {
+            0 => format!("{} min", secs / 60),
+            rest => format!("{} min {rest} s", secs / 60),
+        };
     }
+    let (value, unit) = match nanos {
+        0..1_000 => return format!("{nanos} ns"),
+        1_000..1_000_000 => (d.as_secs_f64() * 1e6, "µs"),
+        1_000_000..1_000_000_000 => (d.as_secs_f64() * 1e3, "ms"),
+        _ => (d.as_secs_f64(), "s"),
+    };
+    // 1 <= value < 1000: four significant digits means 3, 2, 1 or 0 decimals.
+    let decimals = match value {
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let text = format!("{value:.decimals$}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
 }
 
 impl fmt::Display for RunReport {
@@ -381,6 +400,29 @@ impl fmt::Display for RunReport {
                 write!(f, "{timed_out} TIMED OUT, ")?;
             }
             write!(f, "{} SKIPPED", self.count(StepStatus::Skipped))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        let cases = [
+            (Duration::ZERO, "0 ns"),
+            (Duration::from_nanos(850), "850 ns"),
+            (Duration::from_micros(60), "60 µs"),
+            (Duration::from_nanos(1_234_567), "1.235 ms"),
+            (Duration::from_micros(123_400), "123.4 ms"),
+            (Duration::from_millis(2_500), "2.5 s"),
+            (Duration::from_millis(12_345), "12.35 s"),
+            (Duration::from_secs(245), "4 min 5 s"),
+            (Duration::from_secs(120), "2 min"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(fmt_duration(d), want, "{d:?}");
         }
     }
 }

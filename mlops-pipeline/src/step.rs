@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{PipelineError, Result};
-use crate::retry::StepName;
+use crate::error::{EntityKind, PipelineError, Result};
+use crate::name::StepName;
 
 /// A step's output, type-erased, with the name of its type for error messages (a `Box`: a
 /// zero-sized output such as `()` costs no allocation).
@@ -228,14 +228,14 @@ impl StepCtx<'_> {
                 });
             }
             return Err(PipelineError::NotFound {
-                kind: "step",
+                kind: EntityKind::Step,
                 id: step.to_owned(),
             });
         };
         let out = self.outputs[*index]
             .get()
             .ok_or_else(|| PipelineError::NotFound {
-                kind: "output of step",
+                kind: EntityKind::StepOutput,
                 id: step.to_owned(),
             })?;
         out.value
@@ -264,7 +264,7 @@ impl StepCtx<'_> {
             .params
             .get(name)
             .ok_or_else(|| PipelineError::NotFound {
-                kind: "parameter",
+                kind: EntityKind::Parameter,
                 id: format!("{}.{name}", self.name),
             })?;
         T::deserialize(value).map_err(|e| PipelineError::TypeMismatch {

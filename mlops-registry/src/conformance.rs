@@ -18,12 +18,13 @@
 //! ```
 #![allow(clippy::missing_panics_doc, missing_docs)]
 
+use crate::Direction;
 use crate::error::RegistryError;
 use crate::model::{Alias, AuditChange, ModelVersionNumber, Stage};
 use crate::policy::Gate;
+use crate::search::Filter;
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
 use crate::uri::ModelUri;
-use crate::{Direction, Filter};
 
 /// Returns a fresh handle on the registry under test.
 pub type Reopen<'a> = &'a dyn Fn() -> Box<dyn RegistryStore>;
@@ -666,8 +667,12 @@ pub fn search_versions(store: &dyn RegistryStore, reopen: Reopen<'_>, _caps: &Ca
     store.set_version_tag("a", v(1), "team", "nlp").unwrap();
     let again = reopen();
     let find = |f: &str| -> Vec<String> {
+        let search = Search::filter(f)
+            .unwrap()
+            .order_by("name")
+            .order_by("version_number DESC");
         again
-            .search_model_versions(&Search::filter(f).unwrap())
+            .search_model_versions(&search)
             .unwrap()
             .items
             .iter()
@@ -1015,10 +1020,25 @@ pub fn search_order_and_pages(store: &dyn RegistryStore, reopen: Reopen<'_>, _ca
             .map(key)
             .collect()
     };
-    // The default order is kept; explicit orders, most significant clause first.
-    let default = find(Search::all());
+    // Without clauses, MLflow's default order: most recently updated first, then name
+    // ascending, then version descending. Explicit orders, most significant clause first.
+    let mut want = again.search_model_versions(&Search::all()).unwrap().items;
+    want.sort_by(|x, y| {
+        y.updated_at
+            .cmp(&x.updated_at)
+            .then_with(|| x.name.cmp(&y.name))
+            .then_with(|| y.version.cmp(&x.version))
+    });
     assert_eq!(
-        default,
+        find(Search::all()),
+        want.iter().map(key).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        find(
+            Search::all()
+                .order_by("name")
+                .order_by("version_number DESC")
+        ),
         [
             "a5", "a4", "a3", "a2", "a1", "b4", "b3", "b2", "b1", "c2", "c1"
         ]
@@ -1121,10 +1141,15 @@ pub fn search_order_and_pages(store: &dyn RegistryStore, reopen: Reopen<'_>, _ca
         models(&Search::all().order_by("last_updated_timestamp DESC")),
         want.into_iter().map(|m| m.name).collect::<Vec<_>>()
     );
+    // MLflow reads `timestamp` as the last update and refuses `creation_timestamp` for models.
     assert_eq!(
         models(&Search::all().order_by("timestamp ASC")),
-        models(&Search::all().order_by("creation_timestamp"))
+        models(&Search::all().order_by("last_updated_timestamp"))
     );
+    let err = again
+        .search_registered_models(&Search::all().order_by("creation_timestamp"))
+        .unwrap_err();
+    assert_eq!(kind_of(&err), "invalid", "{err}");
     // A zero page size is one empty last page.
     let empty = again
         .search_model_versions(&Search::all().max_results(0))

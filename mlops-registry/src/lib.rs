@@ -71,13 +71,13 @@ pub mod conformance;
 mod core;
 mod error;
 mod file;
-mod filter;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
 mod model;
 mod order;
 mod policy;
+pub mod search;
 mod store;
 mod uri;
 
@@ -85,7 +85,6 @@ pub use crate::compare::{Comparison, ComparisonRow, Direction};
 pub use crate::core::Clock;
 pub use crate::error::{RegistryError, Result};
 pub use crate::file::FileRegistry;
-pub use crate::filter::{Clause, Filter, Key, Op, Value};
 pub use crate::memory::InMemoryRegistry;
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::MlflowRegistry;

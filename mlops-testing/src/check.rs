@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
+use crate::human;
 use crate::stats::Direction;
 
 /// Outcome of one check.
@@ -140,7 +141,7 @@ impl CheckResult {
 }
 
 /// A bound on a metric with the direction in which the metric improves:
-/// `HigherIsBetter` passes when `actual >= value`, `LowerIsBetter` when `actual <= value`.
+/// `Maximize` passes when `actual >= value`, `Minimize` when `actual <= value`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
     /// Which way is better.
@@ -154,7 +155,7 @@ impl Threshold {
     #[must_use]
     pub fn at_least(value: f64) -> Self {
         Self {
-            direction: Direction::HigherIsBetter,
+            direction: Direction::Maximize,
             value,
         }
     }
@@ -163,7 +164,7 @@ impl Threshold {
     #[must_use]
     pub fn at_most(value: f64) -> Self {
         Self {
-            direction: Direction::LowerIsBetter,
+            direction: Direction::Minimize,
             value,
         }
     }
@@ -172,8 +173,8 @@ impl Threshold {
     #[must_use]
     pub fn is_met(self, actual: f64) -> bool {
         match self.direction {
-            Direction::HigherIsBetter => actual >= self.value,
-            Direction::LowerIsBetter => actual <= self.value,
+            Direction::Maximize => actual >= self.value,
+            Direction::Minimize => actual <= self.value,
         }
     }
 
@@ -201,8 +202,8 @@ impl Threshold {
 
     fn symbol(self) -> &'static str {
         match self.direction {
-            Direction::HigherIsBetter => ">=",
-            Direction::LowerIsBetter => "<=",
+            Direction::Maximize => ">=",
+            Direction::Minimize => "<=",
         }
     }
 }
@@ -236,9 +237,10 @@ pub fn threshold_check(
         category,
         ok,
         format!(
-            "{metric} = {actual:.4} (required {} {}, {})",
+            "{metric} = {} (required {} {}, {})",
+            human::number(actual),
             threshold.symbol(),
-            threshold.value,
+            human::number(threshold.value),
             threshold.direction
         ),
     )
@@ -311,8 +313,8 @@ impl ModelMetric {
     #[must_use]
     pub fn direction(self) -> Direction {
         match self {
-            Self::LogLoss | Self::Mae | Self::Rmse => Direction::LowerIsBetter,
-            _ => Direction::HigherIsBetter,
+            Self::LogLoss | Self::Mae | Self::Rmse => Direction::Minimize,
+            _ => Direction::Maximize,
         }
     }
 
@@ -348,13 +350,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn messages_use_four_significant_digits() {
+        let r = threshold_check(
+            "acc",
+            "model",
+            "accuracy",
+            0.912_345,
+            Threshold::at_least(0.1 + 0.2),
+        );
+        assert_eq!(
+            r.message,
+            "accuracy = 0.9123 (required >= 0.3, higher is better)"
+        );
+        let r = threshold_check("p95", "latency", "p95_ms", 150.0, Threshold::at_most(100.0));
+        assert_eq!(r.message, "p95_ms = 150 (required <= 100, lower is better)");
+    }
+
+    #[test]
     fn direction_decides_the_verdict() {
         let acc = threshold_check("acc", "model", "accuracy", 0.8, Threshold::at_least(0.75));
         assert!(acc.passed);
         let lat = threshold_check("p95", "latency", "p95_ms", 120.0, Threshold::at_most(100.0));
         assert_eq!(lat.status, CheckStatus::Failed);
         assert_eq!(lat.actual, Some(120.0));
-        assert_eq!(lat.direction, Some(Direction::LowerIsBetter));
+        assert_eq!(lat.direction, Some(Direction::Minimize));
         // On the bound passes in both directions.
         assert!(Threshold::at_least(1.0).is_met(1.0));
         assert!(Threshold::at_most(1.0).is_met(1.0));
@@ -381,10 +400,10 @@ mod tests {
     fn model_metrics_know_their_direction_and_range() {
         let ok = ModelMetric::Accuracy.check("acc", Ok(0.8), 0.75);
         assert!(ok.passed);
-        assert_eq!(ok.direction, Some(Direction::HigherIsBetter));
+        assert_eq!(ok.direction, Some(Direction::Maximize));
         let loss = ModelMetric::LogLoss.check("loss", Ok(0.7), 0.5);
         assert_eq!(loss.status, CheckStatus::Failed);
-        assert_eq!(loss.direction, Some(Direction::LowerIsBetter));
+        assert_eq!(loss.direction, Some(Direction::Minimize));
         let bad = ModelMetric::Accuracy.check("acc", Ok(0.8), 1.2);
         assert_eq!(bad.status, CheckStatus::Error);
         assert!(bad.message.contains("outside"), "{}", bad.message);

@@ -5,10 +5,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
+use crate::human;
+use crate::ks::{KsMethod, ks_2samp_sorted};
 use crate::stattests::{
-    FiniteSample, KsMethod, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
-    ks_2samp_sorted, proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
+    FiniteSample, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
+    proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
 };
 
 /// One column of a [`Dataset`].
@@ -96,7 +98,7 @@ impl Dataset {
         let name = name.into();
         if self.get(&name).is_some() {
             return Err(TestingError::AlreadyExists {
-                kind: "column",
+                kind: EntityKind::Column,
                 id: name,
             });
         }
@@ -298,7 +300,9 @@ pub struct ColumnDrift {
     pub method: DriftMethod,
     /// p-value or distance, see [`DriftMethod`].
     pub score: f64,
-    /// The test statistic where it differs from the score (KS `D`, chi-square, `z`).
+    /// The test statistic where it differs from the score (KS `D`, chi-square, `z`). The `z` of
+    /// the two-proportion test is current minus reference (positive when the first category's
+    /// share grew), the sign scipy's two-sample tests use; Evidently reports the opposite sign.
     pub statistic: Option<f64>,
     /// The threshold compared with the score.
     pub threshold: f64,
@@ -346,23 +350,23 @@ impl fmt::Display for DriftReport {
         for c in &self.columns {
             writeln!(
                 f,
-                "{:<w$}  {:<4}  {:<13}  {:>12.6}  {:>9}  {}",
+                "{:<w$}  {:<4}  {:<13}  {:>12}  {:>9}  {}",
                 c.column,
                 c.kind.to_string(),
                 c.method.name(),
-                c.score,
-                c.threshold,
+                human::number(c.score),
+                human::number(c.threshold),
                 if c.drift_detected { "DRIFT" } else { "ok" }
             )?;
         }
         write!(
             f,
-            "dataset drift: {} ({} of {} columns, share {:.3}, threshold {})",
+            "dataset drift: {} ({} of {} columns, share {}, threshold {})",
             if self.dataset_drift { "YES" } else { "no" },
             self.drifted_columns,
             self.columns.len(),
-            self.share_drifted,
-            self.drift_share
+            human::number(self.share_drifted),
+            human::number(self.drift_share)
         )
     }
 }
@@ -540,7 +544,9 @@ pub fn column_drift(
             if c.reference.len() < 2 {
                 (1.0, Some(0.0))
             } else {
-                let t = proportions_ztest(c.reference[0], nx as u64, c.current[0], ny as u64)?;
+                // current - reference, the sign scipy's two-sample tests report (see
+                // `proportions_ztest`); Evidently computes reference - current.
+                let t = proportions_ztest(c.current[0], ny as u64, c.reference[0], nx as u64)?;
                 (t.p_value, Some(t.statistic))
             }
         }
@@ -623,14 +629,14 @@ pub fn drift_report(
     }
     if let Some(name) = options.columns.keys().find(|n| reference.get(n).is_none()) {
         return Err(TestingError::NotFound {
-            kind: "column",
+            kind: EntityKind::Column,
             id: name.clone(),
         });
     }
     let mut pairs = Vec::with_capacity(reference.columns.len());
     for (name, rc) in reference.iter() {
         let cc = current.get(name).ok_or_else(|| TestingError::NotFound {
-            kind: "column",
+            kind: EntityKind::Column,
             id: name.to_owned(),
         })?;
         let mut opts = options.all_columns;

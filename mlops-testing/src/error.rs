@@ -5,26 +5,58 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = TestingError> = std::result::Result<T, E>;
 
+/// What a [`TestingError::NotFound`] or [`TestingError::AlreadyExists`] names. `Display` gives the
+/// lower-case noun used in messages (`column not found: label`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A column of a dataset.
+    Column,
+    /// A metric of the baseline in a regression comparison.
+    BaselineMetric,
+    /// A metric of the current values in a regression comparison.
+    CurrentMetric,
+    /// A latency statistic by name (`p95`, ...).
+    LatencyStatistic,
+    /// A category of a production-readiness checklist.
+    ChecklistCategory,
+    /// An item of a production-readiness checklist.
+    ChecklistItem,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Column => "column",
+            Self::BaselineMetric => "baseline metric",
+            Self::CurrentMetric => "current metric",
+            Self::LatencyStatistic => "latency statistic",
+            Self::ChecklistCategory => "checklist category",
+            Self::ChecklistItem => "checklist item",
+        })
+    }
+}
+
 /// Everything that can go wrong in `mlops-testing`.
 ///
 /// Messages are lower-case, name the id, key or file involved, and never end with a period.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestingError {
-    /// A column, metric or baseline entry that does not exist.
+    /// A column, metric or checklist entry that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"column"`, `"metric"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
         id: String,
     },
-    /// Creating something whose unique name or id is taken.
+    /// Adding something whose unique name is taken (a dataset column, a checklist category).
     #[error("{kind} already exists: {id}")]
     AlreadyExists {
-        /// What was created.
-        kind: &'static str,
-        /// The name or id that is taken.
+        /// What was added.
+        kind: EntityKind,
+        /// The name that is taken.
         id: String,
     },
     /// Bad input: empty samples, mismatched lengths, an invalid regex or threshold.
@@ -35,18 +67,7 @@ pub enum TestingError {
         /// Why, naming the offending value.
         detail: String,
     },
-    /// The request contradicts stored state.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// A file of the store is damaged.
-    #[error("corrupt file {}: {detail}", path.display())]
-    Corrupt {
-        /// The damaged file.
-        path: PathBuf,
-        /// What is wrong with it.
-        detail: String,
-    },
-    /// An I/O error on a file of the store.
+    /// An I/O error writing a report file.
     #[error("i/o error on {}: {source}", path.display())]
     Io {
         /// The file or directory involved.
@@ -54,15 +75,6 @@ pub enum TestingError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
-    },
-    /// A file of the store could not be (de)serialized.
-    #[error("cannot (de)serialize {}: {source}", path.display())]
-    Serde {
-        /// The file involved.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: serde_json::Error,
     },
 }
 
@@ -73,5 +85,24 @@ impl TestingError {
             what,
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_their_nouns() {
+        let e = TestingError::NotFound {
+            kind: EntityKind::BaselineMetric,
+            id: "auc".into(),
+        };
+        assert_eq!(e.to_string(), "baseline metric not found: auc");
+        let e = TestingError::AlreadyExists {
+            kind: EntityKind::ChecklistCategory,
+            id: "data".into(),
+        };
+        assert_eq!(e.to_string(), "checklist category already exists: data");
     }
 }

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckResult, Threshold, threshold_check};
-use crate::error::{Result, TestingError};
+use crate::check::{CheckResult, CheckStatus, Threshold, threshold_check};
+use crate::error::{EntityKind, Result, TestingError};
+use crate::human;
 use crate::stats::{QuantileMethod, quantile_sorted};
 use crate::stattests::FiniteSample;
 
@@ -84,25 +85,36 @@ impl LatencyStats {
             "mean" => self.mean_ms,
             _ => {
                 return Err(TestingError::NotFound {
-                    kind: "latency statistic",
+                    kind: EntityKind::LatencyStatistic,
                     id: stat.to_owned(),
                 });
             }
         })
     }
 
-    /// Check one statistic (`p95`, ...) against an upper bound in milliseconds.
+    /// Check one statistic (`p95`, ...) against an upper bound in milliseconds. The message
+    /// gives both as durations (`latency p95 = 60 µs (required <= 100 ms)`); the metric is
+    /// `latency_<stat>_ms`.
     #[must_use]
     pub fn check(&self, name: &str, stat: &str, max_ms: f64) -> CheckResult {
         match self.get(stat) {
-            Ok(v) => threshold_check(
-                name,
-                "latency",
-                &format!("latency_{stat}_ms"),
-                v,
-                Threshold::at_most(max_ms),
-            )
-            .with_details(serde_json::to_value(self).unwrap_or_default()),
+            Ok(v) => {
+                let mut r = threshold_check(
+                    name,
+                    "latency",
+                    &format!("latency_{stat}_ms"),
+                    v,
+                    Threshold::at_most(max_ms),
+                );
+                if r.status != CheckStatus::Error {
+                    r.message = format!(
+                        "latency {stat} = {} (required <= {})",
+                        human::duration_ms(v),
+                        human::duration_ms(max_ms)
+                    );
+                }
+                r.with_details(serde_json::to_value(self).unwrap_or_default())
+            }
             Err(e) => CheckResult::error(name, "latency", e.to_string()),
         }
     }
@@ -112,13 +124,13 @@ impl fmt::Display for LatencyStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "n={} p50={:.3}ms p95={:.3}ms p99={:.3}ms max={:.3}ms mean={:.3}ms ({})",
+            "n={} p50={} p95={} p99={} max={} mean={} ({})",
             self.count,
-            self.p50_ms,
-            self.p95_ms,
-            self.p99_ms,
-            self.max_ms,
-            self.mean_ms,
+            human::duration_ms(self.p50_ms),
+            human::duration_ms(self.p95_ms),
+            human::duration_ms(self.p99_ms),
+            human::duration_ms(self.max_ms),
+            human::duration_ms(self.mean_ms),
             self.method
         )
     }
@@ -192,9 +204,18 @@ mod tests {
         let s = LatencyStats::from_samples(&[10.0, 20.0, 150.0], QuantileMethod::Linear).unwrap();
         assert!(!s.check("lat", "p95", 100.0).passed);
         assert!(s.check("lat", "p50", 100.0).passed);
-        assert_eq!(
-            s.check("lat", "p42", 100.0).status,
-            crate::check::CheckStatus::Error
-        );
+        assert_eq!(s.check("lat", "p42", 100.0).status, CheckStatus::Error);
+    }
+
+    #[test]
+    fn messages_give_human_durations() {
+        let s =
+            LatencyStats::from_samples(&[0.06, 0.06, 1.234_567_8], QuantileMethod::Linear).unwrap();
+        let r = s.check("lat", "p50", 100.0);
+        assert_eq!(r.message, "latency p50 = 60 µs (required <= 100 ms)");
+        assert_eq!(r.metric.as_deref(), Some("latency_p50_ms"));
+        let text = s.to_string();
+        assert!(text.starts_with("n=3 p50=60 µs p95=1.117 ms"), "{text}");
+        assert!(text.contains("max=1.235 ms"), "{text}");
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
 
 /// One checklist item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +134,7 @@ impl Checklist {
         let name = name.into();
         if self.categories.iter().any(|c| c.name == name) {
             return Err(TestingError::AlreadyExists {
-                kind: "checklist category",
+                kind: EntityKind::ChecklistCategory,
                 id: name,
             });
         }
@@ -156,7 +156,7 @@ impl Checklist {
             .iter_mut()
             .find(|c| c.name == name)
             .ok_or_else(|| TestingError::NotFound {
-                kind: "checklist category",
+                kind: EntityKind::ChecklistCategory,
                 id: name.to_owned(),
             })
     }
@@ -172,7 +172,7 @@ impl Checklist {
             .iter_mut()
             .find(|i| i.description == item)
             .ok_or_else(|| TestingError::NotFound {
-                kind: "checklist item",
+                kind: EntityKind::ChecklistItem,
                 id: format!("{category}: {item}"),
             })?;
         it.passed = passed;

@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::check::CheckResult;
-use crate::error::{Result, TestingError};
+use crate::error::{EntityKind, Result, TestingError};
+use crate::human;
 use crate::stats::Direction;
 
 /// How much worse than the baseline a metric may get.
@@ -32,24 +33,26 @@ pub struct MetricSpec {
 }
 
 impl MetricSpec {
-    /// A metric where higher is better (accuracy, F1).
+    /// A metric compared in `direction` with `tolerance`.
     #[must_use]
-    pub fn higher_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
+    pub fn new(name: impl Into<String>, direction: Direction, tolerance: Tolerance) -> Self {
         Self {
             name: name.into(),
-            direction: Direction::HigherIsBetter,
+            direction,
             tolerance,
         }
     }
 
-    /// A metric where lower is better (latency, loss).
+    /// A metric to maximize (accuracy, F1).
     #[must_use]
-    pub fn lower_is_better(name: impl Into<String>, tolerance: Tolerance) -> Self {
-        Self {
-            name: name.into(),
-            direction: Direction::LowerIsBetter,
-            tolerance,
-        }
+    pub fn maximize(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self::new(name, Direction::Maximize, tolerance)
+    }
+
+    /// A metric to minimize (latency, loss).
+    #[must_use]
+    pub fn minimize(name: impl Into<String>, tolerance: Tolerance) -> Self {
+        Self::new(name, Direction::Minimize, tolerance)
     }
 }
 
@@ -130,7 +133,10 @@ impl RegressionReport {
             .map(|m| {
                 format!(
                     "{} {} -> {} ({})",
-                    m.metric, m.baseline, m.current, m.direction
+                    m.metric,
+                    human::number(m.baseline),
+                    human::number(m.current),
+                    m.direction
                 )
             })
             .collect();
@@ -145,7 +151,7 @@ impl RegressionReport {
                 "regression_count",
                 regressed.len() as f64,
                 Some(0.0),
-                Some(Direction::LowerIsBetter),
+                Some(Direction::Minimize),
             )
             .with_details(serde_json::to_value(self).unwrap_or_default())
     }
@@ -181,7 +187,24 @@ impl fmt::Display for RegressionReport {
     }
 }
 
+/// How many units in the last place of the operands a worsening may exceed the allowed amount
+/// by and still count as within tolerance (see [`compare_to_baseline`]).
+const TOLERANCE_ULPS: f64 = 4.0;
+
+/// `worsening <= allowed`, up to the rounding of the subtraction that produced `worsening` (and
+/// of the product that produced a relative `allowed`): a few ULPs of the largest operand.
+fn within(worsening: f64, allowed: f64, baseline: f64, current: f64) -> bool {
+    let scale = baseline.abs().max(current.abs()).max(allowed.abs());
+    worsening <= allowed + TOLERANCE_ULPS * f64::EPSILON * scale
+}
+
 /// Compare `current` with `baseline` for every spec.
+///
+/// "Within tolerance" includes the edge: the worsening is compared with the allowed amount up to
+/// four units in the last place of the largest of baseline, current and allowed, so a baseline
+/// of 0.90, a current of 0.89 and `Absolute(0.01)` is within tolerance although `0.90 - 0.89` is
+/// `0.010000000000000009` in binary. This holds for absolute and relative tolerances and in both
+/// directions; a worsening larger than the tolerance by more than that rounding is a regression.
 ///
 /// # Errors
 /// [`TestingError::NotFound`] if a spec's metric is missing from either map;
@@ -193,7 +216,7 @@ pub fn compare_to_baseline(
 ) -> Result<RegressionReport> {
     let mut metrics = Vec::with_capacity(specs.len());
     for spec in specs {
-        let get = |m: &BTreeMap<String, f64>, which: &'static str| {
+        let get = |m: &BTreeMap<String, f64>, which: EntityKind| {
             m.get(&spec.name)
                 .copied()
                 .ok_or_else(|| TestingError::NotFound {
@@ -201,8 +224,8 @@ pub fn compare_to_baseline(
                     id: spec.name.clone(),
                 })
         };
-        let b = get(baseline, "baseline metric")?;
-        let c = get(current, "current metric")?;
+        let b = get(baseline, EntityKind::BaselineMetric)?;
+        let c = get(current, EntityKind::CurrentMetric)?;
         if !b.is_finite() || !c.is_finite() {
             return Err(TestingError::invalid(
                 "metric",
@@ -227,14 +250,14 @@ pub fn compare_to_baseline(
         };
         let delta = c - b;
         let worsening = match spec.direction {
-            Direction::HigherIsBetter => -delta,
-            Direction::LowerIsBetter => delta,
+            Direction::Maximize => -delta,
+            Direction::Minimize => delta,
         };
         let verdict = if worsening < 0.0 {
             Verdict::Improved
         } else if worsening == 0.0 {
             Verdict::Unchanged
-        } else if worsening <= allowed {
+        } else if within(worsening, allowed, b, c) {
             Verdict::WithinTolerance
         } else {
             Verdict::Regressed
@@ -267,9 +290,9 @@ mod tests {
         let base = map(&[("accuracy", 0.88), ("f1", 0.86), ("p95_ms", 40.0)]);
         let cur = map(&[("accuracy", 0.91), ("f1", 0.85), ("p95_ms", 55.0)]);
         let specs = [
-            MetricSpec::higher_is_better("accuracy", Tolerance::Absolute(0.02)),
-            MetricSpec::higher_is_better("f1", Tolerance::Absolute(0.02)),
-            MetricSpec::lower_is_better("p95_ms", Tolerance::Relative(0.10)),
+            MetricSpec::maximize("accuracy", Tolerance::Absolute(0.02)),
+            MetricSpec::maximize("f1", Tolerance::Absolute(0.02)),
+            MetricSpec::minimize("p95_ms", Tolerance::Relative(0.10)),
         ];
         let r = compare_to_baseline(&base, &cur, &specs).unwrap();
         let verdicts: Vec<Verdict> = r.metrics.iter().map(|m| m.verdict).collect();
@@ -291,35 +314,108 @@ mod tests {
     #[test]
     fn zero_baseline_is_handled() {
         let base = map(&[("errors", 0.0)]);
-        let spec = [MetricSpec::lower_is_better(
-            "errors",
-            Tolerance::Relative(0.5),
-        )];
+        let spec = [MetricSpec::minimize("errors", Tolerance::Relative(0.5))];
         let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::Regressed);
         assert_eq!(r.metrics[0].relative_delta, None);
         let r = compare_to_baseline(&base, &map(&[("errors", 0.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::Unchanged);
-        let spec = [MetricSpec::lower_is_better(
-            "errors",
-            Tolerance::Absolute(2.0),
-        )];
+        let spec = [MetricSpec::minimize("errors", Tolerance::Absolute(2.0))];
         let r = compare_to_baseline(&base, &map(&[("errors", 1.0)]), &spec).unwrap();
         assert_eq!(r.metrics[0].verdict, Verdict::WithinTolerance);
     }
 
     #[test]
+    fn the_tolerance_edge_is_within_tolerance() {
+        // 0.90 - 0.89 = 0.010000000000000009 in binary: the edge must not be a regression.
+        let base = map(&[("acc", 0.90), ("loss", 0.89), ("p95", 0.7)]);
+        let cur = map(&[("acc", 0.89), ("loss", 0.90), ("p95", 0.77)]);
+        let specs = [
+            MetricSpec::maximize("acc", Tolerance::Absolute(0.01)),
+            MetricSpec::minimize("loss", Tolerance::Absolute(0.01)),
+            // 0.7 * 1.1 = 0.77 in decimal; 0.77 - 0.7 = 0.07000000000000006 in binary.
+            MetricSpec::minimize("p95", Tolerance::Relative(0.1)),
+        ];
+        let r = compare_to_baseline(&base, &cur, &specs).unwrap();
+        for m in &r.metrics {
+            assert_eq!(m.verdict, Verdict::WithinTolerance, "{m:?}");
+        }
+        // Messages print human numbers, not 0.8899000000000001.
+        let check = compare_to_baseline(
+            &map(&[("acc", 0.9)]),
+            &map(&[("acc", 0.7 + 0.1 + 0.0899)]),
+            &[MetricSpec::maximize("acc", Tolerance::Absolute(0.0))],
+        )
+        .unwrap()
+        .to_check("regression");
+        assert_eq!(
+            check.message,
+            "regressed: acc 0.9 -> 0.8899 (higher is better)"
+        );
+        // Just past the edge is still a regression.
+        let cur = map(&[("acc", 0.8899), ("loss", 0.9001), ("p95", 0.7701)]);
+        let r = compare_to_baseline(&base, &cur, &specs).unwrap();
+        for m in &r.metrics {
+            assert_eq!(m.verdict, Verdict::Regressed, "{m:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Decimal values exactly at the tolerance edge are within tolerance; one step (1e-4)
+        /// beyond it is a regression, for both tolerances and both directions.
+        #[test]
+        fn edges_hold_in_decimal(
+            b in 0i64..=100_000, t in 0i64..=10_000, p in 0i64..=100, higher in proptest::bool::ANY,
+        ) {
+            let d = |x: i64| x as f64 / 1e4;
+            let sign = if higher { -1 } else { 1 };
+            let spec = |tol| if higher {
+                MetricSpec::maximize("m", tol)
+            } else {
+                MetricSpec::minimize("m", tol)
+            };
+            let verdict = |cur: f64, tol| {
+                compare_to_baseline(&map(&[("m", d(b))]), &map(&[("m", cur)]), &[spec(tol)])
+                    .unwrap()
+                    .metrics[0]
+                    .verdict
+            };
+            // Absolute: baseline b, tolerance t, current b -/+ t (all in units of 1e-4).
+            let edge = verdict(d(b + sign * t), Tolerance::Absolute(d(t)));
+            proptest::prop_assert!(matches!(edge, Verdict::WithinTolerance | Verdict::Unchanged), "{edge}");
+            let past = verdict(d(b + sign * (t + 1)), Tolerance::Absolute(d(t)));
+            proptest::prop_assert_eq!(past, Verdict::Regressed);
+            // Relative: baseline b/100 (units of 1e-2), p percent: current b (100 -/+ p) in 1e-4.
+            let base = b / 100;
+            let rel = |cur: i64| {
+                compare_to_baseline(
+                    &map(&[("m", base as f64 / 1e2)]),
+                    &map(&[("m", d(cur))]),
+                    &[spec(Tolerance::Relative(p as f64 / 100.0))],
+                )
+                .unwrap()
+                .metrics[0]
+                .verdict
+            };
+            let edge = rel(base * (100 + sign * p));
+            proptest::prop_assert!(matches!(edge, Verdict::WithinTolerance | Verdict::Unchanged), "{edge}");
+            let past = rel(base * (100 + sign * p) + sign);
+            proptest::prop_assert_eq!(past, Verdict::Regressed);
+        }
+    }
+
+    #[test]
     fn bad_input() {
         let base = map(&[("a", 1.0)]);
-        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(-1.0))];
+        let spec = [MetricSpec::maximize("a", Tolerance::Absolute(-1.0))];
         assert!(compare_to_baseline(&base, &base, &spec).is_err());
-        let spec = [MetricSpec::higher_is_better("b", Tolerance::Absolute(0.0))];
+        let spec = [MetricSpec::maximize("b", Tolerance::Absolute(0.0))];
         assert!(matches!(
             compare_to_baseline(&base, &base, &spec),
             Err(TestingError::NotFound { .. })
         ));
         let nan = map(&[("a", f64::NAN)]);
-        let spec = [MetricSpec::higher_is_better("a", Tolerance::Absolute(0.0))];
+        let spec = [MetricSpec::maximize("a", Tolerance::Absolute(0.0))];
         assert!(compare_to_baseline(&base, &nan, &spec).is_err());
     }
 }

@@ -6,14 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
 
-/// Which way a metric improves: accuracy goes up, loss and latency go down.
+/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
+///
+/// The same names as `mlops_tracking::Direction` and `mlops_registry::Direction` (the domain
+/// crates never share a type). Serialized as `"maximize"` / `"minimize"`; the names written
+/// before, `"higher_is_better"` / `"lower_is_better"`, are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Larger values are better (accuracy, F1, AUC).
-    HigherIsBetter,
+    #[serde(alias = "higher_is_better")]
+    Maximize,
     /// Smaller values are better (loss, error, latency).
-    LowerIsBetter,
+    #[serde(alias = "lower_is_better")]
+    Minimize,
 }
 
 impl Direction {
@@ -21,8 +27,8 @@ impl Direction {
     #[must_use]
     pub fn is_better(self, candidate: f64, reference: f64) -> bool {
         match self {
-            Self::HigherIsBetter => candidate > reference,
-            Self::LowerIsBetter => candidate < reference,
+            Self::Maximize => candidate > reference,
+            Self::Minimize => candidate < reference,
         }
     }
 }
@@ -30,8 +36,8 @@ impl Direction {
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::HigherIsBetter => "higher is better",
-            Self::LowerIsBetter => "lower is better",
+            Self::Maximize => "higher is better",
+            Self::Minimize => "lower is better",
         })
     }
 }
@@ -46,6 +52,16 @@ pub enum QuantileMethod {
     /// Nearest rank: the smallest value whose empirical CDF is at least `q`
     /// (the sorted value at index `ceil(n q) - 1`, and the minimum for `q = 0`).
     InvertedCdf,
+    /// The sorted value at index `floor((n - 1) q)`.
+    Lower,
+    /// The sorted value at index `ceil((n - 1) q)`.
+    Higher,
+    /// The sorted value at index `(n - 1) q` rounded to the nearest integer, halves to even
+    /// (numpy's `around`: with 11 values, `q = 0.45` gives index 4 and `q = 0.55` index 6).
+    Nearest,
+    /// The mean of [`QuantileMethod::Lower`] and [`QuantileMethod::Higher`] (computed as numpy
+    /// does, `higher - (higher - lower) / 2`), or the value itself when they coincide.
+    Midpoint,
 }
 
 impl fmt::Display for QuantileMethod {
@@ -53,6 +69,10 @@ impl fmt::Display for QuantileMethod {
         f.write_str(match self {
             Self::Linear => "linear",
             Self::InvertedCdf => "inverted_cdf",
+            Self::Lower => "lower",
+            Self::Higher => "higher",
+            Self::Nearest => "nearest",
+            Self::Midpoint => "midpoint",
         })
     }
 }
@@ -75,10 +95,24 @@ pub fn quantile_sorted(sorted: &[f64], q: f64, method: QuantileMethod) -> Result
         ));
     }
     let n = sorted.len();
+    #[allow(clippy::cast_precision_loss)]
+    let h = (n - 1) as f64 * q; // numpy's virtual index for the (n - 1) q family
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let at = |index: f64| sorted[(index as usize).min(n - 1)];
     Ok(match method {
+        QuantileMethod::Lower => at(h.floor()),
+        QuantileMethod::Higher => at(h.ceil()),
+        QuantileMethod::Nearest => at(h.round_ties_even()),
+        QuantileMethod::Midpoint => {
+            let (a, b) = (at(h.floor()), at(h.ceil()));
+            if h.floor() == h.ceil() {
+                a
+            } else {
+                // numpy's `_lerp` at t = 0.5.
+                b - (b - a) * 0.5
+            }
+        }
         QuantileMethod::Linear => {
-            #[allow(clippy::cast_precision_loss)]
-            let h = (n - 1) as f64 * q;
             let lo = h.floor();
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let i = lo as usize;
@@ -157,6 +191,37 @@ mod tests {
     }
 
     #[test]
+    fn matches_numpy_lower_higher_nearest_midpoint() {
+        // numpy.quantile(np.arange(1, 12), q, method=m) for q = .05, .45, .5, .55, .99, 1:
+        //   virtual index (n - 1) q = 0.5, 4.5, 5, 5.5, 9.9, 10 (0.45 * 10 rounds to 4.5).
+        //   lower    -> 1, 5, 6, 6, 10, 11
+        //   higher   -> 2, 6, 6, 7, 11, 11
+        //   nearest  -> 1, 5, 6, 7, 11, 11   (halves to even: 0.5 -> 0, 4.5 -> 4, 5.5 -> 6)
+        //   midpoint -> 1.5, 5.5, 6, 6.5, 10.5, 11
+        let v: Vec<f64> = (1..=11).map(f64::from).collect();
+        let qs = [0.05, 0.45, 0.5, 0.55, 0.99, 1.0];
+        let cases = [
+            (QuantileMethod::Lower, [1.0, 5.0, 6.0, 6.0, 10.0, 11.0]),
+            (QuantileMethod::Higher, [2.0, 6.0, 6.0, 7.0, 11.0, 11.0]),
+            (QuantileMethod::Nearest, [1.0, 5.0, 6.0, 7.0, 11.0, 11.0]),
+            (QuantileMethod::Midpoint, [1.5, 5.5, 6.0, 6.5, 10.5, 11.0]),
+        ];
+        for (m, want) in cases {
+            let got: Vec<f64> = qs.iter().map(|&p| q(&v, p, m)).collect();
+            assert_eq!(got, want, "{m}");
+        }
+        assert_eq!(q(&[7.0], 0.3, QuantileMethod::Midpoint), 7.0);
+        let names: Vec<String> = cases
+            .iter()
+            .map(|(m, _)| serde_json::to_string(m).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["\"lower\"", "\"higher\"", "\"nearest\"", "\"midpoint\""]
+        );
+    }
+
+    #[test]
     fn p95_of_100_values_is_not_off_by_one() {
         // The seed's sketch took sorted[int(0.95 * n)], i.e. the 96th value. Nearest rank is the
         // 95th; numpy's linear gives 95.05 for 1..=100.
@@ -175,10 +240,30 @@ mod tests {
     }
 
     #[test]
+    fn direction_serde_names_and_old_aliases() {
+        let names =
+            [Direction::Maximize, Direction::Minimize].map(|d| serde_json::to_string(&d).unwrap());
+        assert_eq!(names, ["\"maximize\"", "\"minimize\""]);
+        for (text, want) in [
+            ("\"maximize\"", Direction::Maximize),
+            ("\"minimize\"", Direction::Minimize),
+            ("\"higher_is_better\"", Direction::Maximize),
+            ("\"lower_is_better\"", Direction::Minimize),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Direction>(text).unwrap(),
+                want,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<Direction>("\"HigherIsBetter\"").is_err());
+    }
+
+    #[test]
     fn directions() {
-        assert!(Direction::HigherIsBetter.is_better(0.9, 0.8));
-        assert!(!Direction::LowerIsBetter.is_better(120.0, 100.0));
-        assert!(Direction::LowerIsBetter.is_better(80.0, 100.0));
+        assert!(Direction::Maximize.is_better(0.9, 0.8));
+        assert!(!Direction::Minimize.is_better(120.0, 100.0));
+        assert!(Direction::Minimize.is_better(80.0, 100.0));
     }
 
     proptest! {
@@ -189,7 +274,14 @@ mod tests {
         ) {
             v.sort_by(f64::total_cmp);
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            for m in [QuantileMethod::Linear, QuantileMethod::InvertedCdf] {
+            for m in [
+                QuantileMethod::Linear,
+                QuantileMethod::InvertedCdf,
+                QuantileMethod::Lower,
+                QuantileMethod::Higher,
+                QuantileMethod::Nearest,
+                QuantileMethod::Midpoint,
+            ] {
                 let x = quantile_sorted(&v, lo, m).unwrap();
                 let y = quantile_sorted(&v, hi, m).unwrap();
                 prop_assert!(x <= y);

@@ -73,7 +73,7 @@ fn finite_sorted(values: &[f64], what: &'static str) -> Result<(Vec<f64>, usize)
 type SortedSample = (Vec<f64>, usize);
 
 /// Both samples cleaned and sorted, in parallel when they are large.
-fn finite_sorted_pair(
+pub(crate) fn finite_sorted_pair(
     a: &[f64],
     b: &[f64],
     what: (&'static str, &'static str),
@@ -141,20 +141,6 @@ pub(crate) fn sort_floats(v: &mut [f64]) {
     }
 }
 
-/// How the KS p-value was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KsMethod {
-    /// scipy's `method='auto'`: exact when the larger sample has at most 10,000 values,
-    /// asymptotic otherwise.
-    Auto,
-    /// Exact distribution of the two-sample statistic (falls back to asymptotic, as scipy does,
-    /// if the computation fails numerically).
-    Exact,
-    /// `kstwo.sf(D, round(n m / (n + m)))`.
-    Asymptotic,
-}
-
 /// A statistic with its p-value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TestStatistic {
@@ -162,127 +148,6 @@ pub struct TestStatistic {
     pub statistic: f64,
     /// The p-value.
     pub p_value: f64,
-}
-
-/// Result of [`ks_2samp`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct KsResult {
-    /// The KS statistic `D = sup |F1 - F2|`.
-    pub statistic: f64,
-    /// Two-sided p-value.
-    pub p_value: f64,
-    /// The method actually used (`Exact` or `Asymptotic`).
-    pub method: KsMethod,
-    /// Non-finite values dropped from the first sample.
-    pub dropped_first: usize,
-    /// Non-finite values dropped from the second sample.
-    pub dropped_second: usize,
-}
-
-/// Largest sample size for which `KsMethod::Auto` computes the exact p-value (scipy's
-/// `MAX_AUTO_N`).
-pub const KS_MAX_AUTO_N: usize = 10_000;
-
-/// Two-sided two-sample Kolmogorov-Smirnov test, as `scipy.stats.ks_2samp(a, b, method=...)`.
-///
-/// # Errors
-/// [`TestingError::InvalidArgument`] if a sample has no finite values.
-pub fn ks_2samp(a: &[f64], b: &[f64], method: KsMethod) -> Result<KsResult> {
-    let ((x, da), (y, db)) = finite_sorted_pair(a, b, ("first sample", "second sample"))?;
-    Ok(ks_2samp_sorted(&x, &y, method, da, db))
-}
-
-#[allow(clippy::cast_precision_loss)]
-pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> f64 {
-    let (n1, n2) = (x.len(), y.len());
-    let (f1, f2) = (n1 as f64, n2 as f64);
-    let (mut i, mut j) = (0usize, 0usize);
-    let (mut max_d, mut min_d) = (0.0_f64, 0.0_f64);
-    while i < n1 || j < n2 {
-        let v = if j == n2 || (i < n1 && x[i] <= y[j]) {
-            x[i]
-        } else {
-            y[j]
-        };
-        while i < n1 && x[i] <= v {
-            i += 1;
-        }
-        while j < n2 && y[j] <= v {
-            j += 1;
-        }
-        let diff = i as f64 / f1 - j as f64 / f2;
-        max_d = max_d.max(diff);
-        min_d = min_d.min(diff);
-    }
-    let min_s = (-min_d).clamp(0.0, 1.0);
-    if min_s > max_d { min_s } else { max_d }
-}
-
-pub(crate) fn ks_2samp_sorted(
-    x: &[f64],
-    y: &[f64],
-    method: KsMethod,
-    dropped_first: usize,
-    dropped_second: usize,
-) -> KsResult {
-    let (n1, n2) = (x.len() as u64, y.len() as u64);
-    let d = ks_statistic_sorted(x, y);
-    let mut mode = match method {
-        KsMethod::Auto => {
-            if x.len().max(y.len()) <= KS_MAX_AUTO_N {
-                KsMethod::Exact
-            } else {
-                KsMethod::Asymptotic
-            }
-        }
-        KsMethod::Exact => {
-            let g = gcd(n1, n2);
-            #[allow(clippy::cast_precision_loss)]
-            if (n1 / g) as f64 >= f64::from(i32::MAX) / (n2 / g) as f64 {
-                KsMethod::Asymptotic
-            } else {
-                KsMethod::Exact
-            }
-        }
-        KsMethod::Asymptotic => KsMethod::Asymptotic,
-    };
-    let mut stat = d;
-    let mut p = f64::NAN;
-    if mode == KsMethod::Exact {
-        if let Some((dd, pp)) = special::ks2_exact(n1, n2, d) {
-            stat = dd;
-            p = pp;
-        } else {
-            tracing::debug!(
-                n1,
-                n2,
-                "exact ks_2samp p-value failed, using the asymptotic one"
-            );
-            mode = KsMethod::Asymptotic;
-        }
-    }
-    if mode == KsMethod::Asymptotic {
-        #[allow(clippy::cast_precision_loss)]
-        let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
-        let en = m * n / (m + n);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let en = en.round_ties_even() as u64;
-        p = special::kolmogn_sf(en.max(1), stat);
-    }
-    KsResult {
-        statistic: stat,
-        p_value: p.clamp(0.0, 1.0),
-        method: mode,
-        dropped_first,
-        dropped_second,
-    }
-}
-
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
 }
 
 /// Result of [`chi2_contingency`].
@@ -448,6 +313,12 @@ pub fn chisquare(observed: &[f64], expected: &[f64]) -> Result<TestStatistic> {
 /// Two-proportion Z-test with a pooled proportion, two-sided (Evidently's `z` test):
 /// `z = (p1 - p2) / sqrt(P (1 - P) (1/n1 + 1/n2))`, `p = 2 (1 - Φ(|z|))`.
 ///
+/// The sign is first sample minus second, as scipy's two-sample tests report it
+/// (`ttest_ind(a, b)` is positive when `a`'s mean is larger; statsmodels'
+/// `proportions_ztest([s1, s2], [n1, n2])` gives this very `z`). Pass the current sample first
+/// for `current - reference`, as [`crate::column_drift`] does: a positive `z` there means the
+/// proportion grew in the current data. The p-value does not depend on the order.
+///
 /// When both samples have the same proportion of 0 or 1 (`P (1 - P) = 0`) the samples are
 /// identical and the result is `z = 0`, `p = 1`, as Evidently returns for a single shared value.
 ///
@@ -553,11 +424,34 @@ pub(crate) fn wasserstein_sorted(x: &[f64], y: &[f64]) -> f64 {
 
 /// Jensen-Shannon distance (the square root of the divergence, natural logarithm) between two
 /// frequency vectors, each normalised to sum to one, as `scipy.spatial.distance.jensenshannon`.
+/// For another logarithm base (scipy's `base=`), see [`jensenshannon_base`].
 ///
 /// # Errors
 /// [`TestingError::InvalidArgument`] for mismatched or empty vectors, negative or non-finite
 /// entries, or a vector summing to zero.
 pub fn jensenshannon(p: &[f64], q: &[f64]) -> Result<f64> {
+    js_divergence(p, q).map(f64::sqrt)
+}
+
+/// Jensen-Shannon distance with the logarithm in `base`, as
+/// `scipy.spatial.distance.jensenshannon(p, q, base=base)`: the natural-log divergence divided
+/// by `ln(base)`, then the square root. With `base = 2` the distance lies in `[0, 1]`.
+///
+/// # Errors
+/// As [`jensenshannon`], and [`TestingError::InvalidArgument`] for a base that is not a finite
+/// number above zero other than 1.
+pub fn jensenshannon_base(p: &[f64], q: &[f64], base: f64) -> Result<f64> {
+    if !base.is_finite() || base <= 0.0 || base == 1.0 {
+        return Err(TestingError::invalid(
+            "base",
+            format!("logarithm base {base} must be finite, positive and not 1"),
+        ));
+    }
+    Ok((js_divergence(p, q)? / base.ln()).max(0.0).sqrt())
+}
+
+/// The Jensen-Shannon divergence in nats (scipy's `np.sum(left + right) / 2`), never negative.
+fn js_divergence(p: &[f64], q: &[f64]) -> Result<f64> {
     if p.len() != q.len() || p.is_empty() {
         return Err(TestingError::invalid(
             "distribution",
@@ -590,7 +484,7 @@ pub fn jensenshannon(p: &[f64], q: &[f64]) -> Result<f64> {
         left += rel_entr(a, m);
         right += rel_entr(b, m);
     }
-    Ok(((left + right) / 2.0).max(0.0).sqrt())
+    Ok(((left + right) / 2.0).max(0.0))
 }
 
 /// Equal-width bin edges as `numpy.histogram_bin_edges(data, bins="sturges")`: the range of

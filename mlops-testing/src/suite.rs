@@ -166,13 +166,22 @@ impl SuiteReport {
     /// one `<testcase>` per check (`classname` = `suite.category`), a `<failure>` for a check
     /// that ran and failed, an `<error>` for one that could not be evaluated, and the result's
     /// details in `<system-out>`.
+    ///
+    /// Every `time` is in seconds with three decimals (`1.235`), as the JUnit schema Jenkins and
+    /// GitLab validate against (`junit-10.xsd`) requires; a duration that is not a finite,
+    /// non-negative number counts as zero.
     #[must_use]
     pub fn to_junit_xml(&self) -> String {
-        let total_s: f64 = self.results.iter().map(|r| r.duration_ms).sum::<f64>() / 1e3;
+        // A fold from +0.0, not `sum()`, which starts from -0.0 and would print `-0.000`.
+        let total_s = self
+            .results
+            .iter()
+            .fold(0.0, |acc, r| acc + junit_ms(r.duration_ms))
+            / 1e3;
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             x,
-            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.6}\">",
+            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
             xml_escape(&self.name),
             self.total,
             self.failed,
@@ -181,7 +190,7 @@ impl SuiteReport {
         );
         let _ = writeln!(
             x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.6}\" timestamp=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">",
             xml_escape(&self.name),
             self.total,
             self.failed,
@@ -192,11 +201,11 @@ impl SuiteReport {
         for r in &self.results {
             let _ = write!(
                 x,
-                "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{:.6}\"",
+                "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{:.3}\"",
                 xml_escape(&r.name),
                 xml_escape(&self.name),
                 xml_escape(&r.category),
-                r.duration_ms / 1e3
+                junit_ms(r.duration_ms) / 1e3
             );
             let body = match r.status {
                 CheckStatus::Passed => None,
@@ -270,6 +279,11 @@ pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A duration for the JUnit report: NaN, infinite and negative durations count as zero.
+fn junit_ms(ms: f64) -> f64 {
+    if ms.is_finite() && ms > 0.0 { ms } else { 0.0 }
 }
 
 /// Escape element content: as [`xml_escape`], but line breaks stay literal.
@@ -357,7 +371,7 @@ mod tests {
         ));
         s.run("schema", "data", || {
             Err(TestingError::NotFound {
-                kind: "column",
+                kind: crate::EntityKind::Column,
                 id: "label\u{1}".into(),
             })
         });

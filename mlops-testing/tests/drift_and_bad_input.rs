@@ -2,8 +2,8 @@
 
 use mlops_testing::{
     Column, ColumnDriftOptions, Dataset, DriftMethod, DriftOptions, KsMethod, TestingError,
-    chi2_contingency, chisquare, drift_report, jensenshannon, ks_2samp, proportions_ztest, psi,
-    wasserstein_distance,
+    chi2_contingency, chisquare, column_drift, drift_report, jensenshannon, jensenshannon_base,
+    ks_2samp, proportions_ztest, psi, wasserstein_distance,
 };
 use proptest::prelude::*;
 
@@ -181,6 +181,39 @@ fn bad_test_inputs() {
     assert!(jensenshannon(&[1.0], &[1.0, 2.0]).is_err());
     assert!(jensenshannon(&[0.0, 0.0], &[1.0, 2.0]).is_err());
     assert!(jensenshannon(&[f64::NAN, 0.0], &[1.0, 2.0]).is_err());
+    for base in [1.0, 0.0, -2.0, f64::NAN, f64::INFINITY] {
+        let err = jensenshannon_base(&[1.0, 0.0], &[0.5, 0.5], base).unwrap_err();
+        assert!(err.to_string().contains("base"), "{err}");
+    }
+}
+
+/// The z of the two-proportion drift test is current - reference, scipy's sign convention
+/// (positive when the first category's share grew); the p-value does not depend on it.
+#[test]
+fn ztest_drift_statistic_is_current_minus_reference() {
+    let labels = |a: usize, n: usize| {
+        Column::Categorical(
+            (0..n)
+                .map(|i| Some(if i < a { "a" } else { "b" }.to_owned()))
+                .collect(),
+        )
+    };
+    let (reference, current) = (labels(30, 100), labels(60, 100));
+    let opts = ColumnDriftOptions::method(DriftMethod::ZTest);
+    let grew = column_drift("c", &reference, &current, opts).unwrap();
+    let z = grew.statistic.unwrap();
+    let direct = proportions_ztest(60, 100, 30, 100).unwrap();
+    assert!(z > 0.0, "share of `a` grew from 0.3 to 0.6, z = {z}");
+    assert_eq!(z, direct.statistic);
+    let shrank = column_drift("c", &current, &reference, opts).unwrap();
+    assert_eq!(shrank.statistic.unwrap(), -z);
+    assert_eq!(shrank.score, grew.score);
+    // KS reports where D is attained and which CDF is above, as scipy does.
+    let r = ks_2samp(&[4.0, 5.0, 6.0], &[1.0, 2.0, 3.0], KsMethod::Auto).unwrap();
+    assert_eq!(
+        (r.statistic, r.statistic_location, r.statistic_sign),
+        (1.0, 3.0, -1)
+    );
 }
 
 #[test]
@@ -249,7 +282,7 @@ fn parallel_report_equals_column_by_column() {
     c.insert("c", Column::Categorical(cats(40_000, 1))).unwrap();
     let report = drift_report(&r, &c, &DriftOptions::default()).unwrap();
     for (col, (name, rc)) in report.columns.iter().zip(r.iter()) {
-        let one = mlops_testing::column_drift(
+        let one = column_drift(
             name,
             rc,
             c.get(name).unwrap(),

@@ -5,8 +5,8 @@
 
 use mlops_testing::{
     Column, ColumnDriftOptions, DriftMethod, KsMethod, QuantileMethod, chi2_contingency, chisquare,
-    column_drift, jensenshannon, ks_2samp, proportions_ztest, quantile_sorted, sorted_finite,
-    wasserstein_distance,
+    column_drift, jensenshannon, jensenshannon_base, ks_2samp, proportions_ztest, quantile_sorted,
+    sorted_finite, wasserstein_distance,
 };
 use serde_json::Value;
 
@@ -99,6 +99,17 @@ fn ks_2samp_matches_scipy_auto() {
         let what = format!("ks case {i} ({} vs {})", a.len(), b.len());
         assert_rel(got.statistic, case["statistic"].as_f64().unwrap(), &what);
         assert_p(got.p_value, case["pvalue"].as_f64().unwrap(), &what);
+        // scipy's statistic_location is one of the data values: it must be that very value.
+        assert_eq!(
+            got.statistic_location,
+            case["statistic_location"].as_f64().unwrap(),
+            "{what}: statistic_location"
+        );
+        assert_eq!(
+            i64::from(got.statistic_sign),
+            case["statistic_sign"].as_i64().unwrap(),
+            "{what}: statistic_sign"
+        );
         let expect_exact = a.len().max(b.len()) <= 10_000;
         assert_eq!(got.method == KsMethod::Exact, expect_exact, "{what}");
     }
@@ -161,13 +172,19 @@ fn wasserstein_matches_scipy() {
 fn jensenshannon_matches_scipy() {
     let r = reference();
     for case in r["jensenshannon"].as_array().unwrap() {
-        let got = jensenshannon(&floats(&case["p"]), &floats(&case["q"])).unwrap();
-        let want = case["distance"].as_f64().unwrap();
-        // An identical pair is 0 in both (up to rounding of the square root of ~0).
-        if want.abs() < 1e-7 {
-            assert!(got.abs() < 1e-7, "js {got} vs {want}");
-        } else {
-            assert_rel(got, want, "jensenshannon");
+        let (p, q) = (floats(&case["p"]), floats(&case["q"]));
+        for (got, key) in [
+            (jensenshannon(&p, &q).unwrap(), "distance"),
+            (jensenshannon_base(&p, &q, 2.0).unwrap(), "base2"),
+            (jensenshannon_base(&p, &q, 10.0).unwrap(), "base10"),
+        ] {
+            let want = case[key].as_f64().unwrap();
+            // An identical pair is 0 in both (up to rounding of the square root of ~0).
+            if want.abs() < 1e-7 {
+                assert!(got.abs() < 1e-7, "js {key} {got} vs {want}");
+            } else {
+                assert_rel(got, want, &format!("jensenshannon {key}"));
+            }
         }
     }
 }
@@ -242,7 +259,12 @@ fn quantiles_match_numpy() {
         for (m, key) in [
             (QuantileMethod::Linear, "linear"),
             (QuantileMethod::InvertedCdf, "inverted_cdf"),
+            (QuantileMethod::Lower, "lower"),
+            (QuantileMethod::Higher, "higher"),
+            (QuantileMethod::Nearest, "nearest"),
+            (QuantileMethod::Midpoint, "midpoint"),
         ] {
+            assert_eq!(m.to_string(), key);
             for (q, want) in qs.iter().zip(floats(&case[key])) {
                 let got = quantile_sorted(&data, *q, m).unwrap();
                 assert_rel(got, want, &format!("quantile {q} {key}"));

@@ -74,10 +74,15 @@ def ks_cases():
         ([0.1, 0.4, 0.7, 0.2, 0.9], [0.3, 0.5, 0.8, 0.6]),
         ([1.0, 1.0, 2.0, 2.0, 3.0], [1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0]),
         ([5.0], [1.0, 2.0, 3.0]),
+        ([4.0, 5.0, 6.0], [1.0, 2.0, 3.0]),                 # statistic_sign -1
+        ([1.0, 2.0, 2.0, 3.0], [2.0, 2.0, 2.0, 5.0]),       # ties at the location
+        ([0.0, 1.0, 2.0, 3.0], [0.5, 1.5, 2.5, 3.5]),       # D attained at several values
     ]
     for a, b in inline:
         r = stats.ks_2samp(a, b, method="auto")
-        cases.append({"a": a, "b": b, "statistic": f(r.statistic), "pvalue": f(r.pvalue)})
+        cases.append({"a": a, "b": b, "statistic": f(r.statistic), "pvalue": f(r.pvalue),
+                      "statistic_location": f(r.statistic_location),
+                      "statistic_sign": int(r.statistic_sign)})
     gens = [
         (spec(1, 200), spec(2, 200, shift=0.1)),            # equal sizes, exact
         (spec(3, 500), spec(4, 300, shift=0.05)),           # unequal, exact
@@ -98,7 +103,9 @@ def ks_cases():
     for sa, sb in gens:
         a, b = lcg_sample(sa), lcg_sample(sb)
         r = stats.ks_2samp(a, b, method="auto")
-        cases.append({"a_gen": sa, "b_gen": sb, "statistic": f(r.statistic), "pvalue": f(r.pvalue)})
+        cases.append({"a_gen": sa, "b_gen": sb, "statistic": f(r.statistic), "pvalue": f(r.pvalue),
+                      "statistic_location": f(r.statistic_location),
+                      "statistic_sign": int(r.statistic_sign)})
     return cases
 
 
@@ -163,7 +170,9 @@ def wasserstein_cases():
 def jensenshannon_cases():
     pairs = [([1.0, 0.0], [0.5, 0.5]), ([0.2, 0.3, 0.5], [0.1, 0.1, 0.8]),
              ([10, 20, 30, 0], [5, 5, 5, 5]), ([1.0, 2.0], [1.0, 2.0])]
-    return [{"p": p, "q": q, "distance": f(distance.jensenshannon(p, q))} for p, q in pairs]
+    return [{"p": p, "q": q, "distance": f(distance.jensenshannon(p, q)),
+             "base2": f(distance.jensenshannon(p, q, base=2)),
+             "base10": f(distance.jensenshannon(p, q, base=10))} for p, q in pairs]
 
 
 def evidently_cases():
@@ -263,12 +272,21 @@ def regression_cases():
              "r2": f(metrics.r2_score(y, p))}]
 
 
+QUANTILE_METHODS = ["linear", "inverted_cdf", "lower", "higher", "nearest", "midpoint"]
+
+
 def quantile_cases():
-    data = lcg_sample(spec(61, 1001, scale=100.0))
-    qs = [0.0, 0.01, 0.5, 0.95, 0.99, 0.999, 1.0]
-    return [{"gen": spec(61, 1001, scale=100.0), "q": qs,
-             "linear": [f(np.quantile(data, q)) for q in qs],
-             "inverted_cdf": [f(np.quantile(data, q, method="inverted_cdf")) for q in qs]}]
+    out = []
+    # 1001 values: (n - 1) q lands on halves (0.5 * 1000 = 500 is exact, 0.0005 * 1000 = 0.5).
+    # 12 values: 11 q = 5.5 at q = 0.5, where `nearest` rounds half to even.
+    for g, qs in [(spec(61, 1001, scale=100.0), [0.0, 0.0005, 0.01, 0.5, 0.95, 0.99, 0.999, 1.0]),
+                  (spec(62, 12, scale=10.0), [0.0, 0.05, 0.25, 0.5, 0.75, 0.9, 1.0])]:
+        data = lcg_sample(g)
+        case = {"gen": g, "q": qs}
+        for m in QUANTILE_METHODS:
+            case[m] = [f(np.quantile(data, q, method=m)) for q in qs]
+        out.append(case)
+    return out
 
 
 def main():

@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use mlops_testing::ci_workflow::Workflow;
 use mlops_testing::{
     Average, CheckStatus, Checklist, Column, Dataset, DriftOptions, Expectation, MetricSpec,
-    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, Workflow,
-    accuracy, compare_to_baseline, drift_report, measure_latency, metric_check,
-    precision_recall_f1,
+    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, accuracy,
+    compare_to_baseline, drift_report, measure_latency, metric_check, precision_recall_f1,
 };
 use serde_json::json;
 
@@ -142,9 +142,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         &baseline,
         &current,
         &[
-            MetricSpec::higher_is_better("accuracy", Tolerance::Absolute(0.02)),
-            MetricSpec::higher_is_better("f1", Tolerance::Absolute(0.02)),
-            MetricSpec::lower_is_better("latency_p95_ms", Tolerance::Relative(0.10)),
+            MetricSpec::maximize("accuracy", Tolerance::Absolute(0.02)),
+            MetricSpec::maximize("f1", Tolerance::Absolute(0.02)),
+            MetricSpec::minimize("latency_p95_ms", Tolerance::Relative(0.10)),
         ],
     )?;
     println!("Regression against the baseline:\n{regression}\n");

@@ -232,6 +232,8 @@ fn status_name(s: FeatureStatus) -> &'static str {
 
 /// Step 7: the champion, by URI; online features for a few customers; predictions.
 pub(crate) fn serve_step(env: &Env, ctx: &StepCtx<'_>) -> Result<ServeOut, StepError> {
+    // Serving happens a week after training: the demo's one clock moves forward.
+    env.clock.advance_to(SERVE_MS);
     let say = |t: String| env.console.say("serve", t);
     let _registered: &RegisterOut = ctx.input("register")?;
     let v = env.registry.resolve_uri(CHAMPION_URI)?;

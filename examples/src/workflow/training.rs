@@ -445,10 +445,10 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         &prod_metrics.map("test_"),
         &candidate.map("test_"),
         &[
-            MetricSpec::higher_is_better("test_auc", Tolerance::Absolute(0.005)),
-            MetricSpec::higher_is_better("test_accuracy", Tolerance::Absolute(0.01)),
-            MetricSpec::higher_is_better("test_f1", Tolerance::Absolute(0.02)),
-            MetricSpec::lower_is_better("test_log_loss", Tolerance::Relative(0.02)),
+            MetricSpec::maximize("test_auc", Tolerance::Absolute(0.005)),
+            MetricSpec::maximize("test_accuracy", Tolerance::Absolute(0.01)),
+            MetricSpec::maximize("test_f1", Tolerance::Absolute(0.02)),
+            MetricSpec::minimize("test_log_loss", Tolerance::Relative(0.02)),
         ],
     )?;
     suite.push(regression.to_check(format!(
@@ -494,7 +494,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
             "share_drifted",
             drift.share_drifted,
             Some(drift.drift_share),
-            Some(Direction::LowerIsBetter),
+            Some(Direction::Minimize),
         )
         .with_details(serde_json::to_value(drift)?),
     );
@@ -510,7 +510,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         "candidate {} on the held-out set ({} rows): accuracy={:.4} precision={:.4} recall={:.4} f1={:.4} auc={:.4} log_loss={:.4}\n\
          production v{} on the same rows: accuracy={:.4} auc={:.4} log_loss={:.4}\n\
          regression check against production v{}:\n{regression}\n\
-         predict latency: p50={:.6} ms p95={:.6} ms p99={:.6} ms ({} calls)\n\
+         predict latency: {latency}\n\
          {report}\n\
          reports: {} and {}",
         best.name,
@@ -526,10 +526,6 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         prod_metrics.auc,
         prod_metrics.log_loss,
         production.version,
-        latency.p50_ms,
-        latency.p95_ms,
-        latency.p99_ms,
-        latency.count,
         json.display(),
         junit.display()
     ));

@@ -326,7 +326,7 @@ impl MlflowRegistry {
         let endpoint = "model-versions/search";
         let filter = pushdown(
             &{
-                let mut f = crate::filter::Filter::all();
+                let mut f = crate::search::Filter::all();
                 f.push_name_eq(name);
                 f
             },

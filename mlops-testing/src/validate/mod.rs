@@ -1,0 +1,9 @@
+//! Data validation over every row, with Great Expectations' expectations and result format.
+
+mod expectation;
+mod result;
+mod validator;
+
+pub use expectation::{Expectation, PARTIAL_UNEXPECTED, Row, ValueType};
+pub use result::{ExpectationResult, UnexpectedValue, ValidationReport};
+pub use validator::Validator;
