@@ -277,3 +277,26 @@ fn missing_bucket_and_wrong_credentials() {
     );
     assert!(!text.contains(secret), "{text}");
 }
+
+#[test]
+#[ignore = "needs moto_server"]
+fn put_reader_above_one_part_spools_and_is_a_noop_when_present() {
+    let (_, store) = fresh("spool", "p");
+    let part = store.client().config().part_size_bytes();
+    let data = pattern(part + part / 2, 4);
+    let first = store.put_reader(&mut &data[..]).unwrap();
+    assert!(first.inserted);
+    assert_eq!(
+        (first.digest, first.size),
+        (Digest::of_bytes(&data), data.len() as u64)
+    );
+    let again = store.put_reader(&mut &data[..]).unwrap();
+    assert!(!again.inserted);
+    store.verify(&first.digest).unwrap();
+    // put_expected with bytes that do not match the name stores nothing.
+    let wrong = Digest::of_bytes(b"something else");
+    let err = store.put_expected(&wrong, &mut &data[..]).unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(!store.contains(&wrong).unwrap());
+    assert_eq!(store.list().unwrap(), vec![first.digest]);
+}
