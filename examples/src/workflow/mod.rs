@@ -178,6 +178,12 @@ impl mlops_features::Clock for DemoClock {
     }
 }
 
+impl mlops_registry::Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.tick_ms())
+    }
+}
+
 fn datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -277,10 +283,7 @@ type Backends = (
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
     let clock = DemoClock::new(CUTOFF_MS);
-    let registry_clock: mlops_registry::Clock = {
-        let clock = clock.clone();
-        Arc::new(move || datetime(clock.tick_ms()))
-    };
+    let registry_clock: Arc<dyn mlops_registry::Clock> = Arc::new(clock.clone());
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
         // The working copy and the version logs are files; the content store is in memory.
         if layout.data.exists() {
