@@ -70,7 +70,8 @@ impl Repository {
     /// upload, which a pull would download, and which neither side has.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for an unknown dataset or a tree neither side has; store errors.
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or a tree
+    /// neither side has; store errors.
     pub fn remote_status(
         &self,
         remote: &dyn ContentStore,
@@ -185,8 +186,9 @@ impl Repository {
     /// push never leaves a tree whose content is missing.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for an unknown dataset or a missing local object;
-    /// [`DvcError::Corrupt`] for a damaged local object (it is never uploaded).
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or a missing
+    /// local object; [`DvcError::Corrupt`](crate::DvcError::Corrupt) for a damaged local object
+    /// (it is never uploaded).
     pub fn push(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
         self.push_with(remote, datasets, None)
     }
@@ -211,8 +213,9 @@ impl Repository {
     /// every dataset with a log or a pointer file anywhere in the working directory.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for an unknown dataset or an object the remote lacks;
-    /// [`DvcError::Corrupt`] for a damaged remote object (it is not stored).
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or an object the
+    /// remote lacks; [`DvcError::Corrupt`](crate::DvcError::Corrupt) for a damaged remote object
+    /// (it is not stored).
     pub fn pull(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
         self.pull_with(remote, datasets, None)
     }
