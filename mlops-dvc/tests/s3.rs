@@ -300,3 +300,43 @@ fn put_reader_above_one_part_spools_and_is_a_noop_when_present() {
     assert!(!store.contains(&wrong).unwrap());
     assert_eq!(store.list().unwrap(), vec![first.digest]);
 }
+
+#[test]
+#[ignore = "needs moto_server"]
+fn contains_many_lists_once_for_a_large_query() {
+    let (_, store) = fresh("many", "p");
+    let digests: Vec<Digest> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|t| {
+                let store = &store;
+                s.spawn(move || {
+                    (0..75u32)
+                        .map(|i| {
+                            store
+                                .put_bytes(format!("{t}-{i}").as_bytes())
+                                .unwrap()
+                                .digest
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let absent = Digest::of_bytes(b"absent");
+    let mut query = digests.clone();
+    query.insert(100, absent);
+    assert!(query.len() > 256, "large enough to take the listing path");
+    let answers = store.contains_many(&query).unwrap();
+    for (d, present) in query.iter().zip(&answers) {
+        assert_eq!(*present, *d != absent, "{d}");
+    }
+    // The small-query path (concurrent HEADs) agrees.
+    assert_eq!(
+        store.contains_many(&query[95..105]).unwrap(),
+        answers[95..105]
+    );
+}
