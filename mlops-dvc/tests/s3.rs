@@ -340,3 +340,48 @@ fn contains_many_lists_once_for_a_large_query() {
         answers[95..105]
     );
 }
+
+#[test]
+#[ignore = "needs moto_server"]
+fn server_process_killed_mid_push_is_an_error_not_a_hang() {
+    let server = test_server::MotoServer::start(&[]).unwrap_or_else(|e| {
+        panic!(
+            "this test needs moto_server: {e}; {}",
+            test_server::INSTALL_HINT
+        )
+    });
+    server.create_bucket("killed");
+    // The proxy only watches the traffic, to kill the server once the upload is under way.
+    let proxy = FaultProxy::start(server.port);
+    let remote =
+        S3ContentStore::connect(test_server::config_for(&proxy.endpoint, "killed")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = repo(&root);
+    write_old(&root.join("ds/big.bin"), pattern(16 * 1024 * 1024, 8));
+    r.track("ds", "v1").unwrap();
+    let started = std::time::Instant::now();
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            while proxy.sent() < 6 * 1024 * 1024 && started.elapsed().as_secs() < 60 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            server.stop(); // kills the moto process group
+        });
+        r.push(&remote, &[]).unwrap_err()
+    });
+    assert!(
+        matches!(err, DvcError::Remote { .. } | DvcError::Io { .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 120,
+        "the push gave up in bounded time"
+    );
+    // A re-run against a server that is back (a fresh one: moto keeps no state) completes.
+    let again = test_server::MotoServer::start(&[]).unwrap();
+    again.create_bucket("killed");
+    let remote = S3ContentStore::connect(again.config("killed")).unwrap();
+    let report = r.push(&remote, &[]).unwrap();
+    assert_eq!(report.copied, report.objects);
+}

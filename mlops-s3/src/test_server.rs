@@ -346,6 +346,12 @@ impl FaultProxy {
         self.state.down.store(false, Ordering::SeqCst);
     }
 
+    /// Bytes forwarded from clients to the server so far.
+    #[must_use]
+    pub fn sent(&self) -> u64 {
+        self.state.sent.load(Ordering::SeqCst)
+    }
+
     /// Whether the proxy is cutting connections.
     #[must_use]
     pub fn is_down(&self) -> bool {
