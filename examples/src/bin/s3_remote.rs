@@ -73,7 +73,10 @@ fn run(url: &str, data: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+const USAGE: &str = "usage: s3_remote s3://BUCKET/PREFIX [--data DIR]";
+
 fn main() -> ExitCode {
+    mlops_examples::exit_on_help(USAGE);
     let mut args = std::env::args().skip(1);
     let mut url = None;
     let mut data = PathBuf::from("./mlops-data");
@@ -82,13 +85,13 @@ fn main() -> ExitCode {
             "--data" => data = args.next().map_or(data, PathBuf::from),
             _ if a.starts_with("s3://") => url = Some(a),
             _ => {
-                eprintln!("usage: s3_remote s3://BUCKET/PREFIX [--data DIR]");
+                eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
     let Some(url) = url else {
-        eprintln!("usage: s3_remote s3://BUCKET/PREFIX [--data DIR]");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     match run(&url, data) {
