@@ -313,7 +313,7 @@ pub fn bars(
     let w = u32::try_from(n)
         .unwrap_or(u32::MAX)
         .saturating_mul(64)
-        .clamp(440, 900);
+        .clamp(440, 620);
     let h = 300;
     if n == 0 || series.is_empty() || series.iter().any(|s| s.values.len() != n) {
         return unavailable(w, h, title, "no categories");
