@@ -56,8 +56,18 @@ const MEASURE: &str = r#"<script>
     if(!(r.width>0&&r.height>0)) out.push("problem chart "+i+" has an empty box "+r.width+"x"+r.height);
     if(!s.querySelector("title")) out.push("problem chart "+i+" has no title");
   });
+  // Content inside a box that clips or scrolls it (a wide table in its scrolling box) does not
+  // overflow the page as long as that box itself fits.
+  function clipped(e){
+    for(var a=e.parentElement;a&&a!==document.body;a=a.parentElement){
+      var ox=getComputedStyle(a).overflowX;
+      if(ox!=="visible"){var b=a.getBoundingClientRect(); if(b.right<=w+0.5&&b.left>=-0.5) return true;}
+    }
+    return false;
+  }
   document.querySelectorAll("body *").forEach(function(e){
     if(e.closest("svg")&&e.tagName.toLowerCase()!=="svg") return;
+    if(clipped(e)) return;
     var r=e.getBoundingClientRect();
     if(r.width===0&&r.height===0) return;
     if(r.right>w+0.5||r.left<-0.5){

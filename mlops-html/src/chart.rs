@@ -639,8 +639,8 @@ pub fn gantt(title: &str, rows: &[GanttRow]) -> Svg {
                 && let Some(left) = finite_min(r.segments.iter().map(|s| s.start))
             {
                 chart.draw_series(std::iter::once(Rectangle::new(
-                    [(left, ya - 0.06), (right, yb + 0.06)],
-                    INK.stroke_width(2),
+                    [(left, ya - 0.1), (right, yb + 0.1)],
+                    INK.stroke_width(3),
                 )))?;
             }
             let (px, py) = chart.backend_coord(&(right, yc));

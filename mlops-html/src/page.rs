@@ -32,7 +32,7 @@ p{margin:6px 0;overflow-wrap:anywhere}
 .scroll{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:.92rem;max-width:100%}
 caption{text-align:left;font-weight:600;padding:4px 0;color:var(--fg)}
-th,td{border:1px solid var(--line);padding:5px 9px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid var(--line);padding:5px 9px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 thead th{background:var(--head);overflow-wrap:normal}
 tbody th{font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}

@@ -200,7 +200,11 @@ impl RunReport {
              path is outlined in black. Skipped steps have no bar.",
         ));
         Page::new(format!("Pipeline run: {}", self.pipeline))
-            .fact("started", self.started_at.to_rfc3339())
+            .fact(
+                "started",
+                self.started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
             .fact("steps", self.steps.len().to_string())
             .fact("threads", self.threads.to_string())
             .fact("fail-fast", if self.fail_fast { "on" } else { "off" })

@@ -426,7 +426,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
     let say = |t: String| env.console.say("evaluate", t);
     let set: &TrainingSet = ctx.input("features")?;
     let train: &TrainOut = ctx.input("train")?;
-    let drift: &DriftReport = ctx.input("drift")?;
+    let drift: &DriftReport = &ctx.input::<super::data::DriftOut>("drift")?.report;
     let production: &ProductionOut = ctx.input("production")?;
     let best = &train.runs[train.best];
     let worst = &train.runs[train.worst];
@@ -503,6 +503,8 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
     let junit = env.layout.reports.join("evaluation.junit.xml");
     report.write_json(&json)?;
     report.write_junit(&junit)?;
+    let html = env.layout.reports.join("evaluation.html");
+    report.write_html(&html)?;
     let worst_passed = threshold_checks("", &worst_metrics)
         .iter()
         .all(CheckResult::is_passed);
@@ -512,7 +514,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
          regression check against production v{}:\n{regression}\n\
          predict latency: {latency}\n\
          {report}\n\
-         reports: {} and {}",
+         reports: {}, {} and {}",
         best.name,
         set.test.len(),
         candidate.accuracy,
@@ -527,7 +529,8 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         prod_metrics.log_loss,
         production.version,
         json.display(),
-        junit.display()
+        junit.display(),
+        html.display()
     ));
     Ok(EvalOut {
         candidate,
