@@ -1,6 +1,40 @@
 //! The crate's error type.
 
+use std::fmt;
 use std::path::PathBuf;
+
+use crate::model::KeyType;
+
+/// What a [`FeatureError::NotFound`] or [`FeatureError::AlreadyExists`] is about. Displays as
+/// the lower-case noun used in messages (`feature group`, `feature`, `feature service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A feature group (Feast's feature view).
+    FeatureGroup,
+    /// A feature of a group.
+    Feature,
+    /// A feature service.
+    FeatureService,
+}
+
+impl EntityKind {
+    /// The lower-case noun used in messages.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FeatureGroup => "feature group",
+            Self::Feature => "feature",
+            Self::FeatureService => "feature service",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = FeatureError> = std::result::Result<T, E>;
@@ -14,8 +48,8 @@ pub enum FeatureError {
     /// A feature group, feature, entity or feature service that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"feature group"`, `"feature"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
         id: String,
     },
@@ -23,7 +57,7 @@ pub enum FeatureError {
     #[error("{kind} already exists: {id}")]
     AlreadyExists {
         /// What was created.
-        kind: &'static str,
+        kind: EntityKind,
         /// The name or id that is taken.
         id: String,
     },
@@ -47,6 +81,23 @@ pub enum FeatureError {
         field: String,
         /// What is wrong.
         detail: String,
+    },
+    /// An entity key whose column has the wrong type for the group (a string key for an
+    /// `int64` column, or the reverse). Never reported as "not found": such a key can never
+    /// match a row, which a service would otherwise take for "no features yet".
+    #[error(
+        "entity key type mismatch for feature group {group}, key column {column}: expected \
+         {expected}, got {got}"
+    )]
+    KeyTypeMismatch {
+        /// The feature group read.
+        group: String,
+        /// The entity key column whose type does not match.
+        column: String,
+        /// The column's type in the group.
+        expected: KeyType,
+        /// The type of the key part given.
+        got: KeyType,
     },
     /// The request contradicts stored state.
     #[error("conflict: {0}")]
@@ -119,7 +170,7 @@ impl FeatureError {
     }
 
     /// Shorthand for [`FeatureError::NotFound`].
-    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: EntityKind, id: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
             id: id.into(),

@@ -23,44 +23,31 @@ use crate::model::{Timestamp, validate_name};
 use crate::offline::{OfflineStore, ScanOptions, Visit};
 use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use mlops_fs as fsutil;
+use mlops_fs::FileLock;
 
 const KIND_APPLY: u8 = b'A';
 const KIND_WRITE: u8 = b'W';
 const KIND_ROWS: u8 = b'R';
 const KIND_EVICT: u8 = b'E';
+/// Snapshot record: evicted rows (tombstones) of a group, encoded as a write.
+const KIND_TOMB: u8 = b'T';
 /// Rows per write record in a snapshot.
 const SNAPSHOT_CHUNK: usize = 4096;
 /// The log is compacted into a snapshot once it is larger than this and than the last
 /// snapshot.
-const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
+pub(crate) const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
 /// A new offline segment is started once the current one is larger than this.
 const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
-fn lock_exclusive_now(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| FeatureError::io(path, e))?;
-    // A lock held only for an instant (a child process between fork and exec briefly shares
-    // the descriptor) is waited out; a lock held longer means another owner.
-    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(FeatureError::Conflict(format!(
-                    "{} is locked: the store is open in another process",
-                    path.display()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(FeatureError::io(path, e)),
-        }
-    }
+fn lock_exclusive_now(path: &Path) -> Result<FileLock> {
+    FileLock::try_exclusive_for(path, LOCK_PATIENCE)
+        .map_err(|e| FeatureError::io(path, e))?
+        .ok_or_else(|| {
+            FeatureError::Conflict(format!(
+                "{} is locked: the store is open in another process",
+                path.display()
+            ))
+        })
 }
 
 /// How long opening waits for the online store's lock before reporting a conflict.
@@ -158,7 +145,7 @@ struct FileOnline {
     fsync: AtomicBool,
     compact_bytes: AtomicU64,
     recovery: Recovery,
-    _lock: File,
+    _lock: FileLock,
 }
 
 impl FileOnlineStore {
@@ -316,8 +303,13 @@ impl FileOnlineStore {
             payload.extend_from_slice(&json);
             out.extend_from_slice(&frame(&payload, &snap_path)?);
             let mut chunk = Vec::with_capacity(SNAPSHOT_CHUNK);
+            let mut tombs = Vec::new();
             let mut err = None;
-            mem.for_each_row(&g.name, |row| {
+            mem.for_each_row(&g.name, |row, tomb| {
+                if tomb {
+                    tombs.push(row);
+                    return;
+                }
                 chunk.push(row);
                 if chunk.len() == SNAPSHOT_CHUNK {
                     match frame(&encode_write(&g.name, &chunk), &snap_path) {
@@ -332,6 +324,11 @@ impl FileOnlineStore {
             }
             if !chunk.is_empty() {
                 out.extend_from_slice(&frame(&encode_write(&g.name, &chunk), &snap_path)?);
+            }
+            for part in tombs.chunks(SNAPSHOT_CHUNK) {
+                let mut payload = encode_write(&g.name, part);
+                payload[0] = KIND_TOMB;
+                out.extend_from_slice(&frame(&payload, &snap_path)?);
             }
         }
         // The snapshot's rename is the commit point: from then on, open uses generation `next`.
@@ -395,6 +392,13 @@ fn replay(mem: &InMemoryOnlineStore, path: &Path, records: &[&[u8]]) -> Result<(
                 mem.write_batch(&group, &rows)
                     .map_err(|e| bad(e.to_string()))?;
             }
+            KIND_TOMB => {
+                let mut r = Reader::new(body);
+                let group = r.str().map_err(&bad)?.to_owned();
+                let rows = decode_rows(&mut r).map_err(&bad)?;
+                mem.restore_tombstones(&group, &rows)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
             KIND_EVICT => {
                 let now = Reader::new(body).i64().map_err(&bad)?;
                 mem.evict_expired(Timestamp::from_micros(now))
@@ -426,15 +430,39 @@ impl OnlineStore for FileOnlineStore {
         mem.apply_group(group)
     }
 
-    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
+    fn write_batch_at(
+        &self,
+        group: &str,
+        rows: &[FeatureRow],
+        now: Timestamp,
+    ) -> Result<WriteStats> {
         let mem = &self.inner.mem;
-        mem.check_rows(group, rows)?;
-        let payload = encode_write(group, rows);
+        let def = mem.check_rows(group, rows)?;
+        // Rows already expired are neither logged nor stored.
+        let kept: std::borrow::Cow<'_, [FeatureRow]> =
+            if rows.iter().any(|r| def.is_expired(r.event_ts, now)) {
+                rows.iter()
+                    .filter(|r| !def.is_expired(r.event_ts, now))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .into()
+            } else {
+                rows.into()
+            };
+        let expired = rows.len() - kept.len();
+        if kept.is_empty() {
+            return Ok(WriteStats {
+                expired,
+                ..WriteStats::default()
+            });
+        }
+        let payload = encode_write(group, &kept);
         let mut wal = self.inner.wal.lock();
         let rec = frame(&payload, &wal.path)?;
         wal.append(&rec, self.inner.fsync.load(Ordering::Relaxed))?;
         // Applied under the log lock, so replay sees the same arrival order.
-        let stats = mem.write_batch(group, rows)?;
+        let mut stats = mem.write_batch(group, &kept)?;
+        stats.expired = expired;
         self.maybe_compact(&mut wal)?;
         Ok(stats)
     }
@@ -657,14 +685,7 @@ impl OfflineStore for FileOfflineStore {
             return Ok(());
         }
         let lock_path = gdir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| FeatureError::io(&lock_path, e))?;
-        lock.lock_shared()
-            .map_err(|e| FeatureError::io(&lock_path, e))?;
+        let _lock = FileLock::shared(&lock_path).map_err(|e| FeatureError::io(&lock_path, e))?;
         for (si, &n) in segs.iter().enumerate() {
             let path = gdir.join(segment_name(n));
             let data = fs::read(&path).map_err(|e| FeatureError::io(&path, e))?;

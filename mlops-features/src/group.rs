@@ -6,8 +6,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FeatureError, Result};
+use crate::human::HumanTtl;
 use crate::model::{
-    EntityKey, FeatureRef, KeyPart, KeyType, Timestamp, Value, ValueType, validate_name,
+    EntityKey, FeatureRef, KeyPart, KeyType, Timestamp, Value, ValueType, duration_micros,
+    validate_name,
 };
 
 /// One feature of a group: its name, type and documentation.
@@ -93,7 +95,8 @@ pub struct FeatureGroup {
     pub entity: Vec<EntityColumn>,
     /// The features, in row order.
     pub features: Vec<FeatureDef>,
-    /// How long a value stays valid after its event time; `None` means forever.
+    /// How long a value stays valid after its event time; `None` means forever (Feast's zero
+    /// TTL). A zero duration is refused by [`FeatureGroup::validate`]: say `None`.
     #[serde(with = "ttl_secs", rename = "ttl_seconds")]
     pub ttl: Option<Duration>,
     /// What the group holds.
@@ -163,10 +166,11 @@ impl FeatureGroupBuilder {
         self
     }
 
-    /// Set the TTL (default: none, values never expire).
+    /// Set the TTL: a [`Duration`], or `None` for values that never expire (the default, and
+    /// what Feast's zero TTL means). A zero duration is refused by [`Self::build`]; say `None`.
     #[must_use]
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.group.ttl = Some(ttl);
+    pub fn ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+        self.group.ttl = ttl.into();
         self
     }
 
@@ -223,9 +227,19 @@ impl FeatureGroup {
     ///
     /// # Errors
     /// [`FeatureError::InvalidArgument`] for a bad name, no entity column, no feature, or a
-    /// duplicate entity column or feature name (named in the message).
+    /// duplicate entity column or feature name (named in the message), a zero TTL.
     pub fn validate(&self) -> Result<()> {
         validate_name("feature group name", &self.name)?;
+        if self.ttl == Some(Duration::ZERO) {
+            return Err(FeatureError::invalid(
+                "feature group",
+                format!(
+                    "{}: a zero ttl is ambiguous (Feast reads it as \"never expires\"); use \
+                     None for values that never expire, or a positive duration",
+                    self.name
+                ),
+            ));
+        }
         if self.entity.is_empty() {
             return Err(FeatureError::invalid(
                 "feature group",
@@ -259,6 +273,73 @@ impl FeatureGroup {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The TTL for people: `never`, or a duration such as `1 h` or `90 s` (see
+    /// [`HumanDuration`](crate::HumanDuration)).
+    ///
+    /// ```
+    /// use mlops_features::{FeatureGroup, KeyType, ValueType};
+    /// use std::time::Duration;
+    /// let g = FeatureGroup::builder("g").entity("id", KeyType::Int64)
+    ///     .feature("x", ValueType::Int64).ttl(Duration::from_secs(3600)).build()?;
+    /// assert_eq!(g.ttl_display().to_string(), "1 h");
+    /// # Ok::<(), mlops_features::FeatureError>(())
+    /// ```
+    #[must_use]
+    pub fn ttl_display(&self) -> HumanTtl {
+        HumanTtl(self.ttl)
+    }
+
+    /// Whether a row with this event time is past the TTL at `now` (never without a TTL).
+    #[must_use]
+    pub fn is_expired(&self, event_ts: Timestamp, now: Timestamp) -> bool {
+        self.ttl.is_some_and(|ttl| {
+            now.as_micros().saturating_sub(event_ts.as_micros()) > duration_micros(ttl)
+        })
+    }
+
+    /// Check an entity key used to read this group: a part of the wrong type is
+    /// [`FeatureError::KeyTypeMismatch`] naming the column and both types; a wrong number of
+    /// parts is [`FeatureError::InvalidArgument`].
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check_key(&self, key: &EntityKey) -> Result<()> {
+        let mut parts = key.parts();
+        for col in &self.entity {
+            match parts.next() {
+                Some(p) if p.key_type() != col.dtype => {
+                    return Err(FeatureError::KeyTypeMismatch {
+                        group: self.name.clone(),
+                        column: col.name.clone(),
+                        expected: col.dtype,
+                        got: p.key_type(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    return Err(FeatureError::invalid(
+                        "entity key",
+                        format!(
+                            "{key} for feature group {} lacks key column {}",
+                            self.name, col.name
+                        ),
+                    ));
+                }
+            }
+        }
+        if parts.next().is_some() {
+            return Err(FeatureError::invalid(
+                "entity key",
+                format!(
+                    "{key} has more parts than the {} key column(s) of feature group {}",
+                    self.entity.len(),
+                    self.name
+                ),
+            ));
         }
         Ok(())
     }

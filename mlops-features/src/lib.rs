@@ -34,7 +34,7 @@
 //! - A [`FeatureGroup`] (Feast's feature view) has an entity key of one or more typed columns
 //!   ([`EntityKey`], compound keys allowed), typed features ([`ValueType`]: bool, int64,
 //!   float64, float32, string, timestamp, bytes, float32 vectors; every value may be null), a
-//!   TTL (`None`: forever), a description, tags and an online flag. Schema evolution only
+//!   TTL (`None`: never expires, as Feast's zero TTL; a zero duration is refused), a description, tags and an online flag. Schema evolution only
 //!   appends features, bumping the version; a type change is refused naming the feature
 //!   ([`FeatureGroup::check_evolution`]).
 //! - Features are referenced as `group:feature` ([`FeatureRef`]); a [`FeatureService`] names a
@@ -44,8 +44,10 @@
 //!   event time), then arrival: an older row never replaces a newer one, within a batch too.
 //! - Online reads return a [`FeatureValue`] per entity and feature: value, [`FeatureStatus`]
 //!   (`Present`, `NotFound`, `Null`, `OutsideMaxAge`) and event time. The TTL is checked against
-//!   an injectable [`Clock`]; expired rows are never served, and
-//!   [`FeatureStore::evict_expired`] frees them.
+//!   an injectable [`Clock`] (`Arc<dyn Clock>`); expired rows are never served, and
+//!   [`FeatureStore::evict_expired`] frees their values without changing that answer (the
+//!   entity's version stays as a tombstone). A row already past its TTL when ingested is not
+//!   stored online and is counted in [`WriteStats::expired`].
 //! - [`FeatureStore::get_historical_features`] keeps every entity row, in order, duplicates
 //!   included, with nulls where no row qualifies; [`HistoricalOptions::as_of`] ignores rows
 //!   created later.
@@ -60,21 +62,24 @@
 //! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
 //!   segments per group, one framed record per batch, safe for several processes).
 //!
-//! Both traits have a shared conformance suite (`conformance` module, feature `conformance`)
-//! that every backend runs, so a later Redis online store can prove the same semantics.
+//! Both traits have a shared conformance suite (`conformance` module, feature `conformance`,
+//! stamped by [`conformance_tests!`]) that every backend runs, Redis included.
 //!
 //! **Redis** (cargo feature `redis`): `RedisOnlineStore` is an [`OnlineStore`] shared by every
 //! replica connected to the same server: one hash per (group, entity) with compact binary
 //! values, newest version wins atomically in a Lua script, batch reads and writes pipelined in
 //! one round trip, and each row expiring physically at event time + TTL (`PEXPIRE` from the
 //! store's clock) besides the TTL check on read. It passes the same conformance suite against
-//! a real `redis-server`; errors are `FeatureError::Backend` (unreachable, timed out, naming
-//! the server and how much of a failed batch was applied) and `FeatureError::CorruptEntry`
+//! a real `redis-server`; errors are `FeatureError::Backend` (unreachable, timed out within the
+//! configured timeout, a group lost by a server restarted without persistence, naming the
+//! server and how much of a failed batch was applied) and `FeatureError::CorruptEntry`
 //! (a key of the wrong type or with garbage bytes, named). The layout is in `docs/formats.md`.
 //!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`FeatureError`]: `NotFound` for
-//! unknown groups, features and services; `InvalidRow` naming the row index and field of the
+//! unknown groups, features and services (with an [`EntityKind`]); `KeyTypeMismatch` for an
+//! entity key of the wrong type, naming the group, the key column and both types (never
+//! reported as "not found"); `InvalidRow` naming the row index and field of the
 //! first bad row of a rejected batch (nothing of it is written); `InvalidArgument` for bad
 //! names and definitions; `Conflict` for refused schema changes or a store locked by another
 //! process; `Corrupt` naming the damaged file; `Io` and `Serde` with the path.
@@ -96,6 +101,8 @@ pub mod conformance;
 mod error;
 mod file;
 mod group;
+mod human;
+mod key;
 mod memory;
 mod model;
 mod offline;
@@ -103,15 +110,17 @@ mod online;
 mod pit;
 #[cfg(feature = "redis")]
 mod redis;
+mod response;
 mod store;
 mod table;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::error::{FeatureError, Result};
+pub use crate::error::{EntityKind, FeatureError, Result};
 pub use crate::file::{FileOfflineStore, FileOnlineStore, Recovery};
 pub use crate::group::{
     EntityColumn, FeatureDef, FeatureGroup, FeatureGroupBuilder, FeatureRow, FeatureService, Record,
 };
+pub use crate::human::{HumanDuration, HumanTtl};
 pub use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
 pub use crate::model::{
     EntityKey, FeatureRef, KeyPart, KeyType, MAX_NAME_LEN, Timestamp, Value, ValueType,
@@ -122,104 +131,100 @@ pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, W
 pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
+pub use crate::response::{OnlineQuery, OnlineResponse, ResponseTable};
 pub use crate::store::{
-    FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, OnlineQuery,
-    OnlineResponse, ResponseTable,
+    FeatureStore, FeatureStoreBuilder, IngestReport, MaterializeReport, StoreOptions,
 };
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(test)]
 mod conformance_tests {
-    mod memory_online {
-        crate::online_store_conformance!(((), crate::InMemoryOnlineStore::new()));
+    use crate::conformance::Subject;
+    use crate::{
+        FileOfflineStore, FileOnlineStore, InMemoryOfflineStore, InMemoryOnlineStore, OfflineStore,
+        OnlineStore,
+    };
 
-        #[test]
-        fn online_survives_reopen_shared_handle() {
-            // The in-memory store "reopens" as another handle on the same state.
-            let store = crate::InMemoryOnlineStore::new();
-            crate::conformance::online_survives_reopen(&mut || Box::new(store.clone()));
-        }
+    fn memory_online() -> Subject<dyn OnlineStore> {
+        // The in-memory store "reopens" as another handle on the same state.
+        let durable = InMemoryOnlineStore::new();
+        Subject::<dyn OnlineStore>::new(Box::new(InMemoryOnlineStore::new()))
+            .with_reopen(move || Box::new(durable.clone()))
+    }
+
+    /// A file store in a temp dir, reopening a second temp dir, with this compaction threshold.
+    fn file_online(compact_bytes: u64) -> Subject<dyn OnlineStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = tempfile::tempdir().unwrap();
+        let path = durable.path().to_path_buf();
+        let store = FileOnlineStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false)
+            .with_compact_bytes(compact_bytes);
+        Subject::<dyn OnlineStore>::new(Box::new(store))
+            .with_reopen(move || {
+                Box::new(
+                    FileOnlineStore::open(&path)
+                        .unwrap()
+                        .with_fsync(false)
+                        .with_compact_bytes(compact_bytes),
+                )
+            })
+            .with_guard((dir, durable))
+    }
+
+    fn memory_offline() -> Subject<dyn OfflineStore> {
+        let durable = InMemoryOfflineStore::new();
+        Subject::<dyn OfflineStore>::new(Box::new(InMemoryOfflineStore::new()))
+            .with_reopen(move || Box::new(durable.clone()))
+    }
+
+    fn file_offline(segment_bytes: u64) -> Subject<dyn OfflineStore> {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = tempfile::tempdir().unwrap();
+        let path = durable.path().to_path_buf();
+        let store = FileOfflineStore::open(dir.path())
+            .unwrap()
+            .with_fsync(false)
+            .with_segment_bytes(segment_bytes);
+        Subject::<dyn OfflineStore>::new(Box::new(store))
+            .with_reopen(move || {
+                Box::new(
+                    FileOfflineStore::open(&path)
+                        .unwrap()
+                        .with_fsync(false)
+                        .with_segment_bytes(segment_bytes),
+                )
+            })
+            .with_guard((dir, durable))
+    }
+
+    mod memory_online {
+        crate::conformance_tests!(online; super::memory_online);
     }
 
     mod file_online {
-        use crate::FileOnlineStore;
+        crate::conformance_tests!(online; || super::file_online(64 << 20));
+    }
 
-        fn make() -> (tempfile::TempDir, FileOnlineStore) {
-            let dir = tempfile::tempdir().unwrap();
-            let store = FileOnlineStore::open(dir.path()).unwrap().with_fsync(false);
-            (dir, store)
-        }
-
-        crate::online_store_conformance!(make());
-
-        #[test]
-        fn online_survives_reopen() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::online_survives_reopen(&mut || {
-                Box::new(FileOnlineStore::open(dir.path()).unwrap().with_fsync(false))
-            });
-        }
-
-        #[test]
-        fn online_survives_reopen_through_snapshots() {
-            // A tiny compaction threshold: every write also snapshots.
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::online_survives_reopen(&mut || {
-                Box::new(
-                    FileOnlineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false)
-                        .with_compact_bytes(1),
-                )
-            });
-        }
+    mod file_online_snapshot_every_write {
+        // A tiny compaction threshold: every write also snapshots.
+        crate::conformance_tests!(online; || super::file_online(1));
     }
 
     mod memory_offline {
-        crate::offline_store_conformance!(((), crate::InMemoryOfflineStore::new()));
-
-        #[test]
-        fn offline_survives_reopen_shared_handle() {
-            let store = crate::InMemoryOfflineStore::new();
-            crate::conformance::offline_survives_reopen(&mut || Box::new(store.clone()));
-        }
+        crate::conformance_tests!(offline; super::memory_offline);
     }
 
     mod file_offline {
-        use crate::FileOfflineStore;
+        crate::conformance_tests!(offline; || super::file_offline(64 << 20));
+    }
 
-        fn make() -> (tempfile::TempDir, FileOfflineStore) {
-            let dir = tempfile::tempdir().unwrap();
-            let store = FileOfflineStore::open(dir.path())
-                .unwrap()
-                .with_fsync(false);
-            (dir, store)
-        }
-
-        crate::offline_store_conformance!(make());
-
-        #[test]
-        fn offline_survives_reopen() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::offline_survives_reopen(&mut || {
-                Box::new(
-                    FileOfflineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false),
-                )
-            });
-        }
-
-        #[test]
-        fn offline_survives_reopen_with_tiny_segments() {
-            let dir = tempfile::tempdir().unwrap();
-            crate::conformance::offline_survives_reopen(&mut || {
-                Box::new(
-                    FileOfflineStore::open(dir.path())
-                        .unwrap()
-                        .with_fsync(false)
-                        .with_segment_bytes(64),
-                )
-            });
-        }
+    mod file_offline_tiny_segments {
+        crate::conformance_tests!(offline; || super::file_offline(64));
     }
 }

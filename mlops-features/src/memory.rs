@@ -6,6 +6,10 @@
 //! one hash, one shard read lock, one probe and a copy of the requested values. The shard locks
 //! give each reader thread its own slot, so reads on several cores share no written cache line
 //! and read throughput scales with reader threads.
+//!
+//! Eviction turns an expired row into a tombstone: its variable-width values are freed and
+//! its null bits set, while its key and version stay, so reads keep answering
+//! `OutsideMaxAge` with the row's event time and an older late row cannot replace it.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError};
@@ -15,7 +19,7 @@ use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteG
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use parking_lot::{Mutex, RwLock};
 
-use crate::error::{FeatureError, Result};
+use crate::error::{EntityKind, FeatureError, Result};
 use crate::group::{FeatureGroup, FeatureRow};
 use crate::model::{EntityKey, Timestamp, Value, ValueType, duration_micros, validate_name};
 use crate::offline::{OfflineStore, ScanOptions, Visit};
@@ -108,7 +112,10 @@ struct Shard {
     keys: Vec<EntityKey>,
     data: Vec<u64>,
     vars: Vec<Value>,
-    free: Vec<u32>,
+    /// Per row: evicted (a tombstone: version kept, values freed).
+    tomb: Vec<bool>,
+    /// Number of tombstones.
+    n_tombs: usize,
 }
 
 #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
@@ -120,7 +127,8 @@ impl Shard {
             keys: Vec::new(),
             data: Vec::new(),
             vars: Vec::new(),
-            free: Vec::new(),
+            tomb: Vec::new(),
+            n_tombs: 0,
         }
     }
 
@@ -151,19 +159,17 @@ impl Shard {
             if version < old {
                 return false;
             }
+            if std::mem::replace(&mut self.tomb[r], false) {
+                self.n_tombs -= 1;
+            }
             r
         } else {
-            let r = if let Some(r) = self.free.pop() {
-                self.keys[r as usize] = row.key.clone();
-                r as usize
-            } else {
-                let r = self.keys.len();
-                self.keys.push(row.key.clone());
-                self.data.resize(self.data.len() + stride, 0);
-                self.vars
-                    .resize(self.vars.len() + self.layout.n_var, Value::Null);
-                r
-            };
+            let r = self.keys.len();
+            self.keys.push(row.key.clone());
+            self.tomb.push(false);
+            self.data.resize(self.data.len() + stride, 0);
+            self.vars
+                .resize(self.vars.len() + self.layout.n_var, Value::Null);
             let keys = &self.keys;
             #[allow(clippy::cast_possible_truncation)]
             self.index
@@ -201,9 +207,11 @@ impl Shard {
         let data = &self.data[base..base + layout.stride];
         let event = data[0] as i64;
         let event_ts = Some(Timestamp::from_micros(event));
-        if layout
-            .ttl
-            .is_some_and(|ttl| now.saturating_sub(event) > ttl)
+        // A tombstone's values are gone: it reads as expired even to a read "in the past".
+        if self.tomb[r]
+            || layout
+                .ttl
+                .is_some_and(|ttl| now.saturating_sub(event) > ttl)
         {
             for slot in out.iter_mut() {
                 slot.value = Value::Null;
@@ -247,12 +255,7 @@ impl Shard {
         let n_rows = self.keys.len();
         let mut data = vec![0; n_rows * self.layout.stride];
         let mut vars = vec![Value::Null; n_rows * self.layout.n_var];
-        let free: std::collections::HashSet<u32> = self.free.iter().copied().collect();
         for r in 0..n_rows {
-            #[allow(clippy::cast_possible_truncation)]
-            if free.contains(&(r as u32)) {
-                continue;
-            }
             let base = r * self.layout.stride;
             let ob = r * old.stride;
             data[base..base + HEADER].copy_from_slice(&self.data[ob..ob + HEADER]);
@@ -285,40 +288,33 @@ impl Shard {
         self.vars = vars;
     }
 
-    fn evict(&mut self, hasher: &DefaultHashBuilder, now: i64) -> usize {
+    /// Turn every live row older than the TTL at `now` into a tombstone: its variable-width
+    /// values are freed and its null bits set, its key and version stay, so reads keep
+    /// answering `OutsideMaxAge` and an older late row cannot take its place.
+    fn evict(&mut self, now: i64) -> usize {
         let Some(ttl) = self.layout.ttl else {
             return 0;
         };
-        let (stride, n_var) = (self.layout.stride, self.layout.n_var);
-        let before = self.index.len();
-        let Self {
-            index,
-            data,
-            vars,
-            free,
-            keys,
-            ..
-        } = self;
-        index.retain(|&mut r| {
-            let r_us = r as usize;
-            let event = data[r_us * stride] as i64;
-            if now.saturating_sub(event) > ttl {
-                free.push(r);
-                vars[r_us * n_var..(r_us + 1) * n_var].fill(Value::Null);
-                keys[r_us] = EntityKey::from(0);
-                false
-            } else {
-                true
+        let layout = Arc::clone(&self.layout);
+        let (stride, n_var) = (layout.stride, layout.n_var);
+        let mut removed = 0;
+        for r in 0..self.keys.len() {
+            let base = r * stride;
+            let event = self.data[base] as i64;
+            if self.tomb[r] || now.saturating_sub(event) <= ttl {
+                continue;
             }
-        });
-        let removed = before - self.index.len();
-        if self.index.is_empty() {
-            *self = Self::new(Arc::clone(&self.layout));
-        } else if self.index.capacity() > 4 * self.index.len() + 64 {
-            let keys = &self.keys;
-            self.index
-                .shrink_to(self.index.len(), |&i| hasher.hash_one(&keys[i as usize]));
+            self.tomb[r] = true;
+            removed += 1;
+            self.vars[r * n_var..(r + 1) * n_var].fill(Value::Null);
+            for j in 0..layout.cols.len() {
+                self.data[base + HEADER + j / 64] |= 1 << (j % 64);
+                if let Col::Fixed(k) = layout.cols[j] {
+                    self.data[base + layout.fixed_at(k)] = 0;
+                }
+            }
         }
+        self.n_tombs += removed;
         removed
     }
 }
@@ -422,7 +418,7 @@ impl InMemoryOnlineStore {
             .load()
             .get(group)
             .cloned()
-            .ok_or_else(|| FeatureError::not_found("feature group", group))
+            .ok_or_else(|| FeatureError::not_found(EntityKind::FeatureGroup, group))
     }
 
     /// Check a schema change without applying it.
@@ -434,13 +430,36 @@ impl InMemoryOnlineStore {
         Ok(())
     }
 
-    /// Validate a batch against the stored group definition.
-    pub(crate) fn check_rows(&self, group: &str, rows: &[FeatureRow]) -> Result<()> {
-        self.table(group)?.def.read().validate_rows(rows)
+    /// Restore evicted rows (tombstones) of a snapshot: stored, then marked evicted.
+    pub(crate) fn restore_tombstones(&self, group: &str, rows: &[FeatureRow]) -> Result<()> {
+        let table = self.table(group)?;
+        for row in rows {
+            let h = table.hasher.hash_one(&row.key);
+            let mut shard = table.shards[Table::shard_of(h)].write();
+            shard.upsert(&table.hasher, h, row);
+            if let Some(r) = shard.find(h, &row.key)
+                && !std::mem::replace(&mut shard.tomb[r], true)
+            {
+                shard.n_tombs += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validate a batch against the stored group definition; returns the definition.
+    pub(crate) fn check_rows(&self, group: &str, rows: &[FeatureRow]) -> Result<FeatureGroup> {
+        let def = self.table(group)?.def.read().clone();
+        def.validate_rows(rows)?;
+        Ok(def)
     }
 
     /// Visit every stored row of a group (for snapshots): key, version and values.
-    pub(crate) fn for_each_row(&self, group: &str, mut f: impl FnMut(FeatureRow)) -> Result<()> {
+    /// `f` gets each row and whether it is a tombstone (evicted: version kept, values gone).
+    pub(crate) fn for_each_row(
+        &self,
+        group: &str,
+        mut f: impl FnMut(FeatureRow, bool),
+    ) -> Result<()> {
         let table = self.table(group)?;
         for shard in &*table.shards {
             let shard = shard.read();
@@ -449,12 +468,15 @@ impl InMemoryOnlineStore {
                 let r = r as usize;
                 let base = r * shard.layout.stride;
                 #[allow(clippy::cast_possible_wrap)]
-                f(FeatureRow {
-                    key: shard.keys[r].clone(),
-                    event_ts: Timestamp::from_micros(shard.data[base] as i64),
-                    created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
-                    values: (0..n).map(|j| shard.row_value(r, j)).collect(),
-                });
+                f(
+                    FeatureRow {
+                        key: shard.keys[r].clone(),
+                        event_ts: Timestamp::from_micros(shard.data[base] as i64),
+                        created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
+                        values: (0..n).map(|j| shard.row_value(r, j)).collect(),
+                    },
+                    shard.tomb[r],
+                );
             }
         }
         Ok(())
@@ -482,7 +504,12 @@ impl OnlineStore for InMemoryOnlineStore {
         Ok(())
     }
 
-    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
+    fn write_batch_at(
+        &self,
+        group: &str,
+        rows: &[FeatureRow],
+        now: Timestamp,
+    ) -> Result<WriteStats> {
         let table = self.table(group)?;
         let def = table.def.read();
         def.validate_rows(rows)?;
@@ -490,6 +517,10 @@ impl OnlineStore for InMemoryOnlineStore {
         // Group the rows by shard so each shard lock is taken once, keeping arrival order.
         let mut order: Vec<(u32, u64)> = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
+            if def.is_expired(row.event_ts, now) {
+                stats.expired += 1;
+                continue;
+            }
             #[allow(clippy::cast_possible_truncation)]
             order.push((i as u32, table.hasher.hash_one(&row.key)));
         }
@@ -515,7 +546,7 @@ impl OnlineStore for InMemoryOnlineStore {
         let tables = self.inner.tables.load();
         let table = tables
             .get(req.group)
-            .ok_or_else(|| FeatureError::not_found("feature group", req.group))?;
+            .ok_or_else(|| FeatureError::not_found(EntityKind::FeatureGroup, req.group))?;
         if out.len() < req.out_len() {
             return Err(FeatureError::invalid(
                 "read request",
@@ -530,21 +561,24 @@ impl OnlineStore for InMemoryOnlineStore {
             let shard = table.shards[Table::shard_of(hash)].read();
             if let Some(bad) = max_feature.filter(|&m| m >= shard.layout.cols.len()) {
                 return Err(FeatureError::not_found(
-                    "feature",
+                    EntityKind::Feature,
                     format!("{}:#{bad}", req.group),
                 ));
             }
             let start = i * req.stride + req.offset;
             let slots = &mut out[start..start + nf];
-            match shard.find(hash, key) {
-                Some(r) => shard.read_into(r, req.features, now, slots),
-                None => {
-                    for slot in slots {
-                        slot.value = Value::Null;
-                        slot.status = FeatureStatus::NotFound;
-                        slot.event_ts = None;
-                    }
-                }
+            if let Some(r) = shard.find(hash, key) {
+                shard.read_into(r, req.features, now, slots);
+                continue;
+            }
+            drop(shard);
+            // A miss: a key of the wrong shape can never match, so say so rather than
+            // "not found" (checked on misses only, so hits pay nothing).
+            table.def.read().check_key(key)?;
+            for slot in slots {
+                slot.value = Value::Null;
+                slot.status = FeatureStatus::NotFound;
+                slot.event_ts = None;
             }
         }
         Ok(())
@@ -555,7 +589,7 @@ impl OnlineStore for InMemoryOnlineStore {
         let mut removed = 0;
         for table in tables.values() {
             for shard in &*table.shards {
-                removed += shard.write().evict(&table.hasher, now.as_micros());
+                removed += shard.write().evict(now.as_micros());
             }
         }
         Ok(removed)
@@ -563,7 +597,14 @@ impl OnlineStore for InMemoryOnlineStore {
 
     fn entity_count(&self, group: &str) -> Result<usize> {
         let table = self.table(group)?;
-        Ok(table.shards.iter().map(|s| s.read().index.len()).sum())
+        Ok(table
+            .shards
+            .iter()
+            .map(|s| {
+                let s = s.read();
+                s.index.len() - s.n_tombs
+            })
+            .sum())
     }
 
     fn groups(&self) -> Result<Vec<FeatureGroup>> {

@@ -114,6 +114,9 @@ pub struct WriteStats {
     pub written: usize,
     /// Rows ignored because the stored row is newer (event time, then created time).
     pub stale: usize,
+    /// Rows ignored because they were already past the group's TTL at the write's `now`
+    /// (see [`OnlineStore::write_batch_at`]); they are not stored and not counted as written.
+    pub expired: usize,
 }
 
 /// An online store: per (group, entity) the newest row, read by key in microseconds.
@@ -122,8 +125,15 @@ pub struct WriteStats {
 /// - a row replaces the stored one only if its `(event_ts, created_ts)` is not older; equal
 ///   versions go to the later arrival, including within one batch;
 /// - a batch is validated against the group before anything is written, and is rejected whole;
-/// - a read reports [`FeatureStatus::OutsideMaxAge`] (and no value) when `now - event_ts` exceeds
-///   the group's TTL; [`OnlineStore::evict_expired`] frees such rows.
+/// - a read reports [`FeatureStatus::OutsideMaxAge`] (and no value, with the row's event time)
+///   when `now - event_ts` exceeds the group's TTL (`None`: never); [`OnlineStore::evict_expired`]
+///   (or a backend's physical expiry) frees such rows' values but never changes that answer:
+///   the entity's version is kept as a tombstone, so an evicted row still reads
+///   `OutsideMaxAge`, and a late older row cannot take its place;
+/// - a row already past its TTL at the write's `now` is not stored and is counted in
+///   [`WriteStats::expired`];
+/// - a read with an entity key of the wrong type for the group is
+///   [`crate::FeatureError::KeyTypeMismatch`], never `NotFound`.
 ///
 /// The trait is object-safe and synchronous, so a network backend (Redis) implements it with
 /// pipelined batch commands.
@@ -134,12 +144,27 @@ pub trait OnlineStore: Send + Sync + Debug + 'static {
     /// [`crate::FeatureError::Conflict`] for a refused schema change; I/O errors.
     fn apply_group(&self, group: &FeatureGroup) -> Result<()>;
 
-    /// Upsert a batch of rows of one group, newest version wins.
+    /// Upsert a batch of rows of one group at time `now`, newest version wins. Rows already past
+    /// the group's TTL at `now` are skipped and counted in [`WriteStats::expired`].
     ///
     /// # Errors
     /// [`crate::FeatureError::NotFound`] for an unknown group,
     /// [`crate::FeatureError::InvalidRow`] for a bad row (nothing written); I/O errors.
-    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats>;
+    fn write_batch_at(
+        &self,
+        group: &str,
+        rows: &[FeatureRow],
+        now: Timestamp,
+    ) -> Result<WriteStats>;
+
+    /// Upsert a batch without a write time: no row counts as expired when written (reads
+    /// still apply the TTL). [`crate::FeatureStore`] writes with its clock's time instead.
+    ///
+    /// # Errors
+    /// As [`OnlineStore::write_batch_at`].
+    fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
+        self.write_batch_at(group, rows, Timestamp::MIN)
+    }
 
     /// Read features of many entities into `out` (see [`ReadRequest`]).
     ///
@@ -154,7 +179,7 @@ pub trait OnlineStore: Send + Sync + Debug + 'static {
     /// I/O errors of a durable backend.
     fn evict_expired(&self, now: Timestamp) -> Result<usize>;
 
-    /// Number of entities stored for a group.
+    /// Number of entities whose row is stored for a group (evicted rows are not counted).
     ///
     /// # Errors
     /// [`crate::FeatureError::NotFound`] for an unknown group.
@@ -174,6 +199,14 @@ macro_rules! forward_online {
         impl<T: OnlineStore + ?Sized> OnlineStore for $ptr<T> {
             fn apply_group(&self, group: &FeatureGroup) -> Result<()> {
                 (**self).apply_group(group)
+            }
+            fn write_batch_at(
+                &self,
+                group: &str,
+                rows: &[FeatureRow],
+                now: Timestamp,
+            ) -> Result<WriteStats> {
+                (**self).write_batch_at(group, rows, now)
             }
             fn write_batch(&self, group: &str, rows: &[FeatureRow]) -> Result<WriteStats> {
                 (**self).write_batch(group, rows)

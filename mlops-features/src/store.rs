@@ -2,7 +2,6 @@
 //! store.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,14 +12,15 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{FeatureError, Result};
+use crate::error::{EntityKind, FeatureError, Result};
 use crate::file::{FileOfflineStore, FileOnlineStore};
 use crate::group::{FeatureGroup, FeatureRow, FeatureService, Record};
 use crate::memory::{InMemoryOfflineStore, InMemoryOnlineStore};
 use crate::model::{EntityKey, FeatureRef, Timestamp, Value, duration_micros};
 use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions};
-use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
+use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use crate::pit::{EntityFrame, HistoricalOptions, TrainingFrame, join_group};
+use crate::response::{OnlineQuery, OnlineResponse};
 use mlops_fs as fsutil;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -78,8 +78,8 @@ impl FeatureStoreBuilder {
 
     /// Use this clock for TTL checks (default: [`SystemClock`]).
     #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -106,13 +106,23 @@ impl FeatureStoreBuilder {
         self
     }
 
-    /// Load the registry and register its groups with the online store.
+    /// Load the registry (removing stray temps its interrupted writers left) and register its
+    /// groups with the online store.
     ///
     /// # Errors
     /// [`FeatureError::Corrupt`] for an unreadable registry file; the online store's errors.
     pub fn build(self) -> Result<FeatureStore> {
         let registry = match &self.registry_file {
-            Some(path) => load_registry(path)?,
+            Some(path) => {
+                if let Some(dir) = path.parent().filter(|d| d.is_dir()) {
+                    let removed =
+                        fsutil::remove_stray_temps(dir).map_err(|e| FeatureError::io(dir, e))?;
+                    for p in removed {
+                        tracing::info!(path = %p.display(), "removed a stray registry temp file");
+                    }
+                }
+                load_registry(path)?
+            }
             None => Registry::default(),
         };
         let store = FeatureStore {
@@ -149,6 +159,73 @@ fn load_registry(path: &Path) -> Result<Registry> {
     }
 }
 
+/// How [`FeatureStore::open_with`] opens a file-backed store. `Default` is what
+/// [`FeatureStore::open`] uses: durable, the system clock, eviction every 60 s, compaction at
+/// 64 MiB of log.
+///
+/// ```
+/// use mlops_features::{FeatureStore, ManualClock, StoreOptions, Timestamp};
+/// use std::{sync::Arc, time::Duration};
+/// let dir = tempfile::tempdir()?;
+/// let clock = Arc::new(ManualClock::new(Timestamp::from_secs(0)));
+/// let store = FeatureStore::open_with(dir.path(), StoreOptions::default()
+///     .fsync(false).clock(clock).evict_interval(None).compact_bytes(1 << 20))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Fsync every write (default: yes).
+    pub fsync: bool,
+    /// The clock of TTL checks (default: [`SystemClock`]).
+    pub clock: Arc<dyn Clock>,
+    /// See [`FeatureStoreBuilder::evict_interval`] (default: 60 s).
+    pub evict_interval: Option<Duration>,
+    /// See [`FileOnlineStore::with_compact_bytes`] (default: 64 MiB).
+    pub compact_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            fsync: true,
+            clock: Arc::new(SystemClock),
+            evict_interval: Some(DEFAULT_EVICT_INTERVAL),
+            compact_bytes: crate::file::DEFAULT_COMPACT_BYTES,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Whether writes are fsynced.
+    #[must_use]
+    pub fn fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The clock of TTL checks.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How often ingests evict expired online rows (`None`: only on request).
+    #[must_use]
+    pub fn evict_interval(mut self, interval: Option<Duration>) -> Self {
+        self.evict_interval = interval;
+        self
+    }
+
+    /// Compact the online log once it exceeds this many bytes.
+    #[must_use]
+    pub fn compact_bytes(mut self, bytes: u64) -> Self {
+        self.compact_bytes = bytes;
+        self
+    }
+}
+
 /// What an ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
@@ -163,121 +240,6 @@ pub struct IngestReport {
 pub struct MaterializeReport {
     /// Per group: its name, the rows read from the offline store, and the online write stats.
     pub groups: Vec<(String, usize, WriteStats)>,
-}
-
-/// A resolved list of feature references for repeated online reads (see
-/// [`FeatureStore::online_query`]).
-#[derive(Debug, Clone)]
-pub struct OnlineQuery {
-    refs: Arc<[FeatureRef]>,
-    runs: Vec<(String, Vec<usize>, usize)>,
-}
-
-impl OnlineQuery {
-    /// The features, in output order.
-    #[must_use]
-    pub fn features(&self) -> &[FeatureRef] {
-        &self.refs
-    }
-}
-
-/// The result of an online read: per entity (in request order) and feature (in query order),
-/// a [`FeatureValue`]. Reuse one with [`FeatureStore::read_online`] to read without allocating.
-#[derive(Debug, Clone, Default)]
-pub struct OnlineResponse {
-    refs: Option<Arc<[FeatureRef]>>,
-    entities: usize,
-    cells: Vec<FeatureValue>,
-}
-
-impl OnlineResponse {
-    /// An empty response to read into.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Number of entities.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.entities
-    }
-
-    /// Whether there are no entities.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.entities == 0
-    }
-
-    /// The features, in column order.
-    #[must_use]
-    pub fn features(&self) -> &[FeatureRef] {
-        self.refs.as_deref().unwrap_or(&[])
-    }
-
-    /// The values of one entity, in column order.
-    ///
-    /// # Panics
-    /// If `entity >= self.len()`.
-    #[must_use]
-    pub fn row(&self, entity: usize) -> &[FeatureValue] {
-        let w = self.features().len();
-        &self.cells[entity * w..(entity + 1) * w]
-    }
-
-    /// The value of one entity's feature, by reference string (`"group:feature"`).
-    #[must_use]
-    pub fn get(&self, entity: usize, feature: &str) -> Option<&FeatureValue> {
-        if entity >= self.entities {
-            return None;
-        }
-        let (g, f) = feature.split_once(':')?;
-        let j = self
-            .features()
-            .iter()
-            .position(|r| r.group() == g && r.feature() == f)?;
-        self.row(entity).get(j)
-    }
-
-    /// A table of the response with the entity keys in the first column.
-    #[must_use]
-    pub fn table<'a>(&'a self, keys: &'a [EntityKey]) -> ResponseTable<'a> {
-        ResponseTable {
-            response: self,
-            keys,
-        }
-    }
-}
-
-/// A printable view of an [`OnlineResponse`] (see [`OnlineResponse::table`]).
-#[derive(Debug)]
-pub struct ResponseTable<'a> {
-    response: &'a OnlineResponse,
-    keys: &'a [EntityKey],
-}
-
-impl fmt::Display for ResponseTable<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.response;
-        let mut header = vec!["entity".to_owned()];
-        header.extend(r.features().iter().map(ToString::to_string));
-        let mut rows = vec![header];
-        for i in 0..r.len() {
-            let mut row = vec![
-                self.keys
-                    .get(i)
-                    .map_or_else(String::new, ToString::to_string),
-            ];
-            row.extend(r.row(i).iter().map(|v| match v.status {
-                FeatureStatus::Present => v.value.to_string(),
-                FeatureStatus::Null => "null".to_owned(),
-                FeatureStatus::NotFound => "(not found)".to_owned(),
-                FeatureStatus::OutsideMaxAge => "(expired)".to_owned(),
-            }));
-            rows.push(row);
-        }
-        crate::table::draw(f, &rows)
-    }
 }
 
 impl FeatureStore {
@@ -296,23 +258,30 @@ impl FeatureStore {
     /// As [`FileOnlineStore::open`], [`FileOfflineStore::open`] and
     /// [`FeatureStoreBuilder::build`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(dir, true, Arc::new(SystemClock))
+        Self::open_with(dir, StoreOptions::default())
     }
 
-    /// As [`FeatureStore::open`], choosing durability and the clock.
+    /// As [`FeatureStore::open`], choosing durability, the clock, the eviction interval and
+    /// the compaction threshold.
     ///
     /// # Errors
     /// As [`FeatureStore::open`].
-    pub fn open_with(dir: impl AsRef<Path>, fsync: bool, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|e| FeatureError::io(dir, e))?;
-        let mut b = Self::builder()
-            .online(FileOnlineStore::open(dir.join("online"))?.with_fsync(fsync))
+        let fsync = options.fsync;
+        Self::builder()
+            .online(
+                FileOnlineStore::open(dir.join("online"))?
+                    .with_fsync(fsync)
+                    .with_compact_bytes(options.compact_bytes),
+            )
             .offline(FileOfflineStore::open(dir.join("offline"))?.with_fsync(fsync))
             .registry_file(dir.join("registry.json"))
-            .fsync(fsync);
-        b.clock = Some(clock);
-        b.build()
+            .fsync(fsync)
+            .clock(options.clock)
+            .evict_interval(options.evict_interval)
+            .build()
     }
 
     /// Start building a store from chosen backends.
@@ -422,7 +391,7 @@ impl FeatureStore {
             .groups
             .get(name)
             .cloned()
-            .ok_or_else(|| FeatureError::not_found("feature group", name))
+            .ok_or_else(|| FeatureError::not_found(EntityKind::FeatureGroup, name))
     }
 
     /// All registered groups, by name.
@@ -441,7 +410,7 @@ impl FeatureStore {
             .services
             .get(name)
             .cloned()
-            .ok_or_else(|| FeatureError::not_found("feature service", name))
+            .ok_or_else(|| FeatureError::not_found(EntityKind::FeatureService, name))
     }
 
     /// Ingest a batch of positional rows: validated whole against the group, appended to the
@@ -459,7 +428,7 @@ impl FeatureStore {
         def.validate_rows(rows)?;
         self.offline.append(group, rows)?;
         let online = if def.online {
-            self.online.write_batch(group, rows)?
+            self.online.write_batch_at(group, rows, self.clock.now())?
         } else {
             WriteStats::default()
         };
@@ -736,9 +705,10 @@ impl FeatureStore {
             let mut failed = None;
             let n = g.features.len();
             let mut flush = |batch: &mut Vec<FeatureRow>| -> Result<()> {
-                let s = self.online.write_batch(&g.name, batch)?;
+                let s = self.online.write_batch_at(&g.name, batch, now)?;
                 stats.written += s.written;
                 stats.stale += s.stale;
+                stats.expired += s.expired;
                 batch.clear();
                 Ok(())
             };
@@ -778,9 +748,9 @@ fn resolve<'a>(reg: &'a Registry, r: &FeatureRef) -> Result<(&'a FeatureGroup, u
     let g = reg
         .groups
         .get(r.group())
-        .ok_or_else(|| FeatureError::not_found("feature group", r.group()))?;
+        .ok_or_else(|| FeatureError::not_found(EntityKind::FeatureGroup, r.group()))?;
     let j = g
         .feature_index(r.feature())
-        .ok_or_else(|| FeatureError::not_found("feature", r.to_string()))?;
+        .ok_or_else(|| FeatureError::not_found(EntityKind::Feature, r.to_string()))?;
     Ok((g, j))
 }

@@ -64,7 +64,7 @@ fn unknown_group_or_feature_reference() {
         matches!(
             err,
             FeatureError::NotFound {
-                kind: "feature group",
+                kind: mlops_features::EntityKind::FeatureGroup,
                 ..
             }
         ),
@@ -274,8 +274,7 @@ fn stray_temp_files_are_ignored_and_removed() {
     {
         let s = FeatureStore::open_with(
             dir.path(),
-            false,
-            std::sync::Arc::new(mlops_features::SystemClock),
+            mlops_features::StoreOptions::default().fsync(false),
         )
         .unwrap();
         s.apply_group(users()).unwrap();
@@ -300,10 +299,22 @@ fn stray_temp_files_are_ignored_and_removed() {
         g.version = 1;
         g
     });
-    // Online and offline temps go on open; the registry's on its next update.
-    assert!(!strays[1].exists() && !strays[2].exists());
-    s.apply_group(users()).unwrap();
-    assert!(!strays[0].exists());
+    // Every temp goes on open, the registry's included (before any update).
+    for p in &strays {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    drop(s);
+    // The same through `open_with` and the builder with a registry file.
+    let again = dir
+        .path()
+        .join(format!(".registry.json.{}.1.tmp", u32::MAX));
+    fs::write(&again, b"half-written").unwrap();
+    let s = FeatureStore::builder()
+        .registry_file(dir.path().join("registry.json"))
+        .build()
+        .unwrap();
+    assert!(!again.exists());
+    assert_eq!(s.group("user_features").unwrap().name, "user_features");
 }
 
 #[test]

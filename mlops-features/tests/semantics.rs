@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlops_features::{
-    EntityFrame, EntityKey, FeatureGroup, FeatureRow, FeatureService, FeatureStatus, FeatureStore,
-    HistoricalOptions, KeyType, ManualClock, OnlineResponse, OnlineStore, Record, ScanOptions,
-    Timestamp, Value, ValueType,
+    EntityFrame, EntityKey, FeatureError, FeatureGroup, FeatureRow, FeatureService, FeatureStatus,
+    FeatureStore, HistoricalOptions, KeyType, ManualClock, OnlineResponse, OnlineStore, Record,
+    ScanOptions, Timestamp, Value, ValueType,
 };
 
 fn t(s: i64) -> Timestamp {
@@ -29,11 +29,17 @@ fn users() -> FeatureGroup {
 /// Both backend kinds, sharing one manual clock.
 fn stores(clock: &ManualClock) -> Vec<(Option<tempfile::TempDir>, FeatureStore)> {
     let mem = FeatureStore::builder()
-        .clock(clock.clone())
+        .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = FeatureStore::open_with(dir.path(), false, Arc::new(clock.clone())).unwrap();
+    let file = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
     vec![(None, mem), (Some(dir), file)]
 }
 
@@ -67,13 +73,13 @@ fn mistake_1_ttl_is_applied_on_online_reads() {
         assert_eq!(v.status, FeatureStatus::OutsideMaxAge);
         assert_eq!(v.value, Value::Null);
         assert_eq!(v.event_ts, Some(t(0)));
-        // Eviction reclaims it.
+        // Eviction reclaims it without changing the answer.
         assert_eq!(store.evict_expired().unwrap(), 1);
         assert_eq!(
             store.online_store().entity_count("user_features").unwrap(),
             0
         );
-        assert_eq!(age_of(&store, "u1").status, FeatureStatus::NotFound);
+        assert_eq!(age_of(&store, "u1"), v);
     }
 }
 
@@ -270,7 +276,13 @@ fn materialize_rebuilds_the_online_store_from_the_offline_store() {
     let clock = ManualClock::new(t(10 * DAY));
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = FeatureStore::open_with(dir.path(), false, Arc::new(clock.clone())).unwrap();
+        let store = FeatureStore::open_with(
+            dir.path(),
+            mlops_features::StoreOptions::default()
+                .fsync(false)
+                .clock(Arc::new(clock.clone())),
+        )
+        .unwrap();
         store.apply_group(users()).unwrap();
         store
             .ingest(
@@ -285,7 +297,13 @@ fn materialize_rebuilds_the_online_store_from_the_offline_store() {
     }
     // Lose the online store entirely, then rebuild it.
     std::fs::remove_dir_all(dir.path().join("online")).unwrap();
-    let store = FeatureStore::open_with(dir.path(), false, Arc::new(clock.clone())).unwrap();
+    let store = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
     assert_eq!(age_of(&store, "u1").status, FeatureStatus::NotFound);
     let report = store.materialize(None, None).unwrap();
     // The expired row is not loaded; the two fresh ones are, newest wins.
@@ -306,7 +324,13 @@ fn schema_evolution_through_the_facade_is_versioned_and_persisted() {
     let clock = ManualClock::new(t(1000));
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = FeatureStore::open_with(dir.path(), false, Arc::new(clock.clone())).unwrap();
+        let store = FeatureStore::open_with(
+            dir.path(),
+            mlops_features::StoreOptions::default()
+                .fsync(false)
+                .clock(Arc::new(clock.clone())),
+        )
+        .unwrap();
         assert_eq!(store.apply_group(users()).unwrap().version, 1);
         store
             .ingest(
@@ -330,7 +354,13 @@ fn schema_evolution_through_the_facade_is_versioned_and_persisted() {
         let err = store.apply_group(bad).unwrap_err();
         assert!(err.to_string().contains("\"age\""), "{err}");
     }
-    let store = FeatureStore::open_with(dir.path(), false, Arc::new(clock)).unwrap();
+    let store = FeatureStore::open_with(
+        dir.path(),
+        mlops_features::StoreOptions::default()
+            .fsync(false)
+            .clock(Arc::new(clock)),
+    )
+    .unwrap();
     let g = store.group("user_features").unwrap();
     assert_eq!((g.version, g.features.len()), (2, 3));
     let r = store
@@ -394,7 +424,7 @@ fn groups_not_served_online_only_go_offline() {
 fn ingest_evicts_expired_rows_periodically() {
     let clock = ManualClock::new(t(0));
     let store = FeatureStore::builder()
-        .clock(clock.clone())
+        .clock(Arc::new(clock.clone()))
         .evict_interval(Some(Duration::from_secs(600)))
         .build()
         .unwrap();
@@ -410,15 +440,17 @@ fn ingest_evicts_expired_rows_periodically() {
         store.online_store().entity_count("user_features").unwrap(),
         1
     );
-    assert_eq!(age_of(&store, "old").status, FeatureStatus::NotFound);
+    assert_eq!(age_of(&store, "old").status, FeatureStatus::OutsideMaxAge);
     // Turned off: nothing is evicted until asked.
     let manual = FeatureStore::builder()
-        .clock(clock.clone())
+        .clock(Arc::new(clock.clone()))
         .evict_interval(None)
         .build()
         .unwrap();
     manual.apply_group(users()).unwrap();
+    clock.set(t(0));
     manual.ingest("user_features", &[row("old", 0)]).unwrap();
+    clock.set(t(2 * DAY));
     manual
         .ingest("user_features", &[row("new", 2 * DAY)])
         .unwrap();
@@ -427,4 +459,81 @@ fn ingest_evicts_expired_rows_periodically() {
         2
     );
     assert_eq!(manual.evict_expired().unwrap(), 1);
+}
+
+#[test]
+fn an_ingested_row_already_past_its_ttl_is_reported_not_written() {
+    let clock = ManualClock::new(t(2 * DAY));
+    for (_dir, store) in stores(&clock) {
+        store.apply_group(users()).unwrap();
+        let row = |u: &str, ts: i64| FeatureRow::new(u, t(ts), vec![Value::Int64(1), Value::Null]);
+        let report = store
+            .ingest("user_features", &[row("old", 0), row("new", 2 * DAY - 10)])
+            .unwrap();
+        assert_eq!(report.rows, 2);
+        assert_eq!(
+            (
+                report.online.written,
+                report.online.stale,
+                report.online.expired
+            ),
+            (1, 0, 1)
+        );
+        assert_eq!(age_of(&store, "old").status, FeatureStatus::NotFound);
+        assert_eq!(age_of(&store, "new").value, Value::Int64(1));
+        // The offline store keeps it: training sets still see history.
+        assert_eq!(
+            store
+                .offline_rows("user_features", None, &ScanOptions::default())
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}
+
+#[test]
+fn a_zero_ttl_is_refused_and_none_never_expires() {
+    let err = FeatureGroup::builder("g")
+        .entity("id", KeyType::Int64)
+        .feature("x", ValueType::Int64)
+        .ttl(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, FeatureError::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("zero ttl"), "{err}");
+    let g = FeatureGroup::builder("g")
+        .entity("id", KeyType::Int64)
+        .feature("x", ValueType::Int64)
+        .ttl(None)
+        .build()
+        .unwrap();
+    assert_eq!(g.ttl, None);
+    assert_eq!(g.ttl_display().to_string(), "never");
+    // A registry file written with a zero TTL is refused on open, naming the group.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("registry.json"),
+        r#"{"groups":{"g":{"name":"g","entity":[{"name":"id","dtype":"int64"}],
+            "features":[{"name":"x","dtype":"int64"}],"ttl_seconds":0}}}"#,
+    )
+    .unwrap();
+    let err = FeatureStore::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("zero ttl"), "{err}");
+}
+
+#[test]
+fn wrong_typed_keys_through_the_facade_name_group_column_and_types() {
+    let clock = ManualClock::new(t(0));
+    for (_dir, store) in stores(&clock) {
+        store.apply_group(users()).unwrap();
+        let err = store
+            .get_online_features(&["user_features:age"], &[EntityKey::from(7)])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entity key type mismatch for feature group user_features, key column user_id: \
+             expected string, got int64"
+        );
+    }
 }

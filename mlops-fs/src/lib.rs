@@ -4,6 +4,8 @@
 //! depend on it instead of each keeping a copy, so a fix is made once.
 //!
 //! What it offers:
+//! - [`FileLock`]: a cross-process lock on a lock file (exclusive, shared, or exclusive with a
+//!   bounded wait), released on drop.
 //! - [`write_atomic`]: replace a file so that readers see the old or the new content, never a mix:
 //!   temp file in the same directory (`create_new`), write, `sync_all`, rename, fsync the directory,
 //!   temp removed on failure.
@@ -14,6 +16,10 @@
 //! - [`encode_record`] / [`scan_records`]: framing for append-only logs. Each record is one line,
 //!   `<len:8 hex> <crc32:8 hex> <payload>\n`, so a torn last record (a crash mid-append) is detected
 //!   and dropped, while damage anywhere else is reported as corruption.
+
+mod lock;
+
+pub use crate::lock::{FileLock, open_lock_file};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -1,13 +1,18 @@
 //! Search result order (`order_by`) and paging (`page_token`), shared by every backend.
 //!
-//! The clauses follow MLflow: `<column> [ASC|DESC]`, ascending by default, the direction in any
-//! case. Registered models sort by `name`, `creation_timestamp` (alias `timestamp`) and
-//! `last_updated_timestamp`; versions also by `version_number`. After the caller's clauses the
-//! default order (name ascending, then version descending) breaks ties, so the order is total
-//! and paging through a result set that does not change returns every item exactly once.
+//! The clauses follow MLflow's SQL registry store: `<column> [ASC|DESC]`, ascending by default,
+//! the direction in any case, each column at most once. Registered models sort by `name` and
+//! `last_updated_timestamp` (alias `timestamp`); versions by `name`, `version_number`,
+//! `creation_timestamp` and `last_updated_timestamp`. After the caller's clauses the default
+//! order breaks ties (models: name ascending; versions: name ascending, then version
+//! descending), so the order is total and paging through a result set that does not change
+//! returns every item exactly once. Without clauses, versions come most recently updated first
+//! (MLflow's default `last_updated_timestamp DESC, name ASC, version_number DESC`).
+//! The grammar and the page tokens are [`mlops_mlflow::search`]'s.
 
 use std::cmp::Ordering;
 
+use mlops_mlflow::search::{self as grammar, AttributeRule, Dialect, Kind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
@@ -34,21 +39,10 @@ impl<T> Page<T> {
     }
 }
 
-/// Encode a result offset as an opaque page token.
-pub(crate) fn encode_page_token(offset: usize) -> String {
-    format!("o{offset:x}")
-}
-
-/// Decode a page token made by [`encode_page_token`] (`None` is the first page).
+/// Decode a page token (`None` is the first page).
 pub(crate) fn decode_page_token(token: Option<&str>) -> Result<usize> {
-    let Some(token) = token else { return Ok(0) };
-    token
-        .strip_prefix('o')
-        .filter(|hex| !hex.is_empty() && !hex.starts_with('+'))
-        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
-        .ok_or_else(|| {
-            RegistryError::invalid("page token", format!("{token:?} is not a page token"))
-        })
+    grammar::decode_page_token(token)
+        .map_err(|e| RegistryError::invalid("page token", e.to_string()))
 }
 
 /// A column results can be ordered by.
@@ -74,52 +68,62 @@ pub(crate) enum Target {
     Versions,
 }
 
+const NO_OPS: &[grammar::Comparator] = &[];
+
+/// The order keys of registered models: MLflow's SQL store refuses `creation_timestamp` and
+/// reads `timestamp` as the last update.
+const MODEL_ORDER: Dialect = Dialect {
+    entities: &[],
+    attribute_prefixes: &[],
+    attributes: &[
+        AttributeRule::new("name", &[], Kind::String, NO_OPS),
+        AttributeRule::new(
+            "last_updated_timestamp",
+            &["timestamp"],
+            Kind::Number,
+            NO_OPS,
+        ),
+    ],
+    bare_keys: true,
+    expected: "name, timestamp or last_updated_timestamp",
+};
+
+const VERSION_ORDER: Dialect = Dialect {
+    entities: &[],
+    attribute_prefixes: &[],
+    attributes: &[
+        AttributeRule::new("name", &[], Kind::String, NO_OPS),
+        AttributeRule::new("version_number", &[], Kind::Number, NO_OPS),
+        AttributeRule::new("creation_timestamp", &[], Kind::Number, NO_OPS),
+        AttributeRule::new("last_updated_timestamp", &[], Kind::Number, NO_OPS),
+    ],
+    bare_keys: true,
+    expected: "name, version_number, creation_timestamp or last_updated_timestamp",
+};
+
 /// Parse MLflow-style `order_by` clauses.
 ///
 /// # Errors
 /// [`RegistryError::InvalidArgument`] naming the clause and what is wrong with it.
 pub(crate) fn parse_order_by(clauses: &[String], target: Target) -> Result<Vec<OrderBy>> {
-    let mut out: Vec<OrderBy> = Vec::with_capacity(clauses.len());
-    for clause in clauses {
-        let bad =
-            |why: String| RegistryError::invalid("order_by clause", format!("{clause:?}: {why}"));
-        let mut words = clause.split_whitespace();
-        let Some(col) = words.next() else {
-            return Err(bad("empty clause".into()));
-        };
-        let col = col.trim_matches('`');
-        let column = match (col, target) {
-            ("name", _) => Column::Name,
-            ("version_number", Target::Versions) => Column::Version,
-            ("creation_timestamp", _) | ("timestamp", Target::Models) => Column::Created,
-            ("last_updated_timestamp", _) => Column::Updated,
-            _ => {
-                let allowed = match target {
-                    Target::Models => "name, creation_timestamp, timestamp, last_updated_timestamp",
-                    Target::Versions => {
-                        "name, version_number, creation_timestamp, last_updated_timestamp"
-                    }
-                };
-                return Err(bad(format!(
-                    "cannot order by {col:?}; expected one of {allowed}"
-                )));
-            }
-        };
-        let ascending = match words.next() {
-            None => true,
-            Some(d) if d.eq_ignore_ascii_case("asc") => true,
-            Some(d) if d.eq_ignore_ascii_case("desc") => false,
-            Some(d) => return Err(bad(format!("expected ASC or DESC, found {d:?}"))),
-        };
-        if let Some(extra) = words.next() {
-            return Err(bad(format!("unexpected {extra:?} after the direction")));
-        }
-        if out.iter().any(|o| o.column == column) {
-            return Err(bad(format!("{col:?} is ordered by twice")));
-        }
-        out.push(OrderBy { column, ascending });
-    }
-    Ok(out)
+    let dialect = match target {
+        Target::Models => &MODEL_ORDER,
+        Target::Versions => &VERSION_ORDER,
+    };
+    let parsed =
+        grammar::parse_order_by(clauses, dialect, true).map_err(|e| crate::search::invalid(&e))?;
+    Ok(parsed
+        .into_iter()
+        .map(|o| OrderBy {
+            column: match o.ident.key.as_str() {
+                "name" => Column::Name,
+                "version_number" => Column::Version,
+                "creation_timestamp" => Column::Created,
+                _ => Column::Updated,
+            },
+            ascending: o.ascending,
+        })
+        .collect())
 }
 
 fn directed(o: Ordering, ascending: bool) -> Ordering {
@@ -141,7 +145,18 @@ fn cmp_models(order: &[OrderBy], a: &RegisteredModel, b: &RegisteredModel) -> Or
     a.name.cmp(&b.name)
 }
 
+/// MLflow's default order of model versions: most recently updated first.
+const DEFAULT_VERSION_ORDER: &[OrderBy] = &[OrderBy {
+    column: Column::Updated,
+    ascending: false,
+}];
+
 fn cmp_versions(order: &[OrderBy], a: &ModelVersion, b: &ModelVersion) -> Ordering {
+    let order = if order.is_empty() {
+        DEFAULT_VERSION_ORDER
+    } else {
+        order
+    };
     for o in order {
         let c = match o.column {
             Column::Name => a.name.cmp(&b.name),
@@ -164,11 +179,12 @@ fn page_of<T: Clone, R: std::borrow::Borrow<T>>(
     cmp: fn(&[OrderBy], &T, &T) -> Ordering,
     page_token: Option<&str>,
     max_results: Option<usize>,
+    sort: bool,
 ) -> Result<Page<T>> {
     let offset = decode_page_token(page_token)?;
     let limit = max_results.unwrap_or(usize::MAX);
     let mut items: Box<dyn Iterator<Item = R>> = Box::new(items);
-    if !order.is_empty() {
+    if sort {
         let mut all: Vec<R> = items.collect();
         all.sort_by(|a, b| cmp(order, a.borrow(), b.borrow()));
         items = Box::new(all.into_iter());
@@ -181,7 +197,7 @@ fn page_of<T: Clone, R: std::borrow::Borrow<T>>(
     // A page size of 0 is an empty last page, not an endless run of empty pages.
     let more = limit > 0 && page.len() > limit;
     page.truncate(limit);
-    let next_page_token = more.then(|| encode_page_token(offset + page.len()));
+    let next_page_token = more.then(|| grammar::encode_page_token(offset + page.len()));
     Ok(Page {
         items: page,
         next_page_token,
@@ -197,16 +213,19 @@ pub(crate) fn page_models<'a>(
     search: &crate::store::Search,
 ) -> Result<Page<RegisteredModel>> {
     let order = parse_order_by(&search.order_by, Target::Models)?;
+    // Without clauses the models are already in the default order (by name).
+    let sort = !order.is_empty();
     page_of(
         models,
         &order,
         cmp_models,
         search.page_token.as_deref(),
         search.max_results,
+        sort,
     )
 }
 
-/// One page of versions; `versions` are the matches in (name, version descending) order.
+/// One page of versions (sorted here: the default order is by update time).
 ///
 /// # Errors
 /// A bad `order_by` clause or page token.
@@ -221,6 +240,7 @@ pub(crate) fn page_versions(
         cmp_versions,
         search.page_token.as_deref(),
         search.max_results,
+        true,
     )
 }
 
@@ -263,7 +283,15 @@ mod tests {
         assert_eq!(o.len(), 3);
         assert!(o[0].ascending && !o[1].ascending && o[2].ascending);
         assert_eq!(o[1].column, Column::Version);
-        for bad in ["", "name sideways", "name ASC extra", "stage", "name, name"] {
+        for bad in [
+            "",
+            "name sideways",
+            "name ASC extra",
+            "stage",
+            "name, name",
+            "name ",
+            "tags.x",
+        ] {
             let err = parse_order_by(&s(&[bad]), Target::Versions).unwrap_err();
             assert!(
                 matches!(
@@ -278,8 +306,7 @@ mod tests {
         }
         let err = parse_order_by(&s(&["version_number"]), Target::Models).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("cannot order by \"version_number\""),
+            err.to_string().contains("unknown key `version_number`"),
             "{err}"
         );
         let err = parse_order_by(&s(&["name", "name DESC"]), Target::Models).unwrap_err();
@@ -287,11 +314,20 @@ mod tests {
     }
 
     #[test]
-    fn page_tokens_round_trip() {
-        assert_eq!(
-            decode_page_token(Some(&encode_page_token(1234))).unwrap(),
-            1234
+    fn model_order_keys_follow_mlflow() {
+        // `timestamp` is the last update, as in MLflow's SQL store (not the creation time).
+        let o = parse_order_by(&s(&["timestamp DESC"]), Target::Models).unwrap();
+        assert_eq!(o[0].column, Column::Updated);
+        // MLflow refuses creation_timestamp for registered models, and a column twice.
+        assert!(parse_order_by(&s(&["creation_timestamp"]), Target::Models).is_err());
+        assert!(
+            parse_order_by(&s(&["timestamp", "last_updated_timestamp"]), Target::Models).is_err()
         );
+    }
+
+    #[test]
+    fn page_tokens_keep_their_format() {
+        assert_eq!(decode_page_token(Some("o4d2")).unwrap(), 1234);
         assert_eq!(decode_page_token(None).unwrap(), 0);
         for bad in ["", "o", "zz", "o+1", "oxyz"] {
             assert!(decode_page_token(Some(bad)).is_err(), "{bad}");

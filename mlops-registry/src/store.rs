@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::compare::Comparison;
-use crate::error::{RegistryError, Result};
-use crate::filter::Filter;
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, Digest, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
 };
 use crate::order::Page;
 use crate::policy::PromotionPolicy;
+use crate::search::Filter;
 use crate::uri::{ModelUri, VersionTarget};
 
 /// A request to register a model.
@@ -180,11 +180,11 @@ pub struct Search {
     /// At most this many results per page (all when `None`).
     pub max_results: Option<usize>,
     /// MLflow-style order clauses, `<column> [ASC|DESC]` (ascending by default), most
-    /// significant first. Models sort by `name`, `creation_timestamp` (alias `timestamp`) and
-    /// `last_updated_timestamp`; versions by `name`, `version_number`, `creation_timestamp` and
-    /// `last_updated_timestamp`. Ties are broken by the default order: models by name,
-    /// versions by name then version number descending. A bad clause is
-    /// [`RegistryError::InvalidArgument`] when the search runs.
+    /// significant first, each column once. Models sort by `name` and `last_updated_timestamp`
+    /// (alias `timestamp`); versions by `name`, `version_number`, `creation_timestamp` and
+    /// `last_updated_timestamp`. Ties are broken by name, then (versions) version number
+    /// descending; without clauses versions come most recently updated first, as in MLflow.
+    /// A bad clause is [`RegistryError::InvalidArgument`] when the search runs.
     pub order_by: Vec<String>,
     /// The [`Page::next_page_token`] of the previous page (the first page when `None`). Tokens
     /// are opaque; pass the same filter and order with them.
@@ -235,7 +235,8 @@ impl Search {
 /// A model registry backend: MLflow's Model Registry operations, one method each.
 ///
 /// Object-safe and synchronous: `Arc<dyn RegistryStore>` works. Registered models are listed
-/// in name order; versions in (name, version descending) order, as MLflow's clients show them.
+/// in name order; versions, without an `order_by`, most recently updated first (then name,
+/// then version descending), as MLflow's stores list them.
 pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// Register a model.
     ///
@@ -389,7 +390,8 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// [`RegistryError::NotFound`] for an unknown model, version or tag.
     fn delete_version_tag(&self, name: &str, version: ModelVersionNumber, key: &str) -> Result<()>;
 
-    /// The audit history of a model's stage and alias changes, oldest first.
+    /// The audit history of a model, oldest first: version creations and deletions, stage and
+    /// alias changes, renames.
     ///
     /// # Errors
     /// [`RegistryError::NotFound`].
@@ -527,7 +529,7 @@ pub trait RegistryStoreExt: RegistryStore {
             match self.resolve(&ModelUri::new(name, VersionTarget::Stage(stage))?) {
                 Ok(v) => out.push(self.get_model_version(name, v)?),
                 Err(RegistryError::NotFound {
-                    kind: "model version",
+                    kind: EntityKind::ModelVersion,
                     ..
                 }) => {}
                 Err(e) => return Err(e),
@@ -544,14 +546,13 @@ pub trait RegistryStoreExt: RegistryStore {
         self.get_registered_model(name)?;
         let mut filter = Filter::all();
         filter.push_name_eq(name);
-        let mut v = self
+        Ok(self
             .search_model_versions(&Search {
                 filter,
+                order_by: vec!["version_number ASC".to_owned()],
                 ..Search::default()
             })?
-            .items;
-        v.reverse();
-        Ok(v)
+            .items)
     }
 
     /// The comparison table of a model's versions (see [`Comparison`]).

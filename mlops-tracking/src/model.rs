@@ -440,20 +440,16 @@ pub struct Page<T> {
     pub next_page_token: Option<String>,
 }
 
-/// Encode a result offset as an opaque page token.
+/// Encode a result offset as an opaque page token (the shared format of
+/// [`mlops_mlflow::search::encode_page_token`]).
 pub(crate) fn encode_page_token(offset: usize) -> String {
-    format!("o{offset:x}")
+    mlops_mlflow::search::encode_page_token(offset)
 }
 
 /// Decode a page token made by [`encode_page_token`].
 pub(crate) fn decode_page_token(token: Option<&str>) -> Result<usize> {
-    let Some(token) = token else { return Ok(0) };
-    token
-        .strip_prefix('o')
-        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
-        .ok_or_else(|| {
-            TrackingError::invalid("page token", format!("{token:?} is not a page token"))
-        })
+    mlops_mlflow::search::decode_page_token(token)
+        .map_err(|e| TrackingError::invalid("page token", e.to_string()))
 }
 
 /// Options of [`TrackingBackend::create_run`](crate::TrackingBackend::create_run).

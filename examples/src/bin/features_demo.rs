@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use mlops_features::{
     EntityFrame, EntityKey, FeatureDef, FeatureGroup, FeatureStatus, FeatureStore,
-    HistoricalOptions, KeyType, ManualClock, Record, ScanOptions, Timestamp, Value, ValueType,
+    HistoricalOptions, KeyType, ManualClock, Record, ScanOptions, StoreOptions, Timestamp, Value,
+    ValueType,
 };
 
 fn check(ok: bool, what: &str) -> Result<(), String> {
@@ -48,7 +49,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // A fixed clock keeps the run deterministic: 2024-06-01 12:00 UTC.
     let t0: Timestamp = "2024-06-01T12:00:00Z".parse()?;
     let clock = ManualClock::new(t0);
-    let store = FeatureStore::open_with(&dir, true, Arc::new(clock.clone()))?;
+    let store =
+        FeatureStore::open_with(&dir, StoreOptions::default().clock(Arc::new(clock.clone())))?;
 
     println!("== register the feature group");
     let group = FeatureGroup::builder("user_features")
@@ -130,8 +132,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .offline_rows(&g.name, None, &ScanOptions::default())?
             .len();
         println!(
-            "  {} v{} ({n} records), entity key: {}, ttl: {:?}",
-            g.name, g.version, g.entity[0].name, g.ttl
+            "  {} v{} ({n} records), entity key: {}, ttl: {}",
+            g.name,
+            g.version,
+            g.entity[0].name,
+            g.ttl_display()
         );
     }
 

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mlops_dvc::{InMemoryContentStore, Repository};
-use mlops_features::{FeatureStore, FileOfflineStore, FileOnlineStore, ManualClock, Timestamp};
+use mlops_features::{FeatureStore, FileOfflineStore, FileOnlineStore, Timestamp};
 use mlops_pipeline::{
     Event, FileCache, InMemoryCache, Observer, Pipeline, RunOptions, RunReport, StepCache,
     StepStatus,
@@ -142,11 +142,46 @@ pub(crate) fn date(ms: i64) -> String {
     )
 }
 
-/// A clock starting at `start_ms` that advances `step_ms` per reading: deterministic
-/// timestamps for the tracking store, the registry and the data versions.
-fn stepping_clock(start_ms: i64, step_ms: i64) -> impl Fn() -> i64 + Send + Sync + 'static {
-    let n = Arc::new(AtomicI64::new(0));
-    move || start_ms + step_ms * n.fetch_add(1, Ordering::Relaxed)
+/// The demo's one clock, read by every crate that takes a clock (data versions, the feature
+/// store, the tracker, the registry): simulated time that starts at the training cutoff
+/// ([`CUTOFF_MS`], 2026-01-26) and moves forward only, one millisecond per reading so that
+/// timestamps are distinct and ordered; the `serve` step moves it to [`SERVE_MS`] (2026-02-01).
+/// The pipeline's own step timings are real durations and do not read it.
+#[derive(Debug, Clone)]
+pub(crate) struct DemoClock(Arc<AtomicI64>);
+
+impl DemoClock {
+    fn new(start_ms: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(start_ms)))
+    }
+
+    /// The current simulated time in ms; the clock then moves on by one millisecond.
+    pub(crate) fn tick_ms(&self) -> i64 {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Move the clock forward to `ms` (never back).
+    pub(crate) fn advance_to(&self, ms: i64) {
+        self.0.fetch_max(ms, Ordering::SeqCst);
+    }
+}
+
+impl mlops_dvc::Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.tick_ms())
+    }
+}
+
+impl mlops_features::Clock for DemoClock {
+    fn now(&self) -> Timestamp {
+        ts(self.tick_ms())
+    }
+}
+
+impl mlops_registry::Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.tick_ms())
+    }
 }
 
 fn datetime(ms: i64) -> DateTime<Utc> {
@@ -219,6 +254,8 @@ impl Layout {
 
 /// The backends every step shares.
 pub(crate) struct Env {
+    /// The one clock every crate reads (see [`DemoClock`]).
+    pub(crate) clock: DemoClock,
     pub(crate) layout: Layout,
     pub(crate) memory: bool,
     pub(crate) bad_data: bool,
@@ -245,10 +282,8 @@ type Backends = (
 );
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
-    let dvc_clock = stepping_clock(CUTOFF_MS, 1000);
-    let registry_clock = stepping_clock(CUTOFF_MS + HOUR_MS, 1000);
-    let registry_clock: mlops_registry::Clock = Arc::new(move || datetime(registry_clock()));
-    let feature_clock = ManualClock::new(ts(SERVE_MS));
+    let clock = DemoClock::new(CUTOFF_MS);
+    let registry_clock: Arc<dyn mlops_registry::Clock> = Arc::new(clock.clone());
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
         // The working copy and the version logs are files; the content store is in memory.
         if layout.data.exists() {
@@ -256,10 +291,10 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
         }
         (
             Repository::with_store(&layout.data, Arc::new(InMemoryContentStore::new()))?,
-            // No periodic eviction: the serve step shows an expired entity as OutsideMaxAge
-            // (evicting it would reclaim its memory and make it NotFound instead).
+            // No periodic eviction (it would only reclaim memory: an evicted entity still reads
+            // OutsideMaxAge in the serve step).
             FeatureStore::builder()
-                .clock(feature_clock)
+                .clock(Arc::new(clock.clone()))
                 .evict_interval(None)
                 .build()?,
             Arc::new(InMemoryTrackingBackend::new()),
@@ -276,7 +311,7 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
                     .online(FileOnlineStore::open(dir.join("online"))?)
                     .offline(FileOfflineStore::open(dir.join("offline"))?)
                     .registry_file(dir.join("registry.json"))
-                    .clock(feature_clock)
+                    .clock(Arc::new(clock.clone()))
                     .evict_interval(None)
                     .build()?
             },
@@ -285,13 +320,16 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
             Arc::new(FileCache::open(&layout.cache)?),
         )
     };
-    let repo = repo.with_clock(Arc::new(mlops_dvc::FnClock(move || datetime(dvc_clock()))));
-    // One millisecond per reading: the tracker also reads its clock to decide when buffered
-    // metrics are a flush interval (1 s) old, so a faster simulated clock would flush (and
-    // fsync) on every epoch.
-    let tracker =
-        Tracker::from_arc(tracking).with_clock(stepping_clock(CUTOFF_MS + 2 * HOUR_MS, 1));
+    let repo = repo.with_clock(Arc::new(clock.clone()));
+    // One millisecond per reading matters here: the tracker also reads its clock to decide when
+    // buffered metrics are a flush interval (1 s) old, so a faster clock would flush (and fsync)
+    // on every epoch.
+    let tracker = {
+        let clock = clock.clone();
+        Tracker::from_arc(tracking).with_clock(move || clock.tick_ms())
+    };
     let env = Env {
+        clock,
         layout,
         memory: opts.memory,
         bad_data: opts.bad_data,

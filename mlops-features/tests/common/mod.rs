@@ -47,8 +47,9 @@ pub fn to_row(&(k, e, c, x): &(i64, i64, Option<i64>, i64)) -> FeatureRow {
     r
 }
 
-/// Model: key -> (event, effective created, x).
-pub type Model = BTreeMap<i64, (i64, i64, i64)>;
+/// Model: key -> (event, effective created, x, evicted). An evicted row keeps its version and
+/// reads as expired (with its event time) from then on.
+pub type Model = BTreeMap<i64, (i64, i64, i64, bool)>;
 
 pub fn check_online(store: &dyn OnlineStore, model: &Model, now: i64) {
     let keys: Vec<EntityKey> = (0..KEYS).map(EntityKey::from).collect();
@@ -62,11 +63,11 @@ pub fn check_online(store: &dyn OnlineStore, model: &Model, now: i64) {
     for (k, got) in (0..KEYS).zip(&out) {
         match model.get(&k) {
             None => assert_eq!(got.status, FeatureStatus::NotFound, "key {k}"),
-            Some(&(e, _, _)) if now - e > TTL => {
+            Some(&(e, _, _, evicted)) if evicted || now - e > TTL => {
                 assert_eq!(got.status, FeatureStatus::OutsideMaxAge, "key {k}");
                 assert_eq!(got.event_ts, Some(Timestamp::from_secs(e)));
             }
-            Some(&(e, _, x)) => {
+            Some(&(e, _, x, _)) => {
                 assert_eq!(
                     (got.status, &got.value),
                     (FeatureStatus::Present, &Value::Int64(x)),
@@ -76,7 +77,8 @@ pub fn check_online(store: &dyn OnlineStore, model: &Model, now: i64) {
             }
         }
     }
-    assert_eq!(store.entity_count("g").unwrap(), model.len());
+    let live = model.values().filter(|v| !v.3).count();
+    assert_eq!(store.entity_count("g").unwrap(), live);
 }
 
 pub fn run_online(ops: &[Op], open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
@@ -89,7 +91,7 @@ pub fn run_online(ops: &[Op], open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
                 let batch: Vec<FeatureRow> = rows.iter().map(to_row).collect();
                 store.write_batch("g", &batch).unwrap();
                 for &(k, e, c, x) in rows {
-                    let v = (e, e + c.unwrap_or(0), x);
+                    let v = (e, e + c.unwrap_or(0), x, false);
                     let entry = model.entry(k).or_insert(v);
                     if (v.0, v.1) >= (entry.0, entry.1) {
                         *entry = v;
@@ -97,10 +99,15 @@ pub fn run_online(ops: &[Op], open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
                 }
             }
             Op::Evict(now) => {
-                let before = model.len();
-                model.retain(|_, &mut (e, _, _)| now - e <= TTL);
+                let mut newly = 0;
+                for v in model.values_mut() {
+                    if !v.3 && now - v.0 > TTL {
+                        v.3 = true;
+                        newly += 1;
+                    }
+                }
                 let removed = store.evict_expired(Timestamp::from_secs(*now)).unwrap();
-                assert_eq!(removed, before - model.len());
+                assert_eq!(removed, newly);
             }
             Op::Read(now) => check_online(&*store, &model, *now),
             Op::Reopen => {

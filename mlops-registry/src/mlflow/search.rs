@@ -1,7 +1,7 @@
 //! Search requests: which clauses of a [`Filter`] MLflow's server can evaluate, and the query
 //! parameters of one page (`filter`, `max_results`, `order_by`, `page_token`).
 
-use crate::filter::{Clause, Filter, Key, Op, Value};
+use crate::search::{Clause, Filter, Key, Op, Value};
 
 /// The query of one page of `registered-models/search` or `model-versions/search`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,8 +83,8 @@ fn quote_list(items: &[Value], prefix: &str) -> Option<String> {
 }
 
 /// One clause for the server, and whether its server semantics are exactly ours.
-fn clause(c: &Clause, target: Target, prefix: &str) -> Option<(String, bool)> {
-    match (&c.key, c.op, &c.value) {
+fn clause(key: &Key, c: &Clause, target: Target, prefix: &str) -> Option<(String, bool)> {
+    match (key, c.op, &c.value) {
         (Key::Name, Op::Eq, Value::Str(s)) => {
             Some((format!("name = {}", quote(&format!("{prefix}{s}"))?), true))
         }
@@ -126,10 +126,10 @@ pub(crate) fn pushdown(filter: &Filter, target: Target, prefix: &str) -> Pushdow
     let mut parts = Vec::new();
     let mut exact = true;
     let mut has_name = false;
-    for c in filter.clauses() {
-        match clause(c, target, prefix) {
+    for (k, c) in filter.keyed() {
+        match clause(k, c, target, prefix) {
             Some((s, e)) => {
-                has_name |= c.key == Key::Name;
+                has_name |= *k == Key::Name;
                 exact &= e;
                 parts.push(s);
             }

@@ -1,104 +1,57 @@
-//! The shared conformance suites of [`OnlineStore`] and [`OfflineStore`].
-//!
-//! Plain functions over `&dyn OnlineStore` / `&dyn OfflineStore` that panic on a violation, so a
-//! third-party backend (enable the `conformance` feature) runs exactly the checks the built-in
-//! ones run. [`online_store_conformance!`](crate::online_store_conformance) and
-//! [`offline_store_conformance!`](crate::offline_store_conformance) stamp one `#[test]` per case.
-//! Each case registers its own uniquely named group, so cases do not depend on each other.
-#![allow(clippy::missing_panics_doc, clippy::too_many_lines)]
+//! The cases of the [`OnlineStore`] conformance suite (see the [module docs](super)).
 
-use std::ops::ControlFlow;
 use std::time::Duration;
 
+use super::{
+    Capabilities, Subject, TTL, all_types_group, all_types_values, read, read_x, small_group, t,
+    x_row,
+};
 use crate::group::{FeatureDef, FeatureGroup, FeatureRow};
-use crate::model::{EntityKey, KeyPart, KeyType, Timestamp, Value, ValueType};
-use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions};
+use crate::model::{EntityKey, KeyPart, KeyType, Value, ValueType};
 use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest};
-use crate::pit::{EntityFrame, HistoricalOptions, join_group};
 
-/// The TTL of the test groups: one hour.
-pub const TTL: Duration = Duration::from_secs(3600);
+/// A case of the online suite.
+pub type Case = fn(&Subject<dyn OnlineStore>, &Capabilities);
 
-/// Seconds as a timestamp.
-#[must_use]
-pub fn t(secs: i64) -> Timestamp {
-    Timestamp::from_secs(secs)
-}
-
-/// A group named `name` with one feature of every type (`b`, `i`, `f`, `f32`, `s`, `ts`, `by`,
-/// `v`), a string entity key `user_id` and a one-hour TTL.
-#[must_use]
-pub fn all_types_group(name: &str) -> FeatureGroup {
-    FeatureGroup::builder(name)
-        .entity("user_id", KeyType::String)
-        .feature("b", ValueType::Bool)
-        .feature("i", ValueType::Int64)
-        .feature("f", ValueType::Float64)
-        .feature("f32", ValueType::Float32)
-        .feature("s", ValueType::String)
-        .feature("ts", ValueType::Timestamp)
-        .feature("by", ValueType::Bytes)
-        .feature("v", ValueType::Float32Vector)
-        .ttl(TTL)
-        .build()
-        .expect("valid group")
-}
-
-/// A group named `name` with one `Int64` feature `x`, a string key and the given TTL.
-#[must_use]
-pub fn small_group(name: &str, ttl: Option<Duration>) -> FeatureGroup {
-    let b = FeatureGroup::builder(name)
-        .entity("user_id", KeyType::String)
-        .feature("x", ValueType::Int64);
-    match ttl {
-        Some(d) => b.ttl(d).build(),
-        None => b.build(),
-    }
-    .expect("valid group")
-}
-
-/// One row of every type, seeded by `n`.
-#[must_use]
-pub fn all_types_values(n: i64) -> Vec<Value> {
-    vec![
-        Value::Bool(n % 2 == 0),
-        Value::Int64(n),
-        Value::Float64(n as f64 + 0.5),
-        Value::Float32(n as f32 - 0.25),
-        Value::String(format!("s{n}")),
-        Value::Timestamp(t(n)),
-        Value::Bytes(vec![n as u8, 0, 255]),
-        Value::Float32Vector(vec![n as f32, 1.5]),
-    ]
-}
-
-fn x_row(key: &str, event: i64, created: Option<i64>, x: i64) -> FeatureRow {
-    let mut r = FeatureRow::new(key, t(event), vec![Value::Int64(x)]);
-    r.created_ts = created.map(t);
-    r
-}
-
-/// Read `features` of `keys` at `now`.
-pub fn read(
-    store: &dyn OnlineStore,
-    group: &str,
-    keys: &[EntityKey],
-    features: &[usize],
-    now: Timestamp,
-) -> Vec<FeatureValue> {
-    let mut out = vec![FeatureValue::default(); keys.len() * features.len()];
-    store
-        .read(&ReadRequest::new(group, keys, features, now), &mut out)
-        .expect("read");
-    out
-}
-
-fn read_x(store: &dyn OnlineStore, group: &str, key: &str, now: i64) -> FeatureValue {
-    read(store, group, &[EntityKey::from(key)], &[0], t(now)).remove(0)
-}
+/// Every case of the online suite, by name.
+pub const CASES: &[(&str, Case)] = &[
+    ("online_round_trip_all_types", online_round_trip_all_types),
+    ("online_not_found_and_null", online_not_found_and_null),
+    ("online_newest_event_wins", online_newest_event_wins),
+    (
+        "online_newest_wins_within_a_batch",
+        online_newest_wins_within_a_batch,
+    ),
+    (
+        "online_ties_by_created_then_arrival",
+        online_ties_by_created_then_arrival,
+    ),
+    ("online_ttl_and_eviction", online_ttl_and_eviction),
+    (
+        "online_expired_at_write_not_stored",
+        online_expired_at_write_not_stored,
+    ),
+    ("online_zero_ttl_refused", online_zero_ttl_refused),
+    (
+        "online_wrong_key_type_is_an_error",
+        online_wrong_key_type_is_an_error,
+    ),
+    (
+        "online_bad_batch_rejected_whole",
+        online_bad_batch_rejected_whole,
+    ),
+    ("online_schema_evolution", online_schema_evolution),
+    (
+        "online_compound_keys_and_batches",
+        online_compound_keys_and_batches,
+    ),
+    ("online_survives_reopen", online_survives_reopen),
+];
 
 /// Every type round-trips; statuses and event times are reported.
-pub fn online_round_trip_all_types(store: &dyn OnlineStore) {
+pub fn online_round_trip_all_types(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = all_types_group("conf_types");
     store.apply_group(&g).unwrap();
     let rows: Vec<FeatureRow> = (0..10)
@@ -135,7 +88,9 @@ pub fn online_round_trip_all_types(store: &dyn OnlineStore) {
 }
 
 /// Unknown entities are `NotFound`; null values are `Null`; unknown groups are errors.
-pub fn online_not_found_and_null(store: &dyn OnlineStore) {
+pub fn online_not_found_and_null(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = all_types_group("conf_missing");
     store.apply_group(&g).unwrap();
     let mut values = all_types_values(1);
@@ -186,7 +141,9 @@ pub fn online_not_found_and_null(store: &dyn OnlineStore) {
 }
 
 /// An older event never replaces a newer one, across batches.
-pub fn online_newest_event_wins(store: &dyn OnlineStore) {
+pub fn online_newest_event_wins(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_newest", None);
     store.apply_group(&g).unwrap();
     store
@@ -205,7 +162,9 @@ pub fn online_newest_event_wins(store: &dyn OnlineStore) {
 }
 
 /// Within one batch, in any order, the newest event wins.
-pub fn online_newest_wins_within_a_batch(store: &dyn OnlineStore) {
+pub fn online_newest_wins_within_a_batch(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_batch_order", None);
     store.apply_group(&g).unwrap();
     let versions = [(100, 1), (300, 3), (200, 2)];
@@ -234,7 +193,12 @@ pub fn online_newest_wins_within_a_batch(store: &dyn OnlineStore) {
 }
 
 /// Equal event times: the larger created time wins, then the later arrival.
-pub fn online_ties_by_created_then_arrival(store: &dyn OnlineStore) {
+pub fn online_ties_by_created_then_arrival(
+    subject: &Subject<dyn OnlineStore>,
+    caps: &Capabilities,
+) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_ties", None);
     store.apply_group(&g).unwrap();
     store
@@ -262,7 +226,9 @@ pub fn online_ties_by_created_then_arrival(store: &dyn OnlineStore) {
 }
 
 /// TTL is applied on reads: an old value is `OutsideMaxAge` and not returned; eviction frees it.
-pub fn online_ttl_and_eviction(store: &dyn OnlineStore) {
+pub fn online_ttl_and_eviction(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_ttl", Some(TTL));
     store.apply_group(&g).unwrap();
     let ttl = 3600;
@@ -287,14 +253,34 @@ pub fn online_ttl_and_eviction(store: &dyn OnlineStore) {
     let v = read_x(store, &g.name, "old", 2 * 365 * 86_400);
     assert_eq!(v.status, FeatureStatus::OutsideMaxAge);
     assert_eq!(read_x(store, &g.name, "new", 10_001).value, Value::Int64(2));
-    assert_eq!(store.evict_expired(t(10_000)).unwrap(), 1);
-    assert_eq!(store.entity_count(&g.name).unwrap(), 1);
+    let before = read_x(store, &g.name, "old", 10_000);
+    let evicted = store.evict_expired(t(10_000)).unwrap();
+    if caps.eviction {
+        assert_eq!(evicted, 1);
+        assert_eq!(store.entity_count(&g.name).unwrap(), 1);
+        // Evicting again finds nothing new.
+        assert_eq!(store.evict_expired(t(10_000)).unwrap(), 0);
+    }
+    // Eviction is an optimisation, never a change of answer: the evicted row still reads
+    // `OutsideMaxAge` with its event time.
+    let after = read_x(store, &g.name, "old", 10_000);
+    assert_eq!(after, before);
     assert_eq!(
-        read_x(store, &g.name, "old", 10_000).status,
-        FeatureStatus::NotFound
+        (after.status, after.event_ts),
+        (FeatureStatus::OutsideMaxAge, Some(t(0)))
     );
     assert_eq!(read_x(store, &g.name, "new", 10_000).value, Value::Int64(2));
-    // A freed slot is reused by the next entity.
+    // An older row arriving after the eviction does not take the evicted row's place.
+    let stats = store
+        .write_batch(&g.name, &[x_row("old", -5, None, 9)])
+        .unwrap();
+    assert_eq!((stats.written, stats.stale), (0, 1));
+    assert_eq!(read_x(store, &g.name, "old", 10_000), before);
+    // A newer row for the evicted entity is served again.
+    store
+        .write_batch(&g.name, &[x_row("old", 10_500, None, 3)])
+        .unwrap();
+    assert_eq!(read_x(store, &g.name, "old", 10_500).value, Value::Int64(3));
     store
         .write_batch(&g.name, &[x_row("newer", 10_500, None, 3)])
         .unwrap();
@@ -302,7 +288,9 @@ pub fn online_ttl_and_eviction(store: &dyn OnlineStore) {
         read_x(store, &g.name, "newer", 10_500).value,
         Value::Int64(3)
     );
-    assert_eq!(store.entity_count(&g.name).unwrap(), 2);
+    if caps.eviction {
+        assert_eq!(store.entity_count(&g.name).unwrap(), 3);
+    }
     // No TTL: never expires.
     let forever = small_group("conf_ttl_none", None);
     store.apply_group(&forever).unwrap();
@@ -315,8 +303,164 @@ pub fn online_ttl_and_eviction(store: &dyn OnlineStore) {
     );
 }
 
+/// A row already past its TTL at the write's time is not stored and is counted as expired,
+/// not as written.
+pub fn online_expired_at_write_not_stored(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
+    let g = small_group("conf_expired_write", Some(TTL));
+    store.apply_group(&g).unwrap();
+    let now = t(10_000);
+    let stats = store
+        .write_batch_at(
+            &g.name,
+            &[
+                x_row("fresh", 9_000, None, 1),
+                x_row("stale", 10_000 - 3601, None, 2),
+                x_row("edge", 10_000 - 3600, None, 3),
+            ],
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        (stats.written, stats.stale, stats.expired),
+        (2, 0, 1),
+        "{stats:?}"
+    );
+    assert_eq!(store.entity_count(&g.name).unwrap(), 2);
+    assert_eq!(
+        read_x(store, &g.name, "stale", 10_000).status,
+        FeatureStatus::NotFound
+    );
+    assert_eq!(
+        read_x(store, &g.name, "edge", 10_000).value,
+        Value::Int64(3)
+    );
+    // Without a TTL nothing is ever expired at write.
+    let forever = small_group("conf_expired_write_none", None);
+    store.apply_group(&forever).unwrap();
+    let stats = store
+        .write_batch_at(&forever.name, &[x_row("u", 0, None, 1)], now)
+        .unwrap();
+    assert_eq!((stats.written, stats.expired), (1, 0));
+}
+
+/// "No TTL" is `None` (never expires); a zero TTL is refused as ambiguous.
+pub fn online_zero_ttl_refused(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
+    let mut g = small_group("conf_zero_ttl", None);
+    g.ttl = Some(Duration::ZERO);
+    let err = store.apply_group(&g).unwrap_err();
+    assert!(
+        matches!(err, crate::FeatureError::InvalidArgument { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("conf_zero_ttl"), "{err}");
+    assert!(store.groups().unwrap().iter().all(|x| x.name != g.name));
+    // Evolving a group to a zero TTL is refused too.
+    let ok = small_group("conf_zero_ttl_evolve", Some(TTL));
+    store.apply_group(&ok).unwrap();
+    let mut zero = ok.clone();
+    zero.ttl = Some(Duration::ZERO);
+    assert!(store.apply_group(&zero).is_err());
+    assert_eq!(
+        store
+            .groups()
+            .unwrap()
+            .iter()
+            .find(|x| x.name == ok.name)
+            .and_then(|x| x.ttl),
+        Some(TTL)
+    );
+}
+
+/// A key of the wrong type (a string for an `Int64` key column, or the reverse) is a
+/// `KeyTypeMismatch` naming the group, the column and both types, never `NotFound`.
+pub fn online_wrong_key_type_is_an_error(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
+    let ints = FeatureGroup::builder("conf_int_keys")
+        .entity("account_id", KeyType::Int64)
+        .feature("x", ValueType::Int64)
+        .build()
+        .unwrap();
+    store.apply_group(&ints).unwrap();
+    store
+        .write_batch(
+            &ints.name,
+            &[FeatureRow::new(7_i64, t(1), vec![Value::Int64(1)])],
+        )
+        .unwrap();
+    let strs = small_group("conf_str_keys", None);
+    store.apply_group(&strs).unwrap();
+    store
+        .write_batch(&strs.name, &[x_row("7", 1, None, 2)])
+        .unwrap();
+    let cases = [
+        (
+            &ints.name,
+            "account_id",
+            EntityKey::from("7"),
+            "int64",
+            "string",
+        ),
+        (
+            &strs.name,
+            "user_id",
+            EntityKey::from(7_i64),
+            "string",
+            "int64",
+        ),
+    ];
+    for (group, column, key, expected, got) in cases {
+        let mut out = vec![FeatureValue::default(); 2];
+        // The wrong key next to a right one (which exists): the whole read is refused.
+        let right = if group == &ints.name {
+            EntityKey::from(7_i64)
+        } else {
+            EntityKey::from("7")
+        };
+        let keys = [right, key];
+        let err = store
+            .read(&ReadRequest::new(group, &keys, &[0], t(2)), &mut out)
+            .unwrap_err();
+        match &err {
+            crate::FeatureError::KeyTypeMismatch {
+                group: g,
+                column: c,
+                expected: e,
+                got: o,
+            } => {
+                assert_eq!((g.as_str(), c.as_str()), (group.as_str(), column), "{err}");
+                assert_eq!(
+                    (e.to_string(), o.to_string()),
+                    (expected.into(), got.into())
+                );
+            }
+            other => panic!("expected KeyTypeMismatch, got {other:?}"),
+        }
+        let msg = err.to_string();
+        for part in [group.as_str(), column, expected, got] {
+            assert!(msg.contains(part), "{msg} lacks {part}");
+        }
+    }
+    // A key with too many parts is a bad argument, not "not found" either.
+    let mut out = vec![FeatureValue::default(); 1];
+    let long = [EntityKey::new(&[KeyPart::Int64(7), KeyPart::Int64(8)])];
+    let err = store
+        .read(&ReadRequest::new(&ints.name, &long, &[0], t(2)), &mut out)
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::FeatureError::InvalidArgument { .. }),
+        "{err}"
+    );
+}
+
 /// A bad row rejects the whole batch, naming the row and field, and nothing is written.
-pub fn online_bad_batch_rejected_whole(store: &dyn OnlineStore) {
+pub fn online_bad_batch_rejected_whole(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_bad", None);
     store.apply_group(&g).unwrap();
     let rows = vec![
@@ -344,7 +488,9 @@ pub fn online_bad_batch_rejected_whole(store: &dyn OnlineStore) {
 }
 
 /// Adding features keeps the stored rows (new features read null); changing a type is refused.
-pub fn online_schema_evolution(store: &dyn OnlineStore) {
+pub fn online_schema_evolution(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = small_group("conf_evolve", None);
     store.apply_group(&g).unwrap();
     store
@@ -393,7 +539,9 @@ pub fn online_schema_evolution(store: &dyn OnlineStore) {
 }
 
 /// Compound keys; batch reads keep request order and duplicates; strided output.
-pub fn online_compound_keys_and_batches(store: &dyn OnlineStore) {
+pub fn online_compound_keys_and_batches(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let store = &*subject.store;
     let g = FeatureGroup::builder("conf_compound")
         .entity("user_id", KeyType::String)
         .entity("merchant_id", KeyType::Int64)
@@ -486,7 +634,12 @@ pub fn online_compound_keys_and_batches(store: &dyn OnlineStore) {
 }
 
 /// The latest values, ties, evictions and evolutions survive close and reopen.
-pub fn online_survives_reopen(open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
+pub fn online_survives_reopen(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
+    let _ = caps;
+    let Some(reopen) = &subject.reopen else {
+        return;
+    };
+    let open = || reopen();
     let g = small_group("conf_reopen", Some(TTL));
     let g_types = all_types_group("conf_reopen_types");
     {
@@ -526,9 +679,11 @@ pub fn online_survives_reopen(open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
     assert_eq!(g2.features.len(), 2);
     assert_eq!(read_x(&*store, &g.name, "a", 300).value, Value::Int64(2));
     assert_eq!(read_x(&*store, &g.name, "b", 300).value, Value::Int64(6));
+    // The evicted row still reads as expired, with its event time.
+    let gone = read_x(&*store, &g.name, "gone", 3651 + 50);
     assert_eq!(
-        read_x(&*store, &g.name, "gone", 300).status,
-        FeatureStatus::NotFound
+        (gone.status, gone.event_ts),
+        (FeatureStatus::OutsideMaxAge, Some(t(0)))
     );
     assert_eq!(store.entity_count(&g.name).unwrap(), 2);
     let all: Vec<usize> = (0..8).collect();
@@ -557,186 +712,4 @@ pub fn online_survives_reopen(open: &mut dyn FnMut() -> Box<dyn OnlineStore>) {
     drop(store);
     let store = open();
     assert_eq!(read_x(&*store, &g.name, "a", 300).value, Value::Int64(2));
-}
-
-/// Stamp one `#[test]` per online conformance case. `$make` is an expression returning
-/// `(guard, store)`; the guard (e.g. a temp dir) lives as long as the test.
-#[macro_export]
-macro_rules! online_store_conformance {
-    ($make:expr) => {
-        $crate::online_store_conformance!(@cases $make;
-            online_round_trip_all_types, online_not_found_and_null, online_newest_event_wins,
-            online_newest_wins_within_a_batch, online_ties_by_created_then_arrival,
-            online_ttl_and_eviction, online_bad_batch_rejected_whole, online_schema_evolution,
-            online_compound_keys_and_batches);
-    };
-    (@cases $make:expr; $($case:ident),*) => {$(
-        #[test]
-        fn $case() {
-            let (_guard, store) = $make;
-            $crate::conformance::$case(&store);
-        }
-    )*};
-}
-
-/// Rows come back in arrival order, all types intact, filtered by the event-time window.
-pub fn offline_append_and_scan(store: &dyn OfflineStore) {
-    let g = "conf_off_scan";
-    let rows: Vec<FeatureRow> = (0..20)
-        .map(|n| FeatureRow::new(format!("u{}", n % 3), t(20 - n), all_types_values(n)))
-        .collect();
-    store.append(g, &rows[..10]).unwrap();
-    store.append(g, &rows[10..]).unwrap();
-    store.append(g, &[]).unwrap();
-    assert_eq!(store.rows(g, &ScanOptions::default()).unwrap(), rows);
-    let window = ScanOptions::window(Some(t(5)), Some(t(10)));
-    let got = store.rows(g, &window).unwrap();
-    let want: Vec<FeatureRow> = rows
-        .iter()
-        .filter(|r| window.contains(r.event_ts))
-        .cloned()
-        .collect();
-    assert_eq!(got.len(), 5);
-    assert_eq!(got, want);
-    let mut seen = 0;
-    store
-        .scan(g, &ScanOptions::default(), &mut |_| {
-            seen += 1;
-            if seen == 3 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .unwrap();
-    assert_eq!(seen, 3);
-    assert!(store.groups().unwrap().iter().any(|x| x == g));
-    assert!(
-        store
-            .rows("conf_off_never_written", &ScanOptions::default())
-            .unwrap()
-            .is_empty()
-    );
-    assert!(store.append("../escape", &rows).is_err());
-    assert!(
-        store.rows("../escape", &ScanOptions::default()).is_err()
-            || store
-                .rows("../escape", &ScanOptions::default())
-                .unwrap()
-                .is_empty()
-    );
-    // NaN survives bit-exactly.
-    let nan = FeatureRow::new("n", t(1), vec![Value::Float64(f64::NAN)]);
-    store.append("conf_off_nan", &[nan]).unwrap();
-    let back = store.rows("conf_off_nan", &ScanOptions::default()).unwrap();
-    assert!(matches!(back[0].values[0], Value::Float64(x) if x.is_nan()));
-}
-
-fn pit(
-    store: &dyn OfflineStore,
-    g: &FeatureGroup,
-    frame: &EntityFrame,
-    opts: &HistoricalOptions,
-) -> Vec<Value> {
-    let mut cols = vec![vec![Value::Null; frame.len()]];
-    join_group(store, g, &[0], frame, opts, &mut cols).unwrap();
-    cols.remove(0)
-}
-
-/// The point-in-time join over this store: newest row at or before each entity row, ties by
-/// created time then arrival, TTL window, every row kept in order (duplicates too), as-of cut.
-pub fn offline_point_in_time_join(store: &dyn OfflineStore) {
-    let g = small_group("conf_off_pit", Some(Duration::from_secs(100)));
-    store
-        .append(
-            &g.name,
-            &[
-                x_row("a", 100, None, 1),
-                x_row("a", 200, Some(205), 2),
-                x_row("a", 200, Some(201), 20),
-                x_row("b", 100, Some(100), 5),
-            ],
-        )
-        .unwrap();
-    // A late-arriving row: event 150, known only at 1000.
-    store
-        .append(
-            &g.name,
-            &[
-                x_row("a", 150, Some(1000), 15),
-                x_row("b", 100, Some(100), 6),
-            ],
-        )
-        .unwrap();
-    let frame: EntityFrame = [
-        ("a", 99),   // before any row: null
-        ("a", 100),  // exactly at the event: 1
-        ("a", 160),  // late row 150 counts (no as-of)
-        ("a", 250),  // 200 with the larger created time
-        ("a", 301),  // 200 is 101 s old: outside TTL -> null, row kept
-        ("zz", 150), // unknown entity: null, row kept
-        ("b", 150),  // tie on (event, created): later arrival
-        ("a", 160),  // duplicate entity row kept
-    ]
-    .into_iter()
-    .map(|(k, s)| (k, t(s)))
-    .collect();
-    let got = pit(store, &g, &frame, &HistoricalOptions::default());
-    let i = Value::Int64;
-    assert_eq!(
-        got,
-        vec![
-            Value::Null,
-            i(1),
-            i(15),
-            i(2),
-            Value::Null,
-            Value::Null,
-            i(6),
-            i(15)
-        ]
-    );
-    // As of time 500, the late row was not known yet.
-    let got = pit(store, &g, &frame, &HistoricalOptions::as_of(t(500)));
-    assert_eq!(got[2], i(1));
-    assert_eq!(got[3], i(2));
-    // As of 202 only the created-201 version of event 200 was known.
-    let got = pit(store, &g, &frame, &HistoricalOptions::as_of(t(202)));
-    assert_eq!(got[3], i(20));
-}
-
-/// Rows survive close and reopen, appends continue after it.
-pub fn offline_survives_reopen(open: &mut dyn FnMut() -> Box<dyn OfflineStore>) {
-    let g = "conf_off_reopen";
-    let rows: Vec<FeatureRow> = (0..10)
-        .map(|n| FeatureRow::new("u", t(n), all_types_values(n)))
-        .collect();
-    {
-        let store = open();
-        store.append(g, &rows[..5]).unwrap();
-    }
-    {
-        let store = open();
-        assert_eq!(store.rows(g, &ScanOptions::default()).unwrap(), rows[..5]);
-        store.append(g, &rows[5..]).unwrap();
-    }
-    let store = open();
-    assert_eq!(store.rows(g, &ScanOptions::default()).unwrap(), rows);
-}
-
-/// Stamp one `#[test]` per offline conformance case (see
-/// [`online_store_conformance!`](crate::online_store_conformance)).
-#[macro_export]
-macro_rules! offline_store_conformance {
-    ($make:expr) => {
-        $crate::offline_store_conformance!(@cases $make;
-            offline_append_and_scan, offline_point_in_time_join);
-    };
-    (@cases $make:expr; $($case:ident),*) => {$(
-        #[test]
-        fn $case() {
-            let (_guard, store) = $make;
-            $crate::conformance::$case(&store);
-        }
-    )*};
 }
