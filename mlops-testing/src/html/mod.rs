@@ -164,6 +164,28 @@ mod tests {
     }
 
     #[test]
+    fn one_slow_outlier_does_not_flatten_the_latency_chart() {
+        let mut samples = vec![1.0; 199];
+        samples.push(400.0);
+        let stats = LatencyStats::from_samples(&samples, QuantileMethod::Linear).unwrap();
+        let mut s = Suite::new("lat");
+        s.push(stats.check("p95", "p95", 10.0));
+        let html = s.report().to_html();
+        assert!(
+            html.contains("the maximum (400 ms) is off the chart"),
+            "{html}"
+        );
+        assert!(
+            html.contains("the limit (10 ms) is far above every value"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td class=\"num\">400 ms</td>"),
+            "max stays in the table"
+        );
+    }
+
+    #[test]
     fn suite_report_shows_thresholds_latency_and_regressions() {
         let r = suite();
         let html = r.to_html();

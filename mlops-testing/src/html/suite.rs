@@ -158,17 +158,58 @@ fn latency_section(r: &CheckResult) -> Option<Element> {
         .and_then(|m| m.strip_prefix("latency_"))
         .and_then(|m| m.strip_suffix("_ms"))
         .unwrap_or("limit");
-    let line = r.threshold.map(|t| RefLine {
+    // One slow outlier would flatten every percentile: the maximum is charted only when it
+    // is at most three times the p99 (it always stays in the table).
+    let show_max = stats.max_ms <= 3.0 * stats.p99_ms;
+    let shown = if show_max {
+        names.len()
+    } else {
+        names.len() - 1
+    };
+    let top = values[..shown].iter().copied().fold(0.0, f64::max);
+    // The limit is drawn when it is on the same scale as the values; a limit far above them
+    // would squash every bar to the axis, so it is then only named in the caption.
+    let limit = r.threshold.filter(|t| t.is_finite());
+    let draw_limit = limit.filter(|t| *t <= 3.0 * top);
+    // The unit that suits the largest charted value.
+    let (unit, factor) = match top.max(draw_limit.unwrap_or(0.0)) {
+        m if m < 1e-3 => ("nanoseconds", 1e6),
+        m if m < 1.0 => ("microseconds", 1e3),
+        m if m < 1e3 => ("milliseconds", 1.0),
+        _ => ("seconds", 1e-3),
+    };
+    let line = draw_limit.map(|t| RefLine {
         label: format!("{stat} limit {}", duration_ms(t)),
-        value: t,
+        value: t * factor,
     });
     let chart = bars(
-        &format!("{}: latency percentiles (ms)", r.name),
-        "milliseconds",
-        &names.map(str::to_owned),
-        &[Series::new("latency", values.to_vec())],
+        &format!("{}: latency percentiles", r.name),
+        unit,
+        &names[..shown]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<Vec<_>>(),
+        &[Series::new(
+            "latency",
+            values[..shown].iter().map(|v| v * factor).collect(),
+        )],
         line.as_ref(),
     );
+    let mut caption = format!("{}: percentiles of {} calls", r.name, stats.count);
+    match (limit, draw_limit) {
+        (Some(_), Some(_)) => caption.push_str("; the red line is the limit"),
+        (Some(t), None) => caption.push_str(&format!(
+            "; the limit ({}) is far above every value and is not drawn",
+            duration_ms(t)
+        )),
+        _ => {}
+    }
+    if !show_max {
+        caption.push_str(&format!(
+            "; the maximum ({}) is off the chart, see the table",
+            duration_ms(stats.max_ms)
+        ));
+    }
     let mut t = Table::new(
         format!("{}: latency over {} calls", r.name, stats.count),
         ["statistic", "value"],
@@ -190,13 +231,7 @@ fn latency_section(r: &CheckResult) -> Option<Element> {
             .child(
                 el("div")
                     .class("grid")
-                    .child(figure(
-                        chart,
-                        format!(
-                            "{}: percentiles of {} calls; the red line is the limit",
-                            r.name, stats.count
-                        ),
-                    ))
+                    .child(figure(chart, caption))
                     .child(t.build()),
             ),
     )
