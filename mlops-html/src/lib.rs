@@ -54,3 +54,8 @@ mod page;
 
 pub use crate::node::{Element, Node, Svg, el, escape};
 pub use crate::page::{Cell, Page, Table, Tone, badge, figure, section, tile, tiles};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
