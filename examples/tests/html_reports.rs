@@ -45,7 +45,12 @@ fn the_main_job_writes_and_prints_its_html_reports() {
     assert!(ok, "run failed:\n{out}");
     assert_eq!(
         names(&reports),
-        ["pipeline run", "data drift", "evaluation suite"],
+        [
+            "pipeline run",
+            "data drift",
+            "evaluation suite",
+            "training run comparison"
+        ],
         "{out}"
     );
     for (name, path) in &reports {

@@ -430,7 +430,7 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[LineSeries]) -
         .max()
         .unwrap_or(0);
     let legend_w = text_px(longest) + 44;
-    let (w, h) = (560 + legend_w, 300);
+    let (w, h) = (440 + legend_w, 300);
     let xs = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (Some(xlo), Some(xhi), Some(ylo), Some(yhi)) = (

@@ -43,6 +43,8 @@ svg.chart{display:block;max-width:100%;height:auto}
 .grid{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:18px;align-items:start}
 @media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}
 .col{border:1px solid var(--line);border-radius:6px;padding:4px 14px 8px;margin:14px 0;break-inside:avoid}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,480px),1fr));gap:0 18px}
+.cards>.col{margin:8px 0}
 details summary{cursor:pointer;color:var(--accent)}
 footer{margin-top:36px;color:var(--muted);font-size:.85rem}
 @media print{

@@ -534,6 +534,11 @@ fn write_html_reports(
         // Written by the evaluate step, next to its JSON and JUnit reports.
         written.push(("evaluation suite", dir.join("evaluation.html")));
     }
+    if let Ok(t) = report.output::<training::TrainOut>("train") {
+        let path = dir.join("training_runs.html");
+        training::write_comparison_html(env, t, &path)?;
+        written.push(("training run comparison", path));
+    }
     Ok(written)
 }
 

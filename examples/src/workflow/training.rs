@@ -11,7 +11,11 @@ use mlops_testing::{
     Tolerance, accuracy, compare_to_baseline, log_loss, measure_latency, precision_recall_f1,
     roc_auc, threshold_check,
 };
-use mlops_tracking::{CreateRun, RunId, RunStatus, TAG_SOURCE_NAME, TrackingBackendExt as _};
+use mlops_tracking::html::RunComparisonReport;
+use mlops_tracking::{
+    CreateRun, Direction as TrackingDirection, RunId, RunStatus, TAG_SOURCE_NAME,
+    TrackingBackendExt as _,
+};
 use serde::{Deserialize, Serialize};
 
 use super::Env;
@@ -293,6 +297,28 @@ pub(crate) fn train_step(env: &Env, ctx: &StepCtx<'_>) -> Result<TrainOut, StepE
         runs[best].name, runs[best].run_id, runs[best].valid.auc, runs[best].valid.log_loss
     ));
     Ok(TrainOut { runs, best, worst })
+}
+
+/// The training runs side by side as an HTML page: loss and accuracy over the epochs, the
+/// validation metrics, the params that differ, and the best run by validation AUC (the train
+/// step's choice).
+pub(crate) fn write_comparison_html(
+    env: &Env,
+    train: &TrainOut,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let ids: Vec<RunId> = train
+        .runs
+        .iter()
+        .map(|r| r.run_id.parse())
+        .collect::<Result<_, _>>()?;
+    let report = RunComparisonReport::build(
+        env.tracking().as_ref(),
+        &ids,
+        Some(("val_auc", TrackingDirection::Maximize)),
+    )?;
+    report.write_html(path, &format!("Training runs: experiment {EXPERIMENT}"))?;
+    Ok(())
 }
 
 /// Load a model file from the tracking store by its `runs:/<run id>/<path>` source, checking
