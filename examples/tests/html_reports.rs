@@ -60,7 +60,10 @@ fn the_main_job_writes_and_prints_its_html_reports() {
         assert!(html.contains("<svg class=\"chart\""), "{name}: no chart");
         // Self-contained: nothing loaded from elsewhere (the SVG namespace URI is not a load).
         for load in ["src=", "href=\"http", "url(", "@import"] {
-            assert!(!html.contains(load), "{name}: {load} in a self-contained page");
+            assert!(
+                !html.contains(load),
+                "{name}: {load} in a self-contained page"
+            );
         }
     }
     let drift = std::fs::read(&reports[1].1).unwrap();
