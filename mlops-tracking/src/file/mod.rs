@@ -255,8 +255,27 @@ impl FileTrackingBackend {
     }
 }
 
+/// An experiment's artifact location: an absolute `file://` URI (RFC 8089, as MLflow's file
+/// store writes), so a run opened from another working directory still finds its artifacts.
 fn artifact_location(root: &Path, _id: &ExperimentId) -> String {
-    root.join(RUNS).display().to_string()
+    let runs = root.join(RUNS);
+    let abs = std::path::absolute(&runs).unwrap_or(runs);
+    file_uri(&abs)
+}
+
+/// `file://` + the path, with every byte outside RFC 3986's unreserved set and `/` percent-encoded.
+fn file_uri(path: &Path) -> String {
+    use std::fmt::Write as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut uri = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
 }
 
 impl TrackingBackend for FileTrackingBackend {
@@ -589,6 +608,26 @@ mod conformance_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifact_uris_are_absolute_file_uris() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("my store");
+        let backend = FileTrackingBackend::open(&root).unwrap().with_fsync(false);
+        let exp = backend.create_experiment("e", &[]).unwrap();
+        let run = backend
+            .create_run(&exp.experiment_id, &CreateRun::default())
+            .unwrap();
+        let uri = &run.info.artifact_uri;
+        let expected_prefix = file_uri(&root.join(RUNS));
+        assert!(uri.starts_with("file:///"), "{uri}");
+        assert!(uri.contains("/my%20store/"), "{uri}");
+        assert!(uri.starts_with(&expected_prefix), "{uri}");
+        assert!(
+            uri.ends_with(&format!("/{}/artifacts", run.info.run_id)),
+            "{uri}"
+        );
+    }
 
     #[test]
     fn in_place_framing_matches_the_shared_frame() {
