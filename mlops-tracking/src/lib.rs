@@ -95,6 +95,7 @@ mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
 mod model;
+mod s3;
 mod tracker;
 
 pub use crate::active_run::ActiveRun;
