@@ -88,6 +88,8 @@ pub mod conformance;
 mod error;
 mod file;
 pub mod filter;
+#[cfg(feature = "html")]
+pub mod html;
 mod ids;
 mod memory;
 #[cfg(feature = "mlflow")]
