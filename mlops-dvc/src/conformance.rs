@@ -395,18 +395,23 @@ pub fn assert_corrupt(err: &DvcError) {
 /// module docs), plus one that checks the stamped list is [`CASES`](crate::conformance::CASES):
 /// `conformance_tests!(<factory>)` or `conformance_tests!(caps = <expr>; <factory>)`, where the
 /// factory is an expression of type `impl Fn() -> Subject<dyn ContentStore>`, called once per
-/// test.
+/// test; `conformance_tests!(ignore = "needs moto_server"; ...)` marks every stamped test
+/// ignored (backends that need a server, as in the other crates).
 #[macro_export]
 macro_rules! conformance_tests {
-    (@cases ($caps:expr) ($factory:expr); $($case:ident),* $(,)?) => {
+    (@one [$($attr:tt)*] ($caps:expr) ($factory:expr) $case:ident) => {
+        #[test]
+        $($attr)*
+        fn $case() {
+            let factory = $factory;
+            let subject: $crate::conformance::Subject<dyn $crate::ContentStore> = factory();
+            let caps: $crate::conformance::Capabilities = $caps;
+            $crate::conformance::$case(&subject, &caps);
+        }
+    };
+    (@cases $attrs:tt ($caps:expr) ($factory:expr); $($case:ident),* $(,)?) => {
         $(
-            #[test]
-            fn $case() {
-                let factory = $factory;
-                let subject: $crate::conformance::Subject<dyn $crate::ContentStore> = factory();
-                let caps: $crate::conformance::Capabilities = $caps;
-                $crate::conformance::$case(&subject, &caps);
-            }
+            $crate::conformance_tests!(@one $attrs ($caps) ($factory) $case);
         )*
 
         #[test]
@@ -417,14 +422,21 @@ macro_rules! conformance_tests {
             assert_eq!(stamped, listed.as_slice());
         }
     };
-    (caps = $caps:expr; $factory:expr) => {
-        $crate::conformance_tests!(@cases ($caps) ($factory);
+    (@attrs [$($attr:tt)*] caps = $caps:expr; $factory:expr) => {
+        $crate::conformance_tests!(@cases [$($attr)*] ($caps) ($factory);
             put_bytes_round_trip, put_existing_is_noop, put_reader_streams, empty_object,
             missing_object, delete_removes_one, list_and_contains_many,
             failing_reader_stores_nothing, reader_verifies_good_objects, local_files,
             persists_across_reopen);
     };
-    ($factory:expr) => {
-        $crate::conformance_tests!(caps = $crate::conformance::Capabilities::ALL; $factory);
+    (@attrs [$($attr:tt)*] $factory:expr) => {
+        $crate::conformance_tests!(@attrs [$($attr)*]
+            caps = $crate::conformance::Capabilities::ALL; $factory);
+    };
+    (ignore = $why:literal; $($rest:tt)*) => {
+        $crate::conformance_tests!(@attrs [#[ignore = $why]] $($rest)*);
+    };
+    ($($rest:tt)*) => {
+        $crate::conformance_tests!(@attrs [] $($rest)*);
     };
 }

@@ -19,6 +19,8 @@ pub enum EntityKind {
     PointerFile,
     /// A file or folder of the working directory.
     Path,
+    /// A bucket of an object store.
+    Bucket,
 }
 
 impl std::fmt::Display for EntityKind {
@@ -29,6 +31,7 @@ impl std::fmt::Display for EntityKind {
             Self::Object => "object",
             Self::PointerFile => "pointer file",
             Self::Path => "file or folder",
+            Self::Bucket => "bucket",
         })
     }
 }
@@ -81,6 +84,18 @@ pub enum DvcError {
     Changed {
         /// The file that changed.
         path: PathBuf,
+    },
+    /// A remote object store failed (feature `s3`): rejected credentials
+    /// ([`S3Error::Auth`](mlops_s3::S3Error::Auth), naming endpoint and bucket), an unreachable
+    /// server, a request that failed after its retries.
+    #[cfg(feature = "s3")]
+    #[error("remote {remote}: {source}")]
+    Remote {
+        /// The remote's `s3://bucket/prefix`.
+        remote: String,
+        /// What went wrong.
+        #[source]
+        source: Box<mlops_s3::S3Error>,
     },
     /// A file of the store could not be (de)serialized.
     #[error("cannot (de)serialize {}: {source}", path.display())]

@@ -29,7 +29,9 @@
 //! [`ContentStore`] is the storage trait: [`InMemoryContentStore`] (tests, examples) and
 //! [`FileContentStore`] (`objects/<2 hex>/<62 hex>`, read-only files; the default cache of a
 //! [`Repository`], and, in another folder, a remote for [`Repository::push`] and
-//! [`Repository::pull`]). A later S3 or HTTP remote implements the same trait and runs the same
+//! [`Repository::pull`]). With feature `s3`, `S3ContentStore` keeps the same layout under an
+//! `s3://bucket/prefix` on any S3-compatible server and is a remote for push, pull,
+//! [`Repository::remote_status`] and [`Repository::gc_remote`]. Every backend runs the same
 //! [`conformance`] suite.
 //!
 //! ## Errors
@@ -69,6 +71,8 @@ mod model;
 mod par;
 mod path;
 mod repo;
+#[cfg(feature = "s3")]
+mod s3;
 mod store;
 mod stray;
 mod tree;
@@ -81,14 +85,18 @@ pub use crate::file::FileContentStore;
 pub use crate::memory::InMemoryContentStore;
 pub use crate::model::{
     CheckoutOptions, CheckoutReport, DatasetKind, Diff, GcOptions, GcReport, Keep, LinkMode, Log,
-    Modified, Phase, Progress, ProgressFn, Renamed, Rev, Status, TextDiff, TrackOptions, Tracked,
-    TransferReport, Verify, Version,
+    Modified, Phase, Progress, ProgressFn, RemoteStatus, Renamed, Rev, Status, TextDiff,
+    TrackOptions, Tracked, TransferReport, Verify, Version,
 };
 pub use crate::path::RelPath;
 pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};
+#[cfg(feature = "s3")]
+pub use crate::s3::S3ContentStore;
 pub use crate::store::{ContentStore, PutResult, VerifyingReader};
 pub use crate::tree::{EntryKind, ManifestEntry};
 pub use crate::uri::DatasetUri;
+#[cfg(feature = "s3")]
+pub use mlops_s3::{S3Config, S3Error};
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -415,6 +415,28 @@ pub struct TransferReport {
     pub present: u64,
 }
 
+/// What [`remote_status`](crate::Repository::remote_status) found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RemoteStatus {
+    /// Objects (files and trees) the versions need.
+    pub objects: u64,
+    /// In the local cache, not on the remote: a push uploads them.
+    pub to_push: Vec<Digest>,
+    /// On the remote, not in the local cache: a pull downloads them.
+    pub to_pull: Vec<Digest>,
+    /// On neither side.
+    pub missing: Vec<Digest>,
+}
+
+impl RemoteStatus {
+    /// Whether the remote has everything the local cache has and vice versa.
+    #[must_use]
+    pub fn in_sync(&self) -> bool {
+        self.to_push.is_empty() && self.to_pull.is_empty() && self.missing.is_empty()
+    }
+}
+
 /// Which versions [`gc`](crate::Repository::gc) keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

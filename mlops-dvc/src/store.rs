@@ -54,6 +54,27 @@ pub trait ContentStore: Send + Sync + fmt::Debug + 'static {
         self.put_reader(&mut &bytes[..])
     }
 
+    /// Store an object whose digest the caller knows (a copy between stores): a no-op when it
+    /// is stored; otherwise the bytes are stored and must hash to `digest`, else the call
+    /// fails with [`DvcError::Corrupt`]. Remote stores override this to skip reading the bytes
+    /// when the object is there and to store nothing when they do not match; the default
+    /// stores with [`put_reader`](Self::put_reader) and then compares (a mismatching object
+    /// stays stored under its own name, which is harmless in a content-addressed store).
+    ///
+    /// # Errors
+    /// [`DvcError::Corrupt`] when the bytes do not hash to `digest`; the reader's or the
+    /// store's error.
+    fn put_expected(&self, digest: &Digest, reader: &mut dyn Read) -> Result<PutResult> {
+        let put = self.put_reader(reader)?;
+        if put.digest != *digest {
+            return Err(DvcError::Corrupt {
+                path: format!("object {digest}").into(),
+                detail: format!("copy hashed to {}", put.digest),
+            });
+        }
+        Ok(put)
+    }
+
     /// Open an object for reading; the reader verifies the digest (see the trait docs).
     ///
     /// # Errors
@@ -137,6 +158,9 @@ macro_rules! forward_store {
             }
             fn put_bytes(&self, bytes: &[u8]) -> Result<PutResult> {
                 (**self).put_bytes(bytes)
+            }
+            fn put_expected(&self, digest: &Digest, reader: &mut dyn Read) -> Result<PutResult> {
+                (**self).put_expected(digest, reader)
             }
             fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
                 (**self).open(digest)

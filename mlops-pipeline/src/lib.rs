@@ -90,6 +90,8 @@ mod cache;
 pub mod conformance;
 mod error;
 mod file;
+#[cfg(feature = "html")]
+pub mod html;
 mod memory;
 mod name;
 mod observer;

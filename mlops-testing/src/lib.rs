@@ -94,6 +94,8 @@ mod suite;
 mod validate;
 
 pub mod ci_workflow;
+#[cfg(feature = "html")]
+pub mod html;
 
 pub use crate::check::{
     CheckResult, CheckStatus, ModelMetric, Threshold, metric_check, threshold_check,

@@ -88,12 +88,15 @@ pub mod conformance;
 mod error;
 mod file;
 pub mod filter;
+#[cfg(feature = "html")]
+pub mod html;
 mod ids;
 pub mod inputs;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
 mod model;
+mod s3;
 mod tracker;
 pub mod uri;
 

@@ -416,11 +416,17 @@ mod tests {
     }
 
     fn root_of(t: &Tracker) -> String {
-        // The file store names its root in every experiment's artifact location.
-        t.backend()
+        // The file store names its root in every experiment's artifact location (a `file://`
+        // URI; the temp paths here need no percent-encoding).
+        let location = t
+            .backend()
             .get_experiment(&ExperimentId::from_numeric(0))
             .unwrap()
-            .artifact_location
+            .artifact_location;
+        location
+            .strip_prefix("file://")
+            .expect("a file URI")
+            .to_owned()
     }
 
     #[test]

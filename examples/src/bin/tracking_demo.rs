@@ -4,7 +4,8 @@
 //! accuracy.
 //!
 //! Usage: `cargo run --release -p mlops-examples --bin tracking_demo -- [--data DIR]`
-//! (default `./mlops-data`; the store goes to `DIR/tracking`).
+//! (default `./mlops-data`; the store goes to `DIR/tracking`). Like MLflow, each run of the demo
+//! appends three runs to the experiment; delete `DIR/tracking` to start over.
 //!
 //! With `MLFLOW_TRACKING_URI` set (say `http://127.0.0.1:5000`, after
 //! `mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`), the same code logs to
@@ -229,6 +230,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "lowest val_loss: {} (val_loss={:.4})",
         lowest_loss.info.run_name,
         lowest_loss.metric("val_loss").unwrap_or(f64::NAN)
+    );
+    // Like MLflow, every run of the demo appends three new runs to the experiment.
+    let mut total = 0;
+    let mut page = SearchRuns::new([exp.experiment_id.clone()]).max_results(1000);
+    loop {
+        let found = backend.search_runs(&page)?;
+        total += found.items.len();
+        match found.next_page_token {
+            Some(token) => page = page.page_token(Some(token)),
+            None => break,
+        }
+    }
+    println!();
+    println!(
+        "experiment {experiment} now holds {total} runs: each run of this demo appends three, as \
+         MLflow does (delete {} to start over)",
+        data.join("tracking").display()
     );
     Ok(())
 }

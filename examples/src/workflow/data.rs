@@ -4,6 +4,7 @@ use std::io::Read as _;
 
 use mlops_dvc::Digest;
 use mlops_pipeline::{StepCtx, StepError};
+use mlops_testing::html::DriftProfile;
 use mlops_testing::{
     Column, Dataset, DriftOptions, DriftReport, Expectation, Suite, Validator, ValueType,
     drift_report,
@@ -332,17 +333,25 @@ fn drift_dataset(rows: &[Customer]) -> Result<Dataset, StepError> {
         .with_column("payment_method", cat(|c| c.payment_method.as_str()))?)
 }
 
+/// The drift step's output: the report and the binned distributions its HTML page charts (a
+/// few kilobytes, whatever the row count, so the cached output stays small).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DriftOut {
+    pub(crate) report: DriftReport,
+    pub(crate) profile: DriftProfile,
+    /// The page title: which data was compared with which.
+    pub(crate) title: String,
+}
+
 /// Drift between the training data (v2) and the new batch of production traffic.
-pub(crate) fn drift_step(env: &Env, ctx: &StepCtx<'_>) -> Result<DriftReport, StepError> {
+pub(crate) fn drift_step(env: &Env, ctx: &StepCtx<'_>) -> Result<DriftOut, StepError> {
     let data: &DataOut = ctx.input("data")?;
     let _validated: &ValidationOut = ctx.input("validate")?;
     let reference = customers(&read_version(env, &data.v2)?)?;
     let current = customers(&read_version(env, &data.incoming)?)?;
-    let report = drift_report(
-        &drift_dataset(&reference)?,
-        &drift_dataset(&current)?,
-        &DriftOptions::default(),
-    )?;
+    let (reference_set, current_set) = (drift_dataset(&reference)?, drift_dataset(&current)?);
+    let report = drift_report(&reference_set, &current_set, &DriftOptions::default())?;
+    let profile = DriftProfile::new(&reference_set, &current_set);
     env.console.say(
         "drift",
         format!(
@@ -354,5 +363,13 @@ pub(crate) fn drift_step(env: &Env, ctx: &StepCtx<'_>) -> Result<DriftReport, St
             current.len()
         ),
     );
-    Ok(report)
+    let title = format!(
+        "Data drift: {} v{} vs {}",
+        data.v2.dataset, data.v2.version, data.incoming.dataset
+    );
+    Ok(DriftOut {
+        report,
+        profile,
+        title,
+    })
 }

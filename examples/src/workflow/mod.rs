@@ -386,7 +386,7 @@ fn build_pipeline(env: &Arc<Env>) -> Result<Pipeline, mlops_pipeline::PipelineEr
     let e = Arc::clone(env);
     b.step("drift", move |ctx| data::drift_step(&e, ctx))
         .after(["data", "validate"])
-        .cache("v1");
+        .cache("v2");
     let e = Arc::clone(env);
     b.step("train", move |ctx| training::train_step(&e, ctx))
         .after(["features"])
@@ -463,6 +463,9 @@ impl Observer for Progress {
 pub struct Outcome {
     /// The pipeline run.
     pub report: RunReport,
+    /// The HTML reports written, by name (`pipeline run`, `data drift`, `evaluation suite`,
+    /// `training run comparison`).
+    pub html: Vec<(&'static str, PathBuf)>,
 }
 
 impl Outcome {
@@ -519,11 +522,47 @@ pub fn run(opts: &Options) -> Result<Outcome, Box<dyn Error>> {
     );
     let run_report = env.layout.reports.join("pipeline_run.json");
     std::fs::write(&run_report, report.to_json()?)?;
-    print_summary(&env, &report, &run_report);
-    Ok(Outcome { report })
+    let html = write_html_reports(&env, &pipeline, &report)?;
+    print_summary(&env, &report, &run_report, &html);
+    Ok(Outcome { report, html })
 }
 
-fn print_summary(env: &Env, report: &RunReport, run_report: &Path) {
+/// Write the HTML reports of this run into the reports folder: the pipeline run always, the
+/// drift, evaluation and run-comparison reports when their steps produced an output (a
+/// cached step's output counts). Returns what was written, by name.
+fn write_html_reports(
+    env: &Env,
+    pipeline: &Pipeline,
+    report: &RunReport,
+) -> Result<Vec<(&'static str, PathBuf)>, Box<dyn Error>> {
+    let dir = &env.layout.reports;
+    let mut written = Vec::new();
+    let path = dir.join("pipeline_run.html");
+    report.write_html(&path, Some(pipeline))?;
+    written.push(("pipeline run", path));
+    if let Ok(d) = report.output::<data::DriftOut>("drift") {
+        let path = dir.join("drift.html");
+        d.report.write_html(&path, &d.title, &d.profile)?;
+        written.push(("data drift", path));
+    }
+    if report.output::<training::EvalOut>("evaluate").is_ok() {
+        // Written by the evaluate step, next to its JSON and JUnit reports.
+        written.push(("evaluation suite", dir.join("evaluation.html")));
+    }
+    if let Ok(t) = report.output::<training::TrainOut>("train") {
+        let path = dir.join("training_runs.html");
+        training::write_comparison_html(env, t, &path)?;
+        written.push(("training run comparison", path));
+    }
+    Ok(written)
+}
+
+fn print_summary(
+    env: &Env,
+    report: &RunReport,
+    run_report: &Path,
+    html: &[(&'static str, PathBuf)],
+) {
     let mut s = String::new();
     let _ = writeln!(s, "\n{report}");
     let names = |status: StepStatus| {
@@ -578,6 +617,10 @@ fn print_summary(env: &Env, report: &RunReport, run_report: &Path) {
     rows.push(("pipeline run report", run_report.display().to_string()));
     for (what, where_) in rows {
         let _ = writeln!(s, "  {what:<23} {where_}");
+    }
+    let _ = writeln!(s, "HTML reports (open in a browser):");
+    for (what, path) in html {
+        let _ = writeln!(s, "  {what:<23} {}", path.display());
     }
     let _ = writeln!(s, "state root: {}", l.root.display());
     print!("{s}");

@@ -11,9 +11,10 @@ use mlops_testing::{
     Tolerance, accuracy, compare_to_baseline, log_loss, measure_latency, precision_recall_f1,
     roc_auc, threshold_check,
 };
+use mlops_tracking::html::RunComparisonReport;
 use mlops_tracking::{
-    CreateRun, DatasetInput, RunId, RunStatus, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
-    TrackingBackendExt as _,
+    CreateRun, DatasetInput, Direction as TrackingDirection, RunId, RunStatus,
+    TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME, TrackingBackendExt as _,
 };
 use serde::{Deserialize, Serialize};
 
@@ -305,6 +306,28 @@ pub(crate) fn train_step(env: &Env, ctx: &StepCtx<'_>) -> Result<TrainOut, StepE
     Ok(TrainOut { runs, best, worst })
 }
 
+/// The training runs side by side as an HTML page: loss and accuracy over the epochs, the
+/// validation metrics, the params that differ, and the best run by validation AUC (the train
+/// step's choice).
+pub(crate) fn write_comparison_html(
+    env: &Env,
+    train: &TrainOut,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let ids: Vec<RunId> = train
+        .runs
+        .iter()
+        .map(|r| r.run_id.parse())
+        .collect::<Result<_, _>>()?;
+    let report = RunComparisonReport::build(
+        env.tracking().as_ref(),
+        &ids,
+        Some(("val_auc", TrackingDirection::Maximize)),
+    )?;
+    report.write_html(path, &format!("Training runs: experiment {EXPERIMENT}"))?;
+    Ok(())
+}
+
 /// Load a model file from the tracking store by its `runs:/<run id>/<path>` source, checking
 /// its SHA-256 when one is given.
 pub(crate) fn load_model(
@@ -449,7 +472,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
     let say = |t: String| env.console.say("evaluate", t);
     let set: &TrainingSet = ctx.input("features")?;
     let train: &TrainOut = ctx.input("train")?;
-    let drift: &DriftReport = ctx.input("drift")?;
+    let drift: &DriftReport = &ctx.input::<super::data::DriftOut>("drift")?.report;
     let production: &ProductionOut = ctx.input("production")?;
     let best = &train.runs[train.best];
     let worst = &train.runs[train.worst];
@@ -526,6 +549,8 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
     let junit = env.layout.reports.join("evaluation.junit.xml");
     report.write_json(&json)?;
     report.write_junit(&junit)?;
+    let html = env.layout.reports.join("evaluation.html");
+    report.write_html(&html)?;
     let worst_passed = threshold_checks("", &worst_metrics)
         .iter()
         .all(CheckResult::is_passed);
@@ -535,7 +560,7 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
          regression check against production v{}:\n{regression}\n\
          predict latency: {latency}\n\
          {report}\n\
-         reports: {} and {}",
+         reports: {}, {} and {}",
         best.name,
         set.test.len(),
         candidate.accuracy,
@@ -550,7 +575,8 @@ pub(crate) fn evaluate_step(env: &Env, ctx: &StepCtx<'_>) -> Result<EvalOut, Ste
         prod_metrics.log_loss,
         production.version,
         json.display(),
-        junit.display()
+        junit.display(),
+        html.display()
     ));
     Ok(EvalOut {
         candidate,

@@ -4,8 +4,10 @@ use std::collections::HashSet;
 
 use super::Repository;
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{DvcError, Result};
 use crate::model::{GcOptions, GcReport, Keep, Rev};
+use crate::par::{Failed, par_map};
+use crate::store::ContentStore;
 
 impl Repository {
     /// Remove from the store every object no kept version reaches (see [`Keep`]); what any
@@ -18,6 +20,22 @@ impl Repository {
     /// missing; store I/O errors.
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
         let _lock = self.lock()?;
+        self.gc_in(&*self.store, options)
+    }
+
+    /// [`gc`](Self::gc) on a remote (DVC's `gc --cloud`): remove from `remote` every object no
+    /// kept version reaches, with the same [`Keep`] rules as the local gc. The kept set is
+    /// computed from the local cache, falling back to the remote for trees the cache lacks.
+    /// Deletions run [`with_jobs`](Self::with_jobs) at a time.
+    ///
+    /// # Errors
+    /// As [`gc`](Self::gc); the remote's errors.
+    pub fn gc_remote(&self, remote: &dyn ContentStore, options: &GcOptions) -> Result<GcReport> {
+        let _lock = self.lock()?;
+        self.gc_in(remote, options)
+    }
+
+    fn gc_in(&self, target: &dyn ContentStore, options: &GcOptions) -> Result<GcReport> {
         let mut roots = Vec::new();
         match &options.keep {
             Keep::AllVersions => roots = self.roots(&[], true)?,
@@ -37,23 +55,24 @@ impl Repository {
                 }
             }
         }
-        let (files, trees) = Self::reachable(&*self.store, &roots)?;
+        let (files, trees) = self.reachable_local_or(target, &roots)?;
         let keep: HashSet<Digest> = files.into_iter().chain(trees).collect();
         let mut report = GcReport {
             kept: 0,
             dry_run: options.dry_run,
             ..GcReport::default()
         };
-        for d in self.store.list()? {
-            if keep.contains(&d) {
-                report.kept += 1;
-                continue;
-            }
-            let size = self.store.size(&d).unwrap_or(0);
-            if options.dry_run || self.store.delete(&d)? {
-                report.removed += 1;
-                report.freed_bytes += size;
-            }
+        let (kept, garbage): (Vec<Digest>, Vec<Digest>) =
+            target.list()?.into_iter().partition(|d| keep.contains(d));
+        report.kept = kept.len() as u64;
+        let removed = par_map(self.jobs, &garbage, |_, d| {
+            let size = target.size(d).unwrap_or(0);
+            Ok((options.dry_run || target.delete(d)?).then_some(size))
+        })
+        .map_err(|failed: Failed<_, DvcError>| failed.error)?;
+        for size in removed.into_iter().flatten() {
+            report.removed += 1;
+            report.freed_bytes += size;
         }
         Ok(report)
     }

@@ -49,6 +49,8 @@ pub struct Repository {
     own_cache: Option<FileContentStore>,
     fsync: bool,
     threads: usize,
+    /// Objects copied at once by push and pull.
+    jobs: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -59,6 +61,7 @@ impl std::fmt::Debug for Repository {
             .field("store", &self.store)
             .field("fsync", &self.fsync)
             .field("threads", &self.threads)
+            .field("jobs", &self.jobs)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +133,7 @@ impl Repository {
             own_cache: None,
             fsync: true,
             threads,
+            jobs: 4 * threads,
             clock: Arc::new(SystemClock),
         })
     }
@@ -153,6 +157,15 @@ impl Repository {
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Number of objects [`push`](Self::push) and [`pull`](Self::pull) copy at once (default:
+    /// 4 × the number of cores, DVC's default for `--jobs`: transfers to a remote wait on the
+    /// network more than on the CPU).
+    #[must_use]
+    pub fn with_jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
         self
     }
 

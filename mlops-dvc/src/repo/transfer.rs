@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use super::{Repository, not_found_dataset};
 use crate::digest::Digest;
-use crate::error::{DvcError, Result};
-use crate::model::{DatasetKind, Phase, ProgressFn, TransferReport, Version};
+use crate::error::Result;
+use crate::model::{DatasetKind, Phase, ProgressFn, RemoteStatus, TransferReport, Version};
 use crate::par::{Tally, par_map};
 use crate::path::RelPath;
 use crate::store::ContentStore;
@@ -50,6 +50,51 @@ impl Repository {
             }
         }
         Ok((files, trees))
+    }
+
+    /// [`reachable`](Self::reachable) in the local store, falling back to `other` (a remote)
+    /// when the local store lacks a tree.
+    pub(super) fn reachable_local_or(
+        &self,
+        other: &dyn ContentStore,
+        roots: &[(DatasetKind, Digest)],
+    ) -> Result<(Vec<Digest>, Vec<Digest>)> {
+        match Self::reachable(&*self.store, roots) {
+            Err(e) if e.is_not_found() => Self::reachable(other, roots),
+            r => r,
+        }
+    }
+
+    /// Compare the local cache with `remote` for the objects every version of `datasets` (all
+    /// datasets when empty) needs, as DVC's `status --remote` does: which objects a push would
+    /// upload, which a pull would download, and which neither side has.
+    ///
+    /// # Errors
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or a tree
+    /// neither side has; store errors.
+    pub fn remote_status(
+        &self,
+        remote: &dyn ContentStore,
+        datasets: &[PathBuf],
+    ) -> Result<RemoteStatus> {
+        let roots = self.roots(datasets, true)?;
+        let (files, trees) = self.reachable_local_or(remote, &roots)?;
+        let all: Vec<Digest> = files.into_iter().chain(trees).collect();
+        let local = self.store.contains_many(&all)?;
+        let there = remote.contains_many(&all)?;
+        let mut status = RemoteStatus {
+            objects: all.len() as u64,
+            ..RemoteStatus::default()
+        };
+        for ((d, l), r) in all.into_iter().zip(local).zip(there) {
+            match (l, r) {
+                (true, false) => status.to_push.push(d),
+                (false, true) => status.to_pull.push(d),
+                (false, false) => status.missing.push(d),
+                (true, true) => {}
+            }
+        }
+        Ok(status)
     }
 
     pub(super) fn roots(
@@ -113,17 +158,10 @@ impl Repository {
         report.present += (want_files.len() - missing.len()) as u64;
         let copy = |d: &Digest| -> Result<u64> {
             let mut reader = from.open(d)?;
-            let put = to.put_reader(&mut reader)?;
-            if put.digest != *d {
-                return Err(DvcError::Corrupt {
-                    path: format!("object {d}").into(),
-                    detail: format!("copy hashed to {}", put.digest),
-                });
-            }
-            Ok(put.size)
+            Ok(to.put_expected(d, &mut reader)?.size)
         };
         let tally = Tally::new(Phase::Transfer, progress, missing.len() as u64, 0);
-        let sizes = par_map(self.threads, &missing, |_, d| {
+        let sizes = par_map(self.jobs, &missing, |_, d| {
             let n = copy(d)?;
             tally.add(n);
             Ok(n)
@@ -148,8 +186,9 @@ impl Repository {
     /// push never leaves a tree whose content is missing.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for an unknown dataset or a missing local object;
-    /// [`DvcError::Corrupt`] for a damaged local object (it is never uploaded).
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or a missing
+    /// local object; [`DvcError::Corrupt`](crate::DvcError::Corrupt) for a damaged local object
+    /// (it is never uploaded).
     pub fn push(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
         self.push_with(remote, datasets, None)
     }
@@ -174,8 +213,9 @@ impl Repository {
     /// every dataset with a log or a pointer file anywhere in the working directory.
     ///
     /// # Errors
-    /// [`DvcError::NotFound`] for an unknown dataset or an object the remote lacks;
-    /// [`DvcError::Corrupt`] for a damaged remote object (it is not stored).
+    /// [`DvcError::NotFound`](crate::DvcError::NotFound) for an unknown dataset or an object the
+    /// remote lacks; [`DvcError::Corrupt`](crate::DvcError::Corrupt) for a damaged remote object
+    /// (it is not stored).
     pub fn pull(&self, remote: &dyn ContentStore, datasets: &[PathBuf]) -> Result<TransferReport> {
         self.pull_with(remote, datasets, None)
     }

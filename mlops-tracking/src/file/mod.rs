@@ -78,6 +78,9 @@ struct Inner {
     lock_file: File,
     state: Mutex<FileState>,
     report: OpenReport,
+    /// Artifacts of experiments whose location is `s3://...` (feature `s3`).
+    #[cfg(feature = "s3")]
+    s3: crate::s3::S3Artifacts,
 }
 
 #[derive(Debug)]
@@ -140,6 +143,8 @@ impl FileTrackingBackend {
                 lock_file,
                 state: Mutex::new(state),
                 report,
+                #[cfg(feature = "s3")]
+                s3: crate::s3::S3Artifacts::default(),
             }),
         })
     }
@@ -150,6 +155,29 @@ impl FileTrackingBackend {
     pub fn with_fsync(self, on: bool) -> Self {
         self.inner.durable.store(on, Ordering::Relaxed);
         self
+    }
+
+    /// Keep the artifacts of experiments created from now on in S3 (feature `s3`), as
+    /// `mlflow server --default-artifact-root s3://...` does: a new experiment's artifact
+    /// location is `<config's s3://bucket/prefix>/<experiment id>` and a run's artifacts go to
+    /// `<location>/<run id>/artifacts/<path>`; this store keeps only their metadata (path, size,
+    /// SHA-256). The config's endpoint and credentials serve its bucket; experiments in other
+    /// buckets (or after a reopen without this call) use the `AWS_*` variables. Existing
+    /// experiments keep their location.
+    #[cfg(feature = "s3")]
+    #[must_use]
+    pub fn with_s3_artifacts(self, config: mlops_s3::S3Config) -> Self {
+        self.inner.s3.set_default(config);
+        self
+    }
+
+    /// The artifact location of a new experiment.
+    fn new_location(&self, id: &ExperimentId) -> String {
+        #[cfg(feature = "s3")]
+        if let Some(location) = self.inner.s3.default_location(id) {
+            return location;
+        }
+        artifact_location(&self.inner.root, id)
     }
 
     /// The store's directory.
@@ -228,6 +256,65 @@ impl FileTrackingBackend {
         write_json(&self.run_dir(&info.run_id).join(META), info, self.durable())
     }
 
+    /// Record an artifact in the run's log (after moving its local temp into place, when the
+    /// bytes are local).
+    fn record_artifact(
+        &self,
+        run_id: &RunId,
+        info: ArtifactInfo,
+        temp: Option<&Path>,
+    ) -> Result<ArtifactInfo> {
+        let durable = self.durable();
+        let dir = self.run_dir(run_id);
+        self.write(|this, st| {
+            st.catalog.active_run(run_id)?;
+            this.settle_run_log(st, run_id)?;
+            if let Some(temp) = temp {
+                let target = dir.join(ARTIFACTS).join(&info.path);
+                let parent = target.parent().unwrap_or(&dir).to_owned();
+                fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+                fs::rename(temp, &target).map_err(io_err(&target))?;
+                if durable {
+                    fsutil::sync_dir(&parent).map_err(io_err(&parent))?;
+                }
+            }
+            let rec = RecordOut {
+                m: Vec::new(),
+                p: &[],
+                t: &[],
+                a: Some(&info),
+                i: &[],
+            };
+            this.append(st, run_id, &rec)?;
+            st.catalog
+                .run_mut(run_id)?
+                .artifacts
+                .insert(info.path.clone(), info.clone());
+            this.announce(st, &Change::Run(*run_id))
+        })?;
+        Ok(info)
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3_upload(&self, uri: &str, path: &str, data: &mut dyn Read) -> Result<ArtifactInfo> {
+        self.inner.s3.upload(uri, path, data)
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3_open(&self, uri: &str, info: ArtifactInfo) -> Result<Box<dyn Read + Send>> {
+        self.inner.s3.open(uri, info)
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn s3_upload(&self, uri: &str, _: &str, _: &mut dyn Read) -> Result<ArtifactInfo> {
+        Err(crate::s3::needs_feature(uri))
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn s3_open(&self, uri: &str, _: ArtifactInfo) -> Result<Box<dyn Read + Send>> {
+        Err(crate::s3::needs_feature(uri))
+    }
+
     fn write_experiment(&self, exp: &Experiment) -> Result<()> {
         let path = self
             .inner
@@ -256,20 +343,36 @@ impl FileTrackingBackend {
     }
 }
 
+/// An experiment's artifact location: an absolute `file://` URI (RFC 8089, as MLflow's file
+/// store writes), so a run opened from another working directory still finds its artifacts.
 fn artifact_location(root: &Path, _id: &ExperimentId) -> String {
-    root.join(RUNS).display().to_string()
+    let runs = root.join(RUNS);
+    let abs = std::path::absolute(&runs).unwrap_or(runs);
+    file_uri(&abs)
+}
+
+/// `file://` + the path, with every byte outside RFC 3986's unreserved set and `/` percent-encoded.
+fn file_uri(path: &Path) -> String {
+    use std::fmt::Write as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut uri = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
 }
 
 impl TrackingBackend for FileTrackingBackend {
     fn create_experiment(&self, name: &str, tags: &[(String, String)]) -> Result<Experiment> {
         self.write(|this, st| {
             let root = this.inner.root.clone();
-            let exp = st.catalog.new_experiment(
-                name,
-                tags,
-                |id| artifact_location(&root, id),
-                now_ms(),
-            )?;
+            let exp =
+                st.catalog
+                    .new_experiment(name, tags, |id| this.new_location(id), now_ms())?;
             let path = root
                 .join(EXPERIMENTS)
                 .join(format!("{}.json", exp.experiment_id));
@@ -498,7 +601,16 @@ impl TrackingBackend for FileTrackingBackend {
         data: &mut dyn Read,
     ) -> Result<ArtifactInfo> {
         check_artifact_path(path)?;
-        self.read(|st| st.catalog.active_run(run_id).map(|_| ()))?;
+        let uri = self.read(|st| {
+            st.catalog
+                .active_run(run_id)
+                .map(|r| r.info.artifact_uri.clone())
+        })?;
+        if crate::s3::is_s3(&uri) {
+            // The bytes go to the object store; this store records the metadata only.
+            let info = self.s3_upload(&uri, path, data)?;
+            return self.record_artifact(run_id, info, None);
+        }
         let dir = self.run_dir(run_id);
         let n = ARTIFACT_TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp = dir.join(format!(
@@ -530,34 +642,11 @@ impl TrackingBackend for FileTrackingBackend {
             size,
             sha256,
         };
-        let result = self.write(|this, st| {
-            st.catalog.active_run(run_id)?;
-            this.settle_run_log(st, run_id)?;
-            let target = dir.join(ARTIFACTS).join(path);
-            let parent = target.parent().unwrap_or(&dir).to_owned();
-            fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-            fs::rename(&temp, &target).map_err(io_err(&target))?;
-            if durable {
-                fsutil::sync_dir(&parent).map_err(io_err(&parent))?;
-            }
-            let rec = RecordOut {
-                m: Vec::new(),
-                p: &[],
-                t: &[],
-                a: Some(&info),
-                i: &[],
-            };
-            this.append(st, run_id, &rec)?;
-            st.catalog
-                .run_mut(run_id)?
-                .artifacts
-                .insert(path.to_owned(), info.clone());
-            this.announce(st, &Change::Run(*run_id))
-        });
+        let result = self.record_artifact(run_id, info, Some(&temp));
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
-        result.map(|()| info)
+        result
     }
 
     fn list_artifacts(&self, run_id: &RunId, prefix: Option<&str>) -> Result<Vec<ArtifactInfo>> {
@@ -585,6 +674,10 @@ impl TrackingBackend for FileTrackingBackend {
                     id: format!("{run_id}/{path}"),
                 })
         })?;
+        let uri = self.read(|st| Ok(st.catalog.run(run_id)?.info.artifact_uri.clone()))?;
+        if crate::s3::is_s3(&uri) {
+            return self.s3_open(&uri, info);
+        }
         let file_path = self.run_dir(run_id).join(ARTIFACTS).join(&info.path);
         let file = File::open(&file_path).map_err(io_err(&file_path))?;
         Ok(Box::new(VerifyingReader::new(
@@ -615,6 +708,26 @@ mod conformance_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifact_uris_are_absolute_file_uris() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("my store");
+        let backend = FileTrackingBackend::open(&root).unwrap().with_fsync(false);
+        let exp = backend.create_experiment("e", &[]).unwrap();
+        let run = backend
+            .create_run(&exp.experiment_id, &CreateRun::default())
+            .unwrap();
+        let uri = &run.info.artifact_uri;
+        let expected_prefix = file_uri(&root.join(RUNS));
+        assert!(uri.starts_with("file:///"), "{uri}");
+        assert!(uri.contains("/my%20store/"), "{uri}");
+        assert!(uri.starts_with(&expected_prefix), "{uri}");
+        assert!(
+            uri.ends_with(&format!("/{}/artifacts", run.info.run_id)),
+            "{uri}"
+        );
+    }
 
     #[test]
     fn in_place_framing_matches_the_shared_frame() {
