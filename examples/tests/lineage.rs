@@ -4,7 +4,7 @@
 //! of the chain is gone (a deleted run, a run that does not exist, a garbage-collected object).
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mlops_dvc::{GcOptions, Keep, Repository};
@@ -190,4 +190,33 @@ fn the_chain_both_directions_and_what_goes_missing() {
     has(&text, "workspace differs: the working copy is v3");
     has(&text, &format!("missing: object {sha} is not in the cache"));
     has(&text, "verify: FAILED");
+}
+
+/// The HTML page: escaped, self-contained, the chain drawn as a graph that passes the headless
+/// browser check (non-empty chart, nothing overflowing, no console error).
+#[test]
+#[ignore = "needs chromium"]
+fn the_html_page_passes_the_browser_check() {
+    let browser = mlops_html::browser::Browser::find().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    main_job(dir.path());
+    let page = dir.path().join("lineage.html");
+    let (code, out) = lineage(dir.path(), &["--verify", "--html", page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    has(&out, "HTML page: ");
+    let html = std::fs::read_to_string(&page).unwrap();
+    has(&html, "<svg class=\"chart\"");
+    has(&html, "dvc://customers.csv@");
+    has(&html, "features://customer_profile@v1");
+    assert!(!html.contains("<script"), "self-contained, no script");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("report-screenshots")
+        .join("lineage.png");
+    let check = browser
+        .check(&page, &shot)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check.charts, 1, "{check:?}");
+    assert!(check.problems.is_empty(), "{:#?}", check.problems);
 }

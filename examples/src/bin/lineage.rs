@@ -2,7 +2,7 @@
 //! output folder (see [`mlops_examples::lineage`]).
 //!
 //! Usage: `cargo run -p mlops-examples --bin lineage -- [--data DIR] [MODEL_URI] [--verify]
-//! [--json]` or `... --dataset <sha256 or prefix>`. `MODEL_URI` is any `models:/` URI (default
+//! [--json] [--html FILE]` or `... --dataset <sha256 or prefix>`. `MODEL_URI` is any `models:/` URI (default
 //! `models:/churn-classifier@champion`). Exits 0 with "nothing registered yet" on a folder
 //! without models, 1 when `--verify` finds a missing or changed input, 2 for bad arguments.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -12,14 +12,15 @@ use std::process::ExitCode;
 
 use mlops_examples::lineage::{self, Stores};
 
-const USAGE: &str = "usage: lineage [--data DIR] [MODEL_URI] [--verify] [--json]
+const USAGE: &str = "usage: lineage [--data DIR] [MODEL_URI] [--verify] [--json] [--html FILE]
        lineage [--data DIR] --dataset DIGEST [--json]
 
   MODEL_URI          a models:/ URI (default models:/churn-classifier@champion)
   --data DIR         the main job's output folder (default ./mlops-data)
   --verify           check that every input can still be fetched by digest and is intact
   --dataset DIGEST   which model versions were trained on this dataset (sha256 or a prefix)
-  --json             JSON instead of text";
+  --json             JSON instead of text
+  --html FILE        also write the chain as an HTML page (drawn as a graph)";
 
 struct Args {
     data: PathBuf,
@@ -27,6 +28,7 @@ struct Args {
     dataset: Option<String>,
     verify: bool,
     json: bool,
+    html: Option<PathBuf>,
 }
 
 fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -36,6 +38,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         dataset: None,
         verify: false,
         json: false,
+        html: None,
     };
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -44,6 +47,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--dataset" => out.dataset = Some(args.next().ok_or("--dataset needs a digest")?),
             "--verify" => out.verify = true,
             "--json" => out.json = true,
+            "--html" => out.html = Some(args.next().ok_or("--html needs a file")?.into()),
             "-h" | "--help" => return Err(String::new()),
             uri if uri.starts_with("models:/") => uri.clone_into(&mut out.uri),
             other => return Err(format!("unknown argument {other:?}")),
@@ -100,6 +104,13 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         out(&format!("{}\n", serde_json::to_string_pretty(&chain)?));
     } else {
         out(&chain.to_string());
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, lineage::html::render(&chain))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if !args.json {
+            out(&format!("HTML page: {}\n", path.display()));
+        }
     }
     let failed = chain.verify.as_ref().is_some_and(|v| !v.passed());
     Ok(if failed {

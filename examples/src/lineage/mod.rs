@@ -9,6 +9,8 @@
 //! found (a deleted run, a garbage-collected object, a store that does not exist) is reported
 //! by name in [`Lineage::missing`], never skipped.
 
+pub mod html;
+
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io::Read as _;
