@@ -121,6 +121,13 @@ fn the_chain_both_directions_and_what_goes_missing() {
     assert_eq!(usage["runs"].as_array().unwrap().len(), 3, "{usage}");
     let (_, text) = lineage(data, &["--dataset", &sha[..12]]);
     has(&text, &format!("{champion} @champion"));
+    // A prefix longer than the logged digest is checked against the source's full sha256.
+    let (_, text) = lineage(data, &["--dataset", &sha[..40]]);
+    has(&text, &format!("{champion} @champion"));
+    let mut other = sha[..40].to_owned();
+    other.replace_range(39.., if sha.as_bytes()[39] == b'0' { "1" } else { "0" });
+    let (_, text) = lineage(data, &["--dataset", &other]);
+    has(&text, "no run logged a dataset with digest");
     // The legacy model (version 1) was trained on the first data version, not this one.
     let v1 = json(data, &["models:/churn-classifier/1"]);
     let v1_sha = v1["datasets"][0]["sha256"].as_str().unwrap().to_owned();

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use mlops_tracking::{
-    Batch, CreateRun, ExperimentId, FileTrackingBackend, InMemoryTrackingBackend, LifecycleStage,
-    Metric, RunId, RunStatus, TrackingBackend, TrackingBackendExt, UpdateRun, ViewType,
+    Batch, CreateRun, Dataset, DatasetInput, ExperimentId, FileTrackingBackend,
+    InMemoryTrackingBackend, InputContext, LifecycleStage, Metric, RunId, RunStatus,
+    TrackingBackend, TrackingBackendExt, UpdateRun, ViewType,
 };
 use proptest::prelude::*;
 
@@ -27,6 +28,8 @@ enum Op {
         params: Vec<(usize, usize)>,
         tags: Vec<(usize, usize)>,
     },
+    /// Inputs by (dataset, context) index; dataset 3 is invalid (a bad digest).
+    LogInputs(usize, Vec<(usize, usize)>),
     SetStatus(usize, usize),
     DeleteRun(usize),
     RestoreRun(usize),
@@ -55,6 +58,8 @@ fn op() -> impl Strategy<Value = Op> {
             prop::collection::vec((0..4usize, 0..3usize), 0..2),
         )
             .prop_map(|(run, metrics, params, tags)| Op::LogBatch { run, metrics, params, tags }),
+        2 => (0..6usize, prop::collection::vec((0..4usize, 0..2usize), 0..3))
+            .prop_map(|(r, i)| Op::LogInputs(r, i)),
         2 => (0..6usize, 0..3usize).prop_map(|(r, s)| Op::SetStatus(r, s)),
         1 => (0..6usize).prop_map(Op::DeleteRun),
         1 => (0..6usize).prop_map(Op::RestoreRun),
@@ -71,6 +76,25 @@ struct ModelRun {
     params: BTreeMap<String, String>,
     tags: BTreeMap<String, String>,
     history: BTreeMap<String, Vec<Metric>>,
+    inputs: Vec<DatasetInput>,
+}
+
+fn input(dataset: usize, context: usize) -> DatasetInput {
+    let digest = if dataset == 3 {
+        "NOT-HEX!".to_owned()
+    } else {
+        format!("{dataset:0>8}")
+    };
+    let context = [InputContext::Training, InputContext::Evaluation][context].clone();
+    DatasetInput::new(
+        Dataset::new(
+            format!("d{dataset}"),
+            digest,
+            "local",
+            format!("file:///d{dataset}"),
+        ),
+        context,
+    )
 }
 
 #[derive(Debug, Default)]
@@ -170,6 +194,28 @@ fn step(b: &dyn TrackingBackend, m: &mut Model, op: &Op) -> Result<(), TestCaseE
                 }
             }
         }
+        Op::LogInputs(run, specs) => {
+            let n = m.runs.len().max(1);
+            let Some(r) = m.runs.get_mut(*run % n) else {
+                return Ok(());
+            };
+            let inputs: Vec<DatasetInput> = specs.iter().map(|&(d, c)| input(d, c)).collect();
+            // The model: all or nothing; one input per dataset, a second context conflicts.
+            let mut ok = !r.deleted && specs.iter().all(|&(d, _)| d != 3);
+            let mut after = r.inputs.clone();
+            for i in &inputs {
+                match after.iter().find(|o| o.dataset.name == i.dataset.name) {
+                    Some(o) if o == i => {}
+                    Some(_) => ok = false,
+                    None => after.push(i.clone()),
+                }
+            }
+            let res = b.log_inputs(&r.id.unwrap(), &inputs);
+            prop_assert_eq!(res.is_ok(), ok, "{:?}", res);
+            if ok {
+                r.inputs = after;
+            }
+        }
         Op::SetStatus(run, s) => {
             let n = m.runs.len().max(1);
             let Some(r) = m.runs.get_mut(*run % n) else {
@@ -233,6 +279,7 @@ fn check(b: &dyn TrackingBackend, m: &Model) -> Result<(), TestCaseError> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         prop_assert_eq!(&user_tags, &r.tags);
+        prop_assert_eq!(&got.inputs, &r.inputs);
         prop_assert_eq!(got.data.metrics.len(), r.history.len());
         for (key, hist) in &r.history {
             let latest = hist.iter().max_by(|a, b| a.latest_order(b)).unwrap();

@@ -564,7 +564,12 @@ pub fn usage(stores: &Stores, digest: &str) -> Result<Usage, BoxError> {
             i.dataset
                 .digest
                 .starts_with(&digest[..digest.len().min(DVC_DIGEST_LEN)])
-                && (digest.len() <= DVC_DIGEST_LEN || i.dataset.source.ends_with(digest))
+                // Past the logged digest's length, check the source's full sha256.
+                && (digest.len() <= DVC_DIGEST_LEN
+                    || i.dataset
+                        .source
+                        .rsplit_once('@')
+                        .is_some_and(|(_, sha)| sha.starts_with(digest)))
         }) else {
             continue;
         };
