@@ -94,6 +94,8 @@
 //!
 //! [Feast]: https://docs.feast.dev/
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod clock;
 mod codec;
 #[cfg(any(test, doc, feature = "conformance"))]
@@ -107,6 +109,8 @@ mod memory;
 mod model;
 mod offline;
 mod online;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod pit;
 #[cfg(feature = "redis")]
 mod redis;
@@ -128,7 +132,9 @@ pub use crate::model::{
 };
 pub use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions, Visit};
 pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
-pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
+#[cfg(feature = "parquet")]
+pub use crate::parquet::ParquetOfflineStore;
+pub use crate::pit::{Column, EntityFrame, HistoricalOptions, PitRequest, TrainingFrame};
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
 pub use crate::response::{OnlineQuery, OnlineResponse, ResponseTable};
