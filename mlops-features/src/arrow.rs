@@ -33,6 +33,12 @@
 
 use std::sync::Arc;
 
+/// The `arrow-array` crate this module is built with (use it to build batches of the same
+/// version).
+pub use arrow_array;
+/// The `arrow-schema` crate this module is built with.
+pub use arrow_schema;
+
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
     StringBuilder, TimestampMicrosecondBuilder,

@@ -41,6 +41,9 @@
 //! (entity key, event time, created time), stably: rows that tie on all three keep their
 //! arrival order, which is the only order the point-in-time join and materialization observe.
 
+/// The `parquet` crate this module is built with.
+pub use parquet as parquet_crate;
+
 use std::fs::{self, File};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
