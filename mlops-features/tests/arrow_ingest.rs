@@ -275,8 +275,7 @@ fn bad_batches_name_the_column_and_both_types_and_write_nothing() {
         .unwrap_err();
     assert_column_error(&e, "created_timestamp", "expected timestamp");
     // A list of strings is not a float32 vector.
-    let mut lb =
-        ListBuilder::new(StringBuilder::new());
+    let mut lb = ListBuilder::new(StringBuilder::new());
     lb.append(true);
     lb.append(true);
     let e = s
