@@ -676,7 +676,7 @@ fn batch_keys(keys: &[ArrayRef]) -> Vec<EntityKey> {
             to_values(a.as_ref(), ty).unwrap_or_else(|_| vec![Value::Null; a.len()])
         })
         .collect();
-    let n = keys.first().map_or(0, |a| a.len());
+    let n = keys.first().map_or(0, Array::len);
     (0..n)
         .map(|i| {
             let parts: Vec<KeyPart<'_>> = cols
