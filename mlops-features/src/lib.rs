@@ -62,6 +62,11 @@
 //! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
 //!   segments per group, one framed record per batch, safe for several processes).
 //!
+//! **Arrow and Parquet** (cargo features `arrow`, `parquet`): ingest Arrow record batches
+//! ([`arrow`] module), the `ParquetOfflineStore` of Parquet files that DuckDB, pyarrow and
+//! Polars read as they are, and training sets as record batches or Parquet files (`parquet`
+//! module).
+//!
 //! Both traits have a shared conformance suite (`conformance` module, feature `conformance`,
 //! stamped by [`conformance_tests!`]) that every backend runs, Redis included.
 //!
