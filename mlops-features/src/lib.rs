@@ -63,7 +63,7 @@
 //!   segments per group, one framed record per batch, safe for several processes).
 //!
 //! **Arrow and Parquet** (cargo features `arrow`, `parquet`): ingest Arrow record batches
-//! ([`arrow`] module), the `ParquetOfflineStore` of Parquet files that DuckDB, pyarrow and
+//! (`arrow` module), the `ParquetOfflineStore` of Parquet files that DuckDB, pyarrow and
 //! Polars read as they are, and training sets as record batches or Parquet files (`parquet`
 //! module).
 //!
