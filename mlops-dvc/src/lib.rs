@@ -87,3 +87,8 @@ pub use crate::path::RelPath;
 pub use crate::repo::{META_DIR, POINTER_SUFFIX, Repository};
 pub use crate::store::{ContentStore, PutResult, VerifyingReader};
 pub use crate::tree::{EntryKind, ManifestEntry};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

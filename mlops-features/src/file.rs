@@ -23,6 +23,7 @@ use crate::model::{Timestamp, validate_name};
 use crate::offline::{OfflineStore, ScanOptions, Visit};
 use crate::online::{FeatureValue, OnlineStore, ReadRequest, WriteStats};
 use mlops_fs as fsutil;
+use mlops_fs::FileLock;
 
 const KIND_APPLY: u8 = b'A';
 const KIND_WRITE: u8 = b'W';
@@ -38,31 +39,15 @@ pub(crate) const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
 /// A new offline segment is started once the current one is larger than this.
 const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
-fn lock_exclusive_now(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| FeatureError::io(path, e))?;
-    // A lock held only for an instant (a child process between fork and exec briefly shares
-    // the descriptor) is waited out; a lock held longer means another owner.
-    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(FeatureError::Conflict(format!(
-                    "{} is locked: the store is open in another process",
-                    path.display()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(FeatureError::io(path, e)),
-        }
-    }
+fn lock_exclusive_now(path: &Path) -> Result<FileLock> {
+    FileLock::try_exclusive_for(path, LOCK_PATIENCE)
+        .map_err(|e| FeatureError::io(path, e))?
+        .ok_or_else(|| {
+            FeatureError::Conflict(format!(
+                "{} is locked: the store is open in another process",
+                path.display()
+            ))
+        })
 }
 
 /// How long opening waits for the online store's lock before reporting a conflict.
@@ -160,7 +145,7 @@ struct FileOnline {
     fsync: AtomicBool,
     compact_bytes: AtomicU64,
     recovery: Recovery,
-    _lock: File,
+    _lock: FileLock,
 }
 
 impl FileOnlineStore {
@@ -700,14 +685,7 @@ impl OfflineStore for FileOfflineStore {
             return Ok(());
         }
         let lock_path = gdir.join("LOCK");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| FeatureError::io(&lock_path, e))?;
-        lock.lock_shared()
-            .map_err(|e| FeatureError::io(&lock_path, e))?;
+        let _lock = FileLock::shared(&lock_path).map_err(|e| FeatureError::io(&lock_path, e))?;
         for (si, &n) in segs.iter().enumerate() {
             let path = gdir.join(segment_name(n));
             let data = fs::read(&path).map_err(|e| FeatureError::io(&path, e))?;

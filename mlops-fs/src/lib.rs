@@ -4,6 +4,8 @@
 //! depend on it instead of each keeping a copy, so a fix is made once.
 //!
 //! What it offers:
+//! - [`FileLock`]: a cross-process lock on a lock file (exclusive, shared, or exclusive with a
+//!   bounded wait), released on drop.
 //! - [`write_atomic`]: replace a file so that readers see the old or the new content, never a mix:
 //!   temp file in the same directory (`create_new`), write, `sync_all`, rename, fsync the directory,
 //!   temp removed on failure.
@@ -14,9 +16,16 @@
 //! - [`encode_record`] / [`scan_records`]: framing for append-only logs. Each record is one line,
 //!   `<len:8 hex> <crc32:8 hex> <payload>\n`, so a torn last record (a crash mid-append) is detected
 //!   and dropped, while damage anywhere else is reported as corruption.
+//! - [`RecordReader`]: the same framing read incrementally from an open file, **capped at a
+//!   length measured before reading**, so a reader beside a writer that is appending sees a
+//!   record still being written as "not yet written" (a torn tail), never as corruption.
+
+mod lock;
+
+pub use crate::lock::{FileLock, open_lock_file};
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -240,15 +249,7 @@ pub fn scan_records(data: &[u8]) -> Result<Scan<'_>, CorruptRecord> {
                 scan.valid_len = pos;
             }
             Err(detail) => {
-                // A torn append leaves damage only at the end: nothing valid may follow it, and
-                // at most one newline-terminated piece of garbage may come before the end.
-                let rest = &data[pos..];
-                let first_newline = rest.iter().position(|&b| b == b'\n');
-                let is_tail = match first_newline {
-                    None => true,
-                    Some(i) => i + 1 == rest.len(),
-                };
-                if is_tail {
+                if is_torn_tail(&data[pos..]) {
                     scan.torn_at = Some(pos);
                     return Ok(scan);
                 }
@@ -260,6 +261,25 @@ pub fn scan_records(data: &[u8]) -> Result<Scan<'_>, CorruptRecord> {
         }
     }
     Ok(scan)
+}
+
+/// Whether `rest`, the bytes from a damaged record to the end of the data, can be a torn append:
+/// a torn append leaves damage only at the end, so nothing valid may follow it, and at most one
+/// newline-terminated piece of garbage may come before the end.
+fn is_torn_tail(rest: &[u8]) -> bool {
+    match rest.iter().position(|&b| b == b'\n') {
+        None => true,
+        Some(i) => i + 1 == rest.len(),
+    }
+}
+
+/// Whether an intact record starts right after one of the newlines in `rest` (the bytes from a
+/// damaged record to the end): then the damage is not a torn append but corruption. Unlike
+/// [`is_torn_tail`], a cut record whose payload holds a newline is still recognised as torn.
+fn intact_record_follows(rest: &[u8]) -> bool {
+    rest.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && parse_one(&rest[i + 1..]).is_ok())
 }
 
 fn parse_one(data: &[u8]) -> Result<(&[u8], usize), String> {
@@ -285,6 +305,199 @@ fn parse_one(data: &[u8]) -> Result<(&[u8], usize), String> {
         return Err("record checksum does not match".to_owned());
     }
     Ok((payload, end + 1))
+}
+
+/// Why a [`RecordReader`] stopped with an error.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Reading the file failed.
+    Io(io::Error),
+    /// A damaged record is followed by an intact one (its offset is absolute in the file).
+    Corrupt(CorruptRecord),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Corrupt(c) => write!(
+                f,
+                "damaged record at byte {} followed by intact records: {}",
+                c.offset, c.detail
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Corrupt(_) => None,
+        }
+    }
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Reads the framed records of a log from byte `from` up to a length `cap` fixed when the
+/// reader is made, one record at a time (a lending iterator: [`next_record`](Self::next_record)).
+///
+/// This is the reader to use beside a writer that may be appending (another process, another
+/// handle): bytes past `cap` are never looked at, so the records read are a consistent prefix of
+/// the log, and a record cut by `cap` — the writer's append in progress — ends the read as a
+/// torn tail ([`torn`](Self::torn)), exactly as a crash mid-append would. Only a damaged record
+/// followed (within `cap`) by an intact record is [`ReadError::Corrupt`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("log");
+/// let mut data = Vec::new();
+/// mlops_fs::encode_record(b"first", &mut data)?;
+/// mlops_fs::encode_record(b"second", &mut data)?;
+/// data.extend_from_slice(b"00000010 1234"); // an append in progress
+/// std::fs::write(&path, &data)?;
+/// let mut reader = mlops_fs::RecordReader::open(&path, 0)?.expect("the log exists");
+/// let mut seen = Vec::new();
+/// while let Some(payload) = reader.next_record()? {
+///     seen.push(payload.to_vec());
+/// }
+/// assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
+/// assert!(reader.torn());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RecordReader<R> {
+    inner: BufReader<io::Take<R>>,
+    /// Absolute offset just past the last intact record.
+    offset: u64,
+    record: Vec<u8>,
+    torn: bool,
+    done: bool,
+}
+
+impl RecordReader<File> {
+    /// Open `path`, measure its length now, and read from byte `from` up to that length.
+    /// `Ok(None)` when the file does not exist.
+    ///
+    /// # Errors
+    /// The I/O error of opening, measuring or seeking the file.
+    pub fn open(path: &Path, from: u64) -> io::Result<Option<Self>> {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        if from > 0 {
+            file.seek(SeekFrom::Start(from.min(len)))?;
+        }
+        Ok(Some(Self::new(file, from, len)))
+    }
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Read records from `reader`, positioned at byte `from` of the log, up to byte `cap` (the
+    /// log's length measured before reading; nothing is read when `cap <= from`).
+    pub fn new(reader: R, from: u64, cap: u64) -> Self {
+        let budget = cap.saturating_sub(from);
+        // Size the buffer to the data: most logs are small, and opening a store reads many.
+        let capacity = usize::try_from(budget)
+            .unwrap_or(usize::MAX)
+            .clamp(64, 1 << 20);
+        Self {
+            inner: BufReader::with_capacity(capacity, reader.take(budget)),
+            offset: from,
+            record: Vec::new(),
+            torn: false,
+            done: budget == 0,
+        }
+    }
+
+    /// The payload of the next intact record, or `None` at the end (the cap, or a torn tail).
+    ///
+    /// # Errors
+    /// [`ReadError::Io`]; [`ReadError::Corrupt`] for a damaged record followed by more data.
+    /// After an error the reader is done.
+    pub fn next_record(&mut self) -> Result<Option<&[u8]>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.record.clear();
+        let got = (&mut self.inner)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut self.record);
+        if let Err(e) = got {
+            self.done = true;
+            return Err(e.into());
+        }
+        if self.record.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
+        let declared =
+            if self.record.len() == HEADER_LEN && self.record[8] == b' ' && self.record[17] == b' '
+            {
+                parse_hex8(&self.record[0..8]).zip(parse_hex8(&self.record[9..17]))
+            } else {
+                None
+            };
+        if let Some((len, _)) = declared {
+            let want = u64::from(len) + 1;
+            let got = (&mut self.inner).take(want).read_to_end(&mut self.record);
+            if let Err(e) = got {
+                self.done = true;
+                return Err(e.into());
+            }
+        }
+        match parse_one(&self.record) {
+            Ok((_, used)) => {
+                // `used` is the whole buffer: exactly one framed record was read.
+                self.offset += used as u64;
+                Ok(Some(&self.record[HEADER_LEN..used - 1]))
+            }
+            Err(detail) => {
+                self.done = true;
+                // Damaged or incomplete: a torn tail when nothing intact can follow it.
+                if let Err(e) = self.inner.read_to_end(&mut self.record) {
+                    return Err(e.into());
+                }
+                if !intact_record_follows(&self.record) {
+                    self.torn = true;
+                    Ok(None)
+                } else {
+                    Err(ReadError::Corrupt(CorruptRecord {
+                        offset: usize::try_from(self.offset).unwrap_or(usize::MAX),
+                        detail,
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Offset just past the last intact record read so far (absolute in the log).
+    #[must_use]
+    pub fn valid_len(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether the read ended at an incomplete or damaged last record (a crash mid-append, or
+    /// an append still in progress when the length was measured).
+    #[must_use]
+    pub fn torn(&self) -> bool {
+        self.torn
+    }
+
+    /// Whether the reader has reached its end (the cap, a torn tail or an error).
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
 }
 
 /// Truncate `path` to `len` bytes (dropping a torn tail found by [`scan_records`]) and sync it.
@@ -453,6 +666,173 @@ mod tests {
         assert_eq!(scan.torn_at, Some(keep));
         truncate_to(&path, scan.valid_len as u64, true).unwrap();
         assert_eq!(fs::read(&path).unwrap(), log_of(&[b"kept"]));
+    }
+
+    fn read_all(path: &Path, from: u64) -> Result<(Vec<Vec<u8>>, u64, bool), ReadError> {
+        let mut reader = RecordReader::open(path, from)?.expect("log exists");
+        let mut out = Vec::new();
+        while let Some(p) = reader.next_record()? {
+            out.push(p.to_vec());
+        }
+        Ok((out, reader.valid_len(), reader.torn()))
+    }
+
+    #[test]
+    fn capped_reader_reads_records_and_stops_at_the_cap() {
+        let data = log_of(&[b"first record", b"with\nnewline", b"third"]);
+        let first_len = log_of(&[b"first record"]).len() as u64;
+        let two_len = log_of(&[b"first record", b"with\nnewline"]).len() as u64;
+        for cut in 0..=data.len() {
+            let mut reader = RecordReader::new(&data[..], 0, cut as u64);
+            let mut n = 0;
+            while reader.next_record().unwrap().is_some() {
+                n += 1;
+            }
+            let cut = cut as u64;
+            let boundaries = [0, first_len, two_len, data.len() as u64];
+            let expected = boundaries[1..].iter().filter(|&&b| b <= cut).count();
+            assert_eq!(n, expected, "cut at {cut}");
+            assert_eq!(reader.torn(), !boundaries.contains(&cut), "cut at {cut}");
+            assert_eq!(reader.valid_len(), boundaries[expected], "cut at {cut}");
+        }
+        // Bytes past the cap are never read, even when they would complete the record.
+        let mut reader = RecordReader::new(&data[..], 0, first_len + 5);
+        assert_eq!(reader.next_record().unwrap(), Some(&b"first record"[..]));
+        assert_eq!(reader.next_record().unwrap(), None);
+        assert!(reader.torn());
+    }
+
+    #[test]
+    fn capped_reader_resumes_from_an_offset_and_reports_damage_with_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut data = log_of(&[b"one", b"two", b"three"]);
+        let one = log_of(&[b"one"]).len();
+        fs::write(&path, &data).unwrap();
+        let (records, end, torn) = read_all(&path, one as u64).unwrap();
+        assert_eq!(records, [b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(end, data.len() as u64);
+        assert!(!torn);
+        data[one + 20] ^= 0x01; // damage "two", which "three" follows
+        fs::write(&path, &data).unwrap();
+        match read_all(&path, one as u64) {
+            Err(ReadError::Corrupt(c)) => {
+                assert_eq!(c.offset, one);
+                assert!(c.detail.contains("checksum"), "{}", c.detail);
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        assert!(
+            RecordReader::open(&dir.path().join("absent"), 0)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// A source that models a file another process is appending to: it serves what was
+    /// visible when the length was measured, reports the end once, and has grown on the next
+    /// read (the writer finished its append meanwhile).
+    struct Growing<'a> {
+        data: &'a [u8],
+        visible: usize,
+        pos: usize,
+        served_past_cap: bool,
+    }
+
+    impl Read for Growing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos >= self.visible {
+                // The end as measured; the writer completes its record right after.
+                self.visible = self.data.len();
+                if self.pos >= self.data.len() {
+                    return Ok(0);
+                }
+                self.served_past_cap = true;
+            }
+            let n = buf.len().min(self.visible - self.pos).min(7);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// The false `Corrupt` of a reader that reads past the length it measured: it finds a
+    /// partial record, looks again, and finds the rest plus the next record. Capped at the
+    /// measured length, the partial record is a torn tail (not yet written) and nothing past
+    /// the cap is read.
+    #[test]
+    fn capped_reader_never_reads_past_the_measured_length() {
+        let data = log_of(&[b"first", b"second, being written", b"third"]);
+        let first = log_of(&[b"first"]).len();
+        for visible in first..data.len() {
+            let mut source = Growing {
+                data: &data,
+                visible,
+                pos: 0,
+                served_past_cap: false,
+            };
+            let mut reader = RecordReader::new(&mut source, 0, visible as u64);
+            let mut n = 0;
+            while reader.next_record().expect("never corrupt").is_some() {
+                n += 1;
+            }
+            assert!(n >= 1, "visible {visible}");
+            let complete = [first, log_of(&[b"first", b"second, being written"]).len()];
+            assert_eq!(
+                reader.torn(),
+                !complete.contains(&visible),
+                "visible {visible}"
+            );
+            drop(reader);
+            assert!(!source.served_past_cap, "read past the cap at {visible}");
+        }
+    }
+
+    /// A reader beside a writer whose appends land in two pieces (as at a page boundary):
+    /// every read sees a prefix of the records, never an error.
+    #[test]
+    fn capped_reader_beside_an_appending_writer_never_sees_corruption() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        fs::write(&path, b"").unwrap();
+        let done = AtomicBool::new(false);
+        let payload = |i: u32| {
+            format!(
+                "{{\"record\":{i},\"pad\":\"{}\"}}",
+                "x".repeat((i % 97) as usize)
+            )
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+                for i in 0..3000u32 {
+                    let mut rec = Vec::new();
+                    encode_record(payload(i).as_bytes(), &mut rec).unwrap();
+                    let half = rec.len() / 2;
+                    file.write_all(&rec[..half]).unwrap();
+                    file.flush().unwrap();
+                    std::thread::yield_now();
+                    file.write_all(&rec[half..]).unwrap();
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+            let mut reads = 0;
+            let mut torn_seen = 0;
+            while !done.load(Ordering::SeqCst) || reads == 0 {
+                let (records, _, torn) = read_all(&path, 0).expect("no error beside a writer");
+                for (i, r) in records.iter().enumerate() {
+                    let i = u32::try_from(i).unwrap();
+                    assert_eq!(r, payload(i).as_bytes(), "record {i}");
+                }
+                torn_seen += usize::from(torn);
+                reads += 1;
+            }
+            assert!(reads > 0 && torn_seen <= reads);
+        });
+        let (records, _, torn) = read_all(&path, 0).unwrap();
+        assert_eq!(records.len(), 3000);
+        assert!(!torn);
     }
 }
 

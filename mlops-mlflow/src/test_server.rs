@@ -7,9 +7,13 @@
 //! watchdog's stdin closes) or [`MlflowServer::stop`] is called, the whole group, uvicorn's
 //! workers included, is killed by its process-group id.
 //!
-//! The `mlflow` command is `$MLOPS_MLFLOW` when set, else `mlflow` on `PATH`. When it is missing
-//! or does not start, the tests skip with a message, unless `MLOPS_REQUIRE_SERVERS=1`, when
-//! they fail.
+//! The `mlflow` command is `$MLOPS_MLFLOW` when set, else `mlflow` on `PATH`.
+//!
+//! Tests that need the server are marked `#[ignore = "needs mlflow"]` (so a plain `cargo test`
+//! reports them as ignored, never as passed) and get it from [`server`], which panics with a
+//! message saying what to install when MLflow is missing or does not start: an ignored test run
+//! with `--include-ignored` without its server fails, it never passes silently. [`shared`] is the
+//! older, skipping form, kept for benches (which may skip) and callers not yet moved.
 #![allow(clippy::print_stderr, missing_docs)]
 
 use std::net::TcpListener;
@@ -50,14 +54,39 @@ pub fn mlflow_command() -> String {
     std::env::var("MLOPS_MLFLOW").unwrap_or_else(|_| "mlflow".to_owned())
 }
 
+/// The one server of this test binary, started on first use (or why it could not start).
+fn started() -> &'static Result<MlflowServer, String> {
+    static SERVER: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
+    SERVER.get_or_init(|| MlflowServer::start(1))
+}
+
+/// The server shared by this test binary, started on first use. For tests marked
+/// `#[ignore = "needs mlflow"]`.
+///
+/// # Panics
+/// When MLflow is missing or the server does not start, with a message saying what to install
+/// and why it failed (whatever `MLOPS_REQUIRE_SERVERS` says: a test that needs the server and
+/// runs without it fails).
+pub fn server() -> &'static MlflowServer {
+    match started() {
+        Ok(server) => server,
+        Err(why) => panic!(
+            "this test needs an MLflow server and none could be started: {why}\n\
+             install MLflow (`pip install mlflow`, so that `mlflow` is on PATH) or set \
+             MLOPS_MLFLOW to the mlflow executable; without a server, run the tests without \
+             --include-ignored (they are #[ignore = \"needs mlflow\"])"
+        ),
+    }
+}
+
 /// The server shared by this test binary, started on first use; `None` (after saying why on
-/// stderr) when MLflow is not available and servers are not required.
+/// stderr) when MLflow is not available and servers are not required. Tests use [`server`],
+/// which never skips silently; this form is for benches, which may skip.
 ///
 /// # Panics
 /// When the server cannot start and `MLOPS_REQUIRE_SERVERS=1`.
 pub fn shared() -> Option<&'static MlflowServer> {
-    static SERVER: OnceLock<Result<MlflowServer, String>> = OnceLock::new();
-    match SERVER.get_or_init(|| MlflowServer::start(1)) {
+    match started() {
         Ok(server) => Some(server),
         Err(why) => {
             if servers_required() {

@@ -113,3 +113,8 @@ pub use crate::retry::{
 };
 pub use crate::run::RunOptions;
 pub use crate::step::{CancelToken, StepCtx, StepError, StepErrorKind};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

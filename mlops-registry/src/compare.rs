@@ -8,13 +8,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Alias, ModelVersion, ModelVersionNumber, Stage};
 
-/// Which way a metric improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
+///
+/// The same names as `mlops_tracking::Direction` and `mlops_testing::Direction` (the domain
+/// crates never share a type). Serialized as `"maximize"` / `"minimize"`; the names written
+/// before, `"HigherIsBetter"` / `"LowerIsBetter"`, are still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Bigger is better (accuracy, f1, auc, ...).
-    HigherIsBetter,
+    #[serde(alias = "HigherIsBetter")]
+    Maximize,
     /// Smaller is better (loss, error, latency, ...).
-    LowerIsBetter,
+    #[serde(alias = "LowerIsBetter")]
+    Minimize,
 }
 
 impl Direction {
@@ -41,23 +48,23 @@ impl Direction {
             "seconds",
         ];
         if lower.iter().any(|w| m.contains(w)) {
-            Self::LowerIsBetter
+            Self::Minimize
         } else {
-            Self::HigherIsBetter
+            Self::Maximize
         }
     }
 
     fn better(self, a: f64, b: f64) -> bool {
         match self {
-            Self::HigherIsBetter => a > b,
-            Self::LowerIsBetter => a < b,
+            Self::Maximize => a > b,
+            Self::Minimize => a < b,
         }
     }
 
     fn arrow(self) -> &'static str {
         match self {
-            Self::HigherIsBetter => "higher is better",
-            Self::LowerIsBetter => "lower is better",
+            Self::Maximize => "higher is better",
+            Self::Minimize => "lower is better",
         }
     }
 }
@@ -241,9 +248,33 @@ mod tests {
 
     #[test]
     fn directions_are_guessed() {
-        assert_eq!(Direction::guess("accuracy"), Direction::HigherIsBetter);
-        assert_eq!(Direction::guess("latency_ms"), Direction::LowerIsBetter);
-        assert_eq!(Direction::guess("val_loss"), Direction::LowerIsBetter);
-        assert_eq!(Direction::guess("f1"), Direction::HigherIsBetter);
+        assert_eq!(Direction::guess("accuracy"), Direction::Maximize);
+        assert_eq!(Direction::guess("latency_ms"), Direction::Minimize);
+        assert_eq!(Direction::guess("val_loss"), Direction::Minimize);
+        assert_eq!(Direction::guess("f1"), Direction::Maximize);
+    }
+
+    #[test]
+    fn directions_serialize_as_maximize_minimize_and_read_the_old_names() {
+        assert_eq!(
+            serde_json::to_string(&Direction::Maximize).unwrap(),
+            "\"maximize\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Direction::Minimize).unwrap(),
+            "\"minimize\""
+        );
+        for (text, d) in [
+            ("\"HigherIsBetter\"", Direction::Maximize),
+            ("\"LowerIsBetter\"", Direction::Minimize),
+            ("\"maximize\"", Direction::Maximize),
+            ("\"minimize\"", Direction::Minimize),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Direction>(text).unwrap(),
+                d,
+                "{text}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The crate's error type.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Result alias used throughout the crate.
@@ -14,8 +15,8 @@ pub enum RegistryError {
     /// A registered model, model version, alias or audit record that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"registered model"`, `"model version"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
         id: String,
     },
@@ -23,7 +24,7 @@ pub enum RegistryError {
     #[error("{kind} already exists: {id}")]
     AlreadyExists {
         /// What was created.
-        kind: &'static str,
+        kind: EntityKind,
         /// The name or id that is taken.
         id: String,
     },
@@ -35,9 +36,6 @@ pub enum RegistryError {
         /// Why, naming the offending value.
         detail: String,
     },
-    /// The request contradicts stored state (an alias on a deleted version, a denied promotion).
-    #[error("conflict: {0}")]
-    Conflict(String),
     /// A promotion (a stage transition or an alias move) was refused by the caller's
     /// [`PromotionPolicy`](crate::PromotionPolicy); nothing was changed.
     #[error("promotion of {model} v{version} to {target} denied: {}", reasons.join("; "))]
@@ -97,10 +95,52 @@ pub enum RegistryError {
     },
 }
 
+/// What a [`RegistryError::NotFound`] or [`RegistryError::AlreadyExists`] is about. Displays
+/// as the lower-case noun used in messages (`registered model`, `model version`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A registered model.
+    RegisteredModel,
+    /// A model version.
+    ModelVersion,
+    /// An alias of a model.
+    Alias,
+    /// A tag of a model or a version.
+    Tag,
+}
+
+impl EntityKind {
+    /// The noun used in messages.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RegisteredModel => "registered model",
+            Self::ModelVersion => "model version",
+            Self::Alias => "alias",
+            Self::Tag => "tag",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl RegistryError {
     /// Shorthand for [`RegistryError::NotFound`].
-    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: EntityKind, id: impl Into<String>) -> Self {
         Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    /// Shorthand for [`RegistryError::AlreadyExists`].
+    pub(crate) fn already_exists(kind: EntityKind, id: impl Into<String>) -> Self {
+        Self::AlreadyExists {
             kind,
             id: id.into(),
         }

@@ -44,6 +44,16 @@
 //! whose semantics legitimately differ declares it with
 //! [`conformance::Capabilities`].
 //!
+//! ## Where things are
+//! The crate root holds what a user reaches for first: the backends, [`RegistryStore`] and
+//! [`RegistryStoreExt`], the request types, the model types, [`Gate`], [`Comparison`] and the
+//! errors. The rest lives in named modules: [`clock`] (the system and a manual clock),
+//! [`model`] (limits, validation, [`model::AuditChange`],
+//! [`model::VersionStatus`]), [`policy`] (what a custom [`PromotionPolicy`] sees), [`uri`]
+//! ([`uri::VersionTarget`]), [`compare`] (table rows), [`search`] (the parsed filter), `mlflow`
+//! (the HTTP client's settings and errors, feature `mlflow`) and [`conformance`] (the shared test
+//! suite).
+//!
 //! ## Errors
 //! Every fallible function returns [`Result`], whose error is [`RegistryError`]: `NotFound`,
 //! `AlreadyExists`, `InvalidArgument` (names, aliases, URIs, filters with the column of the
@@ -65,40 +75,39 @@
 //!
 //! [MLflow's Model Registry]: https://mlflow.org/docs/latest/model-registry.html
 
-mod compare;
+pub mod clock;
+pub mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
-mod core;
 mod error;
 mod file;
 mod memory;
 #[cfg(feature = "mlflow")]
-mod mlflow;
-mod model;
+pub mod mlflow;
+pub mod model;
 mod order;
-mod policy;
+pub mod policy;
+mod rules;
 pub mod search;
 mod store;
-mod uri;
+pub mod uri;
 
-pub use crate::compare::{Comparison, ComparisonRow, Direction};
-pub use crate::core::Clock;
-pub use crate::error::{RegistryError, Result};
+pub use crate::clock::Clock;
+pub use crate::compare::{Comparison, Direction};
+pub use crate::error::{EntityKind, RegistryError, Result};
 pub use crate::file::FileRegistry;
 pub use crate::memory::InMemoryRegistry;
 #[cfg(feature = "mlflow")]
-pub use crate::mlflow::MlflowRegistry;
+pub use crate::mlflow::{MlflowConfig, MlflowRegistry};
 pub use crate::model::{
-    Alias, AuditChange, AuditRecord, Digest, MAX_ALIAS_LEN, MAX_MODEL_NAME_LEN, MAX_TAG_KEY_LEN,
-    MAX_TAG_VALUE_LEN, ModelVersion, ModelVersionNumber, RegisteredModel, Stage, VersionStatus,
-    validate_metric, validate_model_name, validate_tag,
+    Alias, AuditRecord, Digest, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
 };
 pub use crate::order::Page;
-pub use crate::policy::{Gate, PromotionPolicy, PromotionRequest, PromotionTarget};
+pub use crate::policy::{Gate, PromotionPolicy};
 pub use crate::store::{Change, NewModel, NewVersion, RegistryStore, RegistryStoreExt, Search};
-pub use crate::uri::{ModelUri, VersionTarget};
-#[cfg(feature = "mlflow")]
-pub use mlops_mlflow::http::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
-    MlflowAuth, MlflowConfig,
-};
+pub use crate::uri::ModelUri;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
-use crate::core::{Clock, Effects, ModelData, system_clock};
-use crate::error::{RegistryError, Result};
+use crate::clock::{Clock, system_clock};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     validate_model_name,
 };
 use crate::order::{Page, page_models, page_versions};
+use crate::rules::{Effects, ModelData};
 use crate::store::{Change, NewModel, NewVersion, RegistryStore, Search};
 use crate::uri::ModelUri;
 
@@ -29,7 +30,7 @@ struct Entry {
 #[derive(Clone)]
 pub struct InMemoryRegistry {
     models: Arc<RwLock<BTreeMap<String, Entry>>>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for InMemoryRegistry {
@@ -56,9 +57,10 @@ impl InMemoryRegistry {
         }
     }
 
-    /// Use `clock` for every timestamp (tests pin time with it).
+    /// Use `clock` for every timestamp (tests pin time with it, e.g. with a
+    /// [`ManualClock`](crate::clock::ManualClock)); the default is the system clock.
     #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -67,7 +69,7 @@ impl InMemoryRegistry {
         let models = self.models.read();
         let e = models
             .get(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         f(&e.data)
     }
 
@@ -76,11 +78,11 @@ impl InMemoryRegistry {
         name: &str,
         f: impl FnOnce(&mut ModelData, DateTime<Utc>) -> Result<(T, Effects)>,
     ) -> Result<T> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let mut models = self.models.write();
         let e = models
             .get_mut(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         let (out, fx) = f(&mut e.data, now)?;
         e.audit.extend(fx.audit);
         Ok(out)
@@ -89,13 +91,13 @@ impl InMemoryRegistry {
 
 impl RegistryStore for InMemoryRegistry {
     fn create_registered_model(&self, model: &NewModel) -> Result<RegisteredModel> {
-        let data = ModelData::new(model, (self.clock)())?;
+        let data = ModelData::new(model, self.clock.now())?;
         let mut models = self.models.write();
         if models.contains_key(&model.name) {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: model.name.clone(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                model.name.clone(),
+            ));
         }
         let out = data.model.clone();
         models.insert(
@@ -119,20 +121,20 @@ impl RegistryStore for InMemoryRegistry {
         change: &Change<'_>,
     ) -> Result<RegisteredModel> {
         validate_model_name(new_name)?;
-        let now = (self.clock)();
+        let now = self.clock.now();
         let mut models = self.models.write();
         if !models.contains_key(name) {
-            return Err(RegistryError::not_found("registered model", name));
+            return Err(RegistryError::not_found(EntityKind::RegisteredModel, name));
         }
         if models.contains_key(new_name) {
-            return Err(RegistryError::AlreadyExists {
-                kind: "registered model",
-                id: new_name.to_owned(),
-            });
+            return Err(RegistryError::already_exists(
+                EntityKind::RegisteredModel,
+                new_name.to_owned(),
+            ));
         }
         let mut e = models
             .remove(name)
-            .ok_or_else(|| RegistryError::not_found("registered model", name))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))?;
         let fx = e.data.rename(new_name, change, now);
         e.audit.extend(fx.audit);
         let out = e.data.model.clone();
@@ -152,7 +154,7 @@ impl RegistryStore for InMemoryRegistry {
             .write()
             .remove(name)
             .map(|_| ())
-            .ok_or_else(|| RegistryError::not_found("registered model", name))
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))
     }
 
     fn search_registered_models(&self, search: &Search) -> Result<Page<RegisteredModel>> {
@@ -269,14 +271,17 @@ impl RegistryStore for InMemoryRegistry {
         models
             .get(name)
             .map(|e| e.audit.clone())
-            .ok_or_else(|| RegistryError::not_found("registered model", name))
+            .ok_or_else(|| RegistryError::not_found(EntityKind::RegisteredModel, name))
     }
 
     fn resolve(&self, uri: &ModelUri) -> Result<ModelVersionNumber> {
         let models = self.models.read();
         match models.get(uri.name()) {
             Some(e) => e.data.resolve(uri.target()),
-            None => Err(RegistryError::not_found("registered model", uri.name())),
+            None => Err(RegistryError::not_found(
+                EntityKind::RegisteredModel,
+                uri.name(),
+            )),
         }
     }
 }

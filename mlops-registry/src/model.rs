@@ -460,6 +460,11 @@ pub enum AuditChange {
         /// The version it pointed at.
         from: ModelVersionNumber,
     },
+    /// A version was created.
+    VersionCreated {
+        /// The version.
+        version: ModelVersionNumber,
+    },
     /// A version was deleted.
     VersionDeleted {
         /// The version.
@@ -483,6 +488,7 @@ impl fmt::Display for AuditChange {
                 None => write!(f, "alias @{alias} set to v{to}"),
             },
             Self::AliasDeleted { alias, from } => write!(f, "alias @{alias} removed from v{from}"),
+            Self::VersionCreated { version } => write!(f, "v{version} created"),
             Self::VersionDeleted { version } => write!(f, "v{version} deleted"),
             Self::Renamed { from, to } => write!(f, "renamed {from:?} -> {to:?}"),
         }

@@ -79,7 +79,7 @@ enum Rule {
 /// let gate = Gate::new()
 ///     .min_metric("accuracy", 0.90)
 ///     .max_metric("latency_ms", 50.0)
-///     .no_regression("accuracy", Direction::HigherIsBetter)
+///     .no_regression("accuracy", Direction::Maximize)
 ///     .require_tag("validated")
 ///     .require_approval("approved_by");
 /// # let _ = gate;
@@ -182,8 +182,8 @@ impl PromotionPolicy for Gate {
                         )),
                         Some(&new) => {
                             let worse = match dir {
-                                Direction::HigherIsBetter => new < old - tol,
-                                Direction::LowerIsBetter => new > old + tol,
+                                Direction::Maximize => new < old - tol,
+                                Direction::Minimize => new > old + tol,
                             };
                             if worse {
                                 reasons.push(format!(

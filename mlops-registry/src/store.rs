@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::compare::Comparison;
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditRecord, Digest, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
 };
@@ -390,7 +390,8 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     /// [`RegistryError::NotFound`] for an unknown model, version or tag.
     fn delete_version_tag(&self, name: &str, version: ModelVersionNumber, key: &str) -> Result<()>;
 
-    /// The audit history of a model's stage and alias changes, oldest first.
+    /// The audit history of a model, oldest first: version creations and deletions, stage and
+    /// alias changes, renames.
     ///
     /// # Errors
     /// [`RegistryError::NotFound`].
@@ -528,7 +529,7 @@ pub trait RegistryStoreExt: RegistryStore {
             match self.resolve(&ModelUri::new(name, VersionTarget::Stage(stage))?) {
                 Ok(v) => out.push(self.get_model_version(name, v)?),
                 Err(RegistryError::NotFound {
-                    kind: "model version",
+                    kind: EntityKind::ModelVersion,
                     ..
                 }) => {}
                 Err(e) => return Err(e),

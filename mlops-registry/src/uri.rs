@@ -34,7 +34,8 @@ impl fmt::Display for VersionTarget {
 /// A parsed `models:/` URI.
 ///
 /// ```
-/// use mlops_registry::{ModelUri, Stage, VersionTarget};
+/// use mlops_registry::uri::VersionTarget;
+/// use mlops_registry::{ModelUri, Stage};
 /// let uri: ModelUri = "models:/text-classifier/Production".parse()?;
 /// assert_eq!(uri.name(), "text-classifier");
 /// assert_eq!(uri.target(), &VersionTarget::Stage(Stage::Production));

@@ -486,6 +486,154 @@ fn compaction_rewrites_the_log_and_other_handles_follow() {
             v(56)
         );
         assert_eq!(reg.get_model_version("m", v(33)).unwrap().source, "s33");
-        assert_eq!(reg.audit_history("m").unwrap().len(), 8);
+        // 60 creations and 8 alias moves.
+        assert_eq!(reg.audit_history("m").unwrap().len(), 68);
     }
+}
+
+/// Files and folders a person or a tool leaves beside the models (`.DS_Store`, a README, an
+/// editor backup, a notes folder) are not models: every search, read and write ignores them,
+/// and nothing of theirs is removed. A folder named like a model with a damaged log is still
+/// `Corrupt` naming that log.
+#[test]
+fn stray_files_beside_models_are_ignored() {
+    let (dir, model_dir) = setup();
+    let models = dir.path().join("models");
+    let strays = [
+        models.join(".DS_Store"),
+        models.join("README.md"),
+        models.join("model.log~"),
+        // A plain file with a model folder's name is not a model folder either.
+        models.join("0123456789abcdef0123456789abcdef"),
+        models.join("notes").join("todo.txt"),
+        model_dir.join(".DS_Store"),
+        model_dir.join("model.log.orig"),
+        model_dir.join("backup").join("model.log"),
+        dir.path().join("trash").join(".DS_Store"),
+        dir.path().join("README"),
+    ];
+    for s in &strays {
+        fs::create_dir_all(s.parent().unwrap()).unwrap();
+        fs::write(s, b"not a model").unwrap();
+    }
+    let names = |reg: &FileRegistry| -> Vec<String> {
+        reg.search_registered_models(&Default::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    };
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(names(&reg), ["m", "other"]);
+    let versions = reg.search_model_versions(&Default::default()).unwrap();
+    assert_eq!(versions.items.len(), 2);
+    assert_eq!(reg.versions("m").unwrap().len(), 2);
+    assert_eq!(
+        reg.create_model_version(&NewVersion::new("m", "s"))
+            .unwrap()
+            .version,
+        v(3)
+    );
+    reg.create_registered_model(&NewModel::new("new")).unwrap();
+    assert_eq!(names(&reg), ["m", "new", "other"]);
+    // A second handle, and a reopen, see the same.
+    let again = FileRegistry::open(dir.path()).unwrap();
+    assert_eq!(names(&again), ["m", "new", "other"]);
+    assert_eq!(
+        again
+            .search_model_versions(&Default::default())
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    for s in &strays {
+        assert_eq!(
+            fs::read(s).unwrap(),
+            b"not a model",
+            "{} changed",
+            s.display()
+        );
+    }
+    // A folder that looks like a model (a model's hash for a name) with a damaged log is
+    // corruption, named.
+    let fake = models.join("fedcba9876543210fedcba9876543210");
+    fs::create_dir_all(&fake).unwrap();
+    fs::write(fake.join("model.log"), b"garbage").unwrap();
+    let reg = FileRegistry::open(dir.path()).unwrap();
+    let err = reg
+        .search_registered_models(&Default::default())
+        .unwrap_err();
+    assert_eq!(corrupt_path(&err), fake.join("model.log"));
+    let err = reg.search_model_versions(&Default::default()).unwrap_err();
+    assert_eq!(corrupt_path(&err), fake.join("model.log"));
+}
+
+/// Counts the `tracing` events whose message mentions `needle` (a minimal subscriber: the
+/// crate installs none).
+struct CountEvents {
+    needle: &'static str,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tracing::Subscriber for CountEvents {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        if text.0.contains(self.needle) {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Each stray entry is logged once per handle, not on every search.
+#[test]
+fn stray_entries_are_logged_once() {
+    let (dir, _) = setup();
+    for name in [".DS_Store", "README.md"] {
+        fs::write(dir.path().join("models").join(name), b"x").unwrap();
+    }
+    fs::write(dir.path().join("trash").join(".DS_Store"), b"x").unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = CountEvents {
+        needle: "not a model folder",
+        hits: hits.clone(),
+    };
+    tracing::subscriber::with_default(subscriber, || {
+        let reg = FileRegistry::open(dir.path()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                reg.search_registered_models(&Default::default())
+                    .unwrap()
+                    .items
+                    .len(),
+                2
+            );
+            // Another handle changes something: the next search lists the directory again.
+            FileRegistry::open(dir.path())
+                .unwrap()
+                .set_model_tag("m", "k", "v")
+                .unwrap();
+        }
+    });
+    // Three strays, each once by the first handle; each of the three other handles logs what
+    // it meets on open (two under models/, one in trash/).
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3 + 3 * 3);
 }

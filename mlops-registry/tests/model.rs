@@ -100,6 +100,7 @@ impl Model {
                 };
                 model.latest += 1;
                 model.versions.insert(model.latest, (Stage::None, None));
+                model.audit += 1;
                 Ok
             }
             Op::DeleteVersion(m, v) => {

@@ -16,7 +16,7 @@
 //! let acc = accuracy(&[1, 0, 1, 1], &[1, 0, 0, 1]);
 //! suite.push(metric_check("accuracy", "model", "accuracy", acc, Threshold::at_least(0.7)));
 //! let report = suite.report();
-//! assert_eq!((report.passed, report.failed), (2, 1)); // row 1 has no label
+//! assert_eq!((report.passed, report.failed), (2, 1)); // the second row has no label
 //! assert_eq!(report.exit_code(), 1);
 //! assert!(report.to_junit_xml().contains("<failure"));
 //! println!("{report}"); // the text table
@@ -125,3 +125,8 @@ pub use crate::validate::{
     Expectation, ExpectationResult, PARTIAL_UNEXPECTED, Row, UnexpectedValue, ValidationReport,
     Validator, ValueType,
 };
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::filter::{Filter, NumAttr, RunFields, SortVal, StrAttr, parse_order_by};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::model::{
@@ -127,7 +127,7 @@ pub(crate) struct Catalog {
     pub runs: HashMap<RunId, RunState>,
 }
 
-fn not_found(kind: &'static str, id: impl ToString) -> TrackingError {
+fn not_found(kind: EntityKind, id: impl ToString) -> TrackingError {
     TrackingError::NotFound {
         kind,
         id: id.to_string(),
@@ -143,7 +143,7 @@ impl Catalog {
     pub(crate) fn experiment(&self, id: &ExperimentId) -> Result<&Experiment> {
         self.experiments
             .get(id)
-            .ok_or_else(|| not_found("experiment", id))
+            .ok_or_else(|| not_found(EntityKind::Experiment, id))
     }
 
     pub(crate) fn experiment_by_name(&self, name: &str) -> Option<&Experiment> {
@@ -162,11 +162,15 @@ impl Catalog {
     }
 
     pub(crate) fn run(&self, id: &RunId) -> Result<&RunState> {
-        self.runs.get(id).ok_or_else(|| not_found("run", id))
+        self.runs
+            .get(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
     pub(crate) fn run_mut(&mut self, id: &RunId) -> Result<&mut RunState> {
-        self.runs.get_mut(id).ok_or_else(|| not_found("run", id))
+        self.runs
+            .get_mut(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
     /// The next free numeric experiment id.
@@ -191,7 +195,7 @@ impl Catalog {
         validate_name("experiment name", name)?;
         if self.experiment_by_name(name).is_some() {
             return Err(TrackingError::AlreadyExists {
-                kind: "experiment",
+                kind: EntityKind::Experiment,
                 id: name.to_owned(),
             });
         }
@@ -419,9 +423,31 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, S
     Ok(out)
 }
 
-/// Validate an artifact path (a clean relative path of MLflow key characters).
+/// Validate an artifact path: a clean relative path (not empty, not absolute, no empty, `.` or
+/// `..` segment, no control character), whatever its other characters, since MLflow's clients
+/// store file names such as `a+b=c&d.txt` or `100%.txt` as they are.
 pub(crate) fn check_artifact_path(path: &str) -> Result<()> {
-    validate_key("artifact path", path)
+    let bad = |why: &str| {
+        Err(TrackingError::invalid(
+            "artifact path",
+            format!("{path:?} {why}"),
+        ))
+    };
+    if path.is_empty() {
+        return bad("is empty");
+    }
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return bad(&format!("contains the control character {c:?}"));
+    }
+    if path
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return bad(
+            "is not a clean relative path (empty, '.' or '..' segment, or a leading or trailing '/')",
+        );
+    }
+    Ok(())
 }
 
 /// Slice one page out of a metric history.

@@ -5,6 +5,29 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = TrackingError> = std::result::Result<T, E>;
 
+/// What a [`TrackingError::NotFound`] or [`TrackingError::AlreadyExists`] is about; its
+/// `Display` is the lower-case noun used in messages (`experiment not found: 42`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// An experiment (by id or name).
+    Experiment,
+    /// A run.
+    Run,
+    /// An artifact of a run.
+    Artifact,
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Experiment => "experiment",
+            Self::Run => "run",
+            Self::Artifact => "artifact",
+        })
+    }
+}
+
 /// Everything that can go wrong in `mlops-tracking`.
 ///
 /// Messages are lower-case, name the id, key or file involved, and never end with a period.
@@ -14,8 +37,8 @@ pub enum TrackingError {
     /// An experiment, run, metric or artifact that does not exist.
     #[error("{kind} not found: {id}")]
     NotFound {
-        /// What was looked up (`"experiment"`, `"run"`, ...).
-        kind: &'static str,
+        /// What was looked up.
+        kind: EntityKind,
         /// The id or name that was looked up.
         id: String,
     },
@@ -23,7 +46,7 @@ pub enum TrackingError {
     #[error("{kind} already exists: {id}")]
     AlreadyExists {
         /// What was created.
-        kind: &'static str,
+        kind: EntityKind,
         /// The name or id that is taken.
         id: String,
     },

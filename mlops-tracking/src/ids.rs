@@ -159,8 +159,10 @@ impl From<ExperimentId> for String {
 }
 
 /// Check a metric, param or tag key the way MLflow does: only word characters, `/`, `.`, `-`,
-/// space and `:`; at most [`MAX_KEY_LEN`] characters; a clean relative path (not empty, no empty,
-/// `.` or `..` segment, no leading or trailing `/`).
+/// space and `:`; at most [`MAX_KEY_LEN`] characters; and, since MLflow may treat a key as a
+/// file name, a clean relative path: normalised as a POSIX path (`posixpath.normpath`) it must
+/// be the key itself, not `.`, not absolute, and not start with `..`. So `a/../b`, `./a`,
+/// `a//b`, `a/`, `.`, `..` and `..foo` are refused, while `a/..b` and `a..b` are fine.
 ///
 /// # Errors
 /// [`TrackingError::InvalidArgument`] naming the key and the rule it breaks.
@@ -180,15 +182,47 @@ pub fn validate_key(what: &'static str, key: &str) -> Result<()> {
     if key.is_empty() {
         return bad("is empty");
     }
-    if key
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
-        return bad(
-            "is not a clean relative path (empty, '.' or '..' segment, or a leading or trailing '/')",
-        );
+    let norm = posix_normpath(key);
+    if norm != key || norm == "." || norm.starts_with("..") || norm.starts_with('/') {
+        return bad(&format!(
+            "is not a clean relative path (as a path it resolves to {norm:?}; keys must not \
+             leave or name the root, start with '..', or hold empty or '.' segments)"
+        ));
     }
     Ok(())
+}
+
+/// Python's `posixpath.normpath`, which MLflow applies to keys: collapse `//` and `.`
+/// segments, resolve `..` against the preceding segment, drop a trailing `/`.
+pub(crate) fn posix_normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".to_owned();
+    }
+    // POSIX keeps exactly two leading slashes; three or more become one.
+    let leading = if path.starts_with("//") && !path.starts_with("///") {
+        2
+    } else {
+        usize::from(path.starts_with('/'))
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if leading == 0 && (parts.is_empty() || parts.last() == Some(&"..")) => {
+                parts.push(part);
+            }
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    let joined = format!("{}{}", "/".repeat(leading), parts.join("/"));
+    if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
+    }
 }
 
 /// Check a param value's length (at most [`MAX_PARAM_VALUE_LEN`] characters).
@@ -274,8 +308,12 @@ mod tests {
         ] {
             validate_key("metric key", ok).unwrap();
         }
+        for ok in ["a/..b", "a..b", "a.", "a/b.", "x/.y"] {
+            validate_key("metric key", ok).unwrap();
+        }
         for bad in [
-            "", "/abs", "a/", "a//b", "./a", "a/../b", "..", "a\tb", "a\\b", "a*b",
+            "", "/abs", "a/", "a//b", "./a", "a/../b", "..", ".", "..foo", "...", "..a/b", "a/.",
+            "a/b/..", "a\tb", "a\\b", "a*b",
         ] {
             let err = validate_key("metric key", bad).unwrap_err();
             assert!(err.to_string().contains("metric key"), "{err}");
@@ -292,6 +330,29 @@ mod tests {
         assert!(err.to_string().contains("\"lr\""), "{err}");
         validate_tag_value("note", &"x".repeat(8000)).unwrap();
         assert!(validate_tag_value("note", &"x".repeat(8001)).is_err());
+    }
+
+    #[test]
+    fn normpath_matches_python() {
+        // Answers of Python's posixpath.normpath.
+        for (path, norm) in [
+            ("", "."),
+            (".", "."),
+            ("..", ".."),
+            ("..foo", "..foo"),
+            ("a/../b", "b"),
+            ("a/../../b", "../b"),
+            ("./a", "a"),
+            ("a//b", "a/b"),
+            ("a/", "a"),
+            ("/a/..", "/"),
+            ("//a", "//a"),
+            ("///a/./b", "/a/b"),
+            ("/..", "/"),
+            ("a/b/../..", "."),
+        ] {
+            assert_eq!(posix_normpath(path), norm, "{path:?}");
+        }
     }
 
     proptest! {

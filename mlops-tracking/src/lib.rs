@@ -23,12 +23,15 @@
 //! # Ok::<(), mlops_tracking::TrackingError>(())
 //! ```
 //!
-//! The client API is [`Tracker`] and its active-run guard [`ActiveRun`] (`log_param(s)`,
-//! `log_metric(s)`, `set_tag`, `log_artifact`, `end`; ends the run as `FINISHED` when dropped,
-//! `FAILED` when the thread panics). Queries: [`TrackingBackend::search_runs`] with MLflow's
-//! filter syntax (module [`filter`]), order and page tokens; [`Tracker::compare_runs`] (a
-//! [`RunComparison`] whose `Display` draws the table) and [`Tracker::best_run`] with an explicit
-//! [`Direction`].
+//! The client API is [`Tracker`] ([`Tracker::from_env`] opens `./mlruns` or the store the
+//! environment names, [`Tracker::open`] a directory) and its active-run guard [`ActiveRun`]
+//! (`log_param(s)`, `log_metric(s)`, `set_tag`, `log_artifact`, `end`; ends the run as
+//! `FINISHED` when dropped, `FAILED` when the thread panics), returned by
+//! [`Tracker::start_run`] and by [`Tracker::resume_run`] for a run restarted after a crash.
+//! Queries: [`Tracker::search_runs`] by experiment name and [`TrackingBackend::search_runs`],
+//! with MLflow's filter syntax (module [`filter`]), order and page tokens;
+//! [`Tracker::compare_runs`] (a [`RunComparison`] whose `Display` draws the table) and
+//! [`Tracker::best_run`] with an explicit [`Direction`].
 //!
 //! ## Backends
 //! [`TrackingBackend`] is a synchronous, object-safe trait (`Arc<dyn TrackingBackend>`) whose
@@ -69,9 +72,16 @@
 //!
 //! [MLflow Tracking]: https://mlflow.org/docs/latest/tracking.html
 
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+mod active_run;
 mod artifact;
 mod backend;
 mod catalog;
+mod clock;
 mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
@@ -85,10 +95,12 @@ mod mlflow;
 mod model;
 mod tracker;
 
+pub use crate::active_run::ActiveRun;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
 pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
-pub use crate::error::{Result, TrackingError};
+pub use crate::error::{EntityKind, Result, TrackingError};
 pub use crate::file::{FileTrackingBackend, OpenReport};
 pub use crate::ids::{
     ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN,
@@ -105,7 +117,8 @@ pub use crate::model::{
     TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
 };
 pub use crate::tracker::{
-    ActiveRun, Clock, DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, Tracker,
+    DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR, ExperimentRef,
+    TRACKING_DIR_ENV, Tracker,
 };
 #[cfg(feature = "mlflow")]
 pub use mlops_mlflow::http::{

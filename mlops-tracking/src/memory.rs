@@ -11,7 +11,7 @@ use crate::backend::TrackingBackend;
 use crate::catalog::{
     Catalog, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, check_artifact_path, history_page,
 };
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
@@ -237,7 +237,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
         let st = self.state.read();
         let run = st.catalog.run(run_id)?;
         let not_found = || TrackingError::NotFound {
-            kind: "artifact",
+            kind: EntityKind::Artifact,
             id: format!("{run_id}/{path}"),
         };
         let info = run.artifacts.get(path).ok_or_else(not_found)?;
@@ -269,8 +269,7 @@ impl AsRef<[u8]> for ArcBytes {
 mod tests {
     use super::*;
 
-    crate::tracking_conformance_tests!({
-        let backend = InMemoryTrackingBackend::new();
-        move || Box::new(backend.clone()) as Box<dyn TrackingBackend>
-    });
+    use crate::conformance::Subject;
+
+    crate::conformance_tests!(|| Subject::new(Box::new(InMemoryTrackingBackend::new())));
 }

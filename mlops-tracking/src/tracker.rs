@@ -1,24 +1,27 @@
-//! The client API training code uses: [`Tracker`] and the active-run guard [`ActiveRun`].
+//! The client API training code uses: [`Tracker`], which starts runs and queries them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::active_run::ActiveRun;
+use crate::clock::{Clock, SystemClock, duration_ms};
+
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::compare::{Direction, RunComparison};
-use crate::error::{Result, TrackingError};
-use crate::ids::{
-    ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, RunId, validate_key,
-};
+use crate::error::{EntityKind, Result, TrackingError};
+use crate::file::FileTrackingBackend;
+use crate::ids::{ExperimentId, MAX_BATCH_METRICS, RunId, validate_key};
 use crate::model::{
-    ArtifactInfo, Batch, CreateRun, Experiment, Metric, Run, RunInfo, RunStatus, SearchRuns,
-    TAG_SOURCE_NAME, TAG_SOURCE_TYPE, UpdateRun, now_ms,
+    CreateRun, Experiment, Run, RunInfo, RunStatus, SearchRuns, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
+    UpdateRun,
 };
 
-/// A source of timestamps in ms since the epoch (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The environment variable naming the directory of [`Tracker::from_env`]'s file store.
+pub const TRACKING_DIR_ENV: &str = "MLOPS_TRACKING_DIR";
+/// [`Tracker::from_env`]'s directory when no variable names one (MLflow's default, `./mlruns`).
+pub const DEFAULT_TRACKING_DIR: &str = "mlruns";
 
 /// Metrics an [`ActiveRun`] buffers before it writes them (MLflow's batch limit).
 pub const DEFAULT_BUFFER_CAPACITY: usize = MAX_BATCH_METRICS;
@@ -31,7 +34,7 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Tracker {
     backend: Arc<dyn TrackingBackend>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     buffer_capacity: usize,
     flush_interval_ms: i64,
     flush_requests: usize,
@@ -59,11 +62,83 @@ impl Tracker {
     pub fn from_arc(backend: Arc<dyn TrackingBackend>) -> Self {
         Self {
             backend,
-            clock: Arc::new(now_ms),
+            clock: Arc::new(SystemClock),
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
             flush_interval_ms: duration_ms(DEFAULT_FLUSH_INTERVAL),
             flush_requests: 1,
         }
+    }
+
+    /// A tracker over the file store in `dir` (created when missing; see
+    /// [`FileTrackingBackend`]).
+    ///
+    /// # Errors
+    /// As [`FileTrackingBackend::open`]; `InvalidArgument` when `dir` holds an MLflow file store
+    /// (`0/meta.yaml`), whose format this crate does not read.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.join("mlops-tracking.json").exists() && dir.join("0").join("meta.yaml").exists() {
+            return Err(TrackingError::invalid(
+                "tracking directory",
+                format!(
+                    "{} holds an MLflow file store, which this crate does not read; choose \
+                     another directory ({TRACKING_DIR_ENV})",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(Self::new(FileTrackingBackend::open(dir)?))
+    }
+
+    /// The one-call opener, as MLflow's default: a file store in `$MLOPS_TRACKING_DIR` when set,
+    /// else where `$MLFLOW_TRACKING_URI` points (a `file:` URI or a plain path; an `http(s)` URI
+    /// opens an [`MlflowTrackingBackend`](crate::MlflowTrackingBackend) with the crate's `mlflow`
+    /// feature), else `./mlruns` ([`DEFAULT_TRACKING_DIR`]).
+    ///
+    /// # Errors
+    /// As [`Tracker::open`]; `InvalidArgument` for an `MLFLOW_TRACKING_URI` this build cannot
+    /// use (`http(s)` without the `mlflow` feature, another scheme).
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Tracker::from_env`] with the environment read through `get`.
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        if let Some(dir) = get(TRACKING_DIR_ENV) {
+            return Self::open(dir);
+        }
+        let Some(uri) = get("MLFLOW_TRACKING_URI") else {
+            return Self::open(DEFAULT_TRACKING_DIR);
+        };
+        if let Some(path) = uri.strip_prefix("file://") {
+            return Self::open(path);
+        }
+        if let Some(path) = uri.strip_prefix("file:") {
+            return Self::open(path);
+        }
+        if uri.starts_with("http://") || uri.starts_with("https://") {
+            #[cfg(feature = "mlflow")]
+            {
+                let config = crate::MlflowConfig::from_lookup(&get)
+                    .map_err(|e| TrackingError::invalid("mlflow configuration", e.to_string()))?;
+                return Ok(Self::new(crate::MlflowTrackingBackend::new(config)));
+            }
+            #[cfg(not(feature = "mlflow"))]
+            return Err(TrackingError::invalid(
+                "MLFLOW_TRACKING_URI",
+                format!(
+                    "{uri:?} is an MLflow server; enable mlops-tracking's `mlflow` feature to \
+                     log to it"
+                ),
+            ));
+        }
+        if uri.contains("://") {
+            return Err(TrackingError::invalid(
+                "MLFLOW_TRACKING_URI",
+                format!("{uri:?}: only file: paths and http(s) servers are supported"),
+            ));
+        }
+        Self::open(uri)
     }
 
     /// Use `clock` (milliseconds since the Unix epoch) for run start and end times and metric
@@ -71,8 +146,8 @@ impl Tracker {
     /// metrics are stamped with: a simulated clock that advances by seconds per reading flushes
     /// (and, on a durable backend, fsyncs) at nearly every call.
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -128,7 +203,7 @@ impl Tracker {
                 .backend
                 .get_experiment_by_name(name)?
                 .ok_or_else(|| TrackingError::NotFound {
-                    kind: "experiment",
+                    kind: EntityKind::Experiment,
                     id: name.to_owned(),
                 }),
             Err(e) => Err(e),
@@ -147,7 +222,7 @@ impl Tracker {
         let exp = self.experiment(experiment)?;
         let mut opts = opts;
         if opts.start_time.is_none() {
-            opts.start_time = Some((self.clock)());
+            opts.start_time = Some(self.clock.now_ms());
         }
         // MLflow's client fills these in; so does this one, unless given.
         if opts.user_id.is_none() {
@@ -166,21 +241,57 @@ impl Tracker {
                 .push((TAG_SOURCE_TYPE.to_owned(), "LOCAL".to_owned()));
         }
         let run = self.backend.create_run(&exp.experiment_id, &opts)?;
-        Ok(ActiveRun {
-            backend: Arc::clone(&self.backend),
-            clock: Arc::clone(&self.clock),
-            info: run.info,
-            keys: Vec::new(),
-            key_index: HashMap::new(),
-            next_key: 0,
-            buffer: Vec::with_capacity(self.buffer_capacity),
-            capacity: self.buffer_capacity,
-            flush_interval_ms: self.flush_interval_ms,
-            flush_requests: self.flush_requests,
-            oldest: None,
-            batch: Batch::default(),
-            ended: false,
-        })
+        Ok(self.guard(run.info))
+    }
+
+    /// Resume an existing run (MLflow's `start_run(run_id=...)`): a training job restarted
+    /// after a crash continues logging into its run. The run's status goes back to `RUNNING`
+    /// (its params, tags, metrics and artifacts stay; its end time, if it had one, is kept
+    /// until the run ends again, as MLflow does), and the guard behaves as for a new run:
+    /// buffered metrics, ends the run `FINISHED` when dropped, `FAILED` on panic.
+    ///
+    /// ```
+    /// use mlops_tracking::{CreateRun, InMemoryTrackingBackend, RunStatus, Tracker};
+    ///
+    /// let tracker = Tracker::new(InMemoryTrackingBackend::new());
+    /// let mut run = tracker.start_run("training", CreateRun::new())?;
+    /// run.log_metric("loss", 0.9, 0)?;
+    /// let id = run.run_id();
+    /// run.end(RunStatus::Failed)?; // the job died
+    ///
+    /// let mut run = tracker.resume_run(&id)?; // the restarted job
+    /// assert_eq!(run.info().status, RunStatus::Running);
+    /// run.log_metric("loss", 0.5, 1)?;
+    /// run.end(RunStatus::Finished)?;
+    /// # Ok::<(), mlops_tracking::TrackingError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown run; `Conflict` for a deleted run (restore it first); backend
+    /// errors.
+    pub fn resume_run(&self, run_id: &RunId) -> Result<ActiveRun> {
+        let run = self.backend.get_run(run_id)?;
+        if run.info.lifecycle_stage != crate::model::LifecycleStage::Active {
+            return Err(TrackingError::Conflict(format!(
+                "run {run_id} is deleted; restore it before resuming it"
+            )));
+        }
+        let info = self
+            .backend
+            .update_run(run_id, &UpdateRun::new().status(RunStatus::Running))?;
+        Ok(self.guard(info))
+    }
+
+    /// The active-run guard of `info`'s run.
+    fn guard(&self, info: RunInfo) -> ActiveRun {
+        ActiveRun::new(
+            Arc::clone(&self.backend),
+            Arc::clone(&self.clock),
+            info,
+            self.buffer_capacity,
+            self.flush_interval_ms,
+            self.flush_requests,
+        )
     }
 
     /// Compare runs side by side: params and each metric's last, min and max (see
@@ -192,14 +303,15 @@ impl Tracker {
         RunComparison::build(&*self.backend, run_ids)
     }
 
-    /// The active run of the experiment with the best latest value of `metric` in the given
-    /// direction; `None` when no run has logged it. Runs whose latest value is NaN rank last.
+    /// The active run of the experiment (by name or id) with the best latest value of `metric`
+    /// in the given direction; `None` when no run has logged it. Runs whose latest value is NaN
+    /// rank last.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad metric key; `NotFound` for an unknown experiment.
-    pub fn best_run(
+    pub fn best_run<'a>(
         &self,
-        experiment: &ExperimentId,
+        experiment: impl Into<ExperimentRef<'a>>,
         metric: &str,
         direction: Direction,
     ) -> Result<Option<Run>> {
@@ -208,7 +320,8 @@ impl Tracker {
             Direction::Maximize => "DESC",
             Direction::Minimize => "ASC",
         };
-        let req = SearchRuns::new([experiment.clone()])
+        let id = self.experiment_id(experiment.into())?;
+        let req = SearchRuns::new([id])
             .order_by(format!("metrics.`{metric}` {order}"))
             .max_results(1);
         let page = self.backend.search_runs(&req)?;
@@ -218,366 +331,211 @@ impl Tracker {
             .next()
             .filter(|r| r.data.metrics.contains_key(metric)))
     }
-}
 
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The guard of a running run: logs to it, and ends it when dropped.
-///
-/// # What is durable when
-/// - [`log_param`](Self::log_param), [`log_params`](Self::log_params),
-///   [`set_tag`](Self::set_tag), [`set_tags`](Self::set_tags) and
-///   [`log_artifact`](Self::log_artifact) write through: when they return `Ok` the value is
-///   stored (on [`FileTrackingBackend`](crate::FileTrackingBackend) with fsync on, on disk).
-/// - [`log_metric`](Self::log_metric) and [`log_metrics`](Self::log_metrics) append to an
-///   in-memory buffer (a few tens of nanoseconds). The buffer is written with one
-///   [`log_batch`](TrackingBackend::log_batch) per 1,000 metrics, and is durable once that
-///   returns, when: [`flush`](Self::flush) is called; the buffer holds the tracker's buffer
-///   capacity (1,000 by default); a `log_metric` call finds the oldest buffered metric older
-///   than the flush interval (1 s by default; there is no background thread, so a loop that
-///   stops logging holds its buffer until `flush`, `end` or drop); [`end`](Self::end) is
-///   called; the guard is dropped.
-/// - A crash therefore loses at most the buffered metrics: never more than the buffer capacity,
-///   and while the loop keeps logging, never older than the flush interval.
-///
-/// Memory is bounded by the buffer capacity whatever the number of metrics logged.
-///
-/// Dropping the guard without [`end`](Self::end) flushes and ends the run as `FINISHED`, or as
-/// `FAILED` when the thread is panicking (like MLflow's `with mlflow.start_run():`). Errors at
-/// drop cannot be returned; they are reported through `tracing`. The guard is `Send`: move it
-/// into the training thread.
-pub struct ActiveRun {
-    backend: Arc<dyn TrackingBackend>,
-    clock: Clock,
-    info: RunInfo,
-    /// Validated metric keys, interned: the buffer stores indexes.
-    keys: Vec<String>,
-    key_index: HashMap<String, u32>,
-    /// The index of the key expected next.
-    next_key: u32,
-    buffer: Vec<(u32, f64, i64, i64)>,
-    capacity: usize,
-    flush_interval_ms: i64,
-    /// Concurrent `log_batch` calls per flush.
-    flush_requests: usize,
-    /// Timestamp of the oldest buffered metric.
-    oldest: Option<i64>,
-    /// Reused batch (its key strings are reused too).
-    batch: Batch,
-    ended: bool,
-}
-
-impl fmt::Debug for ActiveRun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActiveRun")
-            .field("run_id", &self.info.run_id)
-            .field("buffered", &self.buffer.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ActiveRun {
-    /// The run's id.
-    #[must_use]
-    pub fn run_id(&self) -> RunId {
-        self.info.run_id
-    }
-
-    /// The run's experiment.
-    #[must_use]
-    pub fn experiment_id(&self) -> &ExperimentId {
-        &self.info.experiment_id
-    }
-
-    /// The run's info as of its start.
-    #[must_use]
-    pub fn info(&self) -> &RunInfo {
-        &self.info
-    }
-
-    /// How many metric values are buffered (not yet written).
-    #[must_use]
-    pub fn buffered(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// Log one metric value at `step`, timestamped now. Buffered: see the type's docs for when
-    /// it becomes durable.
+    /// Every active run of the experiment (by name or id) that matches `filter` (MLflow's
+    /// syntax, `""` for all), newest first, every page fetched.
+    ///
+    /// ```
+    /// # use mlops_tracking::{CreateRun, InMemoryTrackingBackend, RunStatus, Tracker};
+    /// let tracker = Tracker::new(InMemoryTrackingBackend::new());
+    /// let mut run = tracker.start_run("iris", CreateRun::new())?;
+    /// run.log_metric("acc", 0.9, 1)?;
+    /// run.end(RunStatus::Finished)?;
+    /// let good = tracker.search_runs("iris", "metrics.acc > 0.8")?;
+    /// assert_eq!(good.len(), 1);
+    /// # Ok::<(), mlops_tracking::TrackingError>(())
+    /// ```
     ///
     /// # Errors
-    /// `InvalidArgument` for a bad key (nothing buffered); the error of a flush that this call
-    /// triggered (the value is then not buffered, and the earlier buffer is kept for a retry).
-    #[inline]
-    pub fn log_metric(&mut self, key: &str, value: f64, step: i64) -> Result<()> {
-        // Training loops log their keys in a fixed cycle: try the key after the last one first
-        // (a string compare), then the index (a hash), then validate and intern.
-        let guess = self.next_key as usize;
-        let idx = if self.keys.get(guess).is_some_and(|k| k == key) {
-            self.next_key
-        } else {
-            match self.key_index.get(key) {
-                Some(&i) => i,
-                None => self.intern(key)?,
-            }
-        };
-        let now = (self.clock)();
-        if self.buffer.len() >= self.capacity
-            || self
-                .oldest
-                .is_some_and(|t| now.saturating_sub(t) >= self.flush_interval_ms)
-        {
-            self.flush()?;
-        }
-        if self.buffer.is_empty() {
-            self.oldest = Some(now);
-        }
-        self.buffer.push((idx, value, now, step));
-        self.next_key = if (idx as usize) + 1 < self.keys.len() {
-            idx + 1
-        } else {
-            0
-        };
-        Ok(())
+    /// `NotFound` for an unknown experiment (it is not created); `InvalidFilter` for a bad
+    /// filter; backend errors.
+    pub fn search_runs<'a>(
+        &self,
+        experiment: impl Into<ExperimentRef<'a>>,
+        filter: &str,
+    ) -> Result<Vec<Run>> {
+        let id = self.experiment_id(experiment.into())?;
+        self.backend
+            .search_all_runs(&SearchRuns::new([id]).filter(filter))
     }
 
-    #[cold]
-    fn intern(&mut self, key: &str) -> Result<u32> {
-        validate_key("metric key", key)?;
-        let idx = u32::try_from(self.keys.len()).map_err(|_| {
-            TrackingError::invalid("metric key", "more than 4 billion distinct metric keys")
-        })?;
-        self.keys.push(key.to_owned());
-        self.key_index.insert(key.to_owned(), idx);
-        Ok(idx)
-    }
-
-    /// Log several metric values at the same step.
-    ///
-    /// # Errors
-    /// As [`log_metric`](Self::log_metric); values before the failing one are buffered.
-    pub fn log_metrics<K: AsRef<str>>(
-        &mut self,
-        metrics: impl IntoIterator<Item = (K, f64)>,
-        step: i64,
-    ) -> Result<()> {
-        for (k, v) in metrics {
-            self.log_metric(k.as_ref(), v, step)?;
+    fn experiment_id(&self, experiment: ExperimentRef<'_>) -> Result<ExperimentId> {
+        match experiment {
+            ExperimentRef::Id(id) => Ok(id.clone()),
+            ExperimentRef::Name(name) => self
+                .backend
+                .get_experiment_by_name(name)?
+                .map(|e| e.experiment_id)
+                .ok_or_else(|| TrackingError::NotFound {
+                    kind: EntityKind::Experiment,
+                    id: name.to_owned(),
+                }),
         }
-        Ok(())
     }
+}
 
-    /// Write the buffered metrics now (one `log_batch` per 1,000). Durable once this returns
-    /// `Ok` (on the file backend with fsync on).
-    ///
-    /// # Errors
-    /// The backend's error; the values not yet written stay buffered.
-    pub fn flush(&mut self) -> Result<()> {
-        if self.flush_requests > 1 && self.buffer.len() > MAX_BATCH_METRICS {
-            return self.flush_concurrently();
-        }
-        while !self.buffer.is_empty() {
-            let n = self.buffer.len().min(MAX_BATCH_METRICS);
-            let metrics = &mut self.batch.metrics;
-            metrics.truncate(n);
-            for (i, &(idx, value, timestamp, step)) in self.buffer[..n].iter().enumerate() {
-                let key = &self.keys[idx as usize];
-                if let Some(m) = metrics.get_mut(i) {
-                    if m.key != *key {
-                        m.key.clear();
-                        m.key.push_str(key);
-                    }
-                    m.value = value;
-                    m.timestamp = timestamp;
-                    m.step = step;
-                } else {
-                    metrics.push(Metric::new(key.clone(), value, timestamp, step));
-                }
-            }
-            self.backend.log_batch(&self.info.run_id, &self.batch)?;
-            self.buffer.drain(..n);
-        }
-        self.oldest = None;
-        Ok(())
+/// An experiment named by its name (`"iris"`) or its id (`&ExperimentId`), for the
+/// [`Tracker`] queries that take either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExperimentRef<'a> {
+    /// The experiment with this id.
+    Id(&'a ExperimentId),
+    /// The experiment with this name.
+    Name(&'a str),
+}
+
+impl<'a> From<&'a ExperimentId> for ExperimentRef<'a> {
+    fn from(id: &'a ExperimentId) -> Self {
+        Self::Id(id)
     }
+}
 
-    /// [`flush`](Self::flush) with up to `flush_requests` `log_batch` calls at a time; the
-    /// batches that fail stay buffered, in order.
-    fn flush_concurrently(&mut self) -> Result<()> {
-        let batches: Vec<Batch> = self
-            .buffer
-            .chunks(MAX_BATCH_METRICS)
-            .map(|chunk| Batch {
-                metrics: chunk
-                    .iter()
-                    .map(|&(idx, value, timestamp, step)| {
-                        Metric::new(self.keys[idx as usize].clone(), value, timestamp, step)
-                    })
-                    .collect(),
-                ..Batch::default()
-            })
-            .collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<parking_lot::Mutex<Option<Result<()>>>> = batches
+impl<'a> From<&'a str> for ExperimentRef<'a> {
+    fn from(name: &'a str) -> Self {
+        Self::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for ExperimentRef<'a> {
+    fn from(name: &'a String) -> Self {
+        Self::Name(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TrackingBackendExt;
+
+    fn lookup(vars: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
             .iter()
-            .map(|_| parking_lot::Mutex::new(None))
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let (backend, run_id) = (&*self.backend, self.info.run_id);
-        std::thread::scope(|s| {
-            for _ in 0..self.flush_requests.min(batches.len()) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(batch) = batches.get(i) else { break };
-                        *results[i].lock() = Some(backend.log_batch(&run_id, batch));
-                    }
-                });
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn root_of(t: &Tracker) -> String {
+        // The file store names its root in every experiment's artifact location.
+        t.backend()
+            .get_experiment(&ExperimentId::from_numeric(0))
+            .unwrap()
+            .artifact_location
+    }
+
+    #[test]
+    fn from_env_prefers_the_mlops_dir_then_the_mlflow_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours");
+        let theirs = dir.path().join("theirs");
+        let both = [
+            (TRACKING_DIR_ENV, ours.display().to_string()),
+            (
+                "MLFLOW_TRACKING_URI",
+                format!("file://{}", theirs.display()),
+            ),
+        ];
+        let t = Tracker::from_lookup(lookup(&both)).unwrap();
+        assert!(root_of(&t).starts_with(&ours.display().to_string()));
+        let t = Tracker::from_lookup(lookup(&both[1..])).unwrap();
+        assert!(root_of(&t).starts_with(&theirs.display().to_string()));
+        let plain = dir.path().join("plain");
+        let t = Tracker::from_lookup(lookup(&[(
+            "MLFLOW_TRACKING_URI",
+            plain.display().to_string(),
+        )]))
+        .unwrap();
+        assert!(root_of(&t).starts_with(&plain.display().to_string()));
+        let err = Tracker::from_lookup(lookup(&[(
+            "MLFLOW_TRACKING_URI",
+            "databricks://x".to_owned(),
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("databricks://x"), "{err}");
+        #[cfg(not(feature = "mlflow"))]
+        {
+            let err = Tracker::from_lookup(lookup(&[(
+                "MLFLOW_TRACKING_URI",
+                "http://127.0.0.1:5000".to_owned(),
+            )]))
+            .unwrap_err();
+            assert!(err.to_string().contains("`mlflow` feature"), "{err}");
+        }
+        #[cfg(feature = "mlflow")]
+        {
+            let t = Tracker::from_lookup(lookup(&[(
+                "MLFLOW_TRACKING_URI",
+                "http://127.0.0.1:5000".to_owned(),
+            )]))
+            .unwrap();
+            assert!(format!("{:?}", t.backend()).contains("127.0.0.1:5000"));
+        }
+    }
+
+    #[test]
+    fn open_refuses_an_mlflow_file_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("0")).unwrap();
+        std::fs::write(dir.path().join("0").join("meta.yaml"), "name: Default\n").unwrap();
+        let err = Tracker::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("MLflow file store"), "{err}");
+    }
+
+    #[test]
+    fn short_path_values_steps_search_and_best_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = Tracker::open(dir.path()).unwrap();
+        for (name, lr) in [("slow", 0.001f32), ("fast", 0.1)] {
+            let mut run = tracker
+                .start_run("iris", CreateRun::new().run_name(name))
+                .unwrap();
+            run.log_param("lr", lr).unwrap();
+            for epoch in 0..5u32 {
+                // f32 values, u32 and usize steps.
+                run.log_metric("loss", lr * (5 - epoch) as f32, epoch)
+                    .unwrap();
+                run.log_metric("epoch", epoch, epoch as usize).unwrap();
             }
-        });
-        let mut kept = Vec::new();
-        let mut first_error = None;
-        for (i, result) in results.into_iter().enumerate() {
-            if let Some(Err(e)) = result.into_inner() {
-                let start = i * MAX_BATCH_METRICS;
-                let end = (start + MAX_BATCH_METRICS).min(self.buffer.len());
-                kept.extend_from_slice(&self.buffer[start..end]);
-                first_error.get_or_insert(e);
-            }
+            run.log_metrics([("acc", 0.5f32), ("f1", 0.25)], 9u8)
+                .unwrap();
+            run.end(RunStatus::Finished).unwrap();
         }
-        self.buffer.clear();
-        self.buffer.extend_from_slice(&kept);
-        match first_error {
-            Some(e) => Err(e),
-            None => {
-                self.oldest = None;
-                Ok(())
-            }
-        }
-    }
-
-    /// Log a param (write-once), written through.
-    ///
-    /// # Errors
-    /// `Conflict` when the key already has another value; `InvalidArgument` for a bad key or an
-    /// over-long value.
-    pub fn log_param(&mut self, key: &str, value: impl fmt::Display) -> Result<()> {
-        self.backend.log_batch(
-            &self.info.run_id,
-            &Batch::new().param(key, value.to_string()),
-        )
-    }
-
-    /// Log several params, written through (100 per batch, MLflow's limit; all or nothing per
-    /// batch).
-    ///
-    /// # Errors
-    /// As [`log_param`](Self::log_param).
-    pub fn log_params<K: AsRef<str>, V: fmt::Display>(
-        &mut self,
-        params: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()> {
-        let all: Vec<(String, String)> = params
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
-            .collect();
-        for chunk in all.chunks(MAX_BATCH_PARAMS) {
-            let batch = Batch {
-                params: chunk.to_vec(),
-                ..Batch::default()
-            };
-            self.backend.log_batch(&self.info.run_id, &batch)?;
-        }
-        Ok(())
-    }
-
-    /// Set a tag, written through.
-    ///
-    /// # Errors
-    /// `InvalidArgument` for a bad key or an over-long value.
-    pub fn set_tag(&mut self, key: &str, value: impl fmt::Display) -> Result<()> {
-        self.backend
-            .log_batch(&self.info.run_id, &Batch::new().tag(key, value.to_string()))
-    }
-
-    /// Set several tags, written through (100 per batch).
-    ///
-    /// # Errors
-    /// As [`set_tag`](Self::set_tag).
-    pub fn set_tags<K: AsRef<str>, V: fmt::Display>(
-        &mut self,
-        tags: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()> {
-        let all: Vec<(String, String)> = tags
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.to_string()))
-            .collect();
-        for chunk in all.chunks(MAX_BATCH_TAGS) {
-            let batch = Batch {
-                tags: chunk.to_vec(),
-                ..Batch::default()
-            };
-            self.backend.log_batch(&self.info.run_id, &batch)?;
-        }
-        Ok(())
-    }
-
-    /// Store the local file `local` as the artifact `path` of this run.
-    ///
-    /// # Errors
-    /// `Io` naming `local` when it cannot be read; as [`TrackingBackend::log_artifact`].
-    pub fn log_artifact(&mut self, path: &str, local: &Path) -> Result<ArtifactInfo> {
-        self.backend
-            .log_artifact_file(&self.info.run_id, path, local)
-    }
-
-    /// Store `data` as the artifact `path` of this run.
-    ///
-    /// # Errors
-    /// As [`TrackingBackend::log_artifact`].
-    pub fn log_artifact_bytes(&mut self, path: &str, data: &[u8]) -> Result<ArtifactInfo> {
-        let mut reader = data;
-        self.backend
-            .log_artifact(&self.info.run_id, path, &mut reader)
-    }
-
-    /// Flush and end the run with `status` and the current time as end time.
-    ///
-    /// # Errors
-    /// The flush's error (the run is then marked `FAILED`, best effort); the backend's error
-    /// when updating the run.
-    pub fn end(mut self, status: RunStatus) -> Result<RunInfo> {
-        self.ended = true;
-        if let Err(e) = self.flush() {
-            let _ = self.finish(RunStatus::Failed);
-            return Err(e);
-        }
-        self.finish(status)
-    }
-
-    fn finish(&self, status: RunStatus) -> Result<RunInfo> {
-        let update = UpdateRun::new().status(status).end_time((self.clock)());
-        self.backend.update_run(&self.info.run_id, &update)
-    }
-}
-
-impl Drop for ActiveRun {
-    fn drop(&mut self) {
-        if self.ended {
-            return;
-        }
-        let panicking = std::thread::panicking();
-        let mut status = if panicking {
-            RunStatus::Failed
-        } else {
-            RunStatus::Finished
-        };
-        if let Err(e) = self.flush() {
-            tracing::error!(run_id = %self.info.run_id, error = %e, lost = self.buffer.len(), "cannot flush metrics when ending the run");
-            status = RunStatus::Failed;
-        }
-        if let Err(e) = self.finish(status) {
-            tracing::error!(run_id = %self.info.run_id, error = %e, "cannot end the run");
-        }
+        let mut run = tracker.start_run("iris", CreateRun::new()).unwrap();
+        let err = run.log_metric("loss", 1.0, u64::MAX).unwrap_err();
+        assert!(err.to_string().contains("i64"), "{err}");
+        assert_eq!(run.buffered(), 0);
+        drop(run);
+        let runs = tracker.search_runs("iris", "params.lr = '0.1'").unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].info.run_name, "fast");
+        assert_eq!(tracker.search_runs("iris", "").unwrap().len(), 3);
+        let best = tracker
+            .best_run("iris", "loss", Direction::Minimize)
+            .unwrap()
+            .unwrap();
+        assert_eq!(best.info.run_name, "slow");
+        let id = best.info.experiment_id.clone();
+        let same = tracker
+            .best_run(&id, "loss", Direction::Minimize)
+            .unwrap()
+            .unwrap();
+        assert_eq!(same.info.run_id, best.info.run_id);
+        let hist = tracker
+            .backend()
+            .metric_history(&best.info.run_id, "epoch")
+            .unwrap();
+        assert_eq!(
+            hist.iter().map(|m| m.step).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        let err = tracker.search_runs("nope", "").unwrap_err();
+        assert!(matches!(err, TrackingError::NotFound { .. }), "{err}");
+        assert!(
+            tracker
+                .backend()
+                .get_experiment_by_name("nope")
+                .unwrap()
+                .is_none()
+        );
     }
 }

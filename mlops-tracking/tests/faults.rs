@@ -161,19 +161,35 @@ fn stray_temps_of_dead_writers_are_removed_and_ignored() {
 }
 
 #[test]
-fn an_interrupted_run_creation_is_skipped_and_reported() {
+fn an_interrupted_run_creation_is_quarantined_once() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()));
-    let half = dir.path().join("runs").join(RunId::new().as_str());
+    let id = RunId::new();
+    let half = dir.path().join("runs").join(id.as_str());
     fs::create_dir(&half).unwrap();
     fs::write(half.join("data.log"), b"").unwrap();
     let b = FileTrackingBackend::open(dir.path()).unwrap();
-    assert_eq!(b.open_report().incomplete_runs, vec![half]);
+    let moved = dir.path().join("quarantine").join(id.as_str());
+    assert_eq!(b.open_report().incomplete_runs, vec![half.clone()]);
+    assert_eq!(b.open_report().quarantined, vec![moved.clone()]);
+    assert!(!half.exists() && moved.join("data.log").exists());
     assert!(
         b.search_all_runs(&mlops_tracking::SearchRuns::default())
             .unwrap()
             .is_empty()
     );
+    drop(b);
+    // Reported once: the next open finds nothing to repair.
+    let again = FileTrackingBackend::open(dir.path()).unwrap();
+    assert!(again.open_report().incomplete_runs.is_empty());
+    assert!(again.open_report().quarantined.is_empty());
+    // The same id crashing again does not clobber the first quarantined copy.
+    fs::create_dir(&half).unwrap();
+    drop(again);
+    let third = FileTrackingBackend::open(dir.path()).unwrap();
+    let second = dir.path().join("quarantine").join(format!("{id}.1"));
+    assert_eq!(third.open_report().quarantined, vec![second.clone()]);
+    assert!(moved.exists() && second.exists());
 }
 
 #[test]
@@ -331,4 +347,41 @@ fn two_processes_log_to_one_run() {
     let reopened = FileTrackingBackend::open(dir.path()).unwrap();
     assert!(reopened.open_report().torn_tails.is_empty());
     check(&reopened);
+}
+
+/// Issue 17 item 2: a catch-up that fails half-way (here: a run's metadata briefly missing)
+/// changes nothing; the error is returned, and the next call retries and sees everything.
+#[test]
+fn a_failed_catch_up_keeps_the_old_state_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = open(dir.path());
+    let reader = open(dir.path());
+    let run = writer
+        .create_run(&"0".parse().unwrap(), &CreateRun::new().run_name("r"))
+        .unwrap()
+        .info
+        .run_id;
+    writer.log_metric(&run, "loss", 0.9, 1, 0).unwrap();
+    assert_eq!(reader.get_run(&run).unwrap().metric("loss"), Some(0.9));
+    // Another process logs more, and the run's metadata is missing while the reader catches up.
+    writer.log_metric(&run, "loss", 0.5, 2, 1).unwrap();
+    let e = writer.create_experiment("later", &[]).unwrap();
+    let meta = dir.path().join("runs").join(run.as_str()).join("meta.json");
+    let hidden = meta.with_extension("hidden");
+    fs::rename(&meta, &hidden).unwrap();
+    for _ in 0..2 {
+        let err = reader.get_run(&run).unwrap_err();
+        assert!(
+            matches!(&err, TrackingError::Io { path, .. } if *path == meta),
+            "{err}"
+        );
+    }
+    fs::rename(&hidden, &meta).unwrap();
+    let got = reader.get_run(&run).unwrap();
+    assert_eq!(got.metric("loss"), Some(0.5));
+    assert_eq!(reader.metric_history(&run, "loss").unwrap().len(), 2);
+    assert_eq!(reader.get_experiment(&e.experiment_id).unwrap(), e);
+    // Writing through the reader's handle works too: its offsets are right.
+    reader.log_metric(&run, "loss", 0.25, 3, 2).unwrap();
+    assert_eq!(writer.metric_history(&run, "loss").unwrap().len(), 3);
 }

@@ -2,18 +2,17 @@
 #![allow(missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mlops_tracking::{
-    CreateRun, Direction, FileTrackingBackend, InMemoryTrackingBackend, RunStatus, Tracker,
-    TrackingBackend, TrackingBackendExt, TrackingError,
+    Clock, CreateRun, Direction, FileTrackingBackend, InMemoryTrackingBackend, ManualClock,
+    RunStatus, Tracker, TrackingBackend, TrackingBackendExt, TrackingError,
 };
 
-fn fake_clock() -> (Arc<AtomicI64>, impl Fn() -> i64 + Send + Sync + 'static) {
-    let t = Arc::new(AtomicI64::new(1_000));
-    let t2 = Arc::clone(&t);
-    (t, move || t2.load(Ordering::SeqCst))
+fn fake_clock() -> (ManualClock, Arc<dyn Clock>) {
+    let t = ManualClock::new(1_000);
+    (t.clone(), Arc::new(t))
 }
 
 #[test]
@@ -84,7 +83,7 @@ fn end_with_explicit_status_and_times_from_the_clock() {
     let tracker = Tracker::new(backend.clone()).with_clock(clock);
     let run = tracker.start_run("exp", CreateRun::new()).unwrap();
     assert_eq!(run.info().start_time, 1_000);
-    t.store(5_000, Ordering::SeqCst);
+    t.set(5_000);
     let info = run.end(RunStatus::Killed).unwrap();
     assert_eq!(info.status, RunStatus::Killed);
     assert_eq!(info.end_time, Some(5_000));
@@ -113,10 +112,10 @@ fn metrics_are_buffered_until_capacity_interval_flush_or_end() {
         "a full buffer is written before the next value"
     );
     assert_eq!(run.buffered(), 1);
-    t.fetch_add(499, Ordering::SeqCst);
+    t.advance(Duration::from_millis(499));
     run.log_metric("m", 1.0, 4).unwrap();
     assert_eq!(stored(&backend), 3);
-    t.fetch_add(1, Ordering::SeqCst);
+    t.advance(Duration::from_millis(1));
     run.log_metric("m", 1.0, 5).unwrap();
     assert_eq!(stored(&backend), 5, "the flush interval elapsed");
     run.flush().unwrap();

@@ -155,7 +155,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let gate = Gate::new()
         .min_metric("accuracy", 0.90)
         .max_metric("latency_ms", 50.0)
-        .no_regression("accuracy", Direction::HigherIsBetter)
+        .no_regression("accuracy", Direction::Maximize)
         .require_approval("approved_by");
     let champion: Alias = "champion".parse()?;
     let challenger: Alias = "challenger".parse()?;
@@ -221,7 +221,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             format!(" ({})", r.comment)
         };
-        println!("  {} by {}{comment}", r.change, r.actor);
+        let actor = if r.actor.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", r.actor)
+        };
+        println!("  {}{actor}{comment}", r.change);
     }
 
     println!("\nresolving URIs:");

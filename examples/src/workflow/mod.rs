@@ -172,9 +172,21 @@ impl mlops_dvc::Clock for DemoClock {
     }
 }
 
+impl mlops_tracking::Clock for DemoClock {
+    fn now_ms(&self) -> i64 {
+        self.tick_ms()
+    }
+}
+
 impl mlops_features::Clock for DemoClock {
     fn now(&self) -> Timestamp {
         ts(self.tick_ms())
+    }
+}
+
+impl mlops_registry::Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        datetime(self.tick_ms())
     }
 }
 
@@ -277,10 +289,7 @@ type Backends = (
 
 fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>), Box<dyn Error>> {
     let clock = DemoClock::new(CUTOFF_MS);
-    let registry_clock: mlops_registry::Clock = {
-        let clock = clock.clone();
-        Arc::new(move || datetime(clock.tick_ms()))
-    };
+    let registry_clock: Arc<dyn mlops_registry::Clock> = Arc::new(clock.clone());
     let (repo, features, tracking, registry, cache): Backends = if opts.memory {
         // The working copy and the version logs are files; the content store is in memory.
         if layout.data.exists() {
@@ -321,10 +330,7 @@ fn open_env(opts: &Options, layout: Layout) -> Result<(Env, Arc<dyn StepCache>),
     // One millisecond per reading matters here: the tracker also reads its clock to decide when
     // buffered metrics are a flush interval (1 s) old, so a faster clock would flush (and fsync)
     // on every epoch.
-    let tracker = {
-        let clock = clock.clone();
-        Tracker::from_arc(tracking).with_clock(move || clock.tick_ms())
-    };
+    let tracker = Tracker::from_arc(tracking).with_clock(Arc::new(clock.clone()));
     let env = Env {
         clock,
         layout,

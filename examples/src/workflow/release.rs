@@ -32,8 +32,8 @@ fn gate() -> Gate {
         .min_metric("test_auc", MIN_AUC)
         .max_metric("test_log_loss", MAX_LOG_LOSS)
         .max_metric("latency_p95_ms", MAX_P95_MS)
-        .no_regression("test_auc", Direction::HigherIsBetter)
-        .no_regression_within("test_log_loss", Direction::LowerIsBetter, 0.01)
+        .no_regression("test_auc", Direction::Maximize)
+        .no_regression_within("test_log_loss", Direction::Minimize, 0.01)
 }
 
 /// The version made from `run`, registered now unless it already is (a re-run must not

@@ -1,7 +1,7 @@
 //! [`Repository`]: datasets (files or directories) of a working directory, versioned into a
 //! [`ContentStore`].
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::path::{RelPath, bytes_os};
 use crate::store::ContentStore;
 use crate::tree::{self, ManifestEntry};
 use mlops_fs as fsutil;
+use mlops_fs::FileLock;
 
 mod checkout;
 mod diff;
@@ -267,16 +268,9 @@ impl Repository {
         rel.parent().join_name(&name).under(&self.root)
     }
 
-    fn lock(&self) -> Result<File> {
+    fn lock(&self) -> Result<FileLock> {
         let path = self.meta.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| DvcError::io(&path, e))?;
-        file.lock().map_err(|e| DvcError::io(&path, e))?;
-        Ok(file)
+        FileLock::exclusive(&path).map_err(|e| DvcError::io(&path, e))
     }
 
     /// Read a dataset's version log; a torn last record (a crash mid-append) is dropped.

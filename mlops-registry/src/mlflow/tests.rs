@@ -188,7 +188,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
     )]);
     let err = registry(&server.uri).get_registered_model("m").unwrap_err();
     assert!(
-        matches!(&err, RegistryError::NotFound { kind: "registered model", id } if id == "m"),
+        matches!(&err, RegistryError::NotFound { kind: crate::EntityKind::RegisteredModel, id } if id == "m"),
         "{err}"
     );
 
@@ -203,7 +203,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
         matches!(
             &err,
             RegistryError::AlreadyExists {
-                kind: "registered model",
+                kind: crate::EntityKind::RegisteredModel,
                 ..
             }
         ),
@@ -234,7 +234,7 @@ fn unknown_error_codes_and_mlflow_codes_map() {
         .get_model_version("m", "9".parse().unwrap())
         .unwrap_err();
     assert!(
-        matches!(&err, RegistryError::NotFound { kind: "model version", id } if id == "m v9"),
+        matches!(&err, RegistryError::NotFound { kind: crate::EntityKind::ModelVersion, id } if id == "m v9"),
         "{err}"
     );
 }
@@ -287,7 +287,7 @@ fn resolve_costs_one_request() {
         matches!(
             err,
             RegistryError::NotFound {
-                kind: "model version",
+                kind: crate::EntityKind::ModelVersion,
                 ..
             }
         ),
@@ -381,7 +381,7 @@ fn audit_values_fit_mlflows_tag_limit() {
             version: "1".parse().unwrap(),
         },
     };
-    let value = super::audit_value(&mut record);
+    let value = super::audit::audit_value(&mut record);
     assert!(value.chars().count() <= crate::model::MAX_TAG_VALUE_LEN);
     assert!(record.comment.ends_with("..."));
     let back: crate::model::AuditRecord = serde_json::from_str(&value).unwrap();
@@ -393,6 +393,21 @@ fn audit_sequence_follows_the_highest_key() {
     let url = "http://x/api/2.0/mlflow/registered-models/get";
     let mut answer: serde_json::Value = serde_json::from_str(MODEL).unwrap();
     let m: super::ModelJson = super::field(url, answer.take(), "registered_model").unwrap();
-    assert_eq!(super::next_audit_seq(&m), 2);
-    assert_ne!(super::random_u32(), super::random_u32());
+    assert_eq!(super::audit::next_audit_seq(&m), 2);
+    assert_ne!(super::audit::random_u32(), super::audit::random_u32());
+}
+
+#[test]
+fn unreadable_tags_in_our_namespace_are_kept_as_plain_tags() {
+    let foreign = VERSION
+        .replace("0.30000000000000004", "high")
+        .replace(&"0".repeat(64), "not-a-digest");
+    let server = FakeServer::start(vec![Canned::json(200, &foreign)]);
+    let r = registry(&server.uri);
+    let v = r.get_model_version("m", "3".parse().unwrap()).unwrap();
+    assert!(v.metrics.is_empty(), "{:?}", v.metrics);
+    assert_eq!(v.digest, None);
+    assert_eq!(v.tags["mlops.metric.accuracy"], "high");
+    assert_eq!(v.tags["mlops.digest"], "not-a-digest");
+    assert_eq!(v.tags["k"], "v");
 }

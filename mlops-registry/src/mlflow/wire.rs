@@ -1,6 +1,7 @@
 //! MLflow's JSON shapes and their conversion to and from the crate's data model.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
@@ -136,6 +137,25 @@ pub(crate) fn version_number(url: &str, s: &str) -> Result<ModelVersionNumber> {
         .map_err(|_| bad_answer(url, format!("version {s:?} is not a positive integer")))
 }
 
+/// Log, once per server, owner and key in this process, a tag in the backend's namespace
+/// that it cannot read (another client wrote it). `owner` names the model or version.
+pub(crate) fn warn_foreign(url: &str, owner: &str, key: &str, why: &str) {
+    static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let server = url.split("/api/").next().unwrap_or(url);
+    let first = WARNED
+        .get_or_init(Mutex::default)
+        .lock()
+        .map_or(true, |mut seen| {
+            seen.insert(format!("{server}\n{owner}\n{key}"))
+        });
+    if first {
+        tracing::warn!(
+            server,
+            "tag {key} of {owner} {why}: not read as the backend's own (written by another client?)"
+        );
+    }
+}
+
 /// Whether a tag key is one the backend keeps for itself.
 pub(crate) fn is_reserved(key: &str) -> bool {
     key.starts_with(RESERVED_PREFIX)
@@ -237,24 +257,33 @@ pub(crate) fn to_version(
     let mut tags = BTreeMap::new();
     let mut digest = None;
     for t in v.tags {
+        // Another MLflow client may write anything into our namespace: what we cannot read is
+        // kept as a plain tag (with a warning), never an error that would hide the version.
         if let Some(metric) = t.key.strip_prefix(METRIC_PREFIX) {
-            let value: f64 = t.value.trim().parse().map_err(|_| {
-                bad_answer(
-                    url,
-                    format!(
-                        "tag {}={:?} of {} v{version} is not a number",
-                        t.key, t.value, v.name
-                    ),
-                )
-            })?;
-            metrics.insert(metric.to_owned(), value);
+            match t.value.trim().parse::<f64>() {
+                Ok(value) if value.is_finite() => {
+                    metrics.insert(metric.to_owned(), value);
+                }
+                _ => {
+                    let owner = format!("{} v{version}", v.name);
+                    warn_foreign(
+                        url,
+                        &owner,
+                        &t.key,
+                        "is not a finite number; kept as a plain tag",
+                    );
+                    tags.insert(t.key, t.value);
+                }
+            }
         } else if t.key == DIGEST_TAG {
-            digest = Some(t.value.parse::<Digest>().map_err(|e| {
-                bad_answer(
-                    url,
-                    format!("tag {DIGEST_TAG} of {} v{version}: {e}", v.name),
-                )
-            })?);
+            match t.value.parse::<Digest>() {
+                Ok(d) => digest = Some(d),
+                Err(e) => {
+                    let owner = format!("{} v{version}", v.name);
+                    warn_foreign(url, &owner, &t.key, &format!("{e}; kept as a plain tag"));
+                    tags.insert(t.key, t.value);
+                }
+            }
         } else if !is_reserved(&t.key) {
             tags.insert(t.key, t.value);
         }

@@ -13,7 +13,8 @@ use super::expectation::Expectation;
 /// One unexpected value and the index of its row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnexpectedValue {
-    /// Row index (0-based).
+    /// Row index (0-based, as Great Expectations' `partial_unexpected_index_list`; messages for
+    /// people count rows from 1).
     pub index: usize,
     /// The value (`null` for a missing value).
     pub value: Value,
@@ -65,7 +66,8 @@ impl ExpectationResult {
                 .partial_unexpected_list
                 .iter()
                 .take(3)
-                .map(|u| format!("row {}: {}", u.index, u.value))
+                // Rows counted from 1 (the first data row is row 1), as a person reads a file.
+                .map(|u| format!("row {}: {}", u.index + 1, u.value))
                 .collect();
             (
                 "unexpected_percent",

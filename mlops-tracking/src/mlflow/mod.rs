@@ -1,25 +1,30 @@
 //! [`MlflowTrackingBackend`]: the [`TrackingBackend`] over an MLflow tracking server's REST API.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::hex;
 use crate::backend::TrackingBackend;
 use crate::catalog::{DEFAULT_EXPERIMENT_ID, check_artifact_path};
-use crate::error::{Result, TrackingError};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS,
-    Metric, Page, Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_USER,
-    UpdateRun, ViewType, param_conflict, validate_name,
+    Metric, Page, Run, RunInfo, SearchRuns, TAG_PARENT_RUN_ID, TAG_USER, UpdateRun, ViewType,
+    param_conflict, validate_name,
 };
 use mlops_mlflow::http::{HttpError, HttpErrorKind, Method, MlflowConfig, MlflowHttp, Retry};
 
+mod json;
 #[cfg(test)]
 mod tests;
+
+use self::json::{
+    bad_answer, int, kv_json, next_token, parse_experiment, parse_metric, parse_run, split_batch,
+    view_type,
+};
 
 /// MLflow's limit on the entities (metrics + params + tags) of one `runs/log-batch` request.
 pub const MAX_BATCH_ENTITIES: usize = 1000;
@@ -172,7 +177,7 @@ impl MlflowTrackingBackend {
             &json!({ "experiment_id": id.as_str() }),
             Retry::Idempotent,
         )
-        .map_err(|e| map_err(e, "experiment", id.as_str()))?;
+        .map_err(|e| map_err(e, EntityKind::Experiment, id.as_str()))?;
         Ok(())
     }
 
@@ -188,7 +193,7 @@ impl MlflowTrackingBackend {
             &json!({ "run_id": run_id.as_str() }),
             Retry::Idempotent,
         )
-        .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+        .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         Ok(())
     }
 
@@ -197,7 +202,7 @@ impl MlflowTrackingBackend {
         match self.post("runs/log-batch", body, Retry::Idempotent) {
             Ok(_) => Ok(()),
             Err(e) if is_param_change(&e) => Err(self.param_conflict(run_id, params, e)),
-            Err(e) => Err(map_err(e, "run", run_id.as_str())),
+            Err(e) => Err(map_err(e, EntityKind::Run, run_id.as_str())),
         }
     }
 
@@ -243,7 +248,7 @@ impl MlflowTrackingBackend {
         }
         let v = self
             .get("artifacts/list", &query)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         for f in v
             .get("files")
             .and_then(Value::as_array)
@@ -288,7 +293,7 @@ fn is_inactive(e: &HttpError) -> bool {
 }
 
 /// Map an MLflow client error about `kind` `id` to the crate's error.
-pub(crate) fn map_err(e: HttpError, kind: &'static str, id: &str) -> TrackingError {
+pub(crate) fn map_err(e: HttpError, kind: EntityKind, id: &str) -> TrackingError {
     match e.kind {
         HttpErrorKind::NotFound if e.error_code.is_some() => TrackingError::NotFound {
             kind,
@@ -338,6 +343,27 @@ fn proxied_root(uri: &str) -> Result<String> {
     Ok(path.trim_matches('/').to_owned())
 }
 
+/// Refuse the artifact paths an MLflow server cannot store as given: it answers 400 to a path
+/// holding `#`, and it decodes `%XX` escapes in the path once more after the URL's own decoding
+/// (so `p%20q.txt` would be stored as `p q.txt`). MLflow's Python client sends such names
+/// without an error and the server stores a different one; this backend refuses them instead.
+fn check_storable_by_mlflow(path: &str) -> Result<()> {
+    let bytes = path.as_bytes();
+    let escape = bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+    if path.contains('#') || escape {
+        return Err(TrackingError::invalid(
+            "artifact path",
+            format!(
+                "{path:?} cannot be stored as given by an MLflow server (it refuses '#' and \
+                 decodes '%' followed by two hex digits)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Percent-encode a path for a URL, keeping `/` and unreserved characters.
 fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -348,258 +374,6 @@ fn encode_path(path: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    out
-}
-
-/// An integer that MLflow may send as a JSON number or (int64 in proto JSON) a string.
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// A float that MLflow sends as a number or as `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn float(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.as_str() {
-            "NaN" => Some(f64::NAN),
-            "Infinity" => Some(f64::INFINITY),
-            "-Infinity" => Some(f64::NEG_INFINITY),
-            other => other.parse().ok(),
-        },
-        _ => None,
-    }
-}
-
-fn float_json(v: f64) -> Value {
-    if v.is_finite() {
-        json!(v)
-    } else if v.is_nan() {
-        json!("NaN")
-    } else if v > 0.0 {
-        json!("Infinity")
-    } else {
-        json!("-Infinity")
-    }
-}
-
-fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// An answer without a field this backend needs.
-fn bad_answer(what: &str, v: &Value) -> TrackingError {
-    let mut text = v.to_string();
-    if text.len() > 200 {
-        let mut cut = 200;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    TrackingError::Remote {
-        url: String::new(),
-        status: None,
-        transient: false,
-        message: format!("the MLflow server's answer has no valid {what}: {text}"),
-    }
-}
-
-fn key_values(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|kv| {
-            (
-                str_field(kv, "key").to_owned(),
-                str_field(kv, "value").to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn kv_json(pairs: &[(String, String)]) -> Value {
-    Value::Array(
-        pairs
-            .iter()
-            .map(|(k, v)| json!({ "key": k, "value": v }))
-            .collect(),
-    )
-}
-
-fn stage(v: &Value) -> LifecycleStage {
-    if str_field(v, "lifecycle_stage") == "deleted" {
-        LifecycleStage::Deleted
-    } else {
-        LifecycleStage::Active
-    }
-}
-
-fn view_type(v: ViewType) -> &'static str {
-    match v {
-        ViewType::ActiveOnly => "ACTIVE_ONLY",
-        ViewType::DeletedOnly => "DELETED_ONLY",
-        ViewType::All => "ALL",
-    }
-}
-
-fn parse_experiment(v: &Value) -> Result<Experiment> {
-    let experiment_id: ExperimentId = str_field(v, "experiment_id")
-        .parse()
-        .map_err(|_| bad_answer("experiment id", v))?;
-    Ok(Experiment {
-        experiment_id,
-        name: str_field(v, "name").to_owned(),
-        artifact_location: str_field(v, "artifact_location").to_owned(),
-        lifecycle_stage: stage(v),
-        tags: key_values(v.get("tags")),
-        creation_time: v.get("creation_time").and_then(int).unwrap_or(0),
-        last_update_time: v.get("last_update_time").and_then(int).unwrap_or(0),
-    })
-}
-
-fn parse_metric(v: &Value) -> Result<Metric> {
-    Ok(Metric {
-        key: str_field(v, "key").to_owned(),
-        value: v
-            .get("value")
-            .and_then(float)
-            .ok_or_else(|| bad_answer("metric value", v))?,
-        timestamp: v.get("timestamp").and_then(int).unwrap_or(0),
-        step: v.get("step").and_then(int).unwrap_or(0),
-    })
-}
-
-fn parse_info(v: &Value) -> Result<RunInfo> {
-    let id = match str_field(v, "run_id") {
-        "" => str_field(v, "run_uuid"),
-        id => id,
-    };
-    Ok(RunInfo {
-        run_id: id.parse().map_err(|_| bad_answer("run id", v))?,
-        experiment_id: str_field(v, "experiment_id")
-            .parse()
-            .map_err(|_| bad_answer("experiment id", v))?,
-        run_name: str_field(v, "run_name").to_owned(),
-        user_id: str_field(v, "user_id").to_owned(),
-        status: str_field(v, "status")
-            .parse::<RunStatus>()
-            .map_err(|_| bad_answer("run status", v))?,
-        start_time: v.get("start_time").and_then(int).unwrap_or(0),
-        end_time: v.get("end_time").and_then(int),
-        artifact_uri: str_field(v, "artifact_uri").to_owned(),
-        lifecycle_stage: stage(v),
-    })
-}
-
-fn parse_run(v: &Value) -> Result<Run> {
-    let info = parse_info(v.get("info").ok_or_else(|| bad_answer("run info", v))?)?;
-    let data = v.get("data").cloned().unwrap_or(Value::Null);
-    let mut metrics = BTreeMap::new();
-    for m in data
-        .get("metrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let m = parse_metric(m)?;
-        metrics.insert(m.key.clone(), m);
-    }
-    Ok(Run {
-        info,
-        data: RunData {
-            metrics,
-            params: key_values(data.get("params")),
-            tags: key_values(data.get("tags")),
-        },
-    })
-}
-
-fn next_token(v: &Value) -> Option<String> {
-    v.get("next_page_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
-
-/// Split a validated batch into `log-batch` bodies within MLflow's limits, in order: params,
-/// metrics, tags. Returns each body with the params it carries.
-pub(crate) fn split_batch(run_id: &RunId, batch: &Batch) -> Vec<(Value, Vec<(String, String)>)> {
-    struct Req {
-        params: Vec<Value>,
-        metrics: Vec<Value>,
-        tags: Vec<Value>,
-        param_pairs: Vec<(String, String)>,
-        bytes: usize,
-    }
-    impl Req {
-        fn new() -> Self {
-            Self {
-                params: Vec::new(),
-                metrics: Vec::new(),
-                tags: Vec::new(),
-                param_pairs: Vec::new(),
-                bytes: 0,
-            }
-        }
-        fn len(&self) -> usize {
-            self.params.len() + self.metrics.len() + self.tags.len()
-        }
-    }
-    let mut out = Vec::new();
-    let mut cur = Req::new();
-    let finish = |cur: Req, out: &mut Vec<(Value, Vec<(String, String)>)>| {
-        if cur.len() > 0 {
-            let mut body = Map::new();
-            body.insert("run_id".into(), json!(run_id.as_str()));
-            body.insert("metrics".into(), Value::Array(cur.metrics));
-            body.insert("params".into(), Value::Array(cur.params));
-            body.insert("tags".into(), Value::Array(cur.tags));
-            out.push((Value::Object(body), cur.param_pairs));
-        }
-    };
-    // Each entity: its JSON, its size (plus a comma), and which list it goes in.
-    let mut push = |cur: &mut Req, item: Value, list: u8, pair: Option<&(String, String)>| {
-        let size = item.to_string().len() + 1;
-        if cur.len() + 1 > MAX_BATCH_ENTITIES || cur.bytes + size > BODY_BUDGET {
-            let full = std::mem::replace(cur, Req::new());
-            finish(full, &mut out);
-        }
-        cur.bytes += size;
-        match list {
-            0 => {
-                cur.params.push(item);
-                if let Some(p) = pair {
-                    cur.param_pairs.push(p.clone());
-                }
-            }
-            1 => cur.metrics.push(item),
-            _ => cur.tags.push(item),
-        }
-    };
-    // MLflow refuses a key twice in one request; validation has made repeats identical, so
-    // each key is sent once.
-    let mut sent = std::collections::HashSet::new();
-    for p in batch.params.iter().filter(|p| sent.insert(p.0.as_str())) {
-        push(&mut cur, json!({ "key": p.0, "value": p.1 }), 0, Some(p));
-    }
-    for m in &batch.metrics {
-        let item = json!({
-            "key": m.key,
-            "value": float_json(m.value),
-            "timestamp": m.timestamp,
-            "step": m.step,
-        });
-        push(&mut cur, item, 1, None);
-    }
-    for t in &batch.tags {
-        push(&mut cur, json!({ "key": t.0, "value": t.1 }), 2, None);
-    }
-    finish(cur, &mut out);
     out
 }
 
@@ -616,7 +390,7 @@ impl TrackingBackend for MlflowTrackingBackend {
                 &json!({ "name": name, "tags": kv_json(tags) }),
                 Retry::Once,
             )
-            .map_err(|e| map_err(e, "experiment", name))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, name))?;
         let id: ExperimentId = v
             .get("experiment_id")
             .and_then(|id| match id {
@@ -631,7 +405,7 @@ impl TrackingBackend for MlflowTrackingBackend {
     fn get_experiment(&self, id: &ExperimentId) -> Result<Experiment> {
         let v = self
             .get("experiments/get", &[("experiment_id", id.to_string())])
-            .map_err(|e| map_err(e, "experiment", id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, id.as_str()))?;
         parse_experiment(
             v.get("experiment")
                 .ok_or_else(|| bad_answer("experiment", &v))?,
@@ -649,7 +423,7 @@ impl TrackingBackend for MlflowTrackingBackend {
             )
             .map(Some),
             Err(e) if e.kind == HttpErrorKind::NotFound && e.error_code.is_some() => Ok(None),
-            Err(e) => Err(map_err(e, "experiment", name)),
+            Err(e) => Err(map_err(e, EntityKind::Experiment, name)),
         }
     }
 
@@ -738,7 +512,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         }
         let v = self
             .post("runs/create", &body, Retry::Once)
-            .map_err(|e| map_err(e, "experiment", experiment_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Experiment, experiment_id.as_str()))?;
         let run = parse_run(v.get("run").ok_or_else(|| bad_answer("run", &v))?)?;
         match opts.status {
             Some(status) if status != run.info.status => {
@@ -764,7 +538,7 @@ impl TrackingBackend for MlflowTrackingBackend {
             body["run_name"] = json!(n);
         }
         self.post("runs/update", &body, Retry::Idempotent)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         // The answer lacks some fields (the run name on older servers): read the run back.
         Ok(self.get_run(run_id)?.info)
     }
@@ -772,7 +546,7 @@ impl TrackingBackend for MlflowTrackingBackend {
     fn get_run(&self, run_id: &RunId) -> Result<Run> {
         let v = self
             .get("runs/get", &[("run_id", run_id.to_string())])
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         parse_run(v.get("run").ok_or_else(|| bad_answer("run", &v))?)
     }
 
@@ -819,9 +593,19 @@ impl TrackingBackend for MlflowTrackingBackend {
                 // finds one too.
                 crate::filter::Filter::parse(&req.filter)?;
                 crate::filter::parse_order_by(&req.order_by)?;
-                return Err(map_err(e, "experiment", &experiment_ids.join(",")));
+                return Err(map_err(
+                    e,
+                    EntityKind::Experiment,
+                    &experiment_ids.join(","),
+                ));
             }
-            Err(e) => return Err(map_err(e, "experiment", &experiment_ids.join(","))),
+            Err(e) => {
+                return Err(map_err(
+                    e,
+                    EntityKind::Experiment,
+                    &experiment_ids.join(","),
+                ));
+            }
         };
         let mut items = Vec::new();
         for r in v
@@ -889,7 +673,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         }
         let v = self
             .get("metrics/get-history", &query)
-            .map_err(|e| map_err(e, "run", run_id.as_str()))?;
+            .map_err(|e| map_err(e, EntityKind::Run, run_id.as_str()))?;
         let mut items = Vec::new();
         for m in v
             .get("metrics")
@@ -920,6 +704,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         data: &mut dyn Read,
     ) -> Result<ArtifactInfo> {
         check_artifact_path(path)?;
+        check_storable_by_mlflow(path)?;
         let root = self.artifact_root(run_id)?;
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)
@@ -935,7 +720,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         );
         self.http
             .call_bytes(Method::Put, &url_path, Some(&bytes), Retry::Idempotent)
-            .map_err(|e| map_err(e, "artifact", path))?;
+            .map_err(|e| map_err(e, EntityKind::Artifact, path))?;
         Ok(ArtifactInfo {
             path: path.to_owned(),
             size: bytes.len() as u64,
@@ -957,7 +742,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         let run = self.get_run(run_id)?;
         let root = proxied_root(&run.info.artifact_uri)?;
         check_artifact_path(path).map_err(|_| TrackingError::NotFound {
-            kind: "artifact",
+            kind: EntityKind::Artifact,
             id: path.to_owned(),
         })?;
         let url_path = format!(
@@ -971,7 +756,7 @@ impl TrackingBackend for MlflowTrackingBackend {
         {
             Ok(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
             Err(e) if e.kind == HttpErrorKind::NotFound => Err(TrackingError::NotFound {
-                kind: "artifact",
+                kind: EntityKind::Artifact,
                 id: format!("{path} of run {run_id}"),
             }),
             Err(e) => {
@@ -982,7 +767,7 @@ impl TrackingBackend for MlflowTrackingBackend {
                     Err(remote(e))
                 } else {
                     Err(TrackingError::NotFound {
-                        kind: "artifact",
+                        kind: EntityKind::Artifact,
                         id: format!("{path} of run {run_id}"),
                     })
                 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::json::*;
 use super::*;
 use crate::{Tracker, TrackingBackendExt};
 use mlops_mlflow::fake::{Canned, FakeServer};
@@ -194,7 +195,13 @@ fn mlflow_error_codes_map_to_the_crate_errors() {
     let b = backend(&server, 0);
     let err = b.get_run(&run_id()).unwrap_err();
     assert!(
-        matches!(err, TrackingError::NotFound { kind: "run", .. }),
+        matches!(
+            err,
+            TrackingError::NotFound {
+                kind: EntityKind::Run,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains(RUN_ID), "{err}");
@@ -203,7 +210,7 @@ fn mlflow_error_codes_map_to_the_crate_errors() {
         matches!(
             err,
             TrackingError::AlreadyExists {
-                kind: "experiment",
+                kind: EntityKind::Experiment,
                 ..
             }
         ),

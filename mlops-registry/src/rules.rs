@@ -5,11 +5,10 @@
 //! write.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{RegistryError, Result};
+use crate::error::{EntityKind, RegistryError, Result};
 use crate::model::{
     Alias, AuditChange, AuditRecord, ModelVersion, ModelVersionNumber, RegisteredModel, Stage,
     VersionStatus, validate_metric, validate_model_name, validate_tag,
@@ -17,17 +16,6 @@ use crate::model::{
 use crate::policy::{PromotionRequest, PromotionTarget};
 use crate::store::{Change, NewModel, NewVersion};
 use crate::uri::VersionTarget;
-
-/// The clock the embedded backends stamp changes with (injectable for tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The system clock, truncated to milliseconds (MLflow's resolution; JSON round-trips exactly).
-pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| {
-        let now = Utc::now();
-        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-    })
-}
 
 /// What a change touched.
 #[derive(Debug, Default)]
@@ -112,7 +100,7 @@ impl ModelData {
     }
 
     fn not_found(&self, v: ModelVersionNumber) -> RegistryError {
-        RegistryError::not_found("model version", version_id(self.name(), v))
+        RegistryError::not_found(EntityKind::ModelVersion, version_id(self.name(), v))
     }
 
     pub fn get(&self, v: ModelVersionNumber) -> Result<&ModelVersion> {
@@ -149,24 +137,25 @@ impl ModelData {
     pub fn resolve(&self, target: &VersionTarget) -> Result<ModelVersionNumber> {
         match target {
             VersionTarget::Version(v) => self.get(*v).map(|_| *v),
-            VersionTarget::Alias(a) => {
-                self.model.aliases.get(a).copied().ok_or_else(|| {
-                    RegistryError::not_found("alias", format!("{}@{a}", self.name()))
-                })
-            }
+            VersionTarget::Alias(a) => self.model.aliases.get(a).copied().ok_or_else(|| {
+                RegistryError::not_found(EntityKind::Alias, format!("{}@{a}", self.name()))
+            }),
             VersionTarget::Stage(s) => {
                 self.by_stage[stage_index(*s)]
                     .last()
                     .copied()
                     .ok_or_else(|| {
                         RegistryError::not_found(
-                            "model version",
+                            EntityKind::ModelVersion,
                             format!("{} in stage {s}", self.name()),
                         )
                     })
             }
             VersionTarget::Latest => self.versions.keys().next_back().copied().ok_or_else(|| {
-                RegistryError::not_found("model version", format!("{} latest", self.name()))
+                RegistryError::not_found(
+                    EntityKind::ModelVersion,
+                    format!("{} latest", self.name()),
+                )
             }),
         }
     }
@@ -217,6 +206,12 @@ impl ModelData {
         self.touch(now);
         let mut fx = Effects::default();
         fx.written.insert(number);
+        fx.audit.push(AuditRecord {
+            at: now,
+            actor: String::new(),
+            comment: String::new(),
+            change: AuditChange::VersionCreated { version: number },
+        });
         Ok((version, fx))
     }
 
@@ -230,7 +225,7 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id))?;
         ver.description = description.to_owned();
         ver.updated_at = now;
         self.touch(now);
@@ -429,10 +424,9 @@ impl ModelData {
         change: &Change<'_>,
         now: DateTime<Utc>,
     ) -> Result<Effects> {
-        let from =
-            self.model.aliases.remove(alias).ok_or_else(|| {
-                RegistryError::not_found("alias", format!("{}@{alias}", self.name()))
-            })?;
+        let from = self.model.aliases.remove(alias).ok_or_else(|| {
+            RegistryError::not_found(EntityKind::Alias, format!("{}@{alias}", self.name()))
+        })?;
         self.touch(now);
         let mut fx = Effects::default();
         fx.audit.push(Self::record(
@@ -462,7 +456,7 @@ impl ModelData {
     pub fn delete_model_tag(&mut self, key: &str, now: DateTime<Utc>) -> Result<Effects> {
         if self.model.tags.remove(key).is_none() {
             return Err(RegistryError::not_found(
-                "tag",
+                EntityKind::Tag,
                 format!("{} tag {key:?}", self.name()),
             ));
         }
@@ -482,7 +476,7 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id))?;
         ver.tags.insert(key.to_owned(), value.to_owned());
         ver.updated_at = now;
         self.touch(now);
@@ -501,9 +495,12 @@ impl ModelData {
         let ver = self
             .versions
             .get_mut(&v)
-            .ok_or_else(|| RegistryError::not_found("model version", id.clone()))?;
+            .ok_or_else(|| RegistryError::not_found(EntityKind::ModelVersion, id.clone()))?;
         if ver.tags.remove(key).is_none() {
-            return Err(RegistryError::not_found("tag", format!("{id} tag {key:?}")));
+            return Err(RegistryError::not_found(
+                EntityKind::Tag,
+                format!("{id} tag {key:?}"),
+            ));
         }
         ver.updated_at = now;
         self.touch(now);

@@ -9,27 +9,34 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
 use crate::artifact::{VerifyingReader, copy_hashed};
 use crate::backend::TrackingBackend;
-use crate::catalog::{
-    Catalog, DEFAULT_EXPERIMENT_NAME, RunState, check_artifact_path, history_page,
-};
-use crate::error::{Result, TrackingError};
+use crate::catalog::{Catalog, check_artifact_path, history_page};
+use crate::error::{EntityKind, Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
     RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, encode_page_token,
-    f64_special, now_ms,
+    now_ms,
 };
 use mlops_fs as fsutil;
+
+mod open;
+mod records;
+mod sync;
+
+pub use self::open::OpenReport;
+use self::records::{
+    Change, MetricIn, MetricOut, RecordIn, RecordOut, corrupt, encode, io_err, read_log,
+    write_json, write_new_json,
+};
 
 const MARKER: &str = "mlops-tracking.json";
 const LOCK: &str = "store.lock";
@@ -39,21 +46,10 @@ const RUNS: &str = "runs";
 const META: &str = "meta.json";
 const DATA: &str = "data.log";
 const ARTIFACTS: &str = "artifacts";
+const QUARANTINE: &str = "quarantine";
 const FORMAT_VERSION: u32 = 1;
 
 static ARTIFACT_TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// What opening a store found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OpenReport {
-    /// Logs whose torn last record (a crash mid-append) was dropped and truncated away.
-    pub torn_tails: Vec<PathBuf>,
-    /// Temp files of crashed writers that were removed.
-    pub removed_temps: Vec<PathBuf>,
-    /// Run directories without `meta.json` (a crash while the run was being created); skipped.
-    pub incomplete_runs: Vec<PathBuf>,
-}
 
 /// A tracking store in a directory.
 ///
@@ -90,193 +86,6 @@ struct FileState {
     logs: HashMap<RunId, u64>,
     changes: File,
     changes_offset: u64,
-}
-
-/// One record of `changes.log`.
-#[derive(Debug, Serialize, Deserialize)]
-enum Change {
-    #[serde(rename = "e")]
-    Experiment(ExperimentId),
-    #[serde(rename = "r")]
-    Run(RunId),
-}
-
-#[derive(Serialize)]
-struct MetricOut<'a>(&'a str, #[serde(with = "f64_special")] f64, i64, i64);
-
-#[derive(Deserialize)]
-struct MetricIn(String, #[serde(with = "f64_special")] f64, i64, i64);
-
-/// One record of a run's `data.log`.
-#[derive(Serialize)]
-struct RecordOut<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    m: Vec<MetricOut<'a>>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    p: &'a [(String, String)],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    t: &'a [(String, String)],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    a: Option<&'a ArtifactInfo>,
-}
-
-#[derive(Deserialize)]
-struct RecordIn {
-    #[serde(default)]
-    m: Vec<MetricIn>,
-    #[serde(default)]
-    p: Vec<(String, String)>,
-    #[serde(default)]
-    t: Vec<(String, String)>,
-    #[serde(default)]
-    a: Option<ArtifactInfo>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Marker {
-    format: String,
-    version: u32,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TrackingError + '_ {
-    move |source| TrackingError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn corrupt(path: &Path, detail: impl Into<String>) -> TrackingError {
-    TrackingError::Corrupt {
-        path: path.to_owned(),
-        detail: detail.into(),
-    }
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| corrupt(path, format!("not valid JSON of the expected shape: {e}")))
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| TrackingError::Serde {
-        path: path.to_owned(),
-        source,
-    })?;
-    bytes.push(b'\n');
-    fsutil::write_atomic(path, &bytes, durable).map_err(io_err(path))
-}
-
-/// Append one framed record holding `payload` as compact JSON to `out`: the frame of
-/// `fsutil::encode_record` (`<len> <crc32> <payload>\n`), serialized in place to save a copy.
-fn encode(payload: &impl Serialize, out: &mut Vec<u8>, path: &Path) -> Result<()> {
-    const HEADER: usize = 18;
-    let start = out.len();
-    out.extend_from_slice(&[b' '; HEADER]);
-    if let Err(source) = serde_json::to_writer(&mut *out, payload) {
-        out.truncate(start);
-        return Err(TrackingError::Serde {
-            path: path.to_owned(),
-            source,
-        });
-    }
-    let payload = &out[start + HEADER..];
-    let Ok(len) = u32::try_from(payload.len()) else {
-        out.truncate(start);
-        return Err(TrackingError::invalid(
-            "record",
-            format!("a record for {} is over 4 GiB", path.display()),
-        ));
-    };
-    let crc = crc32fast::hash(payload);
-    let header = format!("{len:08x} {crc:08x} ");
-    out[start..start + HEADER].copy_from_slice(header.as_bytes());
-    out.push(b'\n');
-    Ok(())
-}
-
-/// The end of a log read by [`read_log`].
-struct LogEnd {
-    /// Offset just past the last intact record.
-    valid_len: u64,
-    /// Whether an incomplete or damaged last record follows `valid_len`.
-    torn: bool,
-}
-
-/// Read the framed records of `path` from byte `from` (up to `limit`, when given), calling `f`
-/// with each payload. A missing file reads as empty. A damaged record followed by more data is
-/// `Corrupt`; a damaged last record is reported as torn.
-fn read_log(
-    path: &Path,
-    from: u64,
-    limit: Option<u64>,
-    mut f: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<LogEnd> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && from == 0 => {
-            return Ok(LogEnd {
-                valid_len: 0,
-                torn: false,
-            });
-        }
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let mut file = file;
-    let len = file.metadata().map_err(io_err(path))?.len();
-    let end = limit.map_or(len, |l| l.min(len));
-    if end <= from {
-        return Ok(LogEnd {
-            valid_len: from,
-            torn: false,
-        });
-    }
-    file.seek(SeekFrom::Start(from)).map_err(io_err(path))?;
-    // Size the buffer to the data (most run logs are small; opening a store reads thousands).
-    let capacity = usize::try_from(end - from)
-        .unwrap_or(usize::MAX)
-        .clamp(512, 1 << 20);
-    let mut reader: Box<dyn BufRead> = match limit {
-        Some(l) => Box::new(BufReader::with_capacity(
-            capacity,
-            file.take(l.saturating_sub(from)),
-        )),
-        None => Box::new(BufReader::with_capacity(capacity, file)),
-    };
-    let mut offset = from;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
-        if n == 0 {
-            return Ok(LogEnd {
-                valid_len: offset,
-                torn: false,
-            });
-        }
-        let intact = line.last() == Some(&b'\n')
-            && matches!(fsutil::scan_records(&line), Ok(s) if s.torn_at.is_none() && s.records.len() == 1);
-        if !intact {
-            let at_end = reader.fill_buf().map_err(io_err(path))?.is_empty();
-            if at_end {
-                return Ok(LogEnd {
-                    valid_len: offset,
-                    torn: true,
-                });
-            }
-            let detail = match fsutil::scan_records(&line) {
-                Err(e) => e.detail,
-                Ok(_) => "record is damaged".to_owned(),
-            };
-            return Err(corrupt(
-                path,
-                format!("damaged record at byte {offset} followed by more records: {detail}"),
-            ));
-        }
-        // The frame is `<8 hex> <8 hex> <payload>\n`.
-        f(&line[18..line.len() - 1])?;
-        offset += n as u64;
-    }
 }
 
 /// Hold the store's cross-process write lock until dropped.
@@ -360,214 +169,6 @@ impl FileTrackingBackend {
 
     fn run_dir(&self, id: &RunId) -> PathBuf {
         self.inner.root.join(RUNS).join(id.as_str())
-    }
-
-    fn load(root: &Path, report: &mut OpenReport) -> Result<FileState> {
-        let marker = root.join(MARKER);
-        if marker.exists() {
-            let m: Marker = read_json(&marker)?;
-            if m.format != "mlops-tracking" || m.version != FORMAT_VERSION {
-                return Err(corrupt(
-                    &marker,
-                    format!(
-                        "store format {} version {} is not mlops-tracking version {FORMAT_VERSION}",
-                        m.format, m.version
-                    ),
-                ));
-            }
-        }
-        for dir in [root.to_owned(), root.join(EXPERIMENTS), root.join(RUNS)] {
-            report
-                .removed_temps
-                .extend(fsutil::remove_stray_temps(&dir).map_err(io_err(&dir))?);
-        }
-        let mut catalog = Catalog::default();
-        let exp_dir = root.join(EXPERIMENTS);
-        for entry in fs::read_dir(&exp_dir).map_err(io_err(&exp_dir))? {
-            let entry = entry.map_err(io_err(&exp_dir))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if fsutil::is_temp_name(name) || !name.ends_with(".json") {
-                continue;
-            }
-            let exp: Experiment = read_json(&entry.path())?;
-            if format!("{}.json", exp.experiment_id) != name {
-                return Err(corrupt(
-                    &entry.path(),
-                    format!("holds experiment {}", exp.experiment_id),
-                ));
-            }
-            catalog.experiments.insert(exp.experiment_id.clone(), exp);
-        }
-        let runs_dir = root.join(RUNS);
-        let mut dirs = Vec::new();
-        for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
-            let entry = entry.map_err(io_err(&runs_dir))?;
-            let name = entry.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
-                dirs.push((id, entry.path()));
-            }
-        }
-        // Runs are independent files: load them on a few threads.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, 4);
-        let chunk = dirs.len().div_ceil(threads).max(1);
-        let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = dirs
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|(id, dir)| load_run_dir(*id, dir))
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(corrupt(&runs_dir, "a loader thread panicked")))
-                })
-                .collect()
-        });
-        let mut logs = HashMap::new();
-        for part in loaded {
-            for run in part? {
-                report.removed_temps.extend(run.removed_temps);
-                match run.state {
-                    None => report.incomplete_runs.push(run.dir),
-                    Some((state, len, torn)) => {
-                        if torn {
-                            report.torn_tails.push(run.dir.join(DATA));
-                        }
-                        logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, state);
-                    }
-                }
-            }
-        }
-        let changes_path = root.join(CHANGES);
-        let end = read_log(&changes_path, 0, None, |_| Ok(()))?;
-        if end.torn {
-            fsutil::truncate_to(&changes_path, end.valid_len, true)
-                .map_err(io_err(&changes_path))?;
-            report.torn_tails.push(changes_path.clone());
-        }
-        let changes = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&changes_path)
-            .map_err(io_err(&changes_path))?;
-        let mut st = FileState {
-            catalog,
-            logs,
-            changes,
-            changes_offset: end.valid_len,
-        };
-        if !marker.exists() {
-            let m = Marker {
-                format: "mlops-tracking".to_owned(),
-                version: FORMAT_VERSION,
-            };
-            let bytes = serde_json::to_vec_pretty(&m).map_err(|source| TrackingError::Serde {
-                path: marker.clone(),
-                source,
-            })?;
-            match fsutil::create_new_atomic(&marker, &bytes, true) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(&marker)(e)),
-            }
-        }
-        if st.catalog.experiments.is_empty() {
-            let now = now_ms();
-            let exp = st.catalog.new_experiment(
-                DEFAULT_EXPERIMENT_NAME,
-                &[],
-                |id| artifact_location(root, id),
-                now,
-            )?;
-            let path = exp_dir.join(format!("{}.json", exp.experiment_id));
-            write_new_json(&path, &exp, true)?;
-            st.catalog
-                .experiments
-                .insert(exp.experiment_id.clone(), exp);
-        }
-        Ok(st)
-    }
-
-    /// Catch up with other processes' writes (named in `changes.log`). With `repair` (only under
-    /// the write lock), a torn tail left by a crashed writer is truncated away.
-    fn sync(&self, st: &mut FileState, repair: bool) -> Result<()> {
-        let path = self.inner.root.join(CHANGES);
-        let len = st.changes.metadata().map_err(io_err(&path))?.len();
-        if len == st.changes_offset {
-            return Ok(());
-        }
-        if len < st.changes_offset {
-            // Only a torn tail we never consumed can be cut; anything else is tampering.
-            return Err(corrupt(
-                &path,
-                format!("shrank from {} to {len} bytes", st.changes_offset),
-            ));
-        }
-        let mut changed = Vec::new();
-        let end = read_log(&path, st.changes_offset, None, |payload| {
-            let c: Change = serde_json::from_slice(payload)
-                .map_err(|e| corrupt(&path, format!("bad change record: {e}")))?;
-            changed.push(c);
-            Ok(())
-        })?;
-        if end.torn && repair {
-            fsutil::truncate_to(&path, end.valid_len, self.durable()).map_err(io_err(&path))?;
-        }
-        st.changes_offset = end.valid_len;
-        for c in changed {
-            match c {
-                Change::Experiment(id) => {
-                    let p = self.inner.root.join(EXPERIMENTS).join(format!("{id}.json"));
-                    let exp: Experiment = read_json(&p)?;
-                    st.catalog.experiments.insert(id, exp);
-                }
-                Change::Run(id) => self.refresh_run(st, &id, repair)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Re-read a run's metadata and the new part of its log.
-    fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
-        let dir = self.run_dir(id);
-        // Until the reload succeeds the run reads as unloaded, so a failed reload is retried
-        // from scratch rather than applied twice.
-        let from = st.logs.remove(id).unwrap_or(0);
-        let existing = st.catalog.runs.remove(id);
-        let loaded = if from == 0 { None } else { existing };
-        let (state, len, torn) = load_run(&dir, loaded, from)?;
-        if torn && repair {
-            let data = dir.join(DATA);
-            fsutil::truncate_to(&data, len, self.durable()).map_err(io_err(&data))?;
-        }
-        st.logs.insert(*id, len);
-        st.catalog.runs.insert(*id, state);
-        Ok(())
-    }
-
-    /// Under the write lock: make sure the run's log holds nothing we have not applied (records
-    /// of a writer that crashed before announcing them, or a torn tail).
-    fn settle_run_log(&self, st: &mut FileState, id: &RunId) -> Result<()> {
-        let data = self.run_dir(id).join(DATA);
-        let len = match fs::metadata(&data) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_err(&data)(e)),
-        };
-        if st.logs.get(id).copied() != Some(len) {
-            self.refresh_run(st, id, true)?;
-        }
-        Ok(())
     }
 
     /// Run `f` under the in-process mutex and the cross-process write lock, caught up.
@@ -656,113 +257,6 @@ impl FileTrackingBackend {
 
 fn artifact_location(root: &Path, _id: &ExperimentId) -> String {
     root.join(RUNS).display().to_string()
-}
-
-fn write_new_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| TrackingError::Serde {
-        path: path.to_owned(),
-        source,
-    })?;
-    bytes.push(b'\n');
-    fsutil::create_new_atomic(path, &bytes, durable).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            corrupt(path, "exists although the store did not know it")
-        } else {
-            io_err(path)(e)
-        }
-    })
-}
-
-/// A run directory as found by [`FileTrackingBackend::open`].
-struct LoadedRun {
-    dir: PathBuf,
-    removed_temps: Vec<PathBuf>,
-    /// `None` for an interrupted creation (no `meta.json`); else the state, the valid log
-    /// length and whether a torn tail was cut.
-    state: Option<(RunState, u64, bool)>,
-}
-
-/// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
-/// when incomplete, cut a torn log tail.
-fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
-    // One listing tells whether the run is complete and whether temps need cleaning.
-    let mut has_meta = false;
-    let mut has_temps = false;
-    for e in fs::read_dir(dir).map_err(io_err(dir))? {
-        let name = e.map_err(io_err(dir))?.file_name();
-        let name = name.to_string_lossy();
-        has_meta |= name == META;
-        has_temps |= fsutil::is_temp_name(&name);
-    }
-    let removed_temps = if has_temps {
-        fsutil::remove_stray_temps(dir).map_err(io_err(dir))?
-    } else {
-        Vec::new()
-    };
-    if !has_meta {
-        return Ok(LoadedRun {
-            dir: dir.to_owned(),
-            removed_temps,
-            state: None,
-        });
-    }
-    let (state, len, torn) = load_run(dir, None, 0)?;
-    if state.info.run_id != id {
-        return Err(corrupt(
-            &dir.join(META),
-            format!("holds run {}", state.info.run_id),
-        ));
-    }
-    if torn {
-        let data = dir.join(DATA);
-        fsutil::truncate_to(&data, len, true).map_err(io_err(&data))?;
-    }
-    Ok(LoadedRun {
-        dir: dir.to_owned(),
-        removed_temps,
-        state: Some((state, len, torn)),
-    })
-}
-
-/// Load a run from its directory: `meta.json`, then `data.log` from `from` applied onto `state`
-/// (or onto a fresh state when `None`). Returns the state, the valid log length and whether the
-/// log has a torn tail.
-fn load_run(dir: &Path, state: Option<RunState>, from: u64) -> Result<(RunState, u64, bool)> {
-    let info: RunInfo = read_json(&dir.join(META))?;
-    let mut state = match state {
-        Some(mut s) => {
-            s.info = info;
-            s
-        }
-        None => RunState::new(info),
-    };
-    let data = dir.join(DATA);
-    let end = read_log(&data, from, None, |payload| {
-        let rec: RecordIn = serde_json::from_slice(payload)
-            .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
-        apply_record(&mut state, rec);
-        Ok(())
-    })?;
-    // Every rename goes through a `mlflow.runName` tag record: the log's latest one wins.
-    if let Some(name) = state.tags.get(TAG_RUN_NAME) {
-        state.info.run_name.clone_from(name);
-    }
-    Ok((state, end.valid_len, end.torn))
-}
-
-fn apply_record(state: &mut RunState, rec: RecordIn) {
-    state.apply_params_tags(&rec.p, &rec.t);
-    for MetricIn(key, value, timestamp, step) in rec.m {
-        state.apply_metrics(std::iter::once(&Metric {
-            key,
-            value,
-            timestamp,
-            step,
-        }));
-    }
-    if let Some(a) = rec.a {
-        state.artifacts.insert(a.path.clone(), a);
-    }
 }
 
 impl TrackingBackend for FileTrackingBackend {
@@ -1061,7 +555,7 @@ impl TrackingBackend for FileTrackingBackend {
                 .get(path)
                 .cloned()
                 .ok_or_else(|| TrackingError::NotFound {
-                    kind: "artifact",
+                    kind: EntityKind::Artifact,
                     id: format!("{run_id}/{path}"),
                 })
         })?;
@@ -1079,16 +573,16 @@ impl TrackingBackend for FileTrackingBackend {
 #[cfg(test)]
 mod conformance_tests {
     use super::*;
+    use crate::conformance::Subject;
 
-    crate::tracking_conformance_tests!({
+    crate::conformance_tests!(|| {
         let dir = tempfile::tempdir().unwrap();
-        move || {
-            Box::new(
-                FileTrackingBackend::open(dir.path())
-                    .unwrap()
-                    .with_fsync(false),
-            ) as Box<dyn TrackingBackend>
-        }
+        let path = dir.path().to_owned();
+        let open = move || {
+            Box::new(FileTrackingBackend::open(&path).unwrap().with_fsync(false))
+                as Box<dyn TrackingBackend>
+        };
+        Subject::new(open()).with_reopen(open).with_guard(dir)
     });
 }
 
