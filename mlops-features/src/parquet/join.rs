@@ -226,20 +226,45 @@ impl ParquetOfflineStore {
             let (batch, map) = &batches[best.batch as usize];
             for ((out, &j), col) in columns.iter_mut().zip(req.features).zip(map) {
                 let Some(col) = col else { continue };
-                let array = batch.column(*col).slice(best.row as usize, 1);
                 let ty = req.group.features[j].dtype;
-                out[i] = to_values(array.as_ref(), ty)
-                    .map_err(|detail| FeatureError::Column {
+                out[i] = value_at(batch.column(*col).as_ref(), best.row as usize, ty).map_err(
+                    |detail| FeatureError::Column {
                         input: format!("parquet offline store group {}", req.group.name),
                         column: req.group.features[j].name.clone(),
                         detail,
-                    })?
-                    .pop()
-                    .unwrap_or(Value::Null);
+                    },
+                )?;
             }
         }
         Ok(())
     }
+}
+
+/// The value at row `i` of a stored column: the fixed-width types and strings directly, the
+/// others through a one-row slice.
+fn value_at(array: &dyn Array, i: usize, ty: ValueType) -> Result<Value, String> {
+    use arrow_array::types::{Float32Type, Float64Type, Int64Type};
+    if array.is_null(i) {
+        return Ok(Value::Null);
+    }
+    Ok(match (ty, array.data_type()) {
+        (ValueType::Float64, DataType::Float64) => {
+            Value::Float64(array.as_primitive::<Float64Type>().value(i))
+        }
+        (ValueType::Int64, DataType::Int64) => {
+            Value::Int64(array.as_primitive::<Int64Type>().value(i))
+        }
+        (ValueType::Float32, DataType::Float32) => {
+            Value::Float32(array.as_primitive::<Float32Type>().value(i))
+        }
+        (ValueType::Bool, DataType::Boolean) => Value::Bool(array.as_boolean().value(i)),
+        (ValueType::String, DataType::Utf8) => {
+            Value::String(array.as_string::<i32>().value(i).to_owned())
+        }
+        _ => to_values(array.slice(i, 1).as_ref(), ty)?
+            .pop()
+            .unwrap_or(Value::Null),
+    })
 }
 
 /// Resolves the slot of row `i` of a batch from its key columns.
