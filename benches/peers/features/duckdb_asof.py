@@ -39,7 +39,9 @@ def main():
     con = duckdb.connect()
     con.execute("SET threads = 2")
     t = time.perf_counter()
-    table = con.execute(query).fetch_arrow_table()
+    rel = con.sql(query)
+    # DuckDB 2 names it to_arrow_table; 1.x arrow().
+    table = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
     elapsed = time.perf_counter() - t
 
     # The truth, as parquet_pit computes it.

@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
-use super::{FileLayout, JoinStats, ParquetOfflineStore, parquet_error};
+use super::{FileLayout, JoinStats, ParquetOfflineStore, Part, parquet_error};
 use crate::arrow::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, to_values};
 use crate::error::{FeatureError, Result};
 use crate::key::KeyPart;
@@ -78,9 +78,18 @@ impl ParquetOfflineStore {
             batch: u32,
             row: u32,
         }
-        let mut batches: Vec<(RecordBatch, Vec<Option<usize>>)> = Vec::new();
-        let mut cands: Vec<Cand> = Vec::new();
-        for part in &visible {
+        // One file's batches, candidates (batch numbers local to the file) and counts.
+        #[derive(Default)]
+        struct FileRead {
+            batches: Vec<(RecordBatch, Vec<Option<usize>>)>,
+            cands: Vec<Cand>,
+            row_groups: usize,
+            row_groups_read: usize,
+            rows_read: usize,
+            columns_read: usize,
+        }
+        let per_file = |part: &Part| -> Result<FileRead> {
+            let mut out = FileRead::default();
             let file = File::open(&part.path).map_err(|e| FeatureError::io(&part.path, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| parquet_error(&part.path, e))?;
@@ -115,7 +124,7 @@ impl ParquetOfflineStore {
                 .collect();
             let meta = builder.metadata().clone();
             let n_groups = meta.num_row_groups();
-            stats.row_groups += n_groups;
+            out.row_groups = n_groups;
             let event_leaf = layout.event;
             let key_leaf = single.then_some(layout.entity[0].0);
             let keep: Vec<usize> = (0..n_groups)
@@ -131,9 +140,9 @@ impl ParquetOfflineStore {
                     }
                 })
                 .collect();
-            stats.row_groups_read += keep.len();
+            out.row_groups_read = keep.len();
             if keep.is_empty() {
-                continue;
+                return Ok(out);
             }
             // Projection: entity, event, created, requested features.
             let mut roots: Vec<usize> = layout.entity.iter().map(|(c, _)| *c).collect();
@@ -143,7 +152,7 @@ impl ParquetOfflineStore {
             roots.extend(feature_cols.iter().flatten().map(|c| first_feature + c));
             roots.sort_unstable();
             roots.dedup();
-            stats.columns_read = stats.columns_read.max(roots.len());
+            out.columns_read = roots.len();
             let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
             let reader = builder
                 .with_row_groups(keep)
@@ -153,7 +162,7 @@ impl ParquetOfflineStore {
                 .map_err(|e| parquet_error(&part.path, e))?;
             for batch in reader {
                 let batch = batch.map_err(|e| parquet_error(&part.path, e))?;
-                stats.rows_read += batch.num_rows();
+                out.rows_read += batch.num_rows();
                 let schema = batch.schema();
                 let col = |name: &str| {
                     schema
@@ -174,7 +183,7 @@ impl ParquetOfflineStore {
                     .collect::<Result<_>>()?;
                 let slot_of = SlotLookup::new(&key_arrays, &by_str, &by_int, &slots, single);
                 #[allow(clippy::cast_possible_truncation)]
-                let batch_no = batches.len() as u32;
+                let batch_no = out.batches.len() as u32;
                 for i in 0..batch.num_rows() {
                     let Some(event) = events[i] else { continue };
                     let Some(slot) = slot_of.get(i) else { continue };
@@ -187,7 +196,7 @@ impl ParquetOfflineStore {
                         continue;
                     }
                     #[allow(clippy::cast_possible_truncation)]
-                    cands.push(Cand {
+                    out.cands.push(Cand {
                         slot,
                         event,
                         created,
@@ -199,8 +208,62 @@ impl ParquetOfflineStore {
                     .iter()
                     .map(|c| c.and_then(|c| schema.index_of(&layout.features[c].0).ok()))
                     .collect();
-                batches.push((batch, map));
+                out.batches.push((batch, map));
             }
+            Ok(out)
+        };
+        // Files are decoded on up to `available_parallelism` threads, merged in file order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(visible.len())
+            .max(1);
+        let reads: Vec<Result<FileRead>> = if threads == 1 {
+            visible.iter().map(per_file).collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (per_file, visible) = (&per_file, &visible);
+                        s.spawn(move || {
+                            visible
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, _)| i % threads == t)
+                                .map(|(i, p)| (i, per_file(p)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut slots: Vec<Option<Result<FileRead>>> =
+                    (0..visible.len()).map(|_| None).collect();
+                for h in handles {
+                    match h.join() {
+                        Ok(done) => {
+                            for (i, r) in done {
+                                slots[i] = Some(r);
+                            }
+                        }
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                slots.into_iter().flatten().collect()
+            })
+        };
+        let mut batches: Vec<(RecordBatch, Vec<Option<usize>>)> = Vec::new();
+        let mut cands: Vec<Cand> = Vec::new();
+        for read in reads {
+            let read = read?;
+            stats.row_groups += read.row_groups;
+            stats.row_groups_read += read.row_groups_read;
+            stats.rows_read += read.rows_read;
+            stats.columns_read = stats.columns_read.max(read.columns_read);
+            #[allow(clippy::cast_possible_truncation)]
+            let offset = batches.len() as u32;
+            cands.extend(read.cands.into_iter().map(|mut c| {
+                c.batch += offset;
+                c
+            }));
+            batches.extend(read.batches);
         }
         *self.last_join.lock() = stats;
         tracing::debug!(?stats, group = %req.group.name, "parquet point-in-time join");
