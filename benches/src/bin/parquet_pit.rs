@@ -167,6 +167,78 @@ fn run(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
     if wrong > 0 || tf.len() != frame_rows {
         return Err(format!("the join returned {} rows, {wrong} wrong", tf.len()).into());
     }
+    ingest_and_validate(dir, entities * VERSIONS)
+}
+
+fn emit(case: &str, variant: &str, secs: f64, note: String) {
+    let line = serde_json::json!({
+        "suite": "features", "case": case, "variant": variant, "side": "mlops",
+        "value": secs, "unit": "s", "count": 1, "note": note,
+    });
+    println!("{line}");
+}
+
+/// Ingest `n` rows x 8 features from one record batch (in-memory stores), and validate
+/// `n` rows x 10 columns read from a Parquet file (mlops-testing).
+fn ingest_and_validate(dir: &Path, n: usize) -> Result<(), Error> {
+    use mlops_features::arrow::arrow_array::Float64Array;
+    use mlops_testing::{Expectation, Validator};
+    let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| key(i % 100_000)),
+    ));
+    let ts: ArrayRef = Arc::new(
+        TimestampMicrosecondArray::from_iter_values((0..n).map(|i| (i as i64) * 1_000))
+            .with_timezone("UTC"),
+    );
+    let mut cols = vec![
+        ("user_id".to_owned(), ids),
+        ("event_timestamp".to_owned(), ts),
+    ];
+    for j in 0..FEATURES {
+        let a: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|i| value(i % 100_000, j, i / 100_000)),
+        ));
+        cols.push((format!("f{j}"), a));
+    }
+    let batch = RecordBatch::try_from_iter(cols)?;
+    let store = FeatureStore::in_memory();
+    store.apply_group(group()?)?;
+    let t = Instant::now();
+    let report = store.ingest_arrow("user_features", &batch)?;
+    let el = t.elapsed();
+    emit(
+        &format!("ingest {n} rows x 8 features from a record batch"),
+        "mlops-features, in-memory stores",
+        el.as_secs_f64(),
+        format!(
+            "{} rows; {:.0} values/s",
+            report.rows,
+            (n * FEATURES) as f64 / el.as_secs_f64()
+        ),
+    );
+    let path = dir.join("validate.parquet");
+    write_parquet(&path, &batch, false)?;
+    let mut exps = vec![
+        Expectation::not_null("user_id"),
+        Expectation::matches_regex("user_id", "^user_[0-9]{7}$"),
+    ];
+    for j in 0..FEATURES {
+        exps.push(Expectation::between(format!("f{j}"), Some(0.0), Some(1e7)));
+    }
+    let v = Validator::new(exps)?;
+    let t = Instant::now();
+    let report = v.validate_parquet(&path)?;
+    let el = t.elapsed();
+    emit(
+        &format!("validate {n} rows x 10 columns read from parquet"),
+        "mlops-testing Validator::validate_parquet",
+        el.as_secs_f64(),
+        format!(
+            "10 expectations, {} rows, success {}",
+            report.row_count,
+            report.success()
+        ),
+    );
     Ok(())
 }
 
