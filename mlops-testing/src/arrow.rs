@@ -37,7 +37,7 @@ pub use arrow_schema;
 
 use crate::drift::{Column, Dataset};
 use crate::error::{Result, TestingError};
-use crate::validate::{ValidationReport, Validator};
+use crate::validate::{Row, ValidationReport, Validator};
 
 /// A column for the drift tests from an Arrow array (see the [module docs](self)).
 ///
@@ -345,15 +345,63 @@ pub fn rows_from_record_batch(batch: &RecordBatch) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+/// One row of a record batch as the [`Validator`] sees it: the batch's column names and the
+/// row's values (row-major, converted once per batch).
+struct BatchRow<'a> {
+    names: &'a [String],
+    values: &'a [Value],
+}
+
+impl Row for BatchRow<'_> {
+    fn field(&self, column: &str) -> Option<&Value> {
+        self.names
+            .iter()
+            .position(|n| n == column)
+            .map(|i| &self.values[i])
+    }
+}
+
 impl Validator {
     /// Evaluate every expectation over the rows of some record batches (see
-    /// [`rows_from_record_batch`]).
+    /// [`rows_from_record_batch`] for the values; the column names are not copied per row).
     ///
     /// # Errors
     /// As [`Validator::validate`].
     pub fn validate_record_batches(&self, batches: &[RecordBatch]) -> Result<ValidationReport> {
-        let rows: Vec<Map<String, Value>> =
-            batches.iter().flat_map(rows_from_record_batch).collect();
+        let converted: Vec<(Vec<String>, Vec<Value>, usize)> = batches
+            .iter()
+            .map(|b| {
+                let names: Vec<String> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let width = names.len();
+                let mut columns: Vec<std::vec::IntoIter<Value>> = b
+                    .columns()
+                    .iter()
+                    .map(|c| json_column(c.as_ref()).into_iter())
+                    .collect();
+                let mut flat = Vec::with_capacity(b.num_rows() * width);
+                for _ in 0..b.num_rows() {
+                    for c in &mut columns {
+                        flat.push(c.next().unwrap_or(Value::Null));
+                    }
+                }
+                (names, flat, b.num_rows())
+            })
+            .collect();
+        let rows: Vec<BatchRow<'_>> = converted
+            .iter()
+            .flat_map(|(names, flat, n)| {
+                let width = names.len();
+                (0..*n).map(move |i| BatchRow {
+                    names,
+                    values: &flat[i * width..(i + 1) * width],
+                })
+            })
+            .collect();
         self.validate(&rows)
     }
 
