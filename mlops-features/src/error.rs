@@ -82,6 +82,18 @@ pub enum FeatureError {
         /// What is wrong.
         detail: String,
     },
+    /// A column of ingested Arrow data or of a Parquet file does not fit the feature group: it
+    /// is missing, of the wrong type (both named), or null where a value is required. Nothing
+    /// of the input was written.
+    #[error("invalid column {column} in {input}: {detail}")]
+    Column {
+        /// The input: `record batch 0`, or the file's path.
+        input: String,
+        /// The column.
+        column: String,
+        /// What is wrong (`expected int64, got Utf8`).
+        detail: String,
+    },
     /// An entity key whose column has the wrong type for the group (a string key for an
     /// `int64` column, or the reverse). Never reported as "not found": such a key can never
     /// match a row, which a service would otherwise take for "no features yet".

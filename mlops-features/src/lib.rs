@@ -62,6 +62,11 @@
 //! - [`OfflineStore`]: [`InMemoryOfflineStore`] and [`FileOfflineStore`] (append-only
 //!   segments per group, one framed record per batch, safe for several processes).
 //!
+//! **Arrow and Parquet** (cargo features `arrow`, `parquet`): ingest Arrow record batches
+//! (`arrow` module), the `ParquetOfflineStore` of Parquet files that DuckDB, pyarrow and
+//! Polars read as they are, and training sets as record batches or Parquet files (`parquet`
+//! module).
+//!
 //! Both traits have a shared conformance suite (`conformance` module, feature `conformance`,
 //! stamped by [`conformance_tests!`]) that every backend runs, Redis included.
 //!
@@ -94,6 +99,8 @@
 //!
 //! [Feast]: https://docs.feast.dev/
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod clock;
 mod codec;
 #[cfg(any(test, doc, feature = "conformance"))]
@@ -107,6 +114,8 @@ mod memory;
 mod model;
 mod offline;
 mod online;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod pit;
 #[cfg(feature = "redis")]
 mod redis;
@@ -129,7 +138,9 @@ pub use crate::model::{
 };
 pub use crate::offline::{OfflineStore, OfflineStoreExt, ScanOptions, Visit};
 pub use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, WriteStats};
-pub use crate::pit::{Column, EntityFrame, HistoricalOptions, TrainingFrame};
+#[cfg(feature = "parquet")]
+pub use crate::parquet::ParquetOfflineStore;
+pub use crate::pit::{Column, EntityFrame, HistoricalOptions, PitRequest, TrainingFrame};
 #[cfg(feature = "redis")]
 pub use crate::redis::{RedisOnlineStore, RedisOnlineStoreBuilder};
 pub use crate::response::{OnlineQuery, OnlineResponse, ResponseTable};

@@ -6,8 +6,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::group::FeatureRow;
-use crate::model::Timestamp;
+use crate::group::{FeatureGroup, FeatureRow};
+use crate::model::{Timestamp, Value};
+use crate::pit::PitRequest;
 
 /// Which rows a scan visits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +62,30 @@ pub trait OfflineStore: Send + Sync + Debug + 'static {
     /// # Errors
     /// I/O errors.
     fn groups(&self) -> Result<Vec<String>>;
+
+    /// Tell the store a group's definition (called by [`crate::FeatureStore`] when a group is
+    /// applied or the store opens), so that a columnar backend can name and type its columns.
+    /// The default does nothing.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn register_group(&self, group: &FeatureGroup) -> Result<()> {
+        let _ = group;
+        Ok(())
+    }
+
+    /// A point-in-time join done by the backend itself (for example one that skips row groups
+    /// by their statistics), writing `request.features` into `columns` (pre-filled with nulls)
+    /// with the semantics of [`crate::FeatureStore::get_historical_features`]. `None` (the
+    /// default) lets the caller run the generic join over [`OfflineStore::scan`].
+    fn point_in_time_join(
+        &self,
+        request: &PitRequest<'_>,
+        columns: &mut [Vec<Value>],
+    ) -> Option<Result<()>> {
+        let _ = (request, columns);
+        None
+    }
 }
 
 const _: fn(&dyn OfflineStore) = |_| {};
@@ -76,6 +101,16 @@ macro_rules! forward_offline {
             }
             fn groups(&self) -> Result<Vec<String>> {
                 (**self).groups()
+            }
+            fn register_group(&self, group: &FeatureGroup) -> Result<()> {
+                (**self).register_group(group)
+            }
+            fn point_in_time_join(
+                &self,
+                request: &PitRequest<'_>,
+                columns: &mut [Vec<Value>],
+            ) -> Option<Result<()>> {
+                (**self).point_in_time_join(request, columns)
             }
         }
     )*};

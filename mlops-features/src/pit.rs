@@ -138,6 +138,21 @@ impl fmt::Display for TrainingFrame {
     }
 }
 
+/// A point-in-time join of some features of one group onto an entity frame, as handed to
+/// [`OfflineStore::point_in_time_join`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct PitRequest<'a> {
+    /// The group.
+    pub group: &'a FeatureGroup,
+    /// Indexes into the group's features, one per output column.
+    pub features: &'a [usize],
+    /// The entity rows.
+    pub frame: &'a EntityFrame,
+    /// The options (as-of cut).
+    pub options: &'a HistoricalOptions,
+}
+
 #[derive(Clone, Copy)]
 struct Candidate {
     slot: u32,
@@ -163,6 +178,15 @@ pub(crate) fn join_group(
 ) -> Result<()> {
     if frame.is_empty() {
         return Ok(());
+    }
+    let request = PitRequest {
+        group,
+        features,
+        frame,
+        options,
+    };
+    if let Some(done) = offline.point_in_time_join(&request, columns) {
+        return done;
     }
     let ttl = group.ttl.map(duration_micros);
     // Distinct keys and, per key, the range of entity timestamps.

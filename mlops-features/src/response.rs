@@ -7,7 +7,7 @@ use crate::model::{EntityKey, FeatureRef};
 use crate::online::{FeatureStatus, FeatureValue};
 
 /// A resolved list of feature references for repeated online reads (see
-/// [`FeatureStore::online_query`]).
+/// [`FeatureStore::online_query`](crate::FeatureStore::online_query)).
 #[derive(Debug, Clone)]
 pub struct OnlineQuery {
     pub(crate) refs: Arc<[FeatureRef]>,
@@ -23,7 +23,7 @@ impl OnlineQuery {
 }
 
 /// The result of an online read: per entity (in request order) and feature (in query order),
-/// a [`FeatureValue`]. Reuse one with [`FeatureStore::read_online`] to read without allocating.
+/// a [`FeatureValue`]. Reuse one with [`FeatureStore::read_online`](crate::FeatureStore::read_online) to read without allocating.
 #[derive(Debug, Clone, Default)]
 pub struct OnlineResponse {
     pub(crate) refs: Option<Arc<[FeatureRef]>>,

@@ -143,6 +143,9 @@ impl FeatureStoreBuilder {
             last_evict: AtomicI64::new(i64::MIN),
         };
         let groups: Vec<FeatureGroup> = store.registry.read().groups.values().cloned().collect();
+        for g in &groups {
+            store.offline.register_group(g)?;
+        }
         for g in groups.iter().filter(|g| g.online) {
             store.online.apply_group(g)?;
         }
@@ -331,6 +334,7 @@ impl FeatureStore {
             reg.groups.insert(stored.name.clone(), stored.clone());
             Ok(stored)
         })?;
+        self.offline.register_group(&stored)?;
         if stored.online {
             self.online.apply_group(&stored)?;
         }

@@ -77,6 +77,8 @@
 //! Report files are written atomically (temp file in the same directory, fsync, rename, fsync of
 //! the directory): a reader sees the old report or the new one, never a torn file.
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod check;
 mod drift;
 mod error;

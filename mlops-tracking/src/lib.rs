@@ -78,6 +78,8 @@
 pub struct ReadmeDoctests;
 
 mod active_run;
+#[cfg(feature = "arrow")]
+pub mod arrow;
 mod artifact;
 mod backend;
 mod catalog;
