@@ -2,7 +2,7 @@
 //! parameter, sizes spaced x10 from today's benchmark size up to what fits this machine.
 //!
 //! ```text
-//! cargo run --release -p mlops-benches --bin scaling -- [--smoke] [--max-size N]
+//! cargo run --release -p mlops-benches --bin scaling -- [--smoke] [--min-size N] [--max-size N]
 //!     [--only tracking,registry,dvc,features,pipeline,testing] [--json PATH] [--python PATH]
 //! ```
 //!
@@ -16,6 +16,7 @@
 //! - `--max-size N`: no curve goes past `N` items (runs, points, versions, files, entities,
 //!   steps, values, rows). Without it each curve stops at its own limit (the largest size that
 //!   fits this 2-core, 24 GiB machine in a few minutes; see `docs/scaling.md`).
+//! - `--min-size N`: skip the sizes below `N` (to run one size of a curve, under a profiler).
 //! - `--python PATH`: a Python with numpy and scipy for the side-by-side statistics (default:
 //!   `$MLOPS_SCALING_PYTHON`, else the MLflow venv if present); skipped when none is found.
 //!
@@ -60,6 +61,8 @@ struct Point {
 struct Ctx {
     smoke: bool,
     max: u64,
+    /// Sizes below this are skipped (`--min-size`).
+    min: u64,
     only: Option<Vec<String>>,
     work: PathBuf,
     python: Option<PathBuf>,
@@ -84,6 +87,7 @@ impl Ctx {
             out.push(s);
             s *= 10;
         }
+        out.retain(|&s| s >= self.min);
         out
     }
 
@@ -456,15 +460,15 @@ fn registry(ctx: &mut Ctx) {
         store
             .create_registered_model(&NewModel::new("m"))
             .expect("model");
-        // Populate to 90%, then time the last 10% (at least one) of the creates.
-        let timed = (n / 10).max(1);
-        for i in 0..n - timed {
+        // Populate n versions, then time the next 200 creates (CPU time has 10 ms resolution).
+        for i in 0..n {
             store
                 .create_model_version(&NewVersion::new("m", format!("s3://models/{i}")))
                 .expect("version");
         }
+        let timed = 200;
         let ((), cpu, wall) = once(|| {
-            for i in n - timed..n {
+            for i in n..n + timed {
                 store
                     .create_model_version(&NewVersion::new("m", format!("s3://models/{i}")))
                     .expect("version");
@@ -472,7 +476,7 @@ fn registry(ctx: &mut Ctx) {
         });
         ctx.record(Point {
             krate: "registry",
-            curve: "create version (fsync off)".into(),
+            curve: "create version: the next 200 after n (fsync off)".into(),
             size: n,
             unit: "call",
             items: timed,
@@ -555,9 +559,10 @@ fn registry(ctx: &mut Ctx) {
         }
         let target = format!("model-{}", n / 2);
         let ((), cpu, wall) = once(|| {
-            for _ in 0..10 {
+            for i in 0..200 {
+                let name = format!("model-{}", (i * 7919) % n);
                 store
-                    .create_model_version(&NewVersion::new(&target, "s3://m"))
+                    .create_model_version(&NewVersion::new(&name, "s3://m"))
                     .expect("version");
             }
         });
@@ -566,7 +571,7 @@ fn registry(ctx: &mut Ctx) {
             curve: "create version, one of n models (fsync off)".into(),
             size: n,
             unit: "call",
-            items: 10,
+            items: 200,
             cpu_s: cpu,
             wall_s: wall,
             rss_kib: rss(),
@@ -1142,6 +1147,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut smoke = false;
     let mut max = u64::MAX;
+    let mut min = 0;
     let mut only = None;
     let mut json_path = PathBuf::from("scaling.json");
     let mut python_arg = None;
@@ -1152,6 +1158,13 @@ fn main() -> ExitCode {
                 Some(v) => max = v,
                 None => {
                     eprintln!("scaling: --max-size needs a number");
+                    return ExitCode::FAILURE;
+                }
+            },
+            "--min-size" => match args.next().and_then(|v| v.replace('_', "").parse().ok()) {
+                Some(v) => min = v,
+                None => {
+                    eprintln!("scaling: --min-size needs a number");
                     return ExitCode::FAILURE;
                 }
             },
@@ -1171,7 +1184,7 @@ fn main() -> ExitCode {
             "--no-python" => python_arg = Some(PathBuf::new()),
             "-h" | "--help" => {
                 println!(
-                    "usage: scaling [--smoke] [--max-size N] [--only crate,...] [--json PATH] [--python PATH | --no-python]"
+                    "usage: scaling [--smoke] [--min-size N] [--max-size N] [--only crate,...] [--json PATH] [--python PATH | --no-python]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -1191,6 +1204,7 @@ fn main() -> ExitCode {
     let mut ctx = Ctx {
         smoke,
         max,
+        min,
         only,
         work,
         python,
