@@ -59,6 +59,8 @@ struct Point {
 }
 
 struct Ctx {
+    /// Rewritten after every point, so an interrupted run keeps what it measured.
+    json_path: PathBuf,
     smoke: bool,
     max: u64,
     /// Sizes below this are skipped (`--min-size`).
@@ -119,6 +121,10 @@ impl Ctx {
             load(),
         );
         self.points.push(p);
+        let text = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
+        if let Err(e) = fs::write(&self.json_path, text) {
+            eprintln!("scaling: cannot write {}: {e}", self.json_path.display());
+        }
     }
 
     fn json(&self) -> Value {
@@ -1202,6 +1208,7 @@ fn main() -> ExitCode {
     let base = std::env::var_os("MLOPS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let work = base.join(format!("mlops-scaling-{}", std::process::id()));
     let mut ctx = Ctx {
+        json_path: json_path.clone(),
         smoke,
         max,
         min,
