@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p mlops-benches --bin scaling -- [--smoke] [--min-size N] [--max-size N]
 //!     [--only tracking,registry,dvc,features,pipeline,testing] [--json PATH] [--python PATH]
+//!     (`tracking-runs` and `tracking-history` select one half of `tracking`)
 //! ```
 //!
 //! Prints one line per (curve, size): the size, the CPU time (user + system, all threads, from
@@ -100,13 +101,16 @@ impl Ctx {
         d
     }
 
-    fn record(&mut self, p: Point) {
+    fn record(&mut self, mut p: Point) {
+        p.extra.insert("load_1m".into(), json!(load()));
         let per_cpu = p.cpu_s * 1e9 / p.items.max(1) as f64;
         let per_wall = p.wall_s * 1e9 / p.items.max(1) as f64;
-        let extra = if p.extra.is_empty() {
+        let mut shown = p.extra.clone();
+        shown.remove("load_1m");
+        let extra = if shown.is_empty() {
             String::new()
         } else {
-            Value::Object(p.extra.clone()).to_string()
+            Value::Object(shown).to_string()
         };
         println!(
             "{:<9} {:<42} {:>10} {:<8} cpu {:>12} wall {:>12} /{:<8} rss {:>7.1} MiB  load {:.2}  {extra}",
@@ -118,7 +122,7 @@ impl Ctx {
             human_ns(per_wall),
             p.unit,
             p.rss_kib as f64 / 1024.0,
-            load(),
+            p.extra["load_1m"].as_f64().unwrap_or(f64::NAN),
         );
         self.points.push(p);
         let text = serde_json::to_string_pretty(&self.json()).unwrap_or_default();
@@ -279,7 +283,13 @@ fn tracking(ctx: &mut Ctx) {
     };
     const FILTER: &str = "metrics.acc > 0.5 and params.lr = '0.01'";
     let min_s = if ctx.smoke { 0.0 } else { 0.3 };
-    for n in ctx.sizes(1_000, 100_000) {
+    // `--only tracking-runs` / `--only tracking-history` run one half.
+    let runs_sizes = if ctx.wants("tracking") || ctx.wants("tracking-runs") {
+        ctx.sizes(1_000, 100_000)
+    } else {
+        Vec::new()
+    };
+    for n in runs_sizes {
         let dir = ctx.dir("tracking-runs");
         let exp = {
             let b = FileTrackingBackend::open(&dir)
@@ -380,7 +390,12 @@ fn tracking(ctx: &mut Ctx) {
         let _ = fs::remove_dir_all(&dir);
     }
 
-    for n in ctx.sizes(1_000, 10_000_000) {
+    let history_sizes = if ctx.wants("tracking") || ctx.wants("tracking-history") {
+        ctx.sizes(1_000, 10_000_000)
+    } else {
+        Vec::new()
+    };
+    for n in history_sizes {
         let dir = ctx.dir("tracking-history");
         let b = FileTrackingBackend::open(&dir)
             .expect("open")
@@ -1228,7 +1243,9 @@ fn main() -> ExitCode {
     ];
     let t = Instant::now();
     for (name, f) in curves {
-        if ctx.wants(name) {
+        if ctx.wants(name)
+            || (name == "tracking" && (ctx.wants("tracking-runs") || ctx.wants("tracking-history")))
+        {
             f(&mut ctx);
         }
     }
