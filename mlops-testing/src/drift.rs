@@ -9,8 +9,8 @@ use crate::error::{EntityKind, Result, TestingError};
 use crate::human;
 use crate::ks::{KsMethod, ks_2samp_sorted};
 use crate::stattests::{
-    FiniteSample, PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon,
-    proportions_ztest, psi_from_shares, sort_floats, wasserstein_sorted,
+    PARALLEL_MIN, binned_numeric, chisquare, fill_zeroes, jensenshannon, proportions_ztest,
+    psi_from_shares, sorted_finite, wasserstein_sorted,
 };
 
 /// One column of a [`Dataset`].
@@ -468,11 +468,9 @@ pub fn column_drift(
     }
     let (prepared, rd, cd) = match (reference, current) {
         (Column::Numeric(a), Column::Numeric(b)) => {
-            let (sa, sb) = (FiniteSample::new(a), FiniteSample::new(b));
-            let (rd, cd) = (sa.dropped(), sb.dropped());
-            let (mut x, mut y) = (sa.values, sb.values);
-            let parallel = x.len().min(y.len()) >= PARALLEL_MIN;
-            crate::par::join(parallel, || sort_floats(&mut x), || sort_floats(&mut y));
+            let parallel = a.len().min(b.len()) >= PARALLEL_MIN;
+            let ((x, rd), (y, cd)) =
+                crate::par::join(parallel, || sorted_finite(a), || sorted_finite(b));
             (Prepared::Numeric { x, y }, rd, cd)
         }
         (Column::Categorical(a), Column::Categorical(b)) => {

@@ -52,20 +52,16 @@ impl FiniteSample {
 }
 
 fn finite_sorted(values: &[f64], what: &'static str) -> Result<(Vec<f64>, usize)> {
-    let s = FiniteSample::new(values);
-    if s.values.is_empty() {
+    let (v, dropped) = sorted_finite(values);
+    if v.is_empty() {
         return Err(TestingError::invalid(
             what,
             format!(
-                "no finite values ({} given, {} dropped as NaN or infinite)",
+                "no finite values ({} given, {dropped} dropped as NaN or infinite)",
                 values.len(),
-                s.dropped()
             ),
         ));
     }
-    let dropped = s.dropped();
-    let mut v = s.values;
-    sort_floats(&mut v);
     Ok((v, dropped))
 }
 
@@ -90,55 +86,168 @@ pub(crate) fn finite_sorted_pair(
 /// Below this many values per sample, work stays on the calling thread.
 pub(crate) const PARALLEL_MIN: usize = 50_000;
 
-/// Sort floats in `f64::total_cmp` order. Large inputs use an LSD radix sort on the order-
-/// preserving bit pattern (six 11-bit passes, skipping passes where every key shares the digit),
-/// several times faster than a comparison sort on a million values.
-pub(crate) fn sort_floats(v: &mut [f64]) {
-    const BITS: u32 = 11;
-    const BUCKETS: usize = 1 << BITS;
-    const PASSES: usize = 6;
-    if v.len() < 2048 {
-        v.sort_unstable_by(f64::total_cmp);
+/// Below this many values a comparison sort is used.
+const RADIX_MIN: usize = 2048;
+/// Buckets at or below this size are finished by insertion sort.
+const INSERTION_MAX: usize = 48;
+
+/// The key of `x` whose unsigned order is `f64::total_cmp` order.
+#[inline]
+fn to_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+#[inline]
+fn from_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// Bucket-index bits of one MSD pass over `n` keys: about 8 keys per bucket, at most 4096
+/// buckets (the counters stay in L1 cache and the scatter has few write streams).
+fn pass_bits(n: usize) -> u32 {
+    (usize::BITS - n.leading_zeros())
+        .saturating_sub(3)
+        .clamp(4, 12)
+}
+
+/// One MSD pass: the shift that maps `key - lo` to a bucket and the number of buckets.
+fn pass_shape(n: usize, lo: u64, hi: u64) -> (u32, usize) {
+    let span = u64::BITS - (hi - lo).leading_zeros();
+    let shift = span.saturating_sub(pass_bits(n));
+    #[allow(clippy::cast_possible_truncation)]
+    let buckets = ((hi - lo) >> shift) as usize + 1;
+    (shift, buckets)
+}
+
+/// Exclusive prefix sums of `counts` in place; returns the bucket starts (with the total last).
+fn bucket_starts(counts: &mut [usize]) -> Vec<usize> {
+    let mut sum = 0;
+    for c in counts.iter_mut() {
+        let here = *c;
+        *c = sum;
+        sum += here;
+    }
+    let mut starts = counts.to_vec();
+    starts.push(sum);
+    starts
+}
+
+fn insertion_sort(v: &mut [u64]) {
+    for i in 1..v.len() {
+        let k = v[i];
+        let mut j = i;
+        while j > 0 && v[j - 1] > k {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = k;
+    }
+}
+
+/// Sort each bucket of `dst` (bounded by `starts`), using `scratch[a..b]` as the source of a
+/// bucket's next pass.
+fn finish_buckets(starts: &[usize], scratch: &mut [u64], dst: &mut [u64]) {
+    for w in starts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b - a <= INSERTION_MAX {
+            insertion_sort(&mut dst[a..b]);
+        } else {
+            scratch[a..b].copy_from_slice(&dst[a..b]);
+            sort_keys_into(&mut scratch[a..b], &mut dst[a..b]);
+        }
+    }
+}
+
+/// Sort the keys of `src` into `dst` (same length), `src` serving as scratch afterwards.
+fn sort_keys_into(src: &mut [u64], dst: &mut [u64]) {
+    let (lo, hi) = src
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    if lo == hi {
+        dst.copy_from_slice(src);
         return;
     }
-    let to_key = |x: f64| {
-        let b = x.to_bits();
-        if b >> 63 == 1 { !b } else { b | (1 << 63) }
-    };
-    let from_key = |k: u64| f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k });
-    let mut keys: Vec<u64> = v.iter().map(|&x| to_key(x)).collect();
-    let mut counts = vec![[0usize; BUCKETS]; PASSES];
-    for &k in &keys {
-        for (p, c) in counts.iter_mut().enumerate() {
-            #[allow(clippy::cast_possible_truncation)]
-            let d = ((k >> (p as u32 * BITS)) as usize) & (BUCKETS - 1);
-            c[d] += 1;
+    let (shift, buckets) = pass_shape(src.len(), lo, hi);
+    let mut next = vec![0usize; buckets];
+    #[allow(clippy::cast_possible_truncation)]
+    let bucket = |k: u64| ((k - lo) >> shift) as usize;
+    for &k in src.iter() {
+        next[bucket(k)] += 1;
+    }
+    let starts = bucket_starts(&mut next);
+    for &k in src.iter() {
+        let b = bucket(k);
+        dst[next[b]] = k;
+        next[b] += 1;
+    }
+    finish_buckets(&starts, src, dst);
+}
+
+/// The finite values of `values` in `f64::total_cmp` order, and how many values were dropped
+/// (NaN or infinite).
+///
+/// Large inputs use an adaptive most-significant-digit radix sort on the order-preserving
+/// bit pattern: each pass spreads the keys over at most 4096 buckets by the highest bits in
+/// which the smallest and largest key of the range differ, buckets of up to 48 keys are
+/// finished by insertion sort, larger ones by another pass. The first pass reads straight
+/// from `values` (no cleaned copy), so the only large allocation is the result; the cost is
+/// three reads of the input, one scatter, and cache-resident work per bucket (about 64/12
+/// passes at worst, one or two for real data).
+pub(crate) fn sorted_finite(values: &[f64]) -> (Vec<f64>, usize) {
+    let (mut lo, mut hi, mut n) = (u64::MAX, 0u64, 0usize);
+    for &v in values {
+        if v.is_finite() {
+            let k = to_key(v);
+            lo = lo.min(k);
+            hi = hi.max(k);
+            n += 1;
         }
     }
-    let mut buf = vec![0u64; keys.len()];
-    let n = keys.len();
-    for (p, c) in counts.iter_mut().enumerate() {
-        if c.contains(&n) {
-            continue; // every key has the same digit here
-        }
-        let mut sum = 0;
-        for slot in c.iter_mut() {
-            let here = *slot;
-            *slot = sum;
-            sum += here;
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let shift = p as u32 * BITS;
-        for &k in &keys {
-            let d = ((k >> shift) as usize) & (BUCKETS - 1);
-            buf[c[d]] = k;
-            c[d] += 1;
-        }
-        std::mem::swap(&mut keys, &mut buf);
+    let dropped = values.len() - n;
+    if n < RADIX_MIN || lo == hi {
+        let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        v.sort_unstable_by(f64::total_cmp);
+        return (v, dropped);
     }
-    for (slot, &k) in v.iter_mut().zip(&keys) {
-        *slot = from_key(k);
+    let (shift, buckets) = pass_shape(n, lo, hi);
+    #[allow(clippy::cast_possible_truncation)]
+    let bucket = |k: u64| ((k - lo) >> shift) as usize;
+    let mut next = vec![0usize; buckets];
+    for &v in values {
+        if v.is_finite() {
+            next[bucket(to_key(v))] += 1;
+        }
     }
+    let starts = bucket_starts(&mut next);
+    let mut keys = vec![0u64; n];
+    for &v in values {
+        if v.is_finite() {
+            let k = to_key(v);
+            let b = bucket(k);
+            keys[next[b]] = k;
+            next[b] += 1;
+        }
+    }
+    // Scratch for the buckets that need another pass: as large as the largest of them.
+    let largest = starts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&m| m > INSERTION_MAX)
+        .max()
+        .unwrap_or(0);
+    let mut scratch = vec![0u64; largest];
+    for w in starts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b - a <= INSERTION_MAX {
+            insertion_sort(&mut keys[a..b]);
+        } else {
+            scratch[..b - a].copy_from_slice(&keys[a..b]);
+            sort_keys_into(&mut scratch[..b - a], &mut keys[a..b]);
+        }
+    }
+    // Same size and alignment: the conversion reuses the allocation.
+    (keys.into_iter().map(from_key).collect(), dropped)
 }
 
 /// A statistic with its p-value.
@@ -640,15 +749,110 @@ pub(crate) fn psi_from_shares(reference: &[f64], current: &[f64]) -> f64 {
 /// Population stability index of two numeric samples with Evidently's binning and smoothing
 /// (see [`crate::DriftMethod::Psi`]).
 ///
+/// Evidently's Sturges bins need only each sample's range and bin counts, so when the
+/// reference has more than 20 distinct values (the usual case) the samples are not sorted:
+/// two reads of each sample (range, then counts), the two samples in parallel when large.
+/// With at most 20 distinct reference values (one bin per value) the samples are sorted.
+///
 /// # Errors
 /// [`TestingError::InvalidArgument`] if a sample has no finite values.
+#[allow(clippy::cast_precision_loss)]
 pub fn psi(reference: &[f64], current: &[f64]) -> Result<f64> {
-    let ((x, _), (y, _)) =
-        finite_sorted_pair(reference, current, ("reference sample", "current sample"))?;
-    let (mut r, mut c) = binned_numeric(&x, &y);
+    let parallel = reference.len().min(current.len()) >= PARALLEL_MIN;
+    let (rr, rc) = crate::par::join(
+        parallel,
+        || finite_range(reference, "reference sample"),
+        || finite_range(current, "current sample"),
+    );
+    let ((rmin, rmax, nr), (cmin, cmax, nc)) = (rr?, rc?);
+    if !more_than_distinct(reference, 20) {
+        let ((x, _), (y, _)) =
+            finite_sorted_pair(reference, current, ("reference sample", "current sample"))?;
+        let (mut r, mut c) = binned_numeric(&x, &y);
+        fill_zeroes(&mut r);
+        fill_zeroes(&mut c);
+        return Ok(psi_from_shares(&r, &c));
+    }
+    let edges = sturges_bin_edges(rmin.min(cmin), rmax.max(cmax), nr + nc);
+    let (hr, hc) = crate::par::join(
+        parallel,
+        || histogram_unsorted(reference, &edges),
+        || histogram_unsorted(current, &edges),
+    );
+    let (fr, fc) = (nr as f64, nc as f64);
+    let mut r: Vec<f64> = hr.iter().map(|&k| k as f64 / fr).collect();
+    let mut c: Vec<f64> = hc.iter().map(|&k| k as f64 / fc).collect();
     fill_zeroes(&mut r);
     fill_zeroes(&mut c);
     Ok(psi_from_shares(&r, &c))
+}
+
+/// Smallest and largest finite value and the number of finite values.
+fn finite_range(values: &[f64], what: &'static str) -> Result<(f64, f64, usize)> {
+    let (mut lo, mut hi, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
+    for &v in values {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Err(TestingError::invalid(
+            what,
+            format!(
+                "no finite values ({} given, {} dropped as NaN or infinite)",
+                values.len(),
+                values.len()
+            ),
+        ));
+    }
+    Ok((lo, hi, n))
+}
+
+/// Whether the finite values of `values` hold more than `k` distinct values (`-0.0` and `0.0`
+/// are one value). Stops at the `k + 1`-th distinct value.
+fn more_than_distinct(values: &[f64], k: usize) -> bool {
+    let mut seen: Vec<f64> = Vec::with_capacity(k + 1);
+    for &v in values {
+        if v.is_finite() && !seen.contains(&v) {
+            seen.push(v);
+            if seen.len() > k {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Counts per bin of an unsorted sample over `edges`, with the bins of [`histogram_sorted`]
+/// (`[a, b)`, the last one closed): the bin is guessed from the value, as numpy does, and
+/// corrected against the edges.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+fn histogram_unsorted(values: &[f64], edges: &[f64]) -> Vec<u64> {
+    let k = edges.len() - 1;
+    let mut counts = vec![0u64; k];
+    let (first, last) = (edges[0], edges[k]);
+    let norm = k as f64 / (last - first);
+    for &v in values {
+        // Also skips NaN and the infinities.
+        if !(v >= first && v <= last) {
+            continue;
+        }
+        let mut b = (((v - first) * norm) as usize).min(k - 1);
+        while b > 0 && v < edges[b] {
+            b -= 1;
+        }
+        while b < k - 1 && v >= edges[b + 1] {
+            b += 1;
+        }
+        counts[b] += 1;
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -656,20 +860,129 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The reference: drop non-finite values, comparison sort.
+    fn reference_sort(v: &[f64]) -> (Vec<f64>, usize) {
+        let mut want: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        want.sort_unstable_by(f64::total_cmp);
+        (want.clone(), v.len() - want.len())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(8))]
+        #![proptest_config(ProptestConfig::with_cases(12))]
         #[test]
-        fn radix_sort_matches_total_cmp(mut v in proptest::collection::vec(
-            prop_oneof![any::<f64>().prop_filter("finite", |x| x.is_finite()), Just(0.0), Just(-0.0), -3.0f64..3.0],
-            2048..6000,
+        fn radix_sort_matches_total_cmp(v in proptest::collection::vec(
+            prop_oneof![
+                any::<f64>(),
+                Just(0.0),
+                Just(-0.0),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                -3.0f64..3.0,
+                (0i32..4).prop_map(f64::from),
+            ],
+            0..9000,
         )) {
-            let mut want = v.clone();
-            want.sort_unstable_by(f64::total_cmp);
-            sort_floats(&mut v);
-            prop_assert_eq!(
-                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-            );
+            let (got, dropped) = sorted_finite(&v);
+            let (want, want_dropped) = reference_sort(&v);
+            prop_assert_eq!(bits(&got), bits(&want));
+            prop_assert_eq!(dropped, want_dropped);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn unsorted_histogram_matches_sorted_histogram(
+            mut v in proptest::collection::vec(
+                prop_oneof![-50.0f64..50.0, (-5i32..5).prop_map(f64::from), Just(f64::NAN)],
+                1..400,
+            ),
+            extra in proptest::collection::vec(-60.0f64..60.0, 0..50),
+        ) {
+            // Edges from the data and another sample, then the edges themselves as values.
+            let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+            prop_assume!(!finite.is_empty());
+            let lo = finite.iter().copied().chain(extra.iter().copied()).fold(f64::INFINITY, f64::min);
+            let hi = finite.iter().copied().chain(extra.iter().copied()).fold(f64::NEG_INFINITY, f64::max);
+            let edges = sturges_bin_edges(lo, hi, finite.len() + extra.len());
+            v.extend(edges.iter().copied());
+            v.extend(extra);
+            let (sorted, _) = sorted_finite(&v);
+            prop_assert_eq!(histogram_unsorted(&v, &edges), histogram_sorted(&sorted, &edges));
+        }
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn psi_without_sorting_equals_psi_of_the_sorted_bins() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let a: Vec<f64> = (0..70_000).map(|_| next() * 3.0).collect();
+        let mut b: Vec<f64> = (0..60_000).map(|_| next() * 3.5 - 0.2).collect();
+        b.extend([f64::NAN, f64::INFINITY, 7.0]);
+        let ((x, _), (y, _)) = finite_sorted_pair(&a, &b, ("a", "b")).unwrap();
+        let (mut r, mut c) = binned_numeric(&x, &y);
+        fill_zeroes(&mut r);
+        fill_zeroes(&mut c);
+        assert_eq!(
+            psi(&a, &b).unwrap().to_bits(),
+            psi_from_shares(&r, &c).to_bits()
+        );
+        // Few distinct reference values: the sorted path, one bin per value.
+        let few: Vec<f64> = (0..5000).map(|i| f64::from(i % 7)).collect();
+        assert!(!more_than_distinct(&few, 20));
+        assert!(more_than_distinct(&a, 20));
+        assert!(psi(&few, &b).unwrap() > 0.0);
+        assert!(psi(&[f64::NAN], &b).is_err());
+        assert!(psi(&a, &[f64::INFINITY]).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)]
+    fn radix_sort_handles_skewed_and_clustered_data() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let cases: Vec<Vec<f64>> = vec![
+            // One huge outlier: every other value lands in the first bucket.
+            (0..50_000)
+                .map(|i| if i == 0 { 1e300 } else { next() })
+                .collect(),
+            // Geometric: a few values per binade over a thousand binades.
+            (0..50_000)
+                .map(|i| 0.5f64.powi(i % 1000) * (1.0 + next()))
+                .collect(),
+            // Few distinct values, with both zeros.
+            (0..50_000)
+                .map(|i| match i % 4 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    _ => (next() * 5.0).floor(),
+                })
+                .collect(),
+            // Bell-shaped, negative and positive.
+            (0..50_000)
+                .map(|_| next() + next() + next() - 1.5)
+                .collect(),
+        ];
+        for v in cases {
+            let (got, dropped) = sorted_finite(&v);
+            let (want, _) = reference_sort(&v);
+            assert_eq!(dropped, 0);
+            assert_eq!(bits(&got), bits(&want));
         }
     }
 }
