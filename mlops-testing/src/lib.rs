@@ -89,6 +89,7 @@ mod metrics;
 mod par;
 mod readiness;
 mod regression;
+mod sort;
 mod special;
 mod stats;
 mod stattests;
