@@ -47,3 +47,8 @@ pub mod test_server;
 pub use crate::client::{ObjectInfo, RUNTIME_THREADS, S3Client, S3Reader};
 pub use crate::config::{DEFAULT_PART_SIZE, MIN_PART_SIZE, S3Config, Secret, parse_url};
 pub use crate::error::{Result, S3Error};
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
