@@ -189,7 +189,9 @@ pub fn remove_stray_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Header length of a framed record: 8 hex digits, space, 8 hex digits, space.
-const HEADER_LEN: usize = 18;
+/// Length of a record's frame header, `<len: 8 hex> <crc32: 8 hex> `: a record of `n` payload
+/// bytes takes `HEADER_LEN + n + 1` bytes of the log.
+pub const HEADER_LEN: usize = 18;
 
 /// Append one framed record (`<len> <crc32> <payload>\n`) to `out`.
 ///

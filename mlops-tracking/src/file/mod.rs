@@ -24,8 +24,7 @@ use crate::ids::{ExperimentId, RunId};
 use crate::inputs::DatasetInput;
 use crate::model::{
     ArtifactInfo, Batch, CreateRun, Experiment, HistoryRequest, LifecycleStage, Metric, Page, Run,
-    RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, encode_page_token,
-    now_ms,
+    RunInfo, SearchRuns, TAG_RUN_NAME, UpdateRun, ViewType, decode_page_token, now_ms,
 };
 use mlops_fs as fsutil;
 
@@ -343,6 +342,27 @@ impl FileTrackingBackend {
     }
 }
 
+/// The prefix of this backend's metric-history page tokens.
+const HISTORY_TOKEN_PREFIX: &str = "h";
+
+/// `h<byte offset of a record, hex>.<points of the key to skip in it, hex>`.
+fn encode_history_token(at: u64, skip: usize) -> String {
+    format!("{HISTORY_TOKEN_PREFIX}{at:x}.{skip:x}")
+}
+
+fn decode_history_token(token: &str) -> Result<(u64, usize)> {
+    let bad = || TrackingError::invalid("page token", format!("not a page token: {token:?}"));
+    let rest = token.strip_prefix(HISTORY_TOKEN_PREFIX).ok_or_else(bad)?;
+    let (at, skip) = rest.split_once('.').ok_or_else(bad)?;
+    let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(at) || !hex(skip) {
+        return Err(bad());
+    }
+    let at = u64::from_str_radix(at, 16).map_err(|_| bad())?;
+    let skip = usize::from_str_radix(skip, 16).map_err(|_| bad())?;
+    Ok((at, skip))
+}
+
 /// An experiment's artifact location: an absolute `file://` URI (RFC 8089, as MLflow's file
 /// store writes), so a run opened from another working directory still finds its artifacts.
 fn artifact_location(root: &Path, _id: &ExperimentId) -> String {
@@ -556,38 +576,77 @@ impl TrackingBackend for FileTrackingBackend {
         if req.max_results == 0 {
             return history_page(std::iter::empty(), req);
         }
-        let offset = decode_page_token(req.page_token.as_deref())?;
         let data = self.run_dir(run_id).join(DATA);
+        // A page token of this backend names where the next page starts in the log (the byte
+        // offset of a record and how many of its points of `key` come before), so each page
+        // reads only from there: paging through a history is linear, not quadratic. Offset
+        // tokens (`o...`, as the other backends make) are still accepted.
+        let (from, mut skip, offset) = match req.page_token.as_deref() {
+            Some(t) if t.starts_with(HISTORY_TOKEN_PREFIX) => {
+                let (at, skip) = decode_history_token(t)?;
+                (at, skip, None)
+            }
+            t => (0, 0, Some(decode_page_token(t)?)),
+        };
+        if from > limit {
+            return Err(TrackingError::invalid(
+                "page token",
+                "points past the end of the metric log",
+            ));
+        }
         let mut seen = 0usize;
         let mut items = Vec::new();
-        let mut more = false;
-        read_log(&data, 0, Some(limit), |payload| {
-            if more {
+        let mut next: Option<(u64, usize)> = None;
+        let mut at = from;
+        let read = read_log(&data, from, Some(limit), |payload| {
+            let record_at = at;
+            at += fsutil::HEADER_LEN as u64 + payload.len() as u64 + 1;
+            if next.is_some() {
                 return Ok(());
             }
             let rec: RecordIn = serde_json::from_slice(payload)
                 .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
+            let mut in_record = 0usize;
             for MetricIn(k, value, timestamp, step) in rec.m {
                 if k != key {
                     continue;
                 }
-                if seen >= offset {
-                    if items.len() == req.max_results {
-                        more = true;
-                        break;
-                    }
-                    items.push(Metric {
-                        key: k,
-                        value,
-                        timestamp,
-                        step,
-                    });
+                let index = in_record;
+                in_record += 1;
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
                 }
-                seen += 1;
+                if offset.is_some_and(|o| seen < o) {
+                    seen += 1;
+                    continue;
+                }
+                if items.len() == req.max_results {
+                    next = Some((record_at, index));
+                    break;
+                }
+                items.push(Metric {
+                    key: k,
+                    value,
+                    timestamp,
+                    step,
+                });
             }
             Ok(())
-        })?;
-        let next_page_token = more.then(|| encode_page_token(offset + items.len()));
+        });
+        match read {
+            // A token of ours always points at a record; one that does not was not made here.
+            Err(TrackingError::Corrupt { .. }) if offset.is_none() => {
+                return Err(TrackingError::invalid(
+                    "page token",
+                    "does not point at a record of the metric log",
+                ));
+            }
+            other => {
+                other?;
+            }
+        }
+        let next_page_token = next.map(|(at, skip)| encode_history_token(at, skip));
         Ok(Page {
             items,
             next_page_token,
@@ -708,6 +767,78 @@ mod conformance_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages resume where the last one stopped (a record's byte offset and how many of its
+    /// points to skip), across records holding several points of the key and of other keys;
+    /// the old offset tokens still work; a forged token is an invalid argument.
+    #[test]
+    fn history_pages_resume_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileTrackingBackend::open(dir.path())
+            .unwrap()
+            .with_fsync(false);
+        let exp = backend.create_experiment("e", &[]).unwrap();
+        let run = backend
+            .create_run(&exp.experiment_id, &CreateRun::default())
+            .unwrap();
+        let id = run.info.run_id;
+        for batch in 0..40_i64 {
+            let mut b = Batch::default();
+            for j in 0..(batch % 4) {
+                let step = batch * 10 + j;
+                b.metrics.push(Metric::new("loss", step as f64, 0, step));
+                b.metrics.push(Metric::new("other", 0.0, 0, step));
+            }
+            backend.log_batch(&id, &b).unwrap();
+        }
+        let all = backend
+            .get_metric_history(&id, "loss", &HistoryRequest::new().max_results(10_000))
+            .unwrap();
+        assert_eq!(all.items.len(), 60);
+        assert!(all.next_page_token.is_none());
+        for size in [1, 2, 3, 7] {
+            let mut req = HistoryRequest::new().max_results(size);
+            let mut got = Vec::new();
+            loop {
+                let page = backend.get_metric_history(&id, "loss", &req).unwrap();
+                assert!(page.items.len() <= size);
+                got.extend(page.items);
+                match page.next_page_token {
+                    Some(t) => {
+                        assert!(t.starts_with(HISTORY_TOKEN_PREFIX), "{t}");
+                        req = req.page_token(Some(t));
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(got, all.items, "page size {size}");
+        }
+        // An offset token, as the other backends make, still pages from there.
+        let old = backend
+            .get_metric_history(
+                &id,
+                "loss",
+                &HistoryRequest::new()
+                    .max_results(5)
+                    .page_token(Some(crate::model::encode_page_token(50))),
+            )
+            .unwrap();
+        assert_eq!(old.items, all.items[50..55]);
+        // A token that does not point at a record is refused, not reported as corruption.
+        for bad in ["h3.0", "hzz.0", "h1", "h100000000.0"] {
+            let err = backend
+                .get_metric_history(
+                    &id,
+                    "loss",
+                    &HistoryRequest::new().page_token(Some(bad.to_owned())),
+                )
+                .unwrap_err();
+            assert!(
+                matches!(err, TrackingError::InvalidArgument { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn artifact_uris_are_absolute_file_uris() {
