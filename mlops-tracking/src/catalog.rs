@@ -404,7 +404,8 @@ impl Catalog {
                 (r, keys)
             })
             .collect();
-        hits.sort_by(|(ra, ka), (rb, kb)| {
+        let cmp = |(ra, ka): &(&RunState, Vec<SortVal<'_>>),
+                   (rb, kb): &(&RunState, Vec<SortVal<'_>>)| {
             order
                 .iter()
                 .zip(ka.iter().zip(kb))
@@ -413,15 +414,27 @@ impl Catalog {
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then(rb.info.start_time.cmp(&ra.info.start_time))
                 .then(ra.info.run_id.cmp(&rb.info.run_id))
-        });
-        let end = offset.saturating_add(req.max_results).min(hits.len());
+        };
+        // Only the hits up to the end of the page need their order: select them first
+        // (linear), then sort just those. The order is total (run ids break ties), so every
+        // page agrees with one full sort.
+        let total = hits.len();
+        let wanted = offset.saturating_add(req.max_results).min(total);
+        if wanted < total {
+            if wanted > 0 {
+                hits.select_nth_unstable_by(wanted - 1, cmp);
+            }
+            hits.truncate(wanted);
+        }
+        hits.sort_by(cmp);
+        let end = wanted;
         let items = hits
             .get(offset..end)
             .unwrap_or_default()
             .iter()
             .map(|(r, _)| r.to_run())
             .collect();
-        let next_page_token = (end < hits.len()).then(|| encode_page_token(end));
+        let next_page_token = (end < total).then(|| encode_page_token(end));
         Ok(Page {
             items,
             next_page_token,
