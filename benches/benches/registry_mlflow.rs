@@ -17,6 +17,9 @@ const MODEL: &str = "text-classifier";
 
 fn mlflow(c: &mut Criterion) {
     let Some(server) = mlflow_server::shared() else {
+        eprintln!(
+            "registry_mlflow: skipped, no MLflow server (install mlflow or set MLOPS_MLFLOW)"
+        );
         return;
     };
     let store = MlflowRegistry::new(MlflowConfig::new(&server.uri).unwrap());

@@ -54,8 +54,8 @@ impl std::fmt::Debug for MotoServer {
 /// The server shared by this test binary, started on first use.
 ///
 /// # Panics
-/// When it cannot start, with what to install (tests needing it are `#[ignore]`d, so this
-/// runs only when they were asked for).
+/// When it cannot start, with what to install (tests needing it are ignored with a reason, so
+/// this runs only when they were asked for).
 pub fn shared() -> &'static MotoServer {
     static SERVER: OnceLock<Result<MotoServer, String>> = OnceLock::new();
     match SERVER.get_or_init(|| MotoServer::start(&[])) {
