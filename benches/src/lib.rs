@@ -12,6 +12,97 @@
 //! This library holds what those programs share: reading the process's own CPU time and
 //! memory from `/proc` ([`proc_stats`]), and the feature-store workload ([`features_fixture`]).
 
+pub mod testing_fixture {
+    //! The mlops-testing workload shared by the criterion bench, the CPU-time program and the
+    //! scaling curves: a deterministic generator, a ten-column row and its expectations.
+
+    use mlops_testing::{Expectation, Row, ValueType};
+    use serde_json::{Value, json};
+
+    /// A small deterministic generator (PCG's LCG step), so every program sees the same data.
+    #[derive(Debug, Clone)]
+    pub struct Lcg(pub u64);
+
+    impl Lcg {
+        /// A uniform value in `[0, 1)`.
+        #[allow(clippy::cast_precision_loss)]
+        pub fn next_f64(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// A bell-shaped value (the sum of three uniforms) moved by `shift`.
+        pub fn bell(&mut self, shift: f64) -> f64 {
+            self.next_f64() + self.next_f64() + self.next_f64() + shift
+        }
+    }
+
+    /// `n` bell-shaped values from `seed`, moved by `shift`.
+    #[must_use]
+    pub fn sample(seed: u64, n: usize, shift: f64) -> Vec<f64> {
+        let mut r = Lcg(seed);
+        (0..n).map(|_| r.bell(shift)).collect()
+    }
+
+    /// The ten columns of a [`Record`].
+    pub const COLUMNS: [&str; 10] = [
+        "id", "age", "income", "score", "label", "city", "email", "active", "plan", "visits",
+    ];
+
+    /// A compact fixed-schema row: ten JSON cells, fields found by position.
+    #[derive(Debug, Clone)]
+    pub struct Record(pub [Value; 10]);
+
+    impl Row for Record {
+        fn field(&self, column: &str) -> Option<&Value> {
+            COLUMNS
+                .iter()
+                .position(|c| *c == column)
+                .map(|i| &self.0[i])
+        }
+    }
+
+    /// The cells of row `i` (one in 100 has a null `visits`).
+    pub fn record(i: usize, r: &mut Lcg) -> [Value; 10] {
+        [
+            json!(i),
+            json!((18.0 + r.next_f64() * 60.0).floor()),
+            json!(20_000.0 + r.next_f64() * 80_000.0),
+            json!(r.next_f64()),
+            json!(i % 2),
+            json!(["paris", "tokyo", "lima"][i % 3]),
+            json!(format!("u{i}@example.com")),
+            json!(!i.is_multiple_of(5)),
+            json!(["basic", "plus", "pro"][i % 3]),
+            if i.is_multiple_of(100) {
+                Value::Null
+            } else {
+                json!(i % 50)
+            },
+        ]
+    }
+
+    /// One expectation per column, all met by [`record`]'s rows.
+    #[must_use]
+    pub fn expectations() -> Vec<Expectation> {
+        vec![
+            Expectation::not_null("id"),
+            Expectation::between("age", Some(18.0), Some(100.0)),
+            Expectation::between("income", Some(0.0), None),
+            Expectation::between("score", Some(0.0), Some(1.0)),
+            Expectation::in_set("label", [json!(0), json!(1)]),
+            Expectation::in_set("city", [json!("paris"), json!("tokyo"), json!("lima")]),
+            Expectation::matches_regex("email", r"^[^@\s]+@[^@\s]+$"),
+            Expectation::of_type("active", ValueType::Bool),
+            Expectation::in_set("plan", [json!("basic"), json!("plus"), json!("pro")]),
+            Expectation::not_null("visits").mostly(0.95),
+        ]
+    }
+}
+
 pub mod proc_stats {
     //! The process's (or thread's) CPU time and memory, read from Linux's `/proc`. On a shared
     //! machine wall time overstates an operation's cost; CPU time does not. Every function

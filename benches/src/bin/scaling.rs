@@ -34,6 +34,7 @@
     clippy::too_many_lines
 )]
 
+use mlops_benches::testing_fixture::{Lcg, Record, expectations, record};
 use std::fs;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -258,21 +259,6 @@ fn extra(v: Value) -> Map<String, Value> {
     }
 }
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn bell(&mut self, shift: f64) -> f64 {
-        self.next() + self.next() + self.next() + shift
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // tracking
 
@@ -307,11 +293,11 @@ fn tracking(ctx: &mut Ctx) {
                         .expect("run")
                         .info
                         .run_id;
-                    let lr = ["0.1", "0.01", "0.001"][(rng.next() * 3.0) as usize % 3];
+                    let lr = ["0.1", "0.01", "0.001"][(rng.next_f64() * 3.0) as usize % 3];
                     let batch = Batch::new()
                         .param("lr", lr)
-                        .metric("acc", rng.next(), 1, 0)
-                        .metric("loss", rng.next(), 1, 0);
+                        .metric("acc", rng.next_f64(), 1, 0)
+                        .metric("loss", rng.next_f64(), 1, 0);
                     b.log_batch(&run, &batch).expect("log");
                 }
             });
@@ -954,21 +940,6 @@ fn pipeline(ctx: &mut Ctx) {
 // ---------------------------------------------------------------------------------------------
 // testing
 
-const COLUMNS: [&str; 10] = [
-    "id", "age", "income", "score", "label", "city", "email", "active", "plan", "visits",
-];
-
-struct Record([Value; 10]);
-
-impl mlops_testing::Row for Record {
-    fn field(&self, column: &str) -> Option<&Value> {
-        COLUMNS
-            .iter()
-            .position(|c| *c == column)
-            .map(|i| &self.0[i])
-    }
-}
-
 fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MLOPS_SCALING_PYTHON") {
         return Some(PathBuf::from(p));
@@ -1019,9 +990,7 @@ print(json.dumps(out))
 "#;
 
 fn testing(ctx: &mut Ctx) {
-    use mlops_testing::{
-        Expectation, KsMethod, Validator, ValueType, ks_2samp, psi, wasserstein_distance,
-    };
+    use mlops_testing::{KsMethod, Validator, ks_2samp, psi, wasserstein_distance};
     let min_s = if ctx.smoke { 0.0 } else { 0.5 };
     for n in ctx.sizes(10_000, 10_000_000) {
         let mut r = Lcg(1);
@@ -1100,42 +1069,11 @@ fn testing(ctx: &mut Ctx) {
             let _ = fs::remove_dir_all(&dir);
         }
     }
-    let v = Validator::new(vec![
-        Expectation::not_null("id"),
-        Expectation::between("age", Some(18.0), Some(100.0)),
-        Expectation::between("income", Some(0.0), None),
-        Expectation::between("score", Some(0.0), Some(1.0)),
-        Expectation::in_set("label", [json!(0), json!(1)]),
-        Expectation::in_set("city", [json!("paris"), json!("tokyo"), json!("lima")]),
-        Expectation::matches_regex("email", r"^[^@\s]+@[^@\s]+$"),
-        Expectation::of_type("active", ValueType::Bool),
-        Expectation::in_set("plan", [json!("basic"), json!("plus"), json!("pro")]),
-        Expectation::not_null("visits").mostly(0.95),
-    ])
-    .expect("validator");
+    let v = Validator::new(expectations()).expect("validator");
     for n in ctx.sizes(10_000, 10_000_000) {
         let mut r = Lcg(5);
         let base = rss();
-        let records: Vec<Record> = (0..n as usize)
-            .map(|i| {
-                Record([
-                    json!(i),
-                    json!((18.0 + r.next() * 60.0).floor()),
-                    json!(20_000.0 + r.next() * 80_000.0),
-                    json!(r.next()),
-                    json!(i % 2),
-                    json!(["paris", "tokyo", "lima"][i % 3]),
-                    json!(format!("u{i}@example.com")),
-                    json!(!i.is_multiple_of(5)),
-                    json!(["basic", "plus", "pro"][i % 3]),
-                    if i.is_multiple_of(100) {
-                        Value::Null
-                    } else {
-                        json!(i % 50)
-                    },
-                ])
-            })
-            .collect();
+        let records: Vec<Record> = (0..n as usize).map(|i| Record(record(i, &mut r))).collect();
         let data_kib = rss().saturating_sub(base);
         reset_peak();
         let before = rss();
