@@ -8,8 +8,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_testing::{
-    Column, Dataset, DriftOptions, KsMethod, Validator, drift_report, ks_2samp, psi,
-    wasserstein_distance,
+    Column, Dataset, DriftOptions, Validator, drift_report, stats::KsMethod, stats::ks_2samp,
+    stats::psi, stats::wasserstein_distance,
 };
 use serde_json::Value;
 

@@ -16,7 +16,7 @@ pub mod testing_fixture {
     //! The mlops-testing workload shared by the criterion bench, the CPU-time program and the
     //! scaling curves: a deterministic generator, a ten-column row and its expectations.
 
-    use mlops_testing::{Expectation, Row, ValueType};
+    use mlops_testing::{Expectation, validate::Row, validate::ValueType};
     use serde_json::{Value, json};
 
     /// A small deterministic generator (PCG's LCG step), so every program sees the same data.

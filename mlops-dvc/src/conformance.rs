@@ -15,9 +15,10 @@
 //! ```text
 //! mod conformance_memory {
 //!     use mlops_dvc::conformance::{Capabilities, Subject};
+//!     use mlops_dvc::{ContentStore, InMemoryContentStore};
 //!     mlops_dvc::conformance_tests!(
 //!         caps = Capabilities::ALL.local_files(false);
-//!         || Subject::new(mlops_dvc::InMemoryContentStore::new())
+//!         || Subject::<dyn ContentStore>::new(Box::new(InMemoryContentStore::new()))
 //!     );
 //! }
 //! ```
@@ -27,76 +28,33 @@
 //! ```
 //! # #[cfg(feature = "conformance")] {
 //! use mlops_dvc::conformance::{CASES, Capabilities, Subject};
-//! use mlops_dvc::{FileContentStore, InMemoryContentStore};
+//! use mlops_dvc::{ContentStore, FileContentStore, InMemoryContentStore};
 //!
 //! let caps = Capabilities::ALL.local_files(false);
 //! for (_name, case) in CASES {
-//!     case(&Subject::new(InMemoryContentStore::new()), &caps);
+//!     case(&Subject::new(Box::new(InMemoryContentStore::new())), &caps);
 //! }
 //! // A durable backend: `reopen` opens the same folder again, the guard keeps it alive.
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().to_path_buf();
-//! let subject = Subject::new(FileContentStore::open(&path).unwrap().with_fsync(false))
-//!     .with_reopen(move || FileContentStore::open(&path).unwrap())
-//!     .with_guard(dir);
+//! let subject =
+//!     Subject::<dyn ContentStore>::new(Box::new(FileContentStore::open(&path).unwrap()))
+//!         .with_reopen(move || Box::new(FileContentStore::open(&path).unwrap()))
+//!         .with_guard(dir);
 //! mlops_dvc::conformance::persists_across_reopen(&subject, &Capabilities::ALL);
 //! # }
 //! ```
 #![allow(clippy::missing_panics_doc)]
 
-use std::any::Any;
-use std::fmt;
 use std::io::{self, Read};
 
 use crate::digest::Digest;
 use crate::error::DvcError;
 use crate::store::ContentStore;
 
-/// The backend under test, with what the cases need around it.
-pub struct Subject<S: ?Sized> {
-    /// The backend under test.
-    pub store: Box<S>,
-    /// Opens a new handle on the same storage (for backends with durable state); cases about
-    /// close and reopen use it when present.
-    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
-    /// Whatever must outlive the test (a temp dir, a server handle).
-    pub guard: Box<dyn Any>,
-}
-
-impl<S: ?Sized> fmt::Debug for Subject<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subject")
-            .field("reopen", &self.reopen.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Subject<dyn ContentStore> {
-    /// A subject over `store`, without reopen and guard.
-    pub fn new(store: impl ContentStore) -> Self {
-        Self {
-            store: Box::new(store),
-            reopen: None,
-            guard: Box::new(()),
-        }
-    }
-
-    /// Set the function that opens a new handle on the same storage.
-    #[must_use]
-    pub fn with_reopen<T: ContentStore>(mut self, reopen: impl Fn() -> T + 'static) -> Self {
-        self.reopen = Some(Box::new(move || {
-            Box::new(reopen()) as Box<dyn ContentStore>
-        }));
-        self
-    }
-
-    /// Keep `guard` alive as long as the subject.
-    #[must_use]
-    pub fn with_guard(mut self, guard: impl Any) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
-}
+/// The backend under test, shared by every mlops crate's conformance suite (see
+/// [`mlops_testkit::Subject`]).
+pub use mlops_testkit::Subject;
 
 /// Where a backend legitimately differs from the full contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +105,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("local_files", local_files),
     ("persists_across_reopen", persists_across_reopen),
 ];
+
+/// Run one case on a fresh subject from `factory` (what each stamped test does).
+pub fn run(factory: impl Fn() -> Subject<dyn ContentStore>, case: Case, caps: &Capabilities) {
+    let subject = factory();
+    case(&subject, caps);
+}
 
 fn read_all(store: &dyn ContentStore, d: &Digest) -> Vec<u8> {
     let mut out = Vec::new();
@@ -403,10 +367,7 @@ macro_rules! conformance_tests {
         #[test]
         $($attr)*
         fn $case() {
-            let factory = $factory;
-            let subject: $crate::conformance::Subject<dyn $crate::ContentStore> = factory();
-            let caps: $crate::conformance::Capabilities = $caps;
-            $crate::conformance::$case(&subject, &caps);
+            $crate::conformance::run($factory, $crate::conformance::$case, &$caps);
         }
     };
     (@cases $attrs:tt ($caps:expr) ($factory:expr); $($case:ident),* $(,)?) => {

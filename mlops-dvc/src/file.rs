@@ -404,9 +404,11 @@ mod tests {
     fn subject(fsync: bool) -> Subject<dyn ContentStore> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        Subject::new(FileContentStore::open(&path).unwrap().with_fsync(fsync))
-            .with_reopen(move || FileContentStore::open(&path).unwrap().with_fsync(fsync))
-            .with_guard(dir)
+        Subject::<dyn ContentStore>::new(Box::new(
+            FileContentStore::open(&path).unwrap().with_fsync(fsync),
+        ))
+        .with_reopen(move || Box::new(FileContentStore::open(&path).unwrap().with_fsync(fsync)))
+        .with_guard(dir)
     }
 
     mod conformance_file {
@@ -424,7 +426,8 @@ mod tests {
             let store = super::FileContentStore::open(dir.path())
                 .unwrap()
                 .with_fsync(false);
-            crate::conformance::Subject::new(store).with_guard(dir)
+            crate::conformance::Subject::<dyn crate::ContentStore>::new(Box::new(store))
+                .with_guard(dir)
         });
     }
 

@@ -109,7 +109,7 @@ mod tests {
         use crate::conformance::{Capabilities, Subject};
         crate::conformance_tests!(
             caps = Capabilities::ALL.local_files(false);
-            || Subject::new(super::InMemoryContentStore::new())
+            || Subject::<dyn crate::ContentStore>::new(Box::new(super::InMemoryContentStore::new()))
         );
     }
 
@@ -121,7 +121,8 @@ mod tests {
             || {
                 let store = super::InMemoryContentStore::new();
                 let again = store.clone();
-                Subject::new(store).with_reopen(move || again.clone())
+                Subject::<dyn crate::ContentStore>::new(Box::new(store))
+                    .with_reopen(move || Box::new(again.clone()))
             }
         );
     }

@@ -31,7 +31,8 @@ fn fresh(tag: &str, prefix: &str) -> (S3Config, S3ContentStore) {
 
 fn subject() -> Subject<dyn ContentStore> {
     let (config, store) = fresh("conf", "remote/cache");
-    Subject::new(store).with_reopen(move || S3ContentStore::connect(config.clone()).unwrap())
+    Subject::<dyn ContentStore>::new(Box::new(store))
+        .with_reopen(move || Box::new(S3ContentStore::connect(config.clone()).unwrap()))
 }
 
 mod conformance_s3 {

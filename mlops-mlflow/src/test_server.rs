@@ -16,12 +16,14 @@
 //! older, skipping form, kept for benches (which may skip) and callers not yet moved.
 #![allow(clippy::print_stderr, missing_docs)]
 
+use std::ffi::OsString;
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use mlops_testkit::ProcessGroup;
 
 /// How long the server may take to answer `/health` (a first start migrates its database, and
 /// a loaded 2-core machine is slow).
@@ -34,8 +36,7 @@ pub struct MlflowServer {
     /// The directory holding the database, the artifacts and the server's log (removed when
     /// the server stops).
     pub dir: PathBuf,
-    pgid: u32,
-    child: Mutex<Option<(Child, ChildStdin)>>,
+    group: ProcessGroup,
 }
 
 impl std::fmt::Debug for MlflowServer {
@@ -122,48 +123,31 @@ impl MlflowServer {
         // The watchdog: start the server in the background, wait for stdin to close (the test
         // process exited or stop() was called), then kill the whole process group (itself
         // excepted), wait for it and remove the directory.
-        let script = r#"
-"$0" server --backend-store-uri "sqlite:///$1/mlflow.db" --artifacts-destination "$1/artifacts" \
-  --host 127.0.0.1 --port "$2" --workers "$3" >"$1/server.log" 2>&1 &
-cat >/dev/null
-trap '' TERM
-kill -TERM 0
-wait
-rm -rf "$1"
-"#;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(&cmd)
-            .arg(&dir)
-            .arg(port.to_string())
-            .arg(workers.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start the watchdog shell: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin pipe")?;
-        let pgid = child.id();
+        // The server runs in the background of a watchdog that removes the directory once the
+        // group has stopped.
+        let group = ProcessGroup::spawn(
+            r#""$0" server --backend-store-uri "sqlite:///$1/mlflow.db" --artifacts-destination "$1/artifacts" \
+  --host 127.0.0.1 --port "$2" --workers "$3" >"$1/server.log" 2>&1"#,
+            r#"rm -rf "$1""#,
+            &[
+                OsString::from(&cmd),
+                dir.clone().into_os_string(),
+                port.to_string().into(),
+                workers.to_string().into(),
+            ],
+            &[],
+        )?;
         let server = Self {
             uri: format!("http://127.0.0.1:{port}"),
             dir,
-            pgid,
-            child: Mutex::new(Some((child, stdin))),
+            group,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if health(port) {
                 return Ok(server);
             }
-            let exited = server
-                .child
-                .lock()
-                .unwrap()
-                .as_mut()
-                .is_some_and(|(c, _)| c.try_wait().ok().flatten().is_some());
-            if exited || Instant::now() > deadline {
+            if server.group.has_exited() || Instant::now() > deadline {
                 let tail = log_tail(&log);
                 server.stop();
                 return Err(format!(
@@ -177,24 +161,8 @@ rm -rf "$1"
     /// Stop the server: close the watchdog's stdin so it kills the process group and removes
     /// the directory; after 15 s, kill the group by its id with SIGKILL.
     pub fn stop(&self) {
-        let taken = self.child.lock().unwrap().take();
-        if let Some((mut child, stdin)) = taken {
-            drop(stdin);
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = Command::new("kill")
-                        .arg("-KILL")
-                        .arg("--")
-                        .arg(format!("-{}", self.pgid))
-                        .stderr(Stdio::null())
-                        .status();
-                    let _ = child.wait();
-                    let _ = std::fs::remove_dir_all(&self.dir);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if self.group.stop(Duration::from_secs(15)) {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 

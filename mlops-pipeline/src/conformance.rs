@@ -43,63 +43,14 @@
 //! }
 //! ```
 
-use std::any::Any;
 use std::collections::BTreeMap;
 
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
 use crate::name::StepName;
 
-/// The backend under test, how to reopen it, and what must live as long as the test.
-pub struct Subject<S: ?Sized> {
-    /// The backend under test.
-    pub store: Box<S>,
-    /// Opens the same storage anew (a file backend reopens its directory; an in-memory one
-    /// returns a handle sharing the same state). Cases that check what survives a reopen use
-    /// it when present.
-    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
-    /// Kept alive for the test: a temp dir, a server process.
-    pub guard: Box<dyn Any>,
-}
-
-impl<S: ?Sized> Subject<S> {
-    /// A subject without reopen and without guard.
-    #[must_use]
-    pub fn new(store: Box<S>) -> Self {
-        Self {
-            store,
-            reopen: None,
-            guard: Box::new(()),
-        }
-    }
-
-    /// Set how to reopen the same storage.
-    #[must_use]
-    pub fn with_reopen(mut self, reopen: impl Fn() -> Box<S> + 'static) -> Self {
-        self.reopen = Some(Box::new(reopen));
-        self
-    }
-
-    /// Keep `guard` alive as long as the subject.
-    #[must_use]
-    pub fn with_guard(mut self, guard: impl Any) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
-
-    /// The backend reopened, when the subject can reopen.
-    #[must_use]
-    pub fn reopened(&self) -> Option<Box<S>> {
-        self.reopen.as_ref().map(|f| f())
-    }
-}
-
-impl<S: ?Sized> std::fmt::Debug for Subject<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("reopen", &self.reopen.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// The backend under test, shared by every mlops crate's conformance suite (see
+/// [`mlops_testkit::Subject`]).
+pub use mlops_testkit::Subject;
 
 /// Where a backend legitimately differs. Each `false` flag turns off the checks it names, and
 /// only those.
@@ -146,6 +97,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("odd_outputs_round_trip", odd_outputs_round_trip),
     ("concurrent_puts", concurrent_puts),
 ];
+
+/// Run one case on a fresh subject from `factory` (what each stamped test does).
+pub fn run(factory: impl Fn() -> Subject<dyn StepCache>, case: Case, caps: &Capabilities) {
+    let subject = factory();
+    case(&subject, caps);
+}
 
 /// A key derived from `n`.
 #[must_use]
@@ -396,10 +353,7 @@ macro_rules! conformance_tests {
         $(
             #[test]
             fn $case() {
-                let factory = $factory;
-                let subject: $crate::conformance::Subject<dyn $crate::StepCache> = factory();
-                let caps: $crate::conformance::Capabilities = $caps;
-                $crate::conformance::$case(&subject, &caps);
+                $crate::conformance::run($factory, $crate::conformance::$case, &$caps);
             }
         )*
 

@@ -14,11 +14,12 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt as _;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use mlops_testkit::ProcessGroup;
 
 use crate::S3Config;
 
@@ -41,8 +42,7 @@ pub struct MotoServer {
     pub endpoint: String,
     /// The port.
     pub port: u16,
-    pgid: u32,
-    child: Mutex<Option<(Child, ChildStdin)>>,
+    group: ProcessGroup,
 }
 
 impl std::fmt::Debug for MotoServer {
@@ -83,26 +83,6 @@ impl MotoServer {
     pub fn start(env: &[(&str, &str)]) -> Result<Self, String> {
         let cmd = moto_command();
         let port = free_port()?;
-        let script = r#"
-"$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 &
-cat >/dev/null
-trap '' TERM
-kill -TERM 0
-wait
-"#;
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(script)
-            .arg(&cmd)
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        for (k, v) in env {
-            command.env(k, v);
-        }
         // Make sure the command exists before waiting for a port.
         let found = Command::new("sh")
             .arg("-c")
@@ -114,15 +94,16 @@ wait
         if !found.success() {
             return Err(format!("{cmd:?} not found"));
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start the watchdog shell: {e}"))?;
-        let stdin = child.stdin.take().ok_or("no stdin pipe")?;
+        let group = ProcessGroup::spawn(
+            r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1"#,
+            "",
+            &[cmd.clone(), port.to_string()],
+            env,
+        )?;
         let server = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
-            pgid: child.id(),
-            child: Mutex::new(Some((child, stdin))),
+            group,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -169,24 +150,7 @@ wait
 
     /// Stop the server (kill its process group).
     pub fn stop(&self) {
-        let taken = self.child.lock().unwrap().take();
-        if let Some((mut child, stdin)) = taken {
-            drop(stdin);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = Command::new("kill")
-                        .arg("-KILL")
-                        .arg("--")
-                        .arg(format!("-{}", self.pgid))
-                        .stderr(Stdio::null())
-                        .status();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.group.stop(Duration::from_secs(10));
     }
 }
 

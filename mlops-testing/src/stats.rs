@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TestingError};
 
+pub use crate::ks::{KS_MAX_AUTO_N, KsMethod, KsResult, ks_2samp};
+pub use crate::stattests::{
+    Chi2ContingencyResult, FiniteSample, TestStatistic, chi2_contingency, chisquare, jensenshannon,
+    jensenshannon_base, proportions_ztest, psi, sturges_bin_edges, wasserstein_distance,
+};
+
 /// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
 ///
 /// The same names as `mlops_tracking::Direction` and `mlops_registry::Direction` (the domain

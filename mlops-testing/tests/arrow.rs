@@ -144,7 +144,7 @@ fn nulls_per_column_as_great_expectations_reports_them() {
         Expectation::not_null("n"),
         Expectation::between("x", Some(0.0), Some(30.0)),
         Expectation::in_set("city", ["a".into(), "b".into()]),
-        Expectation::of_type("n", mlops_testing::ValueType::Integer),
+        Expectation::of_type("n", mlops_testing::validate::ValueType::Integer),
     ])
     .unwrap();
     let r = v.validate_record_batch(&b).unwrap();

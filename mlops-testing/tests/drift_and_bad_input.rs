@@ -1,9 +1,10 @@
 //! Drift reports, dataset drift share, overrides, and bad input across the crate.
 
 use mlops_testing::{
-    Column, ColumnDriftOptions, Dataset, DriftMethod, DriftOptions, KsMethod, TestingError,
-    chi2_contingency, chisquare, column_drift, drift_report, jensenshannon, jensenshannon_base,
-    ks_2samp, proportions_ztest, psi, wasserstein_distance,
+    Column, Dataset, DriftOptions, TestingError, drift::ColumnDriftOptions, drift::DriftMethod,
+    drift::column_drift, drift_report, stats::KsMethod, stats::chi2_contingency, stats::chisquare,
+    stats::jensenshannon, stats::jensenshannon_base, stats::ks_2samp, stats::proportions_ztest,
+    stats::psi, stats::wasserstein_distance,
 };
 use proptest::prelude::*;
 

@@ -4,9 +4,10 @@
 //! file). Statistics must agree within 1e-9 relative, p-values within 1e-6 absolute.
 
 use mlops_testing::{
-    Column, ColumnDriftOptions, DriftMethod, KsMethod, QuantileMethod, chi2_contingency, chisquare,
-    column_drift, jensenshannon, jensenshannon_base, ks_2samp, proportions_ztest, quantile_sorted,
-    sorted_finite, wasserstein_distance,
+    Column, drift::ColumnDriftOptions, drift::DriftMethod, drift::column_drift, stats::KsMethod,
+    stats::QuantileMethod, stats::chi2_contingency, stats::chisquare, stats::jensenshannon,
+    stats::jensenshannon_base, stats::ks_2samp, stats::proportions_ztest, stats::quantile_sorted,
+    stats::sorted_finite, stats::wasserstein_distance,
 };
 use serde_json::Value;
 
@@ -284,7 +285,8 @@ fn ints(v: &Value) -> Vec<i64> {
 #[test]
 fn classification_metrics_match_sklearn() {
     use mlops_testing::{
-        Average, ConfusionMatrix, accuracy, log_loss, precision_recall_f1, roc_auc,
+        metrics::Average, metrics::ConfusionMatrix, metrics::accuracy, metrics::log_loss,
+        metrics::precision_recall_f1, metrics::roc_auc,
     };
     let r = reference();
     for (i, case) in r["classification"].as_array().unwrap().iter().enumerate() {
@@ -350,17 +352,17 @@ fn regression_metrics_match_sklearn() {
     for case in r["regression"].as_array().unwrap() {
         let (y, p) = (floats(&case["y_true"]), floats(&case["y_pred"]));
         assert_rel(
-            mlops_testing::mae(&y, &p).unwrap(),
+            mlops_testing::metrics::mae(&y, &p).unwrap(),
             case["mae"].as_f64().unwrap(),
             "mae",
         );
         assert_rel(
-            mlops_testing::rmse(&y, &p).unwrap(),
+            mlops_testing::metrics::rmse(&y, &p).unwrap(),
             case["rmse"].as_f64().unwrap(),
             "rmse",
         );
         assert_rel(
-            mlops_testing::r2(&y, &p).unwrap(),
+            mlops_testing::metrics::r2(&y, &p).unwrap(),
             case["r2"].as_f64().unwrap(),
             "r2",
         );

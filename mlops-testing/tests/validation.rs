@@ -1,6 +1,6 @@
 //! Data validation: Great Expectations semantics over every row.
 
-use mlops_testing::{CheckStatus, Expectation, TestingError, Validator, ValueType};
+use mlops_testing::{CheckStatus, Expectation, TestingError, Validator, validate::ValueType};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ fn rows(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn run(e: Expectation, data: &[Value]) -> mlops_testing::ExpectationResult {
+fn run(e: Expectation, data: &[Value]) -> mlops_testing::validate::ExpectationResult {
     Validator::new(vec![e])
         .unwrap()
         .validate(data)

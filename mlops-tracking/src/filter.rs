@@ -23,7 +23,7 @@
 //!
 //! As in MLflow, a run lacking the compared metric, param or tag matches only `IS NULL` (not
 //! even `!=`). Comparisons with NaN follow IEEE 754: only `!=` holds. A `datasets.` clause
-//! holds when any of the run's [inputs](crate::DatasetInput) satisfies it (so a run without
+//! holds when any of the run's [inputs](crate::inputs::DatasetInput) satisfies it (so a run without
 //! inputs matches none, not even `!=`); dataset keys are matched exactly (`datasets.Name` is an
 //! error, as in MLflow) and cannot be ordered by.
 //!

@@ -21,7 +21,7 @@
 //! - `context`: one of [`InputContext::KNOWN`].
 //!
 //! ```
-//! use mlops_tracking::{Dataset, DatasetInput, InputContext};
+//! use mlops_tracking::{inputs::Dataset, inputs::DatasetInput, inputs::InputContext};
 //!
 //! let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 //! let input = DatasetInput::new(

@@ -84,7 +84,7 @@ mod artifact;
 mod backend;
 mod catalog;
 mod clock;
-mod compare;
+pub mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;
 mod error;
@@ -97,40 +97,57 @@ pub mod inputs;
 mod memory;
 #[cfg(feature = "mlflow")]
 mod mlflow;
-mod model;
+pub mod model;
 mod s3;
 mod tracker;
 pub mod uri;
 
 pub use crate::active_run::ActiveRun;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};
-pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::compare::{ComparedRun, Direction, MetricStats, RunComparison};
+pub use crate::compare::{Direction, RunComparison};
 pub use crate::error::{EntityKind, Result, TrackingError};
 pub use crate::file::{FileTrackingBackend, OpenReport};
-pub use crate::ids::{
-    ExperimentId, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN,
-    MAX_PARAM_VALUE_LEN, MAX_TAG_VALUE_LEN, RunId, validate_key, validate_param_value,
-    validate_tag_value,
-};
-pub use crate::inputs::{Dataset, DatasetInput, InputContext};
+pub use crate::ids::{ExperimentId, RunId};
 pub use crate::memory::InMemoryTrackingBackend;
 #[cfg(feature = "mlflow")]
-pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES, MlflowTrackingBackend};
+pub use crate::mlflow::MlflowTrackingBackend;
 pub use crate::model::{
-    ArtifactInfo, Batch, CreateRun, DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, Experiment,
-    HistoryRequest, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page, Run, RunData, RunInfo,
-    RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME,
-    TAG_SOURCE_TYPE, TAG_USER, UpdateRun, ViewType, now_ms,
+    Batch, CreateRun, Experiment, Metric, Page, Run, RunData, RunInfo, RunStatus, SearchRuns,
 };
-pub use crate::tracker::{
-    DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR, ExperimentRef,
-    TRACKING_DIR_ENV, Tracker,
-};
+pub use crate::tracker::{ExperimentRef, Tracker};
 pub use crate::uri::RunUri;
+/// The MLflow REST client's settings and errors (`DEFAULT_TIMEOUT`, `DEFAULT_MAX_RETRIES`,
+/// `HttpErrorKind`, ...), shared with mlops-registry.
 #[cfg(feature = "mlflow")]
-pub use mlops_mlflow::http::{
-    DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HttpError, HttpErrorKind, MAX_BACKOFF,
-    MlflowAuth, MlflowConfig,
-};
+pub use mlops_mlflow::http;
+#[cfg(feature = "mlflow")]
+pub use mlops_mlflow::http::{HttpError, MlflowAuth, MlflowConfig};
+
+/// Limits on what a run holds, as MLflow enforces them, and the checks that apply them.
+pub mod limits {
+    pub use crate::ids::{
+        MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS, MAX_KEY_LEN, MAX_PARAM_VALUE_LEN,
+        MAX_TAG_VALUE_LEN, validate_key, validate_param_value, validate_tag_value,
+    };
+    #[cfg(feature = "mlflow")]
+    pub use crate::mlflow::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENTITIES};
+    pub use crate::model::{DEFAULT_HISTORY_RESULTS, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
+}
+
+/// MLflow's system tags (`mlflow.runName`, `mlflow.user`, ...).
+pub mod tags {
+    pub use crate::model::{
+        TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME, TAG_SOURCE_TYPE,
+        TAG_USER,
+    };
+}
+
+/// Defaults: the default experiment, where [`Tracker::from_env`](crate::Tracker::from_env)
+/// looks, and the active-run buffer.
+pub mod defaults {
+    pub use crate::catalog::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+    pub use crate::tracker::{
+        DEFAULT_BUFFER_CAPACITY, DEFAULT_FLUSH_INTERVAL, DEFAULT_TRACKING_DIR, TRACKING_DIR_ENV,
+    };
+}

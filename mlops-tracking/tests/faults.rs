@@ -153,7 +153,7 @@ fn stray_temps_of_dead_writers_are_removed_and_ignored() {
     }
     assert_eq!(b.get_run(&run).unwrap().info.run_name, "r");
     assert_eq!(
-        b.list_experiments(mlops_tracking::ViewType::All)
+        b.list_experiments(mlops_tracking::model::ViewType::All)
             .unwrap()
             .len(),
         1

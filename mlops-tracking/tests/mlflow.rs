@@ -21,10 +21,11 @@ use std::time::Duration;
 use mlops_mlflow::test_server as mlflow_server;
 use mlops_tracking::conformance::{Capabilities, Subject};
 use mlops_tracking::{
-    ArtifactInfo, Batch, Clock, CreateRun, Dataset, DatasetInput, Experiment, ExperimentId,
-    HistoryRequest, InputContext, ManualClock, Metric, MlflowConfig, MlflowTrackingBackend, Page,
-    Run, RunId, RunInfo, RunStatus, SearchRuns, Tracker, TrackingBackend, TrackingBackendExt,
-    TrackingError, UpdateRun, ViewType,
+    Batch, Clock, CreateRun, Experiment, ExperimentId, ManualClock, Metric, MlflowConfig,
+    MlflowTrackingBackend, Page, Run, RunId, RunInfo, RunStatus, SearchRuns, Tracker,
+    TrackingBackend, TrackingBackendExt, TrackingError, inputs::Dataset, inputs::DatasetInput,
+    inputs::InputContext, model::ArtifactInfo, model::HistoryRequest, model::UpdateRun,
+    model::ViewType,
 };
 
 fn backend(uri: &str) -> MlflowTrackingBackend {
@@ -189,7 +190,7 @@ mlops_tracking::conformance_tests!(
         let server = mlflow_server::server();
         let ns = Namespaced::new(&server.uri, &format!("case{}", N.fetch_add(1, Ordering::Relaxed)));
         let again = ns.clone();
-        Subject::new(Box::new(ns)).with_reopen(move || Box::new(again.clone()))
+        Subject::<dyn TrackingBackend>::new(Box::new(ns)).with_reopen(move || Box::new(again.clone()))
     }
 );
 

@@ -13,7 +13,7 @@
 use mlops_tracking::filter::{Filter, parse_order_by};
 use mlops_tracking::{
     Batch, CreateRun, ExperimentId, FileTrackingBackend, InMemoryTrackingBackend, RunStatus,
-    SearchRuns, TrackingBackend, TrackingBackendExt, UpdateRun,
+    SearchRuns, TrackingBackend, TrackingBackendExt, model::UpdateRun,
 };
 
 /// Filters MLflow parses (`test_filter`, `test_correct_quote_trimming`, the SQL store tests).

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use mlops_tracking::{
-    Batch, CreateRun, Dataset, DatasetInput, ExperimentId, FileTrackingBackend,
-    InMemoryTrackingBackend, InputContext, LifecycleStage, Metric, RunId, RunStatus,
-    TrackingBackend, TrackingBackendExt, UpdateRun, ViewType,
+    Batch, CreateRun, ExperimentId, FileTrackingBackend, InMemoryTrackingBackend, Metric, RunId,
+    RunStatus, TrackingBackend, TrackingBackendExt, inputs::Dataset, inputs::DatasetInput,
+    inputs::InputContext, model::LifecycleStage, model::UpdateRun, model::ViewType,
 };
 use proptest::prelude::*;
 

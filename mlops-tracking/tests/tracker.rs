@@ -321,20 +321,20 @@ impl TrackingBackend for Flaky {
         create_experiment(name: &str, tags: &[(String, String)]) -> mlops_tracking::Result<mlops_tracking::Experiment>;
         get_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<mlops_tracking::Experiment>;
         get_experiment_by_name(name: &str) -> mlops_tracking::Result<Option<mlops_tracking::Experiment>>;
-        list_experiments(view: mlops_tracking::ViewType) -> mlops_tracking::Result<Vec<mlops_tracking::Experiment>>;
+        list_experiments(view: mlops_tracking::model::ViewType) -> mlops_tracking::Result<Vec<mlops_tracking::Experiment>>;
         delete_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<()>;
         restore_experiment(id: &mlops_tracking::ExperimentId) -> mlops_tracking::Result<()>;
         create_run(e: &mlops_tracking::ExperimentId, opts: &CreateRun) -> mlops_tracking::Result<mlops_tracking::Run>;
-        update_run(r: &mlops_tracking::RunId, u: &mlops_tracking::UpdateRun) -> mlops_tracking::Result<mlops_tracking::RunInfo>;
+        update_run(r: &mlops_tracking::RunId, u: &mlops_tracking::model::UpdateRun) -> mlops_tracking::Result<mlops_tracking::RunInfo>;
         get_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<mlops_tracking::Run>;
         delete_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<()>;
         restore_run(r: &mlops_tracking::RunId) -> mlops_tracking::Result<()>;
         search_runs(q: &mlops_tracking::SearchRuns) -> mlops_tracking::Result<mlops_tracking::Page<mlops_tracking::Run>>;
-        get_metric_history(r: &mlops_tracking::RunId, k: &str, q: &mlops_tracking::HistoryRequest) -> mlops_tracking::Result<mlops_tracking::Page<mlops_tracking::Metric>>;
-        log_artifact(r: &mlops_tracking::RunId, p: &str, d: &mut dyn std::io::Read) -> mlops_tracking::Result<mlops_tracking::ArtifactInfo>;
-        list_artifacts(r: &mlops_tracking::RunId, p: Option<&str>) -> mlops_tracking::Result<Vec<mlops_tracking::ArtifactInfo>>;
+        get_metric_history(r: &mlops_tracking::RunId, k: &str, q: &mlops_tracking::model::HistoryRequest) -> mlops_tracking::Result<mlops_tracking::Page<mlops_tracking::Metric>>;
+        log_artifact(r: &mlops_tracking::RunId, p: &str, d: &mut dyn std::io::Read) -> mlops_tracking::Result<mlops_tracking::model::ArtifactInfo>;
+        list_artifacts(r: &mlops_tracking::RunId, p: Option<&str>) -> mlops_tracking::Result<Vec<mlops_tracking::model::ArtifactInfo>>;
         open_artifact(r: &mlops_tracking::RunId, p: &str) -> mlops_tracking::Result<Box<dyn std::io::Read + Send>>;
-        log_inputs(r: &mlops_tracking::RunId, i: &[mlops_tracking::DatasetInput]) -> mlops_tracking::Result<()>;
+        log_inputs(r: &mlops_tracking::RunId, i: &[mlops_tracking::inputs::DatasetInput]) -> mlops_tracking::Result<()>;
     }
     fn log_batch(
         &self,

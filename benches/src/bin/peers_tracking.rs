@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mlops_tracking::{
     Batch, CreateRun, ExperimentId, FileTrackingBackend, InMemoryTrackingBackend, RunId, RunStatus,
-    SearchRuns, Tracker, TrackingBackend, TrackingBackendExt, now_ms,
+    SearchRuns, Tracker, TrackingBackend, TrackingBackendExt, model::now_ms,
 };
 use serde_json::json;
 

@@ -264,8 +264,8 @@ fn extra(v: Value) -> Map<String, Value> {
 
 fn tracking(ctx: &mut Ctx) {
     use mlops_tracking::{
-        Batch, CreateRun, Direction, FileTrackingBackend, HistoryRequest, MAX_BATCH_METRICS,
-        SearchRuns, Tracker, TrackingBackend,
+        Batch, CreateRun, Direction, FileTrackingBackend, SearchRuns, Tracker, TrackingBackend,
+        limits::MAX_BATCH_METRICS, model::HistoryRequest,
     };
     const FILTER: &str = "metrics.acc > 0.5 and params.lr = '0.01'";
     let min_s = if ctx.smoke { 0.0 } else { 0.3 };
@@ -990,7 +990,9 @@ print(json.dumps(out))
 "#;
 
 fn testing(ctx: &mut Ctx) {
-    use mlops_testing::{KsMethod, Validator, ks_2samp, psi, wasserstein_distance};
+    use mlops_testing::{
+        Validator, stats::KsMethod, stats::ks_2samp, stats::psi, stats::wasserstein_distance,
+    };
     let min_s = if ctx.smoke { 0.0 } else { 0.5 };
     for n in ctx.sizes(10_000, 10_000_000) {
         let mut r = Lcg(1);

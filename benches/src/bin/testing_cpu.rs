@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use mlops_testing::{
-    Column, Dataset, DriftOptions, KsMethod, Validator, drift_report, ks_2samp, psi,
-    wasserstein_distance,
+    Column, Dataset, DriftOptions, Validator, drift_report, stats::KsMethod, stats::ks_2samp,
+    stats::psi, stats::wasserstein_distance,
 };
 
 fn measure(name: &str, runs: u32, mut f: impl FnMut()) {

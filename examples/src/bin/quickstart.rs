@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use mlops_dvc::Digest;
-use mlops_testing::{QuantileMethod, quantile_sorted, sorted_finite};
+use mlops_testing::{stats::QuantileMethod, stats::quantile_sorted, stats::sorted_finite};
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let data = mlops_examples::data_dir_arg("quickstart")?;

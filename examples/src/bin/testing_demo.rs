@@ -17,9 +17,11 @@ use std::process::ExitCode;
 
 use mlops_testing::ci_workflow::Workflow;
 use mlops_testing::{
-    Average, CheckStatus, Checklist, Column, Dataset, DriftOptions, Expectation, MetricSpec,
-    ModelMetric, QuantileMethod, Suite, Threshold, Tolerance, Validator, ValueType, accuracy,
-    compare_to_baseline, drift_report, measure_latency, metric_check, precision_recall_f1,
+    CheckStatus, Column, Dataset, DriftOptions, Expectation, ModelMetric, Suite, Threshold,
+    Validator, drift_report, latency::measure_latency, metric_check, metrics::Average,
+    metrics::accuracy, metrics::precision_recall_f1, readiness::Checklist, regression::MetricSpec,
+    regression::Tolerance, regression::compare_to_baseline, stats::QuantileMethod,
+    validate::ValueType,
 };
 use serde_json::json;
 

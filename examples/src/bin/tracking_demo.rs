@@ -142,7 +142,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .run_name(c.run_name)
                 .tag("model_type", c.model_type)
                 .tag("env", "dev")
-                .tag(mlops_tracking::TAG_SOURCE_NAME, "tracking_demo"),
+                .tag(mlops_tracking::tags::TAG_SOURCE_NAME, "tracking_demo"),
         )?;
         run.log_params([
             ("learning_rate", c.learning_rate.to_string()),

@@ -21,8 +21,8 @@ use mlops_features::{FeatureGroupUri, FeatureStore};
 use mlops_registry::{FileRegistry, ModelVersion, RegistryStore, RegistryStoreExt as _, Search};
 use mlops_tracking::inputs::DVC_DIGEST_LEN;
 use mlops_tracking::{
-    DatasetInput, FileTrackingBackend, LifecycleStage, Run, RunId, SearchRuns,
-    TAG_SOURCE_GIT_COMMIT, TrackingBackend, TrackingBackendExt as _, ViewType,
+    FileTrackingBackend, Run, RunId, SearchRuns, TrackingBackend, TrackingBackendExt as _,
+    inputs::DatasetInput, model::LifecycleStage, model::ViewType, tags::TAG_SOURCE_GIT_COMMIT,
 };
 use serde::Serialize;
 

@@ -6,8 +6,8 @@ use mlops_dvc::Digest;
 use mlops_pipeline::{StepCtx, StepError};
 use mlops_testing::html::DriftProfile;
 use mlops_testing::{
-    Column, Dataset, DriftOptions, DriftReport, Expectation, Suite, Validator, ValueType,
-    drift_report,
+    Column, Dataset, DriftOptions, DriftReport, Expectation, Suite, Validator, drift_report,
+    validate::ValueType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;

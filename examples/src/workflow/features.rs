@@ -42,7 +42,7 @@ pub(crate) struct TrainingSet {
     pub(crate) dataset: String,
     /// What a training run on this set logs as its inputs: the data version and the feature
     /// group (see [`super::inputs`]).
-    pub(crate) inputs: Vec<mlops_tracking::DatasetInput>,
+    pub(crate) inputs: Vec<mlops_tracking::inputs::DatasetInput>,
 }
 
 fn group() -> Result<FeatureGroup, StepError> {
@@ -206,7 +206,7 @@ pub(crate) fn features_step(env: &Env, ctx: &StepCtx<'_>) -> Result<TrainingSet,
         dropped,
         dataset: format!("{}@v{}", data.v2.dataset, data.v2.version),
         inputs: vec![
-            super::inputs::dataset_input(&data.v2, mlops_tracking::InputContext::Training)?,
+            super::inputs::dataset_input(&data.v2, mlops_tracking::inputs::InputContext::Training)?,
             super::inputs::group_input(&g)?,
         ],
     })

@@ -6,7 +6,7 @@ use mlops_dvc::{DatasetUri, Digest, RelPath};
 use mlops_features::{FeatureGroup, FeatureGroupUri};
 use mlops_pipeline::StepError;
 use mlops_tracking::inputs::DVC_DIGEST_LEN;
-use mlops_tracking::{Dataset, DatasetInput, InputContext};
+use mlops_tracking::{inputs::Dataset, inputs::DatasetInput, inputs::InputContext};
 use serde_json::json;
 
 use super::data::VersionInfo;

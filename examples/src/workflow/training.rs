@@ -7,14 +7,15 @@ use std::io::Read as _;
 use mlops_pipeline::{StepCtx, StepError};
 use mlops_registry::{Change, NewVersion, RegistryError, RegistryStoreExt as _, Stage};
 use mlops_testing::{
-    Average, CheckResult, Direction, DriftReport, MetricSpec, QuantileMethod, Suite, Threshold,
-    Tolerance, accuracy, compare_to_baseline, log_loss, measure_latency, precision_recall_f1,
-    roc_auc, threshold_check,
+    CheckResult, Direction, DriftReport, Suite, Threshold, latency::measure_latency,
+    metrics::Average, metrics::accuracy, metrics::log_loss, metrics::precision_recall_f1,
+    metrics::roc_auc, regression::MetricSpec, regression::Tolerance,
+    regression::compare_to_baseline, stats::QuantileMethod, threshold_check,
 };
 use mlops_tracking::html::RunComparisonReport;
 use mlops_tracking::{
-    CreateRun, DatasetInput, Direction as TrackingDirection, RunId, RunStatus,
-    TAG_SOURCE_GIT_COMMIT, TAG_SOURCE_NAME, TrackingBackendExt as _,
+    CreateRun, Direction as TrackingDirection, RunId, RunStatus, TrackingBackendExt as _,
+    inputs::DatasetInput, tags::TAG_SOURCE_GIT_COMMIT, tags::TAG_SOURCE_NAME,
 };
 use serde::{Deserialize, Serialize};
 
@@ -391,7 +392,7 @@ pub(crate) fn production_step(env: &Env, ctx: &StepCtx<'_>) -> Result<Production
     let dataset = format!("{}@v{}", data.v1.dataset, data.v1.version);
     let inputs = [super::inputs::dataset_input(
         &data.v1,
-        mlops_tracking::InputContext::Training,
+        mlops_tracking::inputs::InputContext::Training,
     )?];
     let (run, _) = tracked_training(
         env,

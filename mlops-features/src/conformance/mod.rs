@@ -38,7 +38,6 @@
 //! ```
 #![allow(clippy::missing_panics_doc, clippy::too_many_lines)]
 
-use std::any::Any;
 use std::time::Duration;
 
 use crate::group::FeatureGroup;
@@ -49,51 +48,9 @@ use crate::online::{FeatureValue, OnlineStore, ReadRequest};
 pub mod offline;
 pub mod online;
 
-/// The backend under test, how to reopen durable state, and what must live as long as it.
-pub struct Subject<S: ?Sized> {
-    /// The backend under test.
-    pub store: Box<S>,
-    /// Opens a handle on durable state of its own (the same state on every call), for the
-    /// cases that close and reopen; `None` for a backend without durable state (those cases
-    /// then check nothing).
-    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
-    /// Kept alive as long as the subject (a temp dir, a server process); dropped last.
-    pub guard: Box<dyn Any>,
-}
-
-impl<S: ?Sized> Subject<S> {
-    /// A subject without reopen and guard.
-    #[must_use]
-    pub fn new(store: Box<S>) -> Self {
-        Self {
-            store,
-            reopen: None,
-            guard: Box::new(()),
-        }
-    }
-
-    /// Set the reopen factory.
-    #[must_use]
-    pub fn with_reopen(mut self, reopen: impl Fn() -> Box<S> + 'static) -> Self {
-        self.reopen = Some(Box::new(reopen));
-        self
-    }
-
-    /// Keep `guard` alive as long as the subject.
-    #[must_use]
-    pub fn with_guard(mut self, guard: impl Any) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
-}
-
-impl<S: ?Sized> std::fmt::Debug for Subject<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("reopen", &self.reopen.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// The backend under test, shared by every mlops crate's conformance suite (see
+/// [`mlops_testkit::Subject`]).
+pub use mlops_testkit::Subject;
 
 /// Where a backend legitimately differs from the built-in ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,9 +197,7 @@ macro_rules! conformance_tests {
         #[test]
         $($attr)*
         fn $case() {
-            let factory = $factory;
-            let subject = factory();
-            $crate::conformance::$kind::$case(&subject, &$caps);
+            $crate::conformance::$kind::run($factory, $crate::conformance::$kind::$case, &$caps);
         }
     };
     (@all $kind:ident, [$($attr:tt)*]; $($case:ident),*) => {

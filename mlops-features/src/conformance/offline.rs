@@ -19,6 +19,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("offline_survives_reopen", offline_survives_reopen),
 ];
 
+/// Run one case on a fresh subject from `factory` (what each stamped test does).
+pub fn run(factory: impl Fn() -> Subject<dyn OfflineStore>, case: Case, caps: &Capabilities) {
+    let subject = factory();
+    case(&subject, caps);
+}
+
 /// Rows come back in arrival order, all types intact, filtered by the event-time window.
 pub fn offline_append_and_scan(subject: &Subject<dyn OfflineStore>, caps: &Capabilities) {
     let _ = caps;

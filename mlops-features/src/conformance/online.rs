@@ -48,6 +48,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("online_survives_reopen", online_survives_reopen),
 ];
 
+/// Run one case on a fresh subject from `factory` (what each stamped test does).
+pub fn run(factory: impl Fn() -> Subject<dyn OnlineStore>, case: Case, caps: &Capabilities) {
+    let subject = factory();
+    case(&subject, caps);
+}
+
 /// Every type round-trips; statuses and event times are reported.
 pub fn online_round_trip_all_types(subject: &Subject<dyn OnlineStore>, caps: &Capabilities) {
     let _ = caps;

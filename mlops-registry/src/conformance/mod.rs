@@ -38,8 +38,6 @@
 mod cases;
 mod search;
 
-use std::any::Any;
-use std::fmt;
 use std::ops::Deref;
 
 use crate::error::RegistryError;
@@ -50,51 +48,9 @@ use crate::uri::ModelUri;
 pub use cases::*;
 pub use search::*;
 
-/// A backend under test: the store, how to reopen it, and what must live as long as it.
-pub struct Subject<S: ?Sized> {
-    /// The backend under test.
-    pub store: Box<S>,
-    /// Opens a fresh handle on the same durable state (the same state on every call), for the
-    /// cases that check what survives a close and reopen; `None` for a backend without durable
-    /// state (those cases then use `store` again).
-    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
-    /// Kept alive as long as the subject (a temp dir, a server process).
-    pub guard: Box<dyn Any>,
-}
-
-impl<S: ?Sized> Subject<S> {
-    /// A subject without reopen and guard.
-    #[must_use]
-    pub fn new(store: Box<S>) -> Self {
-        Self {
-            store,
-            reopen: None,
-            guard: Box::new(()),
-        }
-    }
-
-    /// Set the reopen factory.
-    #[must_use]
-    pub fn with_reopen(mut self, reopen: impl Fn() -> Box<S> + 'static) -> Self {
-        self.reopen = Some(Box::new(reopen));
-        self
-    }
-
-    /// Keep `guard` alive as long as the subject.
-    #[must_use]
-    pub fn with_guard(mut self, guard: impl Any) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
-}
-
-impl<S: ?Sized> fmt::Debug for Subject<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subject")
-            .field("reopen", &self.reopen.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// The backend under test, shared by every mlops crate's conformance suite (see
+/// [`mlops_testkit::Subject`]).
+pub use mlops_testkit::Subject;
 
 /// A conformance case.
 pub type Case = fn(&Subject<dyn RegistryStore>, &Capabilities);

@@ -262,7 +262,7 @@ pub fn chisquare(observed: &[f64], expected: &[f64]) -> Result<TestStatistic> {
 /// The sign is first sample minus second, as scipy's two-sample tests report it
 /// (`ttest_ind(a, b)` is positive when `a`'s mean is larger; statsmodels'
 /// `proportions_ztest([s1, s2], [n1, n2])` gives this very `z`). Pass the current sample first
-/// for `current - reference`, as [`crate::column_drift`] does: a positive `z` there means the
+/// for `current - reference`, as [`crate::drift::column_drift`] does: a positive `z` there means the
 /// proportion grew in the current data. The p-value does not depend on the order.
 ///
 /// When both samples have the same proportion of 0 or 1 (`P (1 - P) = 0`) the samples are
@@ -584,7 +584,7 @@ pub(crate) fn psi_from_shares(reference: &[f64], current: &[f64]) -> f64 {
 }
 
 /// Population stability index of two numeric samples with Evidently's binning and smoothing
-/// (see [`crate::DriftMethod::Psi`]).
+/// (see [`crate::drift::DriftMethod::Psi`]).
 ///
 /// Evidently's Sturges bins need only each sample's range and bin counts, so when the
 /// reference has more than 20 distinct values (the usual case) the samples are not sorted:

@@ -39,7 +39,7 @@ pub struct ExpectationResult {
     pub unexpected_percent: f64,
     /// `unexpected_count` over all rows, in percent.
     pub unexpected_percent_total: f64,
-    /// The first [`PARTIAL_UNEXPECTED`](crate::PARTIAL_UNEXPECTED) unexpected values with their row indexes.
+    /// The first [`PARTIAL_UNEXPECTED`](crate::validate::PARTIAL_UNEXPECTED) unexpected values with their row indexes.
     pub partial_unexpected_list: Vec<UnexpectedValue>,
     /// For table expectations: the observed value (the row count).
     pub observed_value: Option<u64>,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Capabilities, Subject, exp, is_not_found, reopen, run};
+use super::{Capabilities, Subject, exp, is_not_found, new_run, reopen};
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::error::TrackingError;
 
@@ -10,7 +10,7 @@ use crate::error::TrackingError;
 pub fn artifacts(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let info = b
         .log_artifact(&r, "models/model.bin", &mut &b"hello"[..])
         .unwrap();
@@ -64,7 +64,7 @@ pub fn artifact_paths_with_odd_characters(
 ) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let mut names = vec![
         "a+b=c&d.txt",
         "dir+x/sp ace ünï.txt",

@@ -1,6 +1,6 @@
 //! Cases on run inputs: `log_inputs`, reading them back, and `datasets.*` search.
 
-use super::{Capabilities, Subject, exp, is_conflict, is_not_found, reopen, run};
+use super::{Capabilities, Subject, exp, is_conflict, is_not_found, new_run, reopen};
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::error::TrackingError;
 use crate::ids::RunId;
@@ -64,9 +64,9 @@ fn names(runs: &[Run]) -> Vec<String> {
 pub fn run_inputs(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "inputs");
-    let r1 = run(b, &e, "r1");
-    let r2 = run(b, &e, "r2");
-    let r3 = run(b, &e, "r3");
+    let r1 = new_run(b, &e, "r1");
+    let r2 = new_run(b, &e, "r2");
+    let r3 = new_run(b, &e, "r3");
     assert!(b.get_run(&r1).unwrap().inputs.is_empty());
 
     b.log_inputs(&r1, &[train(), eval()]).unwrap();

@@ -1,6 +1,6 @@
 //! Cases on metrics (latest value, history, special values, paging) and batch validation.
 
-use super::{Capabilities, Subject, exp, reopen, run};
+use super::{Capabilities, Subject, exp, new_run, reopen};
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::error::TrackingError;
 use crate::model::{Batch, CreateRun, HistoryRequest, Metric, SearchRuns};
@@ -10,7 +10,7 @@ use crate::model::{Batch, CreateRun, HistoryRequest, Metric, SearchRuns};
 pub fn metrics_latest_and_history(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let values = [
         Metric::new("loss", 0.9, 100, 0),
         Metric::new("loss", 0.5, 300, 2),
@@ -52,7 +52,7 @@ pub fn metrics_latest_and_history(subject: &Subject<dyn TrackingBackend>, caps: 
 pub fn special_values_round_trip(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let batch = Batch::new()
         .metric("x", f64::NAN, 1, 0)
         .metric("x", f64::INFINITY, 1, 1)
@@ -90,7 +90,7 @@ pub fn special_values_round_trip(subject: &Subject<dyn TrackingBackend>, caps: &
 pub fn history_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let mut batch = Batch::new();
     for i in 0..25 {
         batch = batch
@@ -131,7 +131,7 @@ pub fn history_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabiliti
 pub fn invalid_batches_store_nothing(subject: &Subject<dyn TrackingBackend>, caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     let cases: Vec<(Batch, &str)> = vec![
         (
             Batch::new()
@@ -222,7 +222,7 @@ pub fn invalid_batches_store_nothing(subject: &Subject<dyn TrackingBackend>, cap
 pub fn unclean_keys_are_rejected(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     for key in ["..foo", "a/../b", "./a", "a//b", "a/", "..", "/abs"] {
         let batches = [
             Batch::new().metric("ok", 1.0, 1, 0).metric(key, 1.0, 1, 0),

@@ -37,17 +37,15 @@
 //!
 //! ```
 //! use mlops_tracking::conformance::{CASES, Capabilities, Subject};
-//! use mlops_tracking::InMemoryTrackingBackend;
+//! use mlops_tracking::{InMemoryTrackingBackend, TrackingBackend};
 //!
 //! for (name, case) in CASES {
-//!     let subject = Subject::new(Box::new(InMemoryTrackingBackend::new()));
+//!     let subject = Subject::<dyn TrackingBackend>::new(Box::new(InMemoryTrackingBackend::new()));
 //!     case(&subject, &Capabilities::ALL);
 //!     # let _ = name;
 //! }
 //! ```
 #![allow(clippy::missing_panics_doc, clippy::unwrap_used)]
-
-use std::any::Any;
 
 use crate::backend::TrackingBackend;
 use crate::error::TrackingError;
@@ -73,50 +71,9 @@ pub use self::runs::{
 };
 pub use self::search::{search_filters, search_order_and_paging};
 
-/// The backend under test, with what a case needs around it.
-pub struct Subject<S: ?Sized> {
-    /// The backend under test.
-    pub store: Box<S>,
-    /// Opens the same durable state anew (a fresh handle on the same directory or server), for
-    /// backends that have one; cases that test close and reopen use it when present.
-    pub reopen: Option<Box<dyn Fn() -> Box<S>>>,
-    /// Whatever must live as long as the store (a temp dir).
-    pub guard: Box<dyn Any>,
-}
-
-impl Subject<dyn TrackingBackend> {
-    /// A subject without reopen and without guard (`Subject::new(Box::new(backend))`).
-    #[must_use]
-    pub fn new(store: Box<dyn TrackingBackend>) -> Self {
-        Self {
-            store,
-            reopen: None,
-            guard: Box::new(()),
-        }
-    }
-
-    /// Reopen the same durable state with `f`.
-    #[must_use]
-    pub fn with_reopen(mut self, f: impl Fn() -> Box<dyn TrackingBackend> + 'static) -> Self {
-        self.reopen = Some(Box::new(f));
-        self
-    }
-
-    /// Keep `guard` alive as long as the subject.
-    #[must_use]
-    pub fn with_guard(mut self, guard: impl Any) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
-}
-
-impl<S: ?Sized> std::fmt::Debug for Subject<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("reopen", &self.reopen.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// The backend under test, shared by every mlops crate's conformance suite (see
+/// [`mlops_testkit::Subject`]).
+pub use mlops_testkit::Subject;
 
 /// The store as a case sees it after close and reopen.
 enum Reopened<'a> {
@@ -271,11 +228,17 @@ pub const CASES: &[(&str, Case)] = &[
     ("run_inputs", run_inputs),
 ];
 
+/// Run one case on a fresh subject from `factory` (what each stamped test does).
+pub fn run(factory: impl Fn() -> Subject<dyn TrackingBackend>, case: Case, caps: &Capabilities) {
+    let subject = factory();
+    case(&subject, caps);
+}
+
 fn exp(b: &dyn TrackingBackend, name: &str) -> ExperimentId {
     b.create_experiment(name, &[]).unwrap().experiment_id
 }
 
-fn run(b: &dyn TrackingBackend, e: &ExperimentId, name: &str) -> RunId {
+fn new_run(b: &dyn TrackingBackend, e: &ExperimentId, name: &str) -> RunId {
     b.create_run(e, &CreateRun::new().run_name(name).start_time(1_000))
         .unwrap()
         .info
@@ -305,9 +268,7 @@ macro_rules! conformance_tests {
         #[test]
         $($attr)*
         fn $case() {
-            let factory = $factory;
-            let subject = factory();
-            $crate::conformance::$case(&subject, &$caps);
+            $crate::conformance::run($factory, $crate::conformance::$case, &$caps);
         }
     };
     (@stamp $attrs:tt $caps:expr; $factory:expr; $($case:ident),* $(,)?) => {

@@ -1,6 +1,6 @@
 //! Cases on experiments, runs, params, run updates, lifecycle and concurrent writers.
 
-use super::{Capabilities, Subject, exp, is_conflict, is_not_found, reopen, run};
+use super::{Capabilities, Subject, exp, is_conflict, is_not_found, new_run, reopen};
 use crate::backend::{TrackingBackend, TrackingBackendExt};
 use crate::error::TrackingError;
 use crate::ids::{ExperimentId, RunId};
@@ -142,7 +142,7 @@ pub fn runs_create_and_get(subject: &Subject<dyn TrackingBackend>, _caps: &Capab
 pub fn params_are_write_once(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     b.log_param(&r, "lr", "0.01").unwrap();
     b.log_param(&r, "lr", "0.01").unwrap();
     let err = b
@@ -174,7 +174,7 @@ pub fn params_are_write_once(subject: &Subject<dyn TrackingBackend>, _caps: &Cap
 pub fn update_run(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "before");
+    let r = new_run(b, &e, "before");
     let info = b
         .update_run(
             &r,
@@ -203,7 +203,7 @@ pub fn update_run(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) 
 pub fn deleted_runs_reject_writes(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     b.delete_run(&r).unwrap();
     assert!(is_conflict(&b.delete_run(&r).unwrap_err()));
     let err = b.log_metric(&r, "m", 1.0, 1, 1).unwrap_err();
@@ -242,7 +242,7 @@ pub fn deleted_runs_reject_writes(subject: &Subject<dyn TrackingBackend>, _caps:
 pub fn finished_runs_accept_writes(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     b.update_run(
         &r,
         &UpdateRun::new().status(RunStatus::Finished).end_time(2),
@@ -294,7 +294,7 @@ pub fn unknown_ids_are_not_found(subject: &Subject<dyn TrackingBackend>, _caps: 
 pub fn concurrent_writers(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     std::thread::scope(|s| {
         for t in 0..4i64 {
             let b = &b;
