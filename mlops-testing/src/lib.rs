@@ -85,6 +85,7 @@ mod error;
 mod human;
 mod ks;
 mod latency;
+mod merge;
 mod metrics;
 mod par;
 mod readiness;
