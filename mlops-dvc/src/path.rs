@@ -175,8 +175,15 @@ impl PartialOrd for RelPath {
 
 impl Ord for RelPath {
     /// Component-wise byte order (so `a/b` sorts before `a.b`, as a tree walk yields them).
+    /// Computed on the bytes with `/` ranking below every other byte, which is the same order
+    /// since a path has no empty components and no NUL.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.components().cmp(other.components())
+        let rank = |b: u8| if b == b'/' { 0 } else { b };
+        let (a, b) = (&self.0[..], &other.0[..]);
+        match a.iter().zip(b).position(|(x, y)| x != y) {
+            Some(i) => rank(a[i]).cmp(&rank(b[i])),
+            None => a.len().cmp(&b.len()),
+        }
     }
 }
 
@@ -250,6 +257,22 @@ impl<'de> Deserialize<'de> for RelPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn byte_order_is_component_order(
+            a in proptest::collection::vec("[a-c./ -]{1,3}", 0..4),
+            b in proptest::collection::vec("[a-c./ -]{1,3}", 0..4),
+        ) {
+            // Components made of bytes on both sides of `/` (`-`, `.`, space sort below it).
+            let make = |c: &[String]| RelPath::from_bytes(c.join("/").as_bytes());
+            if let (Ok(a), Ok(b)) = (make(&a), make(&b)) {
+                prop_assert_eq!(a.cmp(&b), a.components().cmp(b.components()), "{} vs {}", a, b);
+            }
+        }
+    }
 
     #[test]
     fn rejects_escapes() {

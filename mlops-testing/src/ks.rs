@@ -105,8 +105,11 @@ impl Extreme {
     }
 }
 
+/// The KS statistic of two sorted finite samples, computing `F1 - F2` in floats at every
+/// distinct value (as scipy does). [`crate::merge::ks_statistic`] gives the same bits faster and
+/// calls this one when `n1 * n2` is too large for its integer counts.
 #[allow(clippy::cast_precision_loss)]
-pub(crate) fn ks_statistic_sorted(x: &[f64], y: &[f64]) -> KsStatistic {
+pub(crate) fn ks_statistic_float(x: &[f64], y: &[f64]) -> KsStatistic {
     let (n1, n2) = (x.len(), y.len());
     let (f1, f2) = (n1 as f64, n2 as f64);
     let (mut i, mut j) = (0usize, 0usize);
@@ -155,7 +158,7 @@ pub(crate) fn ks_2samp_sorted(
     dropped_second: usize,
 ) -> KsResult {
     let (n1, n2) = (x.len() as u64, y.len() as u64);
-    let KsStatistic { d, location, sign } = ks_statistic_sorted(x, y);
+    let KsStatistic { d, location, sign } = crate::merge::ks_statistic(x, y);
     let mut mode = match method {
         KsMethod::Auto => {
             if x.len().max(y.len()) <= KS_MAX_AUTO_N {

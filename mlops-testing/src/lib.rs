@@ -85,6 +85,7 @@ mod error;
 mod human;
 mod ks;
 pub mod latency;
+mod merge;
 pub mod metrics;
 mod par;
 pub mod readiness;

@@ -19,18 +19,25 @@ fn from_key(k: u64) -> f64 {
     f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
 }
 
-/// Bucket-index bits of one MSD pass over `n` keys: about 8 keys per bucket, at most 4096
-/// buckets (the counters stay in L1 cache and the scatter has few write streams).
-fn pass_bits(n: usize) -> u32 {
+/// Keys per bucket (log2) of the first MSD pass: about 8, which with at most 4096 buckets keeps
+/// the counters in L1 cache and the scatter to few write streams.
+const FIRST_PASS_KEYS_LOG2: u32 = 3;
+/// Keys per bucket (log2) of the passes over one bucket of the first (cache-resident): about
+/// 2, so that almost every sub-bucket is finished by an insertion sort of one to four keys.
+const SUB_PASS_KEYS_LOG2: u32 = 1;
+
+/// Bucket-index bits of one MSD pass over `n` keys: about `2^keys_log2` keys per bucket, at
+/// most 4096 buckets.
+fn pass_bits(n: usize, keys_log2: u32) -> u32 {
     (usize::BITS - n.leading_zeros())
-        .saturating_sub(3)
+        .saturating_sub(keys_log2)
         .clamp(4, 12)
 }
 
 /// One MSD pass: the shift that maps `key - lo` to a bucket and the number of buckets.
-fn pass_shape(n: usize, lo: u64, hi: u64) -> (u32, usize) {
+fn pass_shape(n: usize, keys_log2: u32, lo: u64, hi: u64) -> (u32, usize) {
     let span = u64::BITS - (hi - lo).leading_zeros();
-    let shift = span.saturating_sub(pass_bits(n));
+    let shift = span.saturating_sub(pass_bits(n, keys_log2));
     #[allow(clippy::cast_possible_truncation)]
     let buckets = ((hi - lo) >> shift) as usize + 1;
     (shift, buckets)
@@ -84,7 +91,7 @@ fn sort_keys_into(src: &mut [u64], dst: &mut [u64]) {
         dst.copy_from_slice(src);
         return;
     }
-    let (shift, buckets) = pass_shape(src.len(), lo, hi);
+    let (shift, buckets) = pass_shape(src.len(), SUB_PASS_KEYS_LOG2, lo, hi);
     let mut next = vec![0usize; buckets];
     #[allow(clippy::cast_possible_truncation)]
     let bucket = |k: u64| ((k - lo) >> shift) as usize;
@@ -126,7 +133,7 @@ pub(crate) fn sorted_finite(values: &[f64]) -> (Vec<f64>, usize) {
         v.sort_unstable_by(f64::total_cmp);
         return (v, dropped);
     }
-    let (shift, buckets) = pass_shape(n, lo, hi);
+    let (shift, buckets) = pass_shape(n, FIRST_PASS_KEYS_LOG2, lo, hi);
     #[allow(clippy::cast_possible_truncation)]
     let bucket = |k: u64| ((k - lo) >> shift) as usize;
     let mut next = vec![0usize; buckets];

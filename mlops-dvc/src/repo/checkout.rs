@@ -130,7 +130,7 @@ impl Repository {
         }
         // 5. Extra files, only inside the destination folder.
         if options.remove_extra && r.kind == DatasetKind::Dir {
-            report.removed = remove_extra(&dest, &flat)?;
+            report.removed = remove_extra(&dest, &flat, self.threads)?;
         }
         self.save_cache(&rel, &cache.into_inner())?;
         if own {
@@ -462,10 +462,10 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Remove files and then empty folders under `dest` that `flat` does not list.
-fn remove_extra(dest: &Path, flat: &tree::Flat) -> Result<u64> {
+fn remove_extra(dest: &Path, flat: &tree::Flat, threads: usize) -> Result<u64> {
     let keep_files: HashSet<&RelPath> = flat.files.iter().map(|e| &e.path).collect();
     let keep_dirs: HashSet<&RelPath> = flat.dirs.iter().collect();
-    let (_, files, mut dirs) = Repository::scan(dest)?;
+    let (_, files, mut dirs) = Repository::scan(dest, threads)?;
     let mut removed = 0;
     for f in files {
         if !keep_files.contains(&f.rel) {

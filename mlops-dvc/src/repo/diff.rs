@@ -38,40 +38,44 @@ impl Repository {
                 .resolve(&rel, Rev::Pointer)
                 .map_err(|_| not_found_dataset(&rel))?,
         };
-        let flat = self.manifest(&r)?;
         let abs = rel.under(&self.root);
-        self.check_no_symlinks(&self.root, &rel, true)?;
-        let (kind, files, _) = match Self::scan(&abs) {
-            Ok(s) => s,
-            Err(DvcError::NotFound { .. }) => (r.kind, Vec::new(), Vec::new()),
-            Err(e) => return Err(e),
+        let symlinks = self.check_no_symlinks(&self.root, &rel, true);
+        // The manifest and the stat cache are read on a second thread while the working copy
+        // is listed.
+        let (flat, cache, scanned) = std::thread::scope(|s| {
+            let side = s.spawn(|| (self.manifest(&r), self.load_cache(&rel)));
+            let scanned = symlinks
+                .as_ref()
+                .ok()
+                .map(|()| Self::scan(&abs, self.threads));
+            let (flat, cache) = side
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (flat, cache, scanned)
+        });
+        let flat = flat?;
+        symlinks?;
+        let (kind, files, _) = match scanned {
+            Some(Ok(s)) => s,
+            Some(Err(DvcError::NotFound { .. })) => (r.kind, Vec::new(), Vec::new()),
+            Some(Err(e)) => return Err(e),
+            None => unreachable!("the symlink check passed"),
         };
-        let cache = Mutex::new(self.load_cache(&rel));
+        let cache = Mutex::new(cache);
         let files = if kind == r.kind { files } else { Vec::new() };
         let (digests, rehashed) = self.hash_all(&files, &cache, None, None)?;
         self.save_cache(&rel, &cache.into_inner())?;
-        let old: HashMap<&RelPath, &ManifestEntry> =
-            flat.files.iter().map(|e| (&e.path, e)).collect();
         let mut status = Status {
             version: r.version,
             rehashed,
             ..Status::default()
         };
-        let mut seen = HashSet::new();
-        for (f, d) in files.iter().zip(&digests) {
-            seen.insert(&f.rel);
-            match old.get(&f.rel) {
-                None => status.added.push(f.rel.clone()),
-                Some(o) if o.digest != *d => status.modified.push(f.rel.clone()),
-                Some(o) if o.exec != f.exec => status.mode_changed.push(f.rel.clone()),
-                Some(_) => status.unchanged += 1,
-            }
-        }
-        for e in &flat.files {
-            if !seen.contains(&e.path) {
-                status.deleted.push(e.path.clone());
-            }
-        }
+        let current: Vec<(&RelPath, &Digest, bool)> = files
+            .iter()
+            .zip(&digests)
+            .map(|(f, d)| (&f.rel, d, f.exec))
+            .collect();
+        compare_to_manifest(&current, &flat.files, &mut status);
         Ok(status)
     }
 
@@ -204,4 +208,122 @@ pub(crate) fn line_diff(a: &str, b: &str) -> TextDiff {
         }
     }
     out
+}
+
+/// Sort the working copy's files (`current`: path, digest, executable bit, in [`RelPath`]
+/// order, no duplicates) against a version's manifest into `status`: added, modified and
+/// mode-changed files in `current` order, deleted files in manifest order. A merge walk when
+/// the manifest is in strict path order (as trees are written), hash lookups otherwise.
+fn compare_to_manifest(
+    current: &[(&RelPath, &Digest, bool)],
+    manifest: &[ManifestEntry],
+    status: &mut Status,
+) {
+    let classify = |status: &mut Status,
+                    (path, digest, exec): (&RelPath, &Digest, bool),
+                    o: &ManifestEntry| {
+        if o.digest != *digest {
+            status.modified.push(path.clone());
+        } else if o.exec != exec {
+            status.mode_changed.push(path.clone());
+        } else {
+            status.unchanged += 1;
+        }
+    };
+    if !manifest.is_sorted_by(|a, b| a.path < b.path) {
+        compare_by_lookup(current, manifest, status);
+        return;
+    }
+    let (mut i, mut k) = (0, 0);
+    while let Some(&f) = current.get(i) {
+        match manifest.get(k) {
+            Some(o) if o.path < *f.0 => {
+                status.deleted.push(o.path.clone());
+                k += 1;
+            }
+            Some(o) if o.path == *f.0 => {
+                classify(status, f, o);
+                i += 1;
+                k += 1;
+            }
+            _ => {
+                status.added.push(f.0.clone());
+                i += 1;
+            }
+        }
+    }
+    status
+        .deleted
+        .extend(manifest[k..].iter().map(|o| o.path.clone()));
+}
+
+/// [`compare_to_manifest`] for a manifest in any order.
+fn compare_by_lookup(
+    current: &[(&RelPath, &Digest, bool)],
+    manifest: &[ManifestEntry],
+    status: &mut Status,
+) {
+    let old: HashMap<&RelPath, &ManifestEntry> = manifest.iter().map(|e| (&e.path, e)).collect();
+    let mut seen = HashSet::new();
+    for &(path, digest, exec) in current {
+        seen.insert(path);
+        match old.get(path) {
+            None => status.added.push(path.clone()),
+            Some(o) if o.digest != *digest => status.modified.push(path.clone()),
+            Some(o) if o.exec != exec => status.mode_changed.push(path.clone()),
+            Some(_) => status.unchanged += 1,
+        }
+    }
+    for e in manifest {
+        if !seen.contains(&e.path) {
+            status.deleted.push(e.path.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path() -> impl Strategy<Value = RelPath> {
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("a.b"), Just("b"), Just("a-"), Just("c d")],
+            1..4,
+        )
+        .prop_map(|c| RelPath::from_bytes(c.join("/").as_bytes()).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn merge_walk_matches_lookup(
+            cur in proptest::collection::btree_map(path(), (0u8..3, any::<bool>()), 0..20),
+            old in proptest::collection::btree_map(path(), (0u8..3, any::<bool>()), 0..20),
+            shuffle in any::<bool>(),
+        ) {
+            let digests: Vec<Digest> = (0u8..3).map(|b| Digest::of_bytes(&[b])).collect();
+            let current: Vec<(&RelPath, &Digest, bool)> =
+                cur.iter().map(|(p, (d, x))| (p, &digests[usize::from(*d)], *x)).collect();
+            let mut manifest: Vec<ManifestEntry> = old
+                .iter()
+                .map(|(p, (d, x))| ManifestEntry {
+                    path: p.clone(),
+                    digest: digests[usize::from(*d)],
+                    size: 1,
+                    exec: *x,
+                })
+                .collect();
+            if shuffle {
+                manifest.reverse();
+            }
+            let (mut a, mut b) = (Status::default(), Status::default());
+            compare_to_manifest(&current, &manifest, &mut a);
+            compare_by_lookup(&current, &manifest, &mut b);
+            prop_assert_eq!(
+                (&a.added, &a.modified, &a.mode_changed, &a.deleted, a.unchanged),
+                (&b.added, &b.modified, &b.mode_changed, &b.deleted, b.unchanged)
+            );
+        }
+    }
 }

@@ -26,8 +26,16 @@ pub(super) struct Scanned {
 
 impl Repository {
     /// Find the files of a dataset at `abs` (a file or a folder). Returns the kind, the files
-    /// (paths relative to `abs`) and every folder (for empty ones).
-    pub(super) fn scan(abs: &Path) -> Result<(DatasetKind, Vec<Scanned>, Vec<RelPath>)> {
+    /// (paths relative to `abs`, in [`RelPath`] order) and every folder (for empty ones).
+    ///
+    /// Folders are listed level by level, the folders of one level on up to `threads` threads
+    /// (a no-op status is bound by listing and `stat`, which the kernel serves in parallel).
+    /// When several entries are unusable (a symlink, a bad name, an I/O error), which one the
+    /// error names depends on the threads' timing.
+    pub(super) fn scan(
+        abs: &Path,
+        threads: usize,
+    ) -> Result<(DatasetKind, Vec<Scanned>, Vec<RelPath>)> {
         let meta = fs::symlink_metadata(abs).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => DvcError::NotFound {
                 kind: EntityKind::Path,
@@ -49,34 +57,20 @@ impl Repository {
         }
         let mut files = Vec::new();
         let mut dirs = Vec::new();
-        let mut stack = vec![(abs.to_path_buf(), RelPath::root())];
-        while let Some((dir, rel)) = stack.pop() {
-            dirs.push(rel.clone());
-            let rd = fs::read_dir(&dir).map_err(|e| DvcError::io(&dir, e))?;
-            for entry in rd {
-                let entry = entry.map_err(|e| DvcError::io(&dir, e))?;
-                let path = entry.path();
-                let name = os_bytes(&entry.file_name())?;
-                let child = RelPath::from_bytes(&name)
-                    .map(|_| rel.join_name(&name))
-                    .map_err(|e| DvcError::invalid("path", format!("{}: {e}", path.display())))?;
-                let m = entry.metadata().map_err(|e| DvcError::io(&path, e))?;
-                if m.is_dir() {
-                    stack.push((path, child));
-                } else if m.is_file() {
-                    files.push(Scanned {
-                        rel: child,
-                        abs: path,
-                        stat: Stat::of(&m),
-                        exec: is_exec(&m),
-                    });
-                } else {
-                    return Err(unsupported(&path, &m));
-                }
+        let mut level = vec![(abs.to_path_buf(), RelPath::root())];
+        while !level.is_empty() {
+            let listed = par_map(threads, &level, |_, (dir, rel)| list_dir(dir, rel))
+                .map_err(|failed| failed.error)?;
+            let mut next = Vec::new();
+            for ((_, rel), (found, subdirs)) in level.into_iter().zip(listed) {
+                dirs.push(rel);
+                files.extend(found);
+                next.extend(subdirs);
             }
+            level = next;
         }
-        files.sort_by(|a, b| a.rel.cmp(&b.rel));
-        dirs.sort();
+        files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+        dirs.sort_unstable();
         Ok((DatasetKind::Dir, files, dirs))
     }
 
@@ -168,6 +162,37 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+/// The files and sub-folders of one folder (`rel` relative to the dataset).
+type Listing = (Vec<Scanned>, Vec<(PathBuf, RelPath)>);
+
+fn list_dir(dir: &Path, rel: &RelPath) -> Result<Listing> {
+    let mut files = Vec::new();
+    let mut subdirs = Vec::new();
+    let rd = fs::read_dir(dir).map_err(|e| DvcError::io(dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| DvcError::io(dir, e))?;
+        let path = entry.path();
+        let name = os_bytes(&entry.file_name())?;
+        let child = RelPath::from_bytes(&name)
+            .map(|_| rel.join_name(&name))
+            .map_err(|e| DvcError::invalid("path", format!("{}: {e}", path.display())))?;
+        let m = entry.metadata().map_err(|e| DvcError::io(&path, e))?;
+        if m.is_dir() {
+            subdirs.push((path, child));
+        } else if m.is_file() {
+            files.push(Scanned {
+                rel: child,
+                abs: path,
+                stat: Stat::of(&m),
+                exec: is_exec(&m),
+            });
+        } else {
+            return Err(unsupported(&path, &m));
+        }
+    }
+    Ok((files, subdirs))
 }
 
 pub(super) fn unsupported(path: &Path, m: &fs::Metadata) -> DvcError {

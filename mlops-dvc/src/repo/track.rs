@@ -89,7 +89,7 @@ impl Repository {
         let _lock = self.lock()?;
         self.check_no_symlinks(&self.root, &rel, true)?;
         let abs = rel.under(&self.root);
-        let (kind, files, dirs) = Self::scan(&abs)?;
+        let (kind, files, dirs) = Self::scan(&abs, self.threads)?;
         let cache = Mutex::new(self.load_cache(&rel));
         let (digests, _) = self.hash_all(
             &files,

@@ -306,13 +306,13 @@ pub fn proportions_ztest(
 
 /// Neumaier-compensated sum.
 #[derive(Default)]
-struct Sum {
+pub(crate) struct Sum {
     s: f64,
     c: f64,
 }
 
 impl Sum {
-    fn add(&mut self, x: f64) {
+    pub(crate) fn add(&mut self, x: f64) {
         let t = self.s + x;
         if self.s.abs() >= x.abs() {
             self.c += (self.s - t) + x;
@@ -321,7 +321,7 @@ impl Sum {
         }
         self.s = t;
     }
-    fn value(&self) -> f64 {
+    pub(crate) fn value(&self) -> f64 {
         self.s + self.c
     }
 }
@@ -336,37 +336,7 @@ pub fn wasserstein_distance(u: &[f64], v: &[f64]) -> Result<f64> {
     Ok(wasserstein_sorted(&x, &y))
 }
 
-#[allow(clippy::cast_precision_loss)]
-pub(crate) fn wasserstein_sorted(x: &[f64], y: &[f64]) -> f64 {
-    let (nx, ny) = (x.len(), y.len());
-    let (fx, fy) = (nx as f64, ny as f64);
-    let (mut i, mut j) = (0usize, 0usize);
-    let mut sum = Sum::default();
-    let total = nx + ny;
-    for k in 0..total {
-        // Consume the next value of the merged order.
-        let cur = if j == ny || (i < nx && x[i] <= y[j]) {
-            i += 1;
-            x[i - 1]
-        } else {
-            j += 1;
-            y[j - 1]
-        };
-        if k + 1 == total {
-            break;
-        }
-        let next = if j == ny || (i < nx && x[i] <= y[j]) {
-            x[i]
-        } else {
-            y[j]
-        };
-        let delta = next - cur;
-        if delta != 0.0 {
-            sum.add((i as f64 / fx - j as f64 / fy).abs() * delta);
-        }
-    }
-    sum.value()
-}
+pub(crate) use crate::merge::wasserstein as wasserstein_sorted;
 
 /// Jensen-Shannon distance (the square root of the divergence, natural logarithm) between two
 /// frequency vectors, each normalised to sum to one, as `scipy.spatial.distance.jensenshannon`.
