@@ -6,7 +6,10 @@
 Rewrites the part of docs/scaling.md between `<!-- tables:start -->` and `<!-- tables:end -->`
 (one table per crate) and writes docs/scaling/<crate>.svg (cost per item against size, log-log,
 one line per curve, the goal as a dashed line). Standard library only. Later files win when two
-hold the same (curve, size).
+hold the same (curve, size). A crate with no point in the given files keeps its table (and
+its SVG) as they are, so one crate's curves can be re-measured alone:
+
+    python3 docs/scaling/chart.py docs/scaling/data/features.json
 """
 
 import json
@@ -37,6 +40,7 @@ CHART = {
 EXTRA_SERIES = [
     ("features", "online read", "p99_ns", "online read p99 (wall)"),
     ("features", "online read", "p50_ns", "online read p50 (wall)"),
+    ("features", "online read", "two_loads_floor_ns", "limit: 2 dependent random loads"),
     ("dvc", "no-op status", "stat_walk_wall_ns_per_file", "limit: parallel stat walk"),
     ("dvc", "checkout, copies", "cp_r_wall_ns_per_file", "limit: cp -r"),
 ]
@@ -112,11 +116,23 @@ def growth(series):
     return max(max(vals[j] / vals[i] for i in range(len(vals)) for j in range(i + 1, len(vals))), 1.0)
 
 
-def tables(points):
+def sections(block):
+    """The per-crate tables of an existing tables block: crate -> its text."""
+    out = {}
+    parts = block.split("\n### ")
+    for part in parts[1:]:
+        name = part.split("\n", 1)[0].strip()
+        out[name] = "### " + part.rstrip("\n") + "\n"
+    return out
+
+
+def tables(points, old=None):
     out = []
     for crate in CRATES:
         ps = [p for p in points if p["crate"] == crate]
         if not ps:
+            if old and crate in old:
+                out.append(old[crate])
             continue
         out.append(f"### {crate}\n")
         out.append("| curve | size | CPU / item | wall / item | RSS | load (1 min) | notes |")
@@ -240,7 +256,7 @@ def main():
     start, end = "<!-- tables:start -->", "<!-- tables:end -->"
     a, b = doc.index(start) + len(start), doc.index(end)
     head = f"\nMachine: {machine}.\n\n" if machine else "\n"
-    doc = doc[:a] + head + tables(points) + "\n" + doc[b:]
+    doc = doc[:a] + head + tables(points, sections(doc[a:b])) + "\n" + doc[b:]
     with open(DOC, "w") as f:
         f.write(doc)
     return 0

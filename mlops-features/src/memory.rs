@@ -1,24 +1,30 @@
 //! In-memory online and offline stores.
 //!
-//! The online store keeps, per group, 64 shards each behind its own lock; a shard holds a hash
-//! table of row numbers, the keys, one flat `u64` array of fixed-width values (row header, null
-//! bits, values) and a side array for variable-width values (strings, bytes, vectors). A read is
-//! one hash, one shard read lock, one probe and a copy of the requested values. The shard locks
-//! give each reader thread its own slot, so reads on several cores share no written cache line
-//! and read throughput scales with reader threads.
+//! The online store keeps, per group, 64 shards each behind its own lock. A shard holds an
+//! open-addressing index whose slot is one `u64` (a 32-bit fragment of the key's hash and a
+//! 32-bit row number), the rows in chunks of 4,096 (per row a header of version and key, null
+//! bits and the fixed-width values, in one run of `u64`s), and the variable-width values
+//! (strings, bytes, vectors) beside them. Keys of up to 22 encoded bytes live in the row
+//! header; longer ones in a side array. A read is one hash, one shard read lock, one probe (one
+//! cache line of the index), one key compare in the row (the row's cache line) and a copy of
+//! the requested values. The shard locks give each reader thread its own slot, so reads on
+//! several cores share no written cache line and read throughput scales with reader threads.
 //!
 //! Eviction turns an expired row into a tombstone: its variable-width values are freed and
 //! its null bits set, while its key and version stay, so reads keep answering
 //! `OutsideMaxAge` with the row's event time and an older late row cannot replace it.
+
+mod index;
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError};
 
 use arc_swap::ArcSwap;
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap};
 use parking_lot::{Mutex, RwLock};
 
+use self::index::RowIndex;
 use crate::error::{EntityKind, FeatureError, Result};
 use crate::group::{FeatureGroup, FeatureRow};
 use crate::model::{EntityKey, Timestamp, Value, ValueType, duration_micros, validate_name};
@@ -27,11 +33,18 @@ use crate::online::{FeatureStatus, FeatureValue, OnlineStore, ReadRequest, Write
 
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
+/// Rows per chunk of a shard's row storage (a power of two).
+const CHUNK_BITS: u32 = 12;
+const CHUNK_ROWS: usize = 1 << CHUNK_BITS;
 /// Words before the null bits in a row: event time, created time, and the key's three inline
-/// words (or [`HEAP_KEY`]), so a hit touches the table and one row only.
+/// words (or [`HEAP_KEY`] and the key's place in the shard's long keys), so a hit touches the
+/// index and one row only.
 const HEADER: usize = 5;
-/// First key word of a row whose key is too long to be inline (compared through `keys`).
-const HEAP_KEY: u64 = u64::MAX;
+/// First key word of a row whose key is too long to be inline. An inline key's first word
+/// starts with its length (at most 22), so the two never meet.
+const HEAP_KEY: u64 = 0x7f;
+/// The bit of a row's first key word that marks a tombstone (an evicted row).
+const TOMB: u64 = 0x80;
 
 #[derive(Debug, Clone, Copy)]
 enum Col {
@@ -105,90 +118,194 @@ fn decode_fixed(ty: ValueType, w: u64) -> Value {
     }
 }
 
+/// Per-row storage of one shard in chunks of [`CHUNK_ROWS`] rows, `per_row` items a row: a
+/// shard that grows never copies more than one chunk (the first chunk grows from a few rows,
+/// later ones are reserved whole and filled as rows arrive).
+#[derive(Debug)]
+struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+    per_row: usize,
+}
+
+impl<T: Clone> Chunks<T> {
+    fn new(per_row: usize) -> Self {
+        Self {
+            chunks: Vec::new(),
+            per_row,
+        }
+    }
+
+    /// Append one row of `fill`s.
+    fn push_row(&mut self, fill: T) {
+        let full = CHUNK_ROWS * self.per_row;
+        if full == 0 {
+            return;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == full) {
+            let rows = if self.chunks.is_empty() {
+                16
+            } else {
+                CHUNK_ROWS
+            };
+            self.chunks.push(Vec::with_capacity(rows * self.per_row));
+        }
+        let Some(chunk) = self.chunks.last_mut() else {
+            return;
+        };
+        if chunk.len() == chunk.capacity() {
+            chunk.reserve_exact((chunk.capacity() * 2).min(full) - chunk.len());
+        }
+        chunk.resize(chunk.len() + self.per_row, fill);
+    }
+
+    #[inline]
+    fn row(&self, r: usize) -> &[T] {
+        if self.per_row == 0 {
+            return &[];
+        }
+        let start = (r & (CHUNK_ROWS - 1)) * self.per_row;
+        &self.chunks[r >> CHUNK_BITS][start..start + self.per_row]
+    }
+
+    #[inline]
+    fn row_mut(&mut self, r: usize) -> &mut [T] {
+        if self.per_row == 0 {
+            return &mut [];
+        }
+        let start = (r & (CHUNK_ROWS - 1)) * self.per_row;
+        &mut self.chunks[r >> CHUNK_BITS][start..start + self.per_row]
+    }
+}
+
+/// One shard: the index, the rows (header, null bits, fixed-width values) and the
+/// variable-width values. A row's header is its event time, its created time and its key's
+/// three inline words, or [`HEAP_KEY`] and the key's place in `long_keys`; the key words'
+/// [`TOMB`] bit marks an evicted row.
 #[derive(Debug)]
 struct Shard {
     layout: Arc<Layout>,
-    index: HashTable<u32>,
-    keys: Vec<EntityKey>,
-    data: Vec<u64>,
-    vars: Vec<Value>,
-    /// Per row: evicted (a tombstone: version kept, values freed).
-    tomb: Vec<bool>,
+    index: RowIndex,
+    data: Chunks<u64>,
+    vars: Chunks<Value>,
+    /// Keys longer than an inline key, in the order their rows were added.
+    long_keys: Vec<EntityKey>,
+    n_rows: usize,
     /// Number of tombstones.
     n_tombs: usize,
 }
 
-#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_truncation
+)]
 impl Shard {
     fn new(layout: Arc<Layout>) -> Self {
         Self {
+            data: Chunks::new(layout.stride),
+            vars: Chunks::new(layout.n_var),
             layout,
-            index: HashTable::new(),
-            keys: Vec::new(),
-            data: Vec::new(),
-            vars: Vec::new(),
-            tomb: Vec::new(),
+            index: RowIndex::default(),
+            long_keys: Vec::new(),
+            n_rows: 0,
             n_tombs: 0,
         }
     }
 
+    /// The row of `key` (whose hash is `hash`): one probe of the index (its slots hold a
+    /// fragment of the hash, so rows of other keys are rarely read) and one key compare in the
+    /// row itself.
+    #[inline]
     fn find(&self, hash: u64, key: &EntityKey) -> Option<usize> {
-        let (keys, data, stride) = (&self.keys, &self.data, self.layout.stride);
-        let found = match key.inline_words() {
-            Some(w) => self.index.find(hash, |&r| {
-                let b = r as usize * stride + 2;
-                data[b..b + 3] == w
+        let fragment = hash as u32;
+        match key.inline_words() {
+            Some(w) => self.index.find(fragment, |r| {
+                let d = self.data.row(r);
+                d[2] & !TOMB == w[0] && d[3] == w[1] && d[4] == w[2]
             }),
-            None => self.index.find(hash, |&r| {
-                data[r as usize * stride + 2] == HEAP_KEY && keys[r as usize] == *key
+            None => self.index.find(fragment, |r| {
+                let d = self.data.row(r);
+                d[2] & !TOMB == HEAP_KEY && self.long_keys[d[3] as usize] == *key
             }),
-        };
-        found.map(|&r| r as usize)
+        }
+    }
+
+    fn is_tomb(&self, r: usize) -> bool {
+        self.data.row(r)[2] & TOMB != 0
+    }
+
+    /// Mark row `r` evicted; `true` when it was not already.
+    fn set_tomb(&mut self, r: usize) -> bool {
+        let d = self.data.row_mut(r);
+        let was = d[2] & TOMB != 0;
+        d[2] |= TOMB;
+        if !was {
+            self.n_tombs += 1;
+        }
+        !was
+    }
+
+    /// The key of row `r`, rebuilt from its inline words or taken from `long_keys`.
+    fn key_of(&self, r: usize) -> EntityKey {
+        let d = self.data.row(r);
+        let w0 = d[2] & !TOMB;
+        if w0 == HEAP_KEY {
+            self.long_keys[d[3] as usize].clone()
+        } else {
+            EntityKey::from_inline_words([w0, d[3], d[4]])
+        }
     }
 
     /// Upsert one row; `false` when the stored version is newer.
-    fn upsert(&mut self, hasher: &DefaultHashBuilder, hash: u64, row: &FeatureRow) -> bool {
-        let stride = self.layout.stride;
+    ///
+    /// # Errors
+    /// The shard already holds [`RowIndex::MAX_ROW`] rows.
+    fn upsert(&mut self, hash: u64, row: &FeatureRow) -> Result<bool> {
         let version = (
             row.event_ts.as_micros(),
             row.effective_created().as_micros(),
         );
         let r = if let Some(r) = self.find(hash, &row.key) {
-            let base = r * stride;
-            let old = (self.data[base] as i64, self.data[base + 1] as i64);
-            if version < old {
-                return false;
+            let d = self.data.row(r);
+            if version < (d[0] as i64, d[1] as i64) {
+                return Ok(false);
             }
-            if std::mem::replace(&mut self.tomb[r], false) {
+            if d[2] & TOMB != 0 {
                 self.n_tombs -= 1;
             }
             r
         } else {
-            let r = self.keys.len();
-            self.keys.push(row.key.clone());
-            self.tomb.push(false);
-            self.data.resize(self.data.len() + stride, 0);
-            self.vars
-                .resize(self.vars.len() + self.layout.n_var, Value::Null);
-            let keys = &self.keys;
-            #[allow(clippy::cast_possible_truncation)]
-            self.index
-                .insert_unique(hash, r as u32, |&i| hasher.hash_one(&keys[i as usize]));
+            let r = self.n_rows;
+            if r > RowIndex::MAX_ROW {
+                return Err(FeatureError::invalid(
+                    "online store",
+                    format!("a shard of the in-memory store holds at most {r} rows"),
+                ));
+            }
+            let words = row.key.inline_words().unwrap_or_else(|| {
+                self.long_keys.push(row.key.clone());
+                [HEAP_KEY, (self.long_keys.len() - 1) as u64, 0]
+            });
+            self.data.push_row(0);
+            self.vars.push_row(Value::Null);
+            self.data.row_mut(r)[2..HEADER].copy_from_slice(&words);
+            self.index.insert(hash as u32, r);
+            self.n_rows += 1;
             r
         };
         self.store(r, row);
-        true
+        Ok(true)
     }
 
+    /// Write a row's version and values (clearing its tombstone mark); its key words stay.
     fn store(&mut self, r: usize, row: &FeatureRow) {
         let layout = &*self.layout;
-        let base = r * layout.stride;
-        let data = &mut self.data[base..base + layout.stride];
+        let data = self.data.row_mut(r);
         data[0] = row.event_ts.as_micros() as u64;
         data[1] = row.effective_created().as_micros() as u64;
-        data[2..5].copy_from_slice(&row.key.inline_words().unwrap_or([HEAP_KEY; 3]));
+        data[2] &= !TOMB;
         data[HEADER..HEADER + layout.null_words].fill(0);
-        let vars = &mut self.vars[r * layout.n_var..(r + 1) * layout.n_var];
+        let vars = self.vars.row_mut(r);
         for (j, col) in layout.cols.iter().enumerate() {
             let v = row.values.get(j).unwrap_or(&Value::Null);
             if v.is_null() {
@@ -203,12 +320,11 @@ impl Shard {
 
     fn read_into(&self, r: usize, features: &[usize], now: i64, out: &mut [FeatureValue]) {
         let layout = &*self.layout;
-        let base = r * layout.stride;
-        let data = &self.data[base..base + layout.stride];
+        let data = self.data.row(r);
         let event = data[0] as i64;
         let event_ts = Some(Timestamp::from_micros(event));
         // A tombstone's values are gone: it reads as expired even to a read "in the past".
-        if self.tomb[r]
+        if data[2] & TOMB != 0
             || layout
                 .ttl
                 .is_some_and(|ttl| now.saturating_sub(event) > ttl)
@@ -232,55 +348,50 @@ impl Shard {
                 Col::Fixed(k) => {
                     slot.value = decode_fixed(layout.types[j], data[layout.fixed_at(k)]);
                 }
-                Col::Var(k) => slot.value.clone_from(&self.vars[r * layout.n_var + k]),
+                Col::Var(k) => slot.value.clone_from(&self.vars.row(r)[k]),
             }
         }
     }
 
     fn row_value(&self, r: usize, j: usize) -> Value {
         let layout = &*self.layout;
-        let base = r * layout.stride;
-        if j >= layout.cols.len() || self.data[base + HEADER + j / 64] & (1 << (j % 64)) != 0 {
+        let data = self.data.row(r);
+        if j >= layout.cols.len() || data[HEADER + j / 64] & (1 << (j % 64)) != 0 {
             return Value::Null;
         }
         match layout.cols[j] {
-            Col::Fixed(k) => decode_fixed(layout.types[j], self.data[base + layout.fixed_at(k)]),
-            Col::Var(k) => self.vars[r * layout.n_var + k].clone(),
+            Col::Fixed(k) => decode_fixed(layout.types[j], data[layout.fixed_at(k)]),
+            Col::Var(k) => self.vars.row(r)[k].clone(),
         }
     }
 
     /// Re-lay the rows out for a new layout (features appended, TTL changed).
     fn migrate(&mut self, layout: Arc<Layout>) {
         let old = std::mem::replace(&mut self.layout, layout);
-        let n_rows = self.keys.len();
-        let mut data = vec![0; n_rows * self.layout.stride];
-        let mut vars = vec![Value::Null; n_rows * self.layout.n_var];
-        for r in 0..n_rows {
-            let base = r * self.layout.stride;
-            let ob = r * old.stride;
-            data[base..base + HEADER].copy_from_slice(&self.data[ob..ob + HEADER]);
-            for j in 0..self.layout.cols.len() {
-                let v = if j < old.cols.len() {
-                    let ob_null = self.data[ob + HEADER + j / 64] & (1 << (j % 64)) != 0;
-                    if ob_null {
-                        Value::Null
-                    } else {
-                        match old.cols[j] {
-                            Col::Fixed(k) => {
-                                decode_fixed(old.types[j], self.data[ob + old.fixed_at(k)])
-                            }
-                            Col::Var(k) => std::mem::take(&mut self.vars[r * old.n_var + k]),
-                        }
+        let new = Arc::clone(&self.layout);
+        let mut data = Chunks::new(new.stride);
+        let mut vars = Chunks::new(new.n_var);
+        for r in 0..self.n_rows {
+            data.push_row(0);
+            vars.push_row(Value::Null);
+            let (od, ov) = (self.data.row(r), self.vars.row_mut(r));
+            let (nd, nv) = (data.row_mut(r), vars.row_mut(r));
+            nd[..HEADER].copy_from_slice(&od[..HEADER]);
+            for j in 0..new.cols.len() {
+                let v = if j < old.cols.len() && od[HEADER + j / 64] & (1 << (j % 64)) == 0 {
+                    match old.cols[j] {
+                        Col::Fixed(k) => decode_fixed(old.types[j], od[old.fixed_at(k)]),
+                        Col::Var(k) => std::mem::take(&mut ov[k]),
                     }
                 } else {
                     Value::Null
                 };
                 if v.is_null() {
-                    data[base + HEADER + j / 64] |= 1 << (j % 64);
+                    nd[HEADER + j / 64] |= 1 << (j % 64);
                 }
-                match self.layout.cols[j] {
-                    Col::Fixed(k) => data[base + self.layout.fixed_at(k)] = encode_fixed(&v),
-                    Col::Var(k) => vars[r * self.layout.n_var + k] = v,
+                match new.cols[j] {
+                    Col::Fixed(k) => nd[new.fixed_at(k)] = encode_fixed(&v),
+                    Col::Var(k) => nv[k] = v,
                 }
             }
         }
@@ -296,23 +407,21 @@ impl Shard {
             return 0;
         };
         let layout = Arc::clone(&self.layout);
-        let (stride, n_var) = (layout.stride, layout.n_var);
         let mut removed = 0;
-        for r in 0..self.keys.len() {
-            let base = r * stride;
-            let event = self.data[base] as i64;
-            if self.tomb[r] || now.saturating_sub(event) <= ttl {
+        for r in 0..self.n_rows {
+            let d = self.data.row_mut(r);
+            if d[2] & TOMB != 0 || now.saturating_sub(d[0] as i64) <= ttl {
                 continue;
             }
-            self.tomb[r] = true;
+            d[2] |= TOMB;
             removed += 1;
-            self.vars[r * n_var..(r + 1) * n_var].fill(Value::Null);
             for j in 0..layout.cols.len() {
-                self.data[base + HEADER + j / 64] |= 1 << (j % 64);
+                d[HEADER + j / 64] |= 1 << (j % 64);
                 if let Col::Fixed(k) = layout.cols[j] {
-                    self.data[base + layout.fixed_at(k)] = 0;
+                    d[layout.fixed_at(k)] = 0;
                 }
             }
+            self.vars.row_mut(r).fill(Value::Null);
         }
         self.n_tombs += removed;
         removed
@@ -361,8 +470,8 @@ impl Table {
 
     #[allow(clippy::cast_possible_truncation)]
     fn shard_of(hash: u64) -> usize {
-        // Bits 40.. pick the shard: the table inside uses the low bits and the top 7.
-        ((hash >> 40) as usize) & (SHARDS - 1)
+        // The top bits pick the shard; the shard's index uses the low 32 bits.
+        (hash >> (64 - SHARD_BITS)) as usize
     }
 }
 
@@ -436,11 +545,9 @@ impl InMemoryOnlineStore {
         for row in rows {
             let h = table.hasher.hash_one(&row.key);
             let mut shard = table.shards[Table::shard_of(h)].write();
-            shard.upsert(&table.hasher, h, row);
-            if let Some(r) = shard.find(h, &row.key)
-                && !std::mem::replace(&mut shard.tomb[r], true)
-            {
-                shard.n_tombs += 1;
+            shard.upsert(h, row)?;
+            if let Some(r) = shard.find(h, &row.key) {
+                shard.set_tomb(r);
             }
         }
         Ok(())
@@ -464,18 +571,17 @@ impl InMemoryOnlineStore {
         for shard in &*table.shards {
             let shard = shard.read();
             let n = shard.layout.cols.len();
-            for &r in &shard.index {
-                let r = r as usize;
-                let base = r * shard.layout.stride;
+            for r in 0..shard.n_rows {
+                let d = shard.data.row(r);
                 #[allow(clippy::cast_possible_wrap)]
                 f(
                     FeatureRow {
-                        key: shard.keys[r].clone(),
-                        event_ts: Timestamp::from_micros(shard.data[base] as i64),
-                        created_ts: Some(Timestamp::from_micros(shard.data[base + 1] as i64)),
+                        key: shard.key_of(r),
+                        event_ts: Timestamp::from_micros(d[0] as i64),
+                        created_ts: Some(Timestamp::from_micros(d[1] as i64)),
                         values: (0..n).map(|j| shard.row_value(r, j)).collect(),
                     },
-                    shard.tomb[r],
+                    shard.is_tomb(r),
                 );
             }
         }
@@ -531,7 +637,7 @@ impl OnlineStore for InMemoryOnlineStore {
             let mut shard = table.shards[s].write();
             while i < order.len() && Table::shard_of(order[i].1) == s {
                 let (r, h) = order[i];
-                if shard.upsert(&table.hasher, h, &rows[r as usize]) {
+                if shard.upsert(h, &rows[r as usize])? {
                     stats.written += 1;
                 } else {
                     stats.stale += 1;
@@ -656,3 +762,6 @@ impl OfflineStore for InMemoryOfflineStore {
         Ok(self.inner.read().keys().cloned().collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

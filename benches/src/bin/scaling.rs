@@ -813,6 +813,9 @@ fn features(ctx: &mut Ctx) {
         lat.sort_by(f64::total_cmp);
         let p50 = lat[lat.len() / 2];
         let p99 = lat[lat.len() * 99 / 100];
+        // The floor of a read that does two dependent random loads (the index slot, then the
+        // row): a pointer chase through a buffer as large as the store, measured now.
+        let chase = chase_ns(held as usize, if ctx.smoke { 10_000 } else { 2_000_000 });
         ctx.record(Point {
             krate: "features",
             curve: "online read, 1 entity x 8 features (memory)".into(),
@@ -829,6 +832,8 @@ fn features(ctx: &mut Ctx) {
                 "raw_bytes_per_entity": raw as f64 / n as f64,
                 "rss_over_raw": held as f64 / raw as f64,
                 "write_cpu_ns_per_row": wcpu * 1e9 / n as f64,
+                "chase_ns_per_load": chase,
+                "two_loads_floor_ns": 2.0 * chase,
                 "write_wall_ns_per_row": wwall * 1e9 / n as f64,
             })),
         });
@@ -893,6 +898,33 @@ fn features(ctx: &mut Ctx) {
         drop(tf);
         drop(store);
     }
+}
+
+/// CPU nanoseconds per load of a pointer chase through `bytes` of memory: one `u64` per cache
+/// line, linked in a random cycle, so each load waits for the one before and misses the caches
+/// (and, past what the TLB covers, needs a page walk) as a lookup in a table of that size does.
+fn chase_ns(bytes: usize, steps: u64) -> f64 {
+    let lines = (bytes / 64).max(2);
+    let mut order: Vec<usize> = (0..lines).collect();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in (1..lines).rev() {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        order.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let mut next = vec![0u64; lines * 8];
+    for w in 0..lines {
+        next[order[w] * 8] = (order[(w + 1) % lines] * 8) as u64;
+    }
+    drop(order);
+    let c0 = process_cpu_seconds().unwrap_or(0.0);
+    let mut at = 0usize;
+    for _ in 0..steps {
+        at = next[at] as usize;
+    }
+    black_box(at);
+    (process_cpu_seconds().unwrap_or(0.0) - c0) * 1e9 / steps as f64
 }
 
 // ---------------------------------------------------------------------------------------------
