@@ -285,10 +285,7 @@ impl FileTrackingBackend {
                 i: &[],
             };
             this.append(st, run_id, &rec)?;
-            st.catalog
-                .run_mut(run_id)?
-                .artifacts
-                .insert(info.path.clone(), info.clone());
+            st.catalog.run_mut(run_id)?.add_artifact(info.clone());
             this.announce(st, &Change::Run(*run_id))
         })?;
         Ok(info)
@@ -471,7 +468,7 @@ impl TrackingBackend for FileTrackingBackend {
             }
             st.logs.insert(id, buf.len() as u64);
             let run = state.to_run();
-            st.catalog.runs.insert(id, state);
+            st.catalog.runs.insert(id, Box::new(state));
             this.announce(st, &Change::Run(id))?;
             Ok(run)
         })
@@ -557,7 +554,7 @@ impl TrackingBackend for FileTrackingBackend {
                 i: &new,
             };
             this.append(st, run_id, &rec)?;
-            st.catalog.run_mut(run_id)?.inputs.extend(new);
+            st.catalog.run_mut(run_id)?.add_inputs(new);
             this.announce(st, &Change::Run(*run_id))
         })
     }
@@ -713,8 +710,7 @@ impl TrackingBackend for FileTrackingBackend {
             Ok(st
                 .catalog
                 .run(run_id)?
-                .artifacts
-                .values()
+                .artifacts()
                 .filter(|a| prefix.is_none_or(|p| a.path.starts_with(p)))
                 .cloned()
                 .collect())
@@ -725,8 +721,7 @@ impl TrackingBackend for FileTrackingBackend {
         let info = self.read(|st| {
             st.catalog
                 .run(run_id)?
-                .artifacts
-                .get(path)
+                .artifact(path)
                 .cloned()
                 .ok_or_else(|| TrackingError::NotFound {
                     kind: EntityKind::Artifact,

@@ -127,7 +127,7 @@ impl FileTrackingBackend {
                             report.torn_tails.push(run.dir.join(DATA));
                         }
                         logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, state);
+                        catalog.runs.insert(state.info.run_id, Box::new(state));
                     }
                 }
             }

@@ -11,7 +11,7 @@ use crate::catalog::RunState;
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::inputs::DatasetInput;
-use crate::model::{ArtifactInfo, Metric, RunInfo, TAG_RUN_NAME, f64_special};
+use crate::model::{ArtifactInfo, RunInfo, TAG_RUN_NAME, f64_special};
 use mlops_fs as fsutil;
 
 use super::{DATA, META};
@@ -228,7 +228,7 @@ pub(super) fn load_run(
     })?;
     // Every rename goes through a `mlflow.runName` tag record: the log's latest one wins.
     if let Some(name) = state.tags.get(TAG_RUN_NAME) {
-        state.info.run_name.clone_from(name);
+        state.info.run_name = name.to_string();
     }
     Ok((state, end.valid_len, end.torn))
 }
@@ -236,19 +236,14 @@ pub(super) fn load_run(
 pub(super) fn apply_record(state: &mut RunState, rec: RecordIn) {
     state.apply_params_tags(&rec.p, &rec.t);
     for MetricIn(key, value, timestamp, step) in rec.m {
-        state.apply_metrics(std::iter::once(&Metric {
-            key,
-            value,
-            timestamp,
-            step,
-        }));
+        state.apply_metric(&key, value, timestamp, step);
     }
     if let Some(a) = rec.a {
-        state.artifacts.insert(a.path.clone(), a);
+        state.add_artifact(a);
     }
     for input in rec.i {
-        if !state.inputs.iter().any(|o| o.same_dataset(&input)) {
-            state.inputs.push(input);
+        if !state.inputs().iter().any(|o| o.same_dataset(&input)) {
+            state.add_inputs([input]);
         }
     }
 }
