@@ -482,26 +482,24 @@ impl Catalog {
         let filter = Filter::parse(&req.filter)?;
         let order = parse_order_by(&req.order_by)?;
         let offset = decode_page_token(req.page_token.as_deref())?;
-        let mut hits: Vec<(&RunState, Vec<SortVal<'_>>)> = self
-            .runs
-            .values()
-            .map(|r| &**r)
-            .filter(|r| {
-                (req.experiment_ids.is_empty()
-                    || req.experiment_ids.contains(&r.info.experiment_id))
-                    && req.run_view_type.includes(r.info.lifecycle_stage)
-                    && filter.matches(*r)
-            })
-            .map(|r| {
-                let keys = order.iter().map(|o| o.extract(r)).collect();
-                (r, keys)
-            })
-            .collect();
-        let cmp = |(ra, ka): &(&RunState, Vec<SortVal<'_>>),
-                   (rb, kb): &(&RunState, Vec<SortVal<'_>>)| {
+        // The sort keys of every hit in one flat vector (`order.len()` per hit), not one small
+        // vector per hit: no allocation per run.
+        let width = order.len();
+        let mut keys: Vec<SortVal<'_>> = Vec::new();
+        let mut hits: Vec<(&RunState, usize)> = Vec::new();
+        for r in self.runs.values().map(|r| &**r) {
+            if (req.experiment_ids.is_empty() || req.experiment_ids.contains(&r.info.experiment_id))
+                && req.run_view_type.includes(r.info.lifecycle_stage)
+                && filter.matches(r)
+            {
+                hits.push((r, keys.len()));
+                keys.extend(order.iter().map(|o| o.extract(r)));
+            }
+        }
+        let cmp = |(ra, ia): &(&RunState, usize), (rb, ib): &(&RunState, usize)| {
             order
                 .iter()
-                .zip(ka.iter().zip(kb))
+                .zip(keys[*ia..*ia + width].iter().zip(&keys[*ib..*ib + width]))
                 .map(|(o, (a, b))| o.compare(a, b))
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)

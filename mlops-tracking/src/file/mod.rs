@@ -30,6 +30,7 @@ use mlops_fs as fsutil;
 
 mod open;
 mod records;
+mod snapshot;
 mod sync;
 
 pub use self::open::OpenReport;

@@ -13,6 +13,7 @@ use crate::model::{Experiment, now_ms};
 use mlops_fs as fsutil;
 
 use super::records::{Marker, corrupt, io_err, load_run, read_json, read_log, write_new_json};
+use super::snapshot::{self, DirStamp};
 use super::{
     CHANGES, DATA, EXPERIMENTS, FORMAT_VERSION, FileState, FileTrackingBackend, MARKER, META,
     QUARANTINE, RUNS, artifact_location,
@@ -33,6 +34,15 @@ pub struct OpenReport {
     /// Where the [`incomplete_runs`](Self::incomplete_runs) were moved, in the same order:
     /// `<root>/quarantine/<run id>` (with a `.<n>` suffix if that is taken).
     pub quarantined: Vec<PathBuf>,
+    /// How many runs were taken from the catalog snapshot (`catalog.snapshot`) instead of
+    /// being read from their files, because their directory and log were unchanged.
+    pub runs_from_snapshot: usize,
+    /// Why the snapshot was not used at all (damaged, of another version, ...); every run was
+    /// then read from its files. `None` when it was used or there was none.
+    pub snapshot_rejected: Option<String>,
+    /// How many runs a new snapshot written by this open holds (`None`: none was written; an
+    /// open writes one when it had to read many runs from their files).
+    pub snapshot_written: Option<usize>,
 }
 
 impl FileTrackingBackend {
@@ -73,27 +83,57 @@ impl FileTrackingBackend {
             }
             catalog.experiments.insert(exp.experiment_id.clone(), exp);
         }
+        let mut snap = match snapshot::read(root) {
+            Ok(s) => s.unwrap_or_default(),
+            Err(why) => {
+                tracing::warn!(
+                    path = %root.join(snapshot::SNAPSHOT).display(),
+                    why,
+                    "the catalog snapshot cannot be used; reading every run"
+                );
+                report.snapshot_rejected = Some(why);
+                HashMap::new()
+            }
+        };
         let runs_dir = root.join(RUNS);
         let mut dirs = Vec::new();
         for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
             let entry = entry.map_err(io_err(&runs_dir))?;
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
-                dirs.push((id, entry.path()));
+                dirs.push((id, entry.path(), snap.remove(&id)));
             }
         }
+        drop(snap);
         // Runs are independent files: load them on a few threads.
         let threads = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
             .clamp(1, 4);
         let chunk = dirs.len().div_ceil(threads).max(1);
+        let mut parts = Vec::new();
+        while dirs.len() > chunk {
+            let rest = dirs.split_off(chunk);
+            parts.push(std::mem::replace(&mut dirs, rest));
+        }
+        parts.push(dirs);
         let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = dirs
-                .chunks(chunk)
+            let handles: Vec<_> = parts
+                .into_iter()
                 .map(|part| {
                     s.spawn(move || {
-                        part.iter()
-                            .map(|(id, dir)| load_run_dir(*id, dir))
+                        part.into_iter()
+                            .map(|(id, dir, snap)| {
+                                match snap.and_then(|snap| snap.validate(&dir)) {
+                                    Some((state, len, stamp)) => Ok(LoadedRun {
+                                        dir,
+                                        removed_temps: Vec::new(),
+                                        state: Some((state, len, false)),
+                                        stamp: Some(stamp),
+                                        from_snapshot: true,
+                                    }),
+                                    None => load_run_dir(id, &dir),
+                                }
+                            })
                             .collect()
                     })
                 })
@@ -107,8 +147,15 @@ impl FileTrackingBackend {
                 .collect()
         });
         let mut logs = HashMap::new();
+        let mut stamps = Vec::new();
+        let mut read_from_files = 0usize;
         for part in loaded {
             for run in part? {
+                if run.from_snapshot {
+                    report.runs_from_snapshot += 1;
+                } else {
+                    read_from_files += 1;
+                }
                 report.removed_temps.extend(run.removed_temps);
                 match run.state {
                     None => {
@@ -126,10 +173,20 @@ impl FileTrackingBackend {
                         if torn {
                             report.torn_tails.push(run.dir.join(DATA));
                         }
+                        if let Some(stamp) = run.stamp {
+                            stamps.push((state.info.run_id, stamp));
+                        }
                         logs.insert(state.info.run_id, len);
                         catalog.runs.insert(state.info.run_id, Box::new(state));
                     }
                 }
+            }
+        }
+        if read_from_files >= snapshot::WRITE_AFTER_LOADING {
+            // A cache: failing to write it costs the next open time, nothing else.
+            match snapshot::write(root, &catalog, &logs, &stamps) {
+                Ok(n) => report.snapshot_written = Some(n),
+                Err(e) => tracing::warn!(error = %e, "cannot write the catalog snapshot"),
             }
         }
         let changes_path = root.join(CHANGES);
@@ -212,11 +269,17 @@ struct LoadedRun {
     /// `None` for an interrupted creation (no `meta.json`); else the state, the valid log
     /// length and whether a torn tail was cut.
     state: Option<(RunState, u64, bool)>,
+    /// The directory's stamp taken before its files were read (`None` when too recent).
+    stamp: Option<DirStamp>,
+    /// Taken from the snapshot, not read from its files.
+    from_snapshot: bool,
 }
 
 /// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
 /// when incomplete, cut a torn log tail.
 fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
+    // Before reading: a change after this moves the stamp, so the snapshot cannot hide it.
+    let stamp = DirStamp::take(dir);
     // One listing tells whether the run is complete and whether temps need cleaning.
     let mut has_meta = false;
     let mut has_temps = false;
@@ -236,6 +299,8 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
             dir: dir.to_owned(),
             removed_temps,
             state: None,
+            stamp: None,
+            from_snapshot: false,
         });
     }
     let (state, len, torn) = load_run(dir, None, 0)?;
@@ -253,5 +318,7 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
         dir: dir.to_owned(),
         removed_temps,
         state: Some((state, len, torn)),
+        stamp,
+        from_snapshot: false,
     })
 }
