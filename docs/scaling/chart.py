@@ -6,7 +6,8 @@
 Rewrites the part of docs/scaling.md between `<!-- tables:start -->` and `<!-- tables:end -->`
 (one table per crate) and writes docs/scaling/<crate>.svg (cost per item against size, log-log,
 one line per curve, the goal as a dashed line). Standard library only. Later files win when two
-hold the same (curve, size).
+hold the same (curve, size). A crate with no point in the given files keeps its table (and SVG)
+as they are, so one crate's curves can be re-measured alone.
 """
 
 import json
@@ -112,11 +113,24 @@ def growth(series):
     return max(max(vals[j] / vals[i] for i in range(len(vals)) for j in range(i + 1, len(vals))), 1.0)
 
 
-def tables(points):
+def kept_section(old, crate):
+    """The `### crate` section of the old tables, verbatim ('' when absent)."""
+    head = f"### {crate}\n"
+    if head not in old:
+        return ""
+    a = old.index(head)
+    b = old.find("\n### ", a + len(head))
+    return old[a:] if b < 0 else old[a:b + 1]
+
+
+def tables(points, old=""):
     out = []
     for crate in CRATES:
         ps = [p for p in points if p["crate"] == crate]
         if not ps:
+            kept = kept_section(old, crate)
+            if kept:
+                out.append(kept.rstrip("\n") + "\n")
             continue
         out.append(f"### {crate}\n")
         out.append("| curve | size | CPU / item | wall / item | RSS | load (1 min) | notes |")
@@ -240,7 +254,7 @@ def main():
     start, end = "<!-- tables:start -->", "<!-- tables:end -->"
     a, b = doc.index(start) + len(start), doc.index(end)
     head = f"\nMachine: {machine}.\n\n" if machine else "\n"
-    doc = doc[:a] + head + tables(points) + "\n" + doc[b:]
+    doc = doc[:a] + head + tables(points, doc[a:b]) + "\n" + doc[b:]
     with open(DOC, "w") as f:
         f.write(doc)
     return 0
