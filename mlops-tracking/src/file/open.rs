@@ -83,74 +83,86 @@ impl FileTrackingBackend {
             }
             catalog.experiments.insert(exp.experiment_id.clone(), exp);
         }
-        let mut snap = match snapshot::read(root) {
-            Ok(s) => s.unwrap_or_default(),
-            Err(why) => {
-                tracing::warn!(
-                    path = %root.join(snapshot::SNAPSHOT).display(),
-                    why,
-                    "the catalog snapshot cannot be used; reading every run"
-                );
-                report.snapshot_rejected = Some(why);
-                HashMap::new()
-            }
-        };
         let runs_dir = root.join(RUNS);
-        let mut dirs = Vec::new();
+        let mut dirs = std::collections::HashSet::new();
         for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
             let entry = entry.map_err(io_err(&runs_dir))?;
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
-                dirs.push((id, entry.path(), snap.remove(&id)));
+                dirs.insert(id);
             }
         }
-        drop(snap);
-        // Runs are independent files: load them on a few threads.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, 4);
-        let chunk = dirs.len().div_ceil(threads).max(1);
-        let mut parts = Vec::new();
-        while dirs.len() > chunk {
-            let rest = dirs.split_off(chunk);
-            parts.push(std::mem::replace(&mut dirs, rest));
+        // The snapshot's runs whose directory and log are as stamped (parsed and checked on a
+        // few threads); all or nothing: one bad record and every run is read from its files.
+        let mut loaded: Vec<LoadedRun> = Vec::new();
+        let from_snapshot = match snapshot::read(root) {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(file)) => {
+                let parts = par_map(split(file.records(), threads()), |part| {
+                    part.into_iter()
+                        .map(|rec| {
+                            let run = snapshot::parse(rec)?;
+                            let id = run.id();
+                            if !dirs.contains(&id) {
+                                return Ok(None);
+                            }
+                            Ok(run.validate(&runs_dir.join(id.as_str())))
+                        })
+                        .collect::<std::result::Result<Vec<_>, String>>()
+                });
+                parts
+                    .into_iter()
+                    .collect::<std::result::Result<Vec<_>, String>>()
+                    .map(|parts| parts.into_iter().flatten().flatten().collect::<Vec<_>>())
+            }
+            Err(why) => Err(why),
+        };
+        match from_snapshot {
+            Ok(runs) => {
+                for (state, len, stamp) in runs {
+                    if !dirs.remove(&state.info.run_id) {
+                        report.snapshot_rejected = Some("it holds a run twice".to_owned());
+                        break;
+                    }
+                    loaded.push(LoadedRun {
+                        dir: PathBuf::new(),
+                        removed_temps: Vec::new(),
+                        state: Some((state, len, false)),
+                        stamp: Some(stamp),
+                        from_snapshot: true,
+                    });
+                }
+                if report.snapshot_rejected.is_some() {
+                    dirs.extend(
+                        loaded
+                            .drain(..)
+                            .filter_map(|r| r.state.map(|s| s.0.info.run_id)),
+                    );
+                }
+            }
+            Err(why) => report.snapshot_rejected = Some(why),
         }
-        parts.push(dirs);
-        let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    s.spawn(move || {
-                        part.into_iter()
-                            .map(|(id, dir, snap)| {
-                                match snap.and_then(|snap| snap.validate(&dir)) {
-                                    Some((state, len, stamp)) => Ok(LoadedRun {
-                                        dir,
-                                        removed_temps: Vec::new(),
-                                        state: Some((state, len, false)),
-                                        stamp: Some(stamp),
-                                        from_snapshot: true,
-                                    }),
-                                    None => load_run_dir(id, &dir),
-                                }
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(corrupt(&runs_dir, "a loader thread panicked")))
-                })
-                .collect()
-        });
+        if let Some(why) = &report.snapshot_rejected {
+            tracing::warn!(
+                path = %root.join(snapshot::SNAPSHOT).display(),
+                why,
+                "the catalog snapshot cannot be used; reading every run"
+            );
+        }
+        // The other runs are independent files: load them on a few threads.
+        let rest: Vec<RunId> = dirs.into_iter().collect();
+        for part in par_map(split(rest, threads()), |part| {
+            part.into_iter()
+                .map(|id| load_run_dir(id, &runs_dir.join(id.as_str())))
+                .collect::<Result<Vec<_>>>()
+        }) {
+            loaded.extend(part?);
+        }
         let mut logs = HashMap::new();
         let mut stamps = Vec::new();
         let mut read_from_files = 0usize;
-        for part in loaded {
-            for run in part? {
+        {
+            for run in loaded {
                 if run.from_snapshot {
                     report.runs_from_snapshot += 1;
                 } else {
@@ -238,6 +250,37 @@ impl FileTrackingBackend {
         }
         Ok(st)
     }
+}
+
+/// How many threads an open loads runs on.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 4)
+}
+
+/// `items` in `parts` nearly equal parts, in order.
+fn split<T>(mut items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let chunk = items.len().div_ceil(parts.max(1)).max(1);
+    let mut out = Vec::new();
+    while items.len() > chunk {
+        let rest = items.split_off(chunk);
+        out.push(std::mem::replace(&mut items, rest));
+    }
+    out.push(items);
+    out
+}
+
+/// `f` applied to each part on its own thread, results in order; a panic in `f` is resumed.
+fn par_map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.into_iter().map(|p| s.spawn(move || f(p))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Move an incomplete run directory out of `runs/` into `quarantine/` (under the store's

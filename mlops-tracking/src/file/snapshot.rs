@@ -91,6 +91,11 @@ pub(super) struct SnapRun {
 }
 
 impl SnapRun {
+    /// The run's id.
+    pub(super) fn id(&self) -> RunId {
+        self.s.info.run_id
+    }
+
     /// The run's state and log length, when its directory and log are as stamped.
     pub(super) fn validate(self, dir: &Path) -> Option<(RunState, u64, DirStamp)> {
         let now = DirStamp::of(&fs::metadata(dir).ok()?);
@@ -102,8 +107,24 @@ impl SnapRun {
     }
 }
 
-/// The runs of the snapshot in `root`, or why it cannot be used (`Ok(None)` when there is none).
-pub(super) fn read(root: &Path) -> std::result::Result<Option<HashMap<RunId, SnapRun>>, String> {
+/// A snapshot file read whole, its framing, checksums, header and count checked.
+pub(super) struct SnapFile {
+    bytes: Vec<u8>,
+    records: Vec<(usize, usize)>,
+}
+
+impl SnapFile {
+    /// The run records' payloads.
+    pub(super) fn records(&self) -> Vec<&[u8]> {
+        self.records
+            .iter()
+            .map(|&(a, b)| &self.bytes[a..b])
+            .collect()
+    }
+}
+
+/// The snapshot in `root`, or why it cannot be used (`Ok(None)` when there is none).
+pub(super) fn read(root: &Path) -> std::result::Result<Option<SnapFile>, String> {
     let path = root.join(SNAPSHOT);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -115,17 +136,23 @@ pub(super) fn read(root: &Path) -> std::result::Result<Option<HashMap<RunId, Sna
     if let Some(at) = scan.torn_at {
         return Err(format!("it ends in a damaged record at byte {at}"));
     }
-    let mut records = scan.records.into_iter();
-    let header: Header = records
-        .next()
-        .ok_or("it is empty")
-        .and_then(|h| serde_json::from_slice(h).map_err(|_| "its header is not valid"))?;
+    let base = bytes.as_ptr() as usize;
+    let mut records = scan.records.iter().map(|r| {
+        (
+            r.as_ptr() as usize - base,
+            r.as_ptr() as usize - base + r.len(),
+        )
+    });
+    let header: Header = records.next().ok_or("it is empty").and_then(|(a, b)| {
+        serde_json::from_slice(&bytes[a..b]).map_err(|_| "its header is not valid")
+    })?;
     if header.format != FORMAT || header.version != VERSION {
         return Err(format!(
             "it is {} version {}, not {FORMAT} version {VERSION}",
             header.format, header.version
         ));
     }
+    let records: Vec<(usize, usize)> = records.collect();
     if records.len() != header.runs {
         return Err(format!(
             "it holds {} runs, its header says {}",
@@ -133,15 +160,12 @@ pub(super) fn read(root: &Path) -> std::result::Result<Option<HashMap<RunId, Sna
             header.runs
         ));
     }
-    let mut runs = HashMap::with_capacity(header.runs);
-    for rec in records {
-        let run: SnapRun =
-            serde_json::from_slice(rec).map_err(|e| format!("a run record is not valid: {e}"))?;
-        if runs.insert(run.s.info.run_id, run).is_some() {
-            return Err("it holds a run twice".to_owned());
-        }
-    }
-    Ok(Some(runs))
+    Ok(Some(SnapFile { bytes, records }))
+}
+
+/// One run record of the snapshot.
+pub(super) fn parse(record: &[u8]) -> std::result::Result<SnapRun, String> {
+    serde_json::from_slice(record).map_err(|e| format!("a run record is not valid: {e}"))
 }
 
 /// Write the snapshot of the runs of `catalog` that have a stamp in `stamps` (with the log
@@ -356,7 +380,18 @@ mod tests {
         short_count.extend_from_slice(
             &good[fsutil::scan_records(&good).unwrap().records[0].len() + fsutil::HEADER_LEN + 1..],
         );
+        let mut twice = Vec::new();
+        let records = fsutil::scan_records(&good).unwrap().records;
+        fsutil::encode_record(
+            br#"{"format":"mlops-tracking-snapshot","version":1,"runs":7}"#,
+            &mut twice,
+        )
+        .unwrap();
+        for rec in records[1..].iter().chain([&records[1]]) {
+            fsutil::encode_record(rec, &mut twice).unwrap();
+        }
         for (what, bytes) in [
+            ("a run twice", twice),
             ("truncated", good[..good.len() - 10].to_vec()),
             ("a flipped byte", flipped),
             ("garbage", b"not a snapshot".to_vec()),
