@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -122,6 +123,56 @@ pub trait TrackingBackend: Send + Sync + Debug + 'static {
         req: &HistoryRequest,
     ) -> Result<Page<Metric>>;
 
+    /// Call `f` with each point of a metric's history, in the order it was logged, until it
+    /// returns [`ControlFlow::Break`]: the whole history without holding it in memory.
+    ///
+    /// The default pages through [`get_metric_history`](Self::get_metric_history) (holding one
+    /// page of [`DEFAULT_HISTORY_RESULTS`](crate::DEFAULT_HISTORY_RESULTS) points at a time); the
+    /// file backend reads its log once, one record at a time, and stops reading at a `Break`.
+    ///
+    /// ```
+    /// # use std::ops::ControlFlow;
+    /// # use mlops_tracking::{CreateRun, InMemoryTrackingBackend, TrackingBackend, TrackingBackendExt};
+    /// let backend = InMemoryTrackingBackend::new();
+    /// let exp = backend.create_experiment("e", &[])?.experiment_id;
+    /// let run = backend.create_run(&exp, &CreateRun::new())?.info.run_id;
+    /// for step in 0..100 {
+    ///     backend.log_metric(&run, "loss", 1.0 / f64::from(step + 1), 0, i64::from(step))?;
+    /// }
+    /// let (mut n, mut sum) = (0, 0.0);
+    /// backend.visit_metric_history(&run, "loss", &mut |m| {
+    ///     n += 1;
+    ///     sum += m.value;
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(n, 100);
+    /// # Ok::<(), mlops_tracking::TrackingError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`get_metric_history`](Self::get_metric_history). An error ends the visit; the points
+    /// visited before it stay visited.
+    fn visit_metric_history(
+        &self,
+        run_id: &RunId,
+        key: &str,
+        f: &mut dyn FnMut(Metric) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut req = HistoryRequest::new();
+        loop {
+            let page = self.get_metric_history(run_id, key, &req)?;
+            for m in page.items {
+                if f(m).is_break() {
+                    return Ok(());
+                }
+            }
+            match page.next_page_token {
+                Some(t) => req.page_token = Some(t),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Log datasets as the run's inputs (MLflow's `runs/log-inputs`), all or nothing. A run
     /// holds one input per dataset `(name, digest)`: logging one again is a no-op, logging it
     /// with another context or description is a `Conflict` (see [`crate::inputs`]). The run's
@@ -210,6 +261,14 @@ macro_rules! forward {
                 req: &HistoryRequest,
             ) -> Result<Page<Metric>> {
                 (**self).get_metric_history(run_id, key, req)
+            }
+            fn visit_metric_history(
+                &self,
+                run_id: &RunId,
+                key: &str,
+                f: &mut dyn FnMut(Metric) -> ControlFlow<()>,
+            ) -> Result<()> {
+                (**self).visit_metric_history(run_id, key, f)
             }
             fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
                 (**self).log_inputs(run_id, inputs)

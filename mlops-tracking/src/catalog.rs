@@ -14,20 +14,47 @@ use crate::model::{
     Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER,
     UpdateRun, ViewType, decode_page_token, encode_page_token, param_conflict, validate_name,
 };
+use crate::vecmap::VecMap;
 
 /// Name of the experiment every store starts with (id `"0"`), as in MLflow.
 pub const DEFAULT_EXPERIMENT_NAME: &str = "Default";
 /// Id of the default experiment.
 pub const DEFAULT_EXPERIMENT_ID: &str = "0";
 
-/// A run as the backends keep it: info, params, tags, the latest value of each metric, and the
-/// artifact index.
-#[derive(Debug, Clone, PartialEq)]
+/// A run as the backends keep it: info, params, tags, the latest value of each metric, and (in
+/// [`RunCold`], boxed, absent for most runs) the artifact index and the inputs.
+///
+/// Kept small: a store holds one per run (see `docs/scaling.md`, "open file store").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunState {
     pub info: RunInfo,
-    pub params: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-    pub latest: BTreeMap<String, Metric>,
+    pub params: VecMap<Box<str>, Box<str>>,
+    pub tags: VecMap<Box<str>, Box<str>>,
+    pub latest: VecMap<Box<str>, LatestValue>,
+    pub cold: Option<Box<RunCold>>,
+}
+
+/// The latest value of a metric key (the key is the map's).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LatestValue {
+    #[serde(with = "crate::model::f64_special")]
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
+
+impl LatestValue {
+    /// [`Metric::latest_order`] on the point's fields.
+    fn latest_order(&self, other: &Self) -> std::cmp::Ordering {
+        (self.step, self.timestamp)
+            .cmp(&(other.step, other.timestamp))
+            .then(self.value.total_cmp(&other.value))
+    }
+}
+
+/// The parts of a run that few runs have.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RunCold {
     pub artifacts: BTreeMap<String, ArtifactInfo>,
     pub inputs: Vec<DatasetInput>,
 }
@@ -36,42 +63,103 @@ impl RunState {
     pub(crate) fn new(info: RunInfo) -> Self {
         Self {
             info,
-            params: BTreeMap::new(),
-            tags: BTreeMap::new(),
-            latest: BTreeMap::new(),
-            artifacts: BTreeMap::new(),
-            inputs: Vec::new(),
+            params: VecMap::default(),
+            tags: VecMap::default(),
+            latest: VecMap::default(),
+            cold: None,
         }
     }
 
+    /// The artifact index.
+    pub(crate) fn artifacts(&self) -> impl Iterator<Item = &ArtifactInfo> {
+        self.cold.iter().flat_map(|c| c.artifacts.values())
+    }
+
+    /// The artifact at `path`.
+    pub(crate) fn artifact(&self, path: &str) -> Option<&ArtifactInfo> {
+        self.cold.as_ref().and_then(|c| c.artifacts.get(path))
+    }
+
+    /// Add (or replace) an artifact in the index.
+    pub(crate) fn add_artifact(&mut self, info: ArtifactInfo) {
+        self.cold_mut().artifacts.insert(info.path.clone(), info);
+    }
+
+    /// The run's inputs, in logging order.
+    pub(crate) fn inputs(&self) -> &[DatasetInput] {
+        self.cold.as_ref().map_or(&[], |c| c.inputs.as_slice())
+    }
+
+    /// Add inputs (already checked to be new).
+    pub(crate) fn add_inputs(&mut self, inputs: impl IntoIterator<Item = DatasetInput>) {
+        let mut inputs = inputs.into_iter().peekable();
+        if inputs.peek().is_some() {
+            self.cold_mut().inputs.extend(inputs);
+        }
+    }
+
+    fn cold_mut(&mut self) -> &mut RunCold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
     pub(crate) fn to_run(&self) -> Run {
-        let mut tags = self.tags.clone();
+        let mut tags: BTreeMap<String, String> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         tags.insert(TAG_RUN_NAME.to_owned(), self.info.run_name.clone());
         Run {
             info: self.info.clone(),
             data: RunData {
-                metrics: self.latest.clone(),
-                params: self.params.clone(),
+                metrics: self
+                    .latest
+                    .iter()
+                    .map(|(k, l)| {
+                        (
+                            k.to_string(),
+                            Metric {
+                                key: k.to_string(),
+                                value: l.value,
+                                timestamp: l.timestamp,
+                                step: l.step,
+                            },
+                        )
+                    })
+                    .collect(),
+                params: self
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 tags,
             },
-            inputs: self.inputs.clone(),
+            inputs: self.inputs().to_vec(),
         }
     }
 
     /// Apply a batch that [`Catalog::check_batch`] accepted (or that was read back from disk).
     pub(crate) fn apply_metrics<'a>(&mut self, metrics: impl IntoIterator<Item = &'a Metric>) {
         for m in metrics {
-            match self.latest.get_mut(&m.key) {
-                Some(cur) => {
-                    if m.latest_order(cur).is_gt() {
-                        cur.value = m.value;
-                        cur.timestamp = m.timestamp;
-                        cur.step = m.step;
-                    }
+            self.apply_metric(&m.key, m.value, m.timestamp, m.step);
+        }
+    }
+
+    /// Apply one metric point.
+    pub(crate) fn apply_metric(&mut self, key: &str, value: f64, timestamp: i64, step: i64) {
+        let new = LatestValue {
+            value,
+            timestamp,
+            step,
+        };
+        match self.latest.get_mut(key) {
+            Some(cur) => {
+                if new.latest_order(cur).is_gt() {
+                    *cur = new;
                 }
-                None => {
-                    self.latest.insert(m.key.clone(), m.clone());
-                }
+            }
+            None => {
+                self.latest.insert(key.into(), new);
             }
         }
     }
@@ -82,13 +170,14 @@ impl RunState {
         tags: &[(String, String)],
     ) {
         for (k, v) in params {
-            self.params.entry(k.clone()).or_insert_with(|| v.clone());
+            self.params
+                .insert_if_absent(k.as_str().into(), || v.as_str().into());
         }
         for (k, v) in tags {
             if k == TAG_RUN_NAME {
                 self.info.run_name.clone_from(v);
             }
-            self.tags.insert(k.clone(), v.clone());
+            self.tags.insert(k.as_str().into(), v.as_str().into());
         }
     }
 }
@@ -98,13 +187,13 @@ impl RunFields for RunState {
         self.latest.get(key).map(|m| m.value)
     }
     fn param(&self, key: &str) -> Option<&str> {
-        self.params.get(key).map(String::as_str)
+        self.params.get(key).map(AsRef::as_ref)
     }
     fn tag(&self, key: &str) -> Option<&str> {
         if key == TAG_RUN_NAME {
             return Some(&self.info.run_name);
         }
-        self.tags.get(key).map(String::as_str)
+        self.tags.get(key).map(AsRef::as_ref)
     }
     fn str_attr(&self, attr: StrAttr) -> Option<&str> {
         Some(match attr {
@@ -123,7 +212,7 @@ impl RunFields for RunState {
         }
     }
     fn inputs(&self) -> &[DatasetInput] {
-        &self.inputs
+        RunState::inputs(self)
     }
 }
 
@@ -131,7 +220,8 @@ impl RunFields for RunState {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Catalog {
     pub experiments: BTreeMap<ExperimentId, Experiment>,
-    pub runs: HashMap<RunId, RunState>,
+    /// Boxed: a map's spare slots then cost a pointer, not a whole run.
+    pub runs: HashMap<RunId, Box<RunState>>,
 }
 
 fn not_found(kind: EntityKind, id: impl ToString) -> TrackingError {
@@ -171,12 +261,14 @@ impl Catalog {
     pub(crate) fn run(&self, id: &RunId) -> Result<&RunState> {
         self.runs
             .get(id)
+            .map(|r| &**r)
             .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
     pub(crate) fn run_mut(&mut self, id: &RunId) -> Result<&mut RunState> {
         self.runs
             .get_mut(id)
+            .map(|r| &mut **r)
             .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
@@ -351,15 +443,15 @@ impl Catalog {
         inputs: &[DatasetInput],
     ) -> Result<Vec<DatasetInput>> {
         let run = self.active_run(run_id)?;
-        new_inputs(run_id.as_str(), &run.inputs, inputs)
+        new_inputs(run_id.as_str(), run.inputs(), inputs)
     }
 
     pub(crate) fn check_batch(&self, run_id: &RunId, batch: &Batch) -> Result<()> {
         let run = self.active_run(run_id)?;
         batch.validate()?;
         for (k, v) in &batch.params {
-            if let Some(old) = run.params.get(k)
-                && old != v
+            if let Some(old) = run.params.get(k.as_str())
+                && **old != **v
             {
                 return Err(param_conflict(k, old, v));
             }
@@ -390,25 +482,24 @@ impl Catalog {
         let filter = Filter::parse(&req.filter)?;
         let order = parse_order_by(&req.order_by)?;
         let offset = decode_page_token(req.page_token.as_deref())?;
-        let mut hits: Vec<(&RunState, Vec<SortVal<'_>>)> = self
-            .runs
-            .values()
-            .filter(|r| {
-                (req.experiment_ids.is_empty()
-                    || req.experiment_ids.contains(&r.info.experiment_id))
-                    && req.run_view_type.includes(r.info.lifecycle_stage)
-                    && filter.matches(*r)
-            })
-            .map(|r| {
-                let keys = order.iter().map(|o| o.extract(r)).collect();
-                (r, keys)
-            })
-            .collect();
-        let cmp = |(ra, ka): &(&RunState, Vec<SortVal<'_>>),
-                   (rb, kb): &(&RunState, Vec<SortVal<'_>>)| {
+        // The sort keys of every hit in one flat vector (`order.len()` per hit), not one small
+        // vector per hit: no allocation per run.
+        let width = order.len();
+        let mut keys: Vec<SortVal<'_>> = Vec::new();
+        let mut hits: Vec<(&RunState, usize)> = Vec::new();
+        for r in self.runs.values().map(|r| &**r) {
+            if (req.experiment_ids.is_empty() || req.experiment_ids.contains(&r.info.experiment_id))
+                && req.run_view_type.includes(r.info.lifecycle_stage)
+                && filter.matches(r)
+            {
+                hits.push((r, keys.len()));
+                keys.extend(order.iter().map(|o| o.extract(r)));
+            }
+        }
+        let cmp = |(ra, ia): &(&RunState, usize), (rb, ib): &(&RunState, usize)| {
             order
                 .iter()
-                .zip(ka.iter().zip(kb))
+                .zip(keys[*ia..*ia + width].iter().zip(&keys[*ib..*ib + width]))
                 .map(|(o, (a, b))| o.compare(a, b))
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)

@@ -101,6 +101,7 @@ pub mod model;
 mod s3;
 mod tracker;
 pub mod uri;
+mod vecmap;
 
 pub use crate::active_run::ActiveRun;
 pub use crate::backend::{TrackingBackend, TrackingBackendExt};

@@ -125,7 +125,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
             .clone();
         let (run, _) = st.catalog.new_run(experiment_id, opts, &root, now_ms())?;
         let out = run.to_run();
-        st.catalog.runs.insert(run.info.run_id, run);
+        st.catalog.runs.insert(run.info.run_id, Box::new(run));
         Ok(out)
     }
 
@@ -194,7 +194,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
     fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
         let mut st = self.state.write();
         let new = st.catalog.check_inputs(run_id, inputs)?;
-        st.catalog.run_mut(run_id)?.inputs.extend(new);
+        st.catalog.run_mut(run_id)?.add_inputs(new);
         Ok(())
     }
 
@@ -219,10 +219,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
         };
         let mut st = self.state.write();
         st.catalog.active_run(run_id)?;
-        st.catalog
-            .run_mut(run_id)?
-            .artifacts
-            .insert(path.to_owned(), info.clone());
+        st.catalog.run_mut(run_id)?.add_artifact(info.clone());
         st.blobs
             .entry(*run_id)
             .or_default()
@@ -234,8 +231,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
         let st = self.state.read();
         let run = st.catalog.run(run_id)?;
         Ok(run
-            .artifacts
-            .values()
+            .artifacts()
             .filter(|a| prefix.is_none_or(|p| a.path.starts_with(p)))
             .cloned()
             .collect())
@@ -248,7 +244,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
             kind: EntityKind::Artifact,
             id: format!("{run_id}/{path}"),
         };
-        let info = run.artifacts.get(path).ok_or_else(not_found)?;
+        let info = run.artifact(path).ok_or_else(not_found)?;
         let blob = st
             .blobs
             .get(run_id)

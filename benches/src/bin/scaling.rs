@@ -314,23 +314,45 @@ fn tracking(ctx: &mut Ctx) {
             });
             exp
         };
-        let before = rss();
-        let (backend, cpu, wall) = once(|| FileTrackingBackend::open(&dir).expect("reopen"));
-        let after = rss();
-        ctx.record(Point {
-            krate: "tracking",
-            curve: "open file store".into(),
-            size: n,
-            unit: "run",
-            items: n,
-            cpu_s: cpu,
-            wall_s: wall,
-            rss_kib: after,
-            extra: extra(json!({
-                "rss_delta_bytes_per_run": (after.saturating_sub(before) * 1024) as f64 / n as f64,
-                "open_wall_s": wall,
-            })),
-        });
+        // A store is opened after its writers are done: let the run directories' stamps age
+        // past the snapshot's racy window (1 s) so that every run can go into the snapshot.
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        // The first open reads every run's files and writes the catalog snapshot; the second
+        // reads the snapshot and stats each run's directory and log.
+        let mut backend = None;
+        for (curve, snapshot) in [
+            ("open file store (no snapshot)", false),
+            ("open file store (snapshot)", true),
+        ] {
+            drop(backend.take());
+            let before = rss();
+            let (b, cpu, wall) = once(|| FileTrackingBackend::open(&dir).expect("reopen"));
+            let after = rss();
+            let report = b.open_report();
+            assert_eq!(
+                report.runs_from_snapshot,
+                if snapshot { n as usize } else { 0 },
+                "{curve}"
+            );
+            ctx.record(Point {
+                krate: "tracking",
+                curve: curve.into(),
+                size: n,
+                unit: "run",
+                items: n,
+                cpu_s: cpu,
+                wall_s: wall,
+                rss_kib: after,
+                extra: extra(json!({
+                    "rss_delta_bytes_per_run":
+                        (after.saturating_sub(before) * 1024) as f64 / n as f64,
+                    "open_wall_s": wall,
+                    "runs_from_snapshot": report.runs_from_snapshot,
+                })),
+            });
+            backend = Some(b);
+        }
+        let backend = backend.expect("opened");
         let tracker = Tracker::new(backend);
         let req = SearchRuns::new([exp.clone()])
             .filter(FILTER)
@@ -444,6 +466,34 @@ fn tracking(ctx: &mut Ctx) {
                 "peak_above_baseline_mib": peak().saturating_sub(base) as f64 / 1024.0,
                 "log_cpu_ns_per_point": lcpu * 1e9 / n as f64,
                 "log_wall_ns_per_point": lwall * 1e9 / n as f64,
+            })),
+        });
+        // The streaming form: one pass over the log, one record in memory at a time.
+        reset_peak();
+        let base = rss();
+        let mut visited = 0u64;
+        let mut sum = 0.0;
+        let ((), cpu, wall) = once(|| {
+            b.visit_metric_history(&run, "loss", &mut |m| {
+                visited += 1;
+                sum += m.value;
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("visit");
+        });
+        assert_eq!(visited, n, "the visit saw every point");
+        black_box(sum);
+        ctx.record(Point {
+            krate: "tracking",
+            curve: "visit_metric_history (streaming)".into(),
+            size: n,
+            unit: "point",
+            items: n,
+            cpu_s: cpu,
+            wall_s: wall,
+            rss_kib: rss(),
+            extra: extra(json!({
+                "peak_above_baseline_mib": peak().saturating_sub(base) as f64 / 1024.0,
             })),
         });
         drop(b);

@@ -2,6 +2,8 @@
 
 use super::{Capabilities, Subject, exp, new_run, reopen};
 use crate::backend::{TrackingBackend, TrackingBackendExt};
+use std::ops::ControlFlow;
+
 use crate::error::TrackingError;
 use crate::model::{Batch, CreateRun, HistoryRequest, Metric, SearchRuns};
 
@@ -125,6 +127,62 @@ pub fn history_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabiliti
         matches!(err, TrackingError::InvalidArgument { .. }),
         "{err}"
     );
+}
+
+/// `visit_metric_history` visits the history of `get_metric_history`, in order, once; stops at
+/// the first `Break`; visits nothing for a key never logged; `NotFound` for an unknown run.
+pub fn history_visit(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
+    let b: &dyn TrackingBackend = &*subject.store;
+    let e = exp(b, "exp");
+    let r = run(b, &e, "r");
+    for chunk in 0..6_i64 {
+        let mut batch = Batch::new();
+        for i in 0..chunk {
+            let step = chunk * 10 + i;
+            batch = batch
+                .metric("m", step as f64, 10, step)
+                .metric("other", 0.0, 10, step);
+        }
+        b.log_batch(&r, &batch.param(format!("p{chunk}"), "x"))
+            .unwrap();
+    }
+    let check = |b: &dyn TrackingBackend| {
+        let history = b.metric_history(&r, "m").unwrap();
+        assert_eq!(history.len(), 15);
+        let mut visited = Vec::new();
+        b.visit_metric_history(&r, "m", &mut |m| {
+            visited.push(m);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(visited, history);
+        let mut first = Vec::new();
+        b.visit_metric_history(&r, "m", &mut |m| {
+            first.push(m);
+            if first.len() == 7 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(first, history[..7]);
+        let mut none = 0;
+        b.visit_metric_history(&r, "never", &mut |_| {
+            none += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(none, 0);
+        let missing = "0123456789abcdef0123456789abcdef".parse().unwrap();
+        let err = b
+            .visit_metric_history(&missing, "m", &mut |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(matches!(err, TrackingError::NotFound { .. }), "{err}");
+    };
+    check(b);
+    let b = reopen(subject);
+    check(&*b);
 }
 
 /// Bad keys, over-long values and over-full batches are rejected whole, naming the problem.

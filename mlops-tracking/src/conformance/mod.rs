@@ -61,7 +61,7 @@ mod search;
 pub use self::artifacts::{artifact_paths_with_odd_characters, artifacts};
 pub use self::inputs::run_inputs;
 pub use self::metrics::{
-    history_paging, invalid_batches_store_nothing, metrics_latest_and_history,
+    history_paging, history_visit, invalid_batches_store_nothing, metrics_latest_and_history,
     special_values_round_trip, unclean_keys_are_rejected,
 };
 pub use self::runs::{
@@ -208,6 +208,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("metrics_latest_and_history", metrics_latest_and_history),
     ("special_values_round_trip", special_values_round_trip),
     ("history_paging", history_paging),
+    ("history_visit", history_visit),
     (
         "invalid_batches_store_nothing",
         invalid_batches_store_nothing,
@@ -288,7 +289,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@stamp [$(#[$attr])*] $caps; $factory;
             default_experiment_exists, experiment_lifecycle, runs_create_and_get,
             params_are_write_once, metrics_latest_and_history, special_values_round_trip,
-            history_paging, invalid_batches_store_nothing, unclean_keys_are_rejected,
+            history_paging, history_visit, invalid_batches_store_nothing, unclean_keys_are_rejected,
             update_run, deleted_runs_reject_writes, finished_runs_accept_writes,
             unknown_ids_are_not_found, search_filters, search_order_and_paging, artifacts,
             artifact_paths_with_odd_characters, concurrent_writers, run_inputs);

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,11 +31,12 @@ use mlops_fs as fsutil;
 
 mod open;
 mod records;
+mod snapshot;
 mod sync;
 
 pub use self::open::OpenReport;
 use self::records::{
-    Change, MetricIn, MetricOut, RecordIn, RecordOut, corrupt, encode, io_err, read_log,
+    Change, MetricOut, MetricRef, MetricsIn, RecordOut, corrupt, encode, io_err, read_log_until,
     write_json, write_new_json,
 };
 
@@ -285,10 +287,7 @@ impl FileTrackingBackend {
                 i: &[],
             };
             this.append(st, run_id, &rec)?;
-            st.catalog
-                .run_mut(run_id)?
-                .artifacts
-                .insert(info.path.clone(), info.clone());
+            st.catalog.run_mut(run_id)?.add_artifact(info.clone());
             this.announce(st, &Change::Run(*run_id))
         })?;
         Ok(info)
@@ -339,6 +338,56 @@ impl FileTrackingBackend {
             st.catalog.experiments.insert(id.clone(), exp);
             this.announce(st, &Change::Experiment(id.clone()))
         })
+    }
+}
+
+impl FileTrackingBackend {
+    /// How much of the run's log the catalog has applied (a history reads no further, so it
+    /// agrees with the run's latest values); `NotFound` for an unknown run.
+    fn history_limit(&self, run_id: &RunId) -> Result<u64> {
+        self.read(|st| {
+            st.catalog.run(run_id)?;
+            Ok(st.logs.get(run_id).copied().unwrap_or(0))
+        })
+    }
+
+    /// Read the run's log from byte `from` up to `limit` (outside the lock), calling `f` with
+    /// each point of `key`, the byte offset of its record and its index among the record's
+    /// points of `key`, until `f` returns `Break`. Records are parsed for their metrics only.
+    fn scan_history(
+        &self,
+        run_id: &RunId,
+        key: &str,
+        from: u64,
+        limit: u64,
+        mut f: impl FnMut(u64, usize, Metric) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let data = self.run_dir(run_id).join(DATA);
+        let mut at = from;
+        read_log_until(&data, from, Some(limit), |payload| {
+            let record_at = at;
+            at += fsutil::HEADER_LEN as u64 + payload.len() as u64 + 1;
+            let rec: MetricsIn<'_> = serde_json::from_slice(payload)
+                .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
+            let mut index = 0usize;
+            for MetricRef(k, value, timestamp, step) in rec.m {
+                if k != key {
+                    continue;
+                }
+                let m = Metric {
+                    key: k.into_owned(),
+                    value,
+                    timestamp,
+                    step,
+                };
+                if f(record_at, index, m).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                index += 1;
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(())
     }
 }
 
@@ -471,7 +520,7 @@ impl TrackingBackend for FileTrackingBackend {
             }
             st.logs.insert(id, buf.len() as u64);
             let run = state.to_run();
-            st.catalog.runs.insert(id, state);
+            st.catalog.runs.insert(id, Box::new(state));
             this.announce(st, &Change::Run(id))?;
             Ok(run)
         })
@@ -557,7 +606,7 @@ impl TrackingBackend for FileTrackingBackend {
                 i: &new,
             };
             this.append(st, run_id, &rec)?;
-            st.catalog.run_mut(run_id)?.inputs.extend(new);
+            st.catalog.run_mut(run_id)?.add_inputs(new);
             this.announce(st, &Change::Run(*run_id))
         })
     }
@@ -568,19 +617,15 @@ impl TrackingBackend for FileTrackingBackend {
         key: &str,
         req: &HistoryRequest,
     ) -> Result<Page<Metric>> {
-        // Read the log outside the lock, up to what the catalog had applied.
-        let limit = self.read(|st| {
-            st.catalog.run(run_id)?;
-            Ok(st.logs.get(run_id).copied().unwrap_or(0))
-        })?;
+        let limit = self.history_limit(run_id)?;
         if req.max_results == 0 {
             return history_page(std::iter::empty(), req);
         }
-        let data = self.run_dir(run_id).join(DATA);
         // A page token of this backend names where the next page starts in the log (the byte
         // offset of a record and how many of its points of `key` come before), so each page
-        // reads only from there: paging through a history is linear, not quadratic. Offset
-        // tokens (`o...`, as the other backends make) are still accepted.
+        // reads only from there, and stops at the record that fills it: paging through a
+        // history is linear, not quadratic. Offset tokens (`o...`, as the other backends
+        // make) are still accepted.
         let (from, mut skip, offset) = match req.page_token.as_deref() {
             Some(t) if t.starts_with(HISTORY_TOKEN_PREFIX) => {
                 let (at, skip) = decode_history_token(t)?;
@@ -597,42 +642,21 @@ impl TrackingBackend for FileTrackingBackend {
         let mut seen = 0usize;
         let mut items = Vec::new();
         let mut next: Option<(u64, usize)> = None;
-        let mut at = from;
-        let read = read_log(&data, from, Some(limit), |payload| {
-            let record_at = at;
-            at += fsutil::HEADER_LEN as u64 + payload.len() as u64 + 1;
-            if next.is_some() {
-                return Ok(());
+        let read = self.scan_history(run_id, key, from, limit, |record_at, index, m| {
+            if skip > 0 {
+                skip -= 1;
+                return ControlFlow::Continue(());
             }
-            let rec: RecordIn = serde_json::from_slice(payload)
-                .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
-            let mut in_record = 0usize;
-            for MetricIn(k, value, timestamp, step) in rec.m {
-                if k != key {
-                    continue;
-                }
-                let index = in_record;
-                in_record += 1;
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                if offset.is_some_and(|o| seen < o) {
-                    seen += 1;
-                    continue;
-                }
-                if items.len() == req.max_results {
-                    next = Some((record_at, index));
-                    break;
-                }
-                items.push(Metric {
-                    key: k,
-                    value,
-                    timestamp,
-                    step,
-                });
+            if offset.is_some_and(|o| seen < o) {
+                seen += 1;
+                return ControlFlow::Continue(());
             }
-            Ok(())
+            if items.len() == req.max_results {
+                next = Some((record_at, index));
+                return ControlFlow::Break(());
+            }
+            items.push(m);
+            ControlFlow::Continue(())
         });
         match read {
             // A token of ours always points at a record; one that does not was not made here.
@@ -651,6 +675,17 @@ impl TrackingBackend for FileTrackingBackend {
             items,
             next_page_token,
         })
+    }
+
+    /// One pass over the run's log, one record in memory at a time, stopping at a `Break`.
+    fn visit_metric_history(
+        &self,
+        run_id: &RunId,
+        key: &str,
+        f: &mut dyn FnMut(Metric) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let limit = self.history_limit(run_id)?;
+        self.scan_history(run_id, key, 0, limit, |_, _, m| f(m))
     }
 
     fn log_artifact(
@@ -713,8 +748,7 @@ impl TrackingBackend for FileTrackingBackend {
             Ok(st
                 .catalog
                 .run(run_id)?
-                .artifacts
-                .values()
+                .artifacts()
                 .filter(|a| prefix.is_none_or(|p| a.path.starts_with(p)))
                 .cloned()
                 .collect())
@@ -725,8 +759,7 @@ impl TrackingBackend for FileTrackingBackend {
         let info = self.read(|st| {
             st.catalog
                 .run(run_id)?
-                .artifacts
-                .get(path)
+                .artifact(path)
                 .cloned()
                 .ok_or_else(|| TrackingError::NotFound {
                     kind: EntityKind::Artifact,

@@ -13,6 +13,7 @@ use crate::model::{Experiment, now_ms};
 use mlops_fs as fsutil;
 
 use super::records::{Marker, corrupt, io_err, load_run, read_json, read_log, write_new_json};
+use super::snapshot::{self, DirStamp};
 use super::{
     CHANGES, DATA, EXPERIMENTS, FORMAT_VERSION, FileState, FileTrackingBackend, MARKER, META,
     QUARANTINE, RUNS, artifact_location,
@@ -33,6 +34,15 @@ pub struct OpenReport {
     /// Where the [`incomplete_runs`](Self::incomplete_runs) were moved, in the same order:
     /// `<root>/quarantine/<run id>` (with a `.<n>` suffix if that is taken).
     pub quarantined: Vec<PathBuf>,
+    /// How many runs were taken from the catalog snapshot (`catalog.snapshot`) instead of
+    /// being read from their files, because their directory and log were unchanged.
+    pub runs_from_snapshot: usize,
+    /// Why the snapshot was not used at all (damaged, of another version, ...); every run was
+    /// then read from its files. `None` when it was used or there was none.
+    pub snapshot_rejected: Option<String>,
+    /// How many runs a new snapshot written by this open holds (`None`: none was written; an
+    /// open writes one when it had to read many runs from their files).
+    pub snapshot_written: Option<usize>,
 }
 
 impl FileTrackingBackend {
@@ -74,41 +84,90 @@ impl FileTrackingBackend {
             catalog.experiments.insert(exp.experiment_id.clone(), exp);
         }
         let runs_dir = root.join(RUNS);
-        let mut dirs = Vec::new();
+        let mut dirs = std::collections::HashSet::new();
         for entry in fs::read_dir(&runs_dir).map_err(io_err(&runs_dir))? {
             let entry = entry.map_err(io_err(&runs_dir))?;
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.parse::<RunId>().ok()) {
-                dirs.push((id, entry.path()));
+                dirs.insert(id);
             }
         }
-        // Runs are independent files: load them on a few threads.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, 4);
-        let chunk = dirs.len().div_ceil(threads).max(1);
-        let loaded: Vec<Result<Vec<LoadedRun>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = dirs
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|(id, dir)| load_run_dir(*id, dir))
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(corrupt(&runs_dir, "a loader thread panicked")))
-                })
-                .collect()
-        });
+        // The snapshot's runs whose directory and log are as stamped (parsed and checked on a
+        // few threads); all or nothing: one bad record and every run is read from its files.
+        let mut loaded: Vec<LoadedRun> = Vec::new();
+        let from_snapshot = match snapshot::read(root) {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(file)) => {
+                let parts = par_map(split(file.records(), threads()), |part| {
+                    part.into_iter()
+                        .map(|rec| {
+                            let run = snapshot::parse(rec)?;
+                            let id = run.id();
+                            if !dirs.contains(&id) {
+                                return Ok(None);
+                            }
+                            Ok(run.validate(&runs_dir.join(id.as_str())))
+                        })
+                        .collect::<std::result::Result<Vec<_>, String>>()
+                });
+                parts
+                    .into_iter()
+                    .collect::<std::result::Result<Vec<_>, String>>()
+                    .map(|parts| parts.into_iter().flatten().flatten().collect::<Vec<_>>())
+            }
+            Err(why) => Err(why),
+        };
+        match from_snapshot {
+            Ok(runs) => {
+                for (state, len, stamp) in runs {
+                    if !dirs.remove(&state.info.run_id) {
+                        report.snapshot_rejected = Some("it holds a run twice".to_owned());
+                        break;
+                    }
+                    loaded.push(LoadedRun {
+                        dir: PathBuf::new(),
+                        removed_temps: Vec::new(),
+                        state: Some((state, len, false)),
+                        stamp: Some(stamp),
+                        from_snapshot: true,
+                    });
+                }
+                if report.snapshot_rejected.is_some() {
+                    dirs.extend(
+                        loaded
+                            .drain(..)
+                            .filter_map(|r| r.state.map(|s| s.0.info.run_id)),
+                    );
+                }
+            }
+            Err(why) => report.snapshot_rejected = Some(why),
+        }
+        if let Some(why) = &report.snapshot_rejected {
+            tracing::warn!(
+                path = %root.join(snapshot::SNAPSHOT).display(),
+                why,
+                "the catalog snapshot cannot be used; reading every run"
+            );
+        }
+        // The other runs are independent files: load them on a few threads.
+        let rest: Vec<RunId> = dirs.into_iter().collect();
+        for part in par_map(split(rest, threads()), |part| {
+            part.into_iter()
+                .map(|id| load_run_dir(id, &runs_dir.join(id.as_str())))
+                .collect::<Result<Vec<_>>>()
+        }) {
+            loaded.extend(part?);
+        }
         let mut logs = HashMap::new();
-        for part in loaded {
-            for run in part? {
+        let mut stamps = Vec::new();
+        let mut read_from_files = 0usize;
+        {
+            for run in loaded {
+                if run.from_snapshot {
+                    report.runs_from_snapshot += 1;
+                } else {
+                    read_from_files += 1;
+                }
                 report.removed_temps.extend(run.removed_temps);
                 match run.state {
                     None => {
@@ -126,10 +185,20 @@ impl FileTrackingBackend {
                         if torn {
                             report.torn_tails.push(run.dir.join(DATA));
                         }
+                        if let Some(stamp) = run.stamp {
+                            stamps.push((state.info.run_id, stamp));
+                        }
                         logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, state);
+                        catalog.runs.insert(state.info.run_id, Box::new(state));
                     }
                 }
+            }
+        }
+        if read_from_files >= snapshot::WRITE_AFTER_LOADING {
+            // A cache: failing to write it costs the next open time, nothing else.
+            match snapshot::write(root, &catalog, &logs, &stamps) {
+                Ok(n) => report.snapshot_written = Some(n),
+                Err(e) => tracing::warn!(error = %e, "cannot write the catalog snapshot"),
             }
         }
         let changes_path = root.join(CHANGES);
@@ -183,6 +252,37 @@ impl FileTrackingBackend {
     }
 }
 
+/// How many threads an open loads runs on.
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 4)
+}
+
+/// `items` in `parts` nearly equal parts, in order.
+fn split<T>(mut items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let chunk = items.len().div_ceil(parts.max(1)).max(1);
+    let mut out = Vec::new();
+    while items.len() > chunk {
+        let rest = items.split_off(chunk);
+        out.push(std::mem::replace(&mut items, rest));
+    }
+    out.push(items);
+    out
+}
+
+/// `f` applied to each part on its own thread, results in order; a panic in `f` is resumed.
+fn par_map<T: Send, R: Send>(parts: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.into_iter().map(|p| s.spawn(move || f(p))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// Move an incomplete run directory out of `runs/` into `quarantine/` (under the store's
 /// exclusive lock, so its creator is gone) and return its new path.
 fn quarantine(root: &Path, dir: &Path) -> Result<PathBuf> {
@@ -212,11 +312,17 @@ struct LoadedRun {
     /// `None` for an interrupted creation (no `meta.json`); else the state, the valid log
     /// length and whether a torn tail was cut.
     state: Option<(RunState, u64, bool)>,
+    /// The directory's stamp taken before its files were read (`None` when too recent).
+    stamp: Option<DirStamp>,
+    /// Taken from the snapshot, not read from its files.
+    from_snapshot: bool,
 }
 
 /// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
 /// when incomplete, cut a torn log tail.
 fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
+    // Before reading: a change after this moves the stamp, so the snapshot cannot hide it.
+    let stamp = DirStamp::take(dir);
     // One listing tells whether the run is complete and whether temps need cleaning.
     let mut has_meta = false;
     let mut has_temps = false;
@@ -236,6 +342,8 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
             dir: dir.to_owned(),
             removed_temps,
             state: None,
+            stamp: None,
+            from_snapshot: false,
         });
     }
     let (state, len, torn) = load_run(dir, None, 0)?;
@@ -253,5 +361,7 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
         dir: dir.to_owned(),
         removed_temps,
         state: Some((state, len, torn)),
+        stamp,
+        from_snapshot: false,
     })
 }

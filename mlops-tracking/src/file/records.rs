@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use crate::catalog::RunState;
 use crate::error::{Result, TrackingError};
 use crate::ids::{ExperimentId, RunId};
 use crate::inputs::DatasetInput;
-use crate::model::{ArtifactInfo, Metric, RunInfo, TAG_RUN_NAME, f64_special};
+use crate::model::{ArtifactInfo, RunInfo, TAG_RUN_NAME, f64_special};
 use mlops_fs as fsutil;
 
 use super::{DATA, META};
@@ -55,6 +56,23 @@ pub(super) struct RecordOut<'a> {
     /// Run inputs (datasets) new to the run.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub(super) i: &'a [DatasetInput],
+}
+
+/// A metric point of a `data.log` record, its key borrowed from the record when it holds no
+/// escape.
+#[derive(Deserialize)]
+pub(super) struct MetricRef<'a>(
+    #[serde(borrow)] pub(super) std::borrow::Cow<'a, str>,
+    #[serde(with = "f64_special")] pub(super) f64,
+    pub(super) i64,
+    pub(super) i64,
+);
+
+/// Only the metrics of a `data.log` record (the other fields are skipped unparsed).
+#[derive(Deserialize)]
+pub(super) struct MetricsIn<'a> {
+    #[serde(default, borrow)]
+    pub(super) m: Vec<MetricRef<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +171,20 @@ pub(super) fn read_log(
     limit: Option<u64>,
     mut f: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<LogEnd> {
+    read_log_until(path, from, limit, |payload| {
+        f(payload)?;
+        Ok(ControlFlow::Continue(()))
+    })
+}
+
+/// [`read_log`], stopping after the record for which `f` returns `Break` (`valid_len` is then
+/// the end of that record).
+pub(super) fn read_log_until(
+    path: &Path,
+    from: u64,
+    limit: Option<u64>,
+    mut f: impl FnMut(&[u8]) -> Result<ControlFlow<()>>,
+) -> Result<LogEnd> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound && from == 0 => {
@@ -175,7 +207,14 @@ pub(super) fn read_log(
     let mut reader = fsutil::RecordReader::new(file, from, cap);
     loop {
         match reader.next_record() {
-            Ok(Some(payload)) => f(payload)?,
+            Ok(Some(payload)) => {
+                if f(payload)?.is_break() {
+                    return Ok(LogEnd {
+                        valid_len: reader.valid_len(),
+                        torn: false,
+                    });
+                }
+            }
             Ok(None) => {
                 return Ok(LogEnd {
                     valid_len: reader.valid_len(),
@@ -228,7 +267,7 @@ pub(super) fn load_run(
     })?;
     // Every rename goes through a `mlflow.runName` tag record: the log's latest one wins.
     if let Some(name) = state.tags.get(TAG_RUN_NAME) {
-        state.info.run_name.clone_from(name);
+        state.info.run_name = name.to_string();
     }
     Ok((state, end.valid_len, end.torn))
 }
@@ -236,19 +275,14 @@ pub(super) fn load_run(
 pub(super) fn apply_record(state: &mut RunState, rec: RecordIn) {
     state.apply_params_tags(&rec.p, &rec.t);
     for MetricIn(key, value, timestamp, step) in rec.m {
-        state.apply_metrics(std::iter::once(&Metric {
-            key,
-            value,
-            timestamp,
-            step,
-        }));
+        state.apply_metric(&key, value, timestamp, step);
     }
     if let Some(a) = rec.a {
-        state.artifacts.insert(a.path.clone(), a);
+        state.add_artifact(a);
     }
     for input in rec.i {
-        if !state.inputs.iter().any(|o| o.same_dataset(&input)) {
-            state.inputs.push(input);
+        if !state.inputs().iter().any(|o| o.same_dataset(&input)) {
+            state.add_inputs([input]);
         }
     }
 }

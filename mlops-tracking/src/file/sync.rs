@@ -64,7 +64,7 @@ impl FileTrackingBackend {
         }
         for (id, (state, len)) in loaded_runs {
             st.logs.insert(id, len);
-            st.catalog.runs.insert(id, state);
+            st.catalog.runs.insert(id, Box::new(state));
         }
         Ok(())
     }
@@ -74,7 +74,7 @@ impl FileTrackingBackend {
     fn load_run_update(&self, st: &FileState, id: &RunId, repair: bool) -> Result<(RunState, u64)> {
         let dir = self.run_dir(id);
         let (base, from) = match (st.logs.get(id), st.catalog.runs.get(id)) {
-            (Some(&from), Some(state)) if from > 0 => (Some(state.clone()), from),
+            (Some(&from), Some(state)) if from > 0 => (Some(RunState::clone(state)), from),
             _ => (None, 0),
         };
         let (state, len, torn) = load_run(&dir, base, from)?;
@@ -89,7 +89,7 @@ impl FileTrackingBackend {
     pub(super) fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
         let (state, len) = self.load_run_update(st, id, repair)?;
         st.logs.insert(*id, len);
-        st.catalog.runs.insert(*id, state);
+        st.catalog.runs.insert(*id, Box::new(state));
         Ok(())
     }
 
