@@ -29,14 +29,26 @@ DVC = os.path.join(BIN, "dvc")
 ENV = dict(os.environ, DVC_NO_ANALYTICS="1", GIT_TERMINAL_PROMPT="0", **c.CREDENTIALS)
 
 
+class Failed(Exception):
+    """A dvc command failed; the message holds the end of its output."""
+
+
 def run(cmd, cwd):
     t = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True)
     el = time.perf_counter() - t
     if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        c.log(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        lines = [x for x in (p.stdout + p.stderr).splitlines() if x.strip()]
+        raise Failed(f"`{' '.join(os.path.basename(a) for a in cmd[:3])} ...` exit code "
+                     f"{p.returncode}: {' '.join(lines[-3:])[-400:]}")
     return el
+
+
+def emit_error(case, variant, why):
+    print(c.json.dumps({"suite": c.SUITE, "case": case, "variant": variant, "side": SIDE,
+                        "error": why}), file=c.OUT, flush=True)
 
 
 def version():
@@ -65,7 +77,12 @@ def main():
             path = os.path.join(repo, target)
             nbytes = c.tree_bytes(path) if os.path.isdir(path) else os.path.getsize(path)
             run([DVC, "add", "-q", target], repo)
-            el = run([DVC, "push", "-q", "-j", str(c.JOBS), f"{target}.dvc"], repo)
+            try:
+                el = run([DVC, "push", "-j", str(c.JOBS), f"{target}.dvc"], repo)
+            except Failed as e:
+                emit_error(names[push], variant, str(e))
+                emit_error(names[pull], variant, "not run: the push failed")
+                continue
             c.emit(SIDE, names[push], variant, el, nbytes,
                    f"CLI start-up ~{startup:.1f} s included")
             shutil.rmtree(os.path.join(repo, ".dvc", "cache"))
@@ -73,10 +90,15 @@ def main():
                 shutil.rmtree(path)
             else:
                 os.remove(path)
-            el = run([DVC, "pull", "-q", "-j", str(c.JOBS), f"{target}.dvc"], repo)
+            try:
+                el = run([DVC, "pull", "-j", str(c.JOBS), f"{target}.dvc"], repo)
+            except Failed as e:
+                emit_error(names[pull], variant, str(e))
+                continue
             got = c.tree_bytes(path) if os.path.isdir(path) else os.path.getsize(path)
             if got != nbytes:
-                raise SystemExit(f"dvc pull {target}: {got} bytes, expected {nbytes}")
+                emit_error(names[pull], variant, f"pulled {got} bytes, expected {nbytes}")
+                continue
             c.emit(SIDE, names[pull], variant, el, nbytes,
                    f"fetch + checkout; CLI start-up ~{startup:.1f} s included")
     finally:
