@@ -2,6 +2,7 @@
 """Runs the peer benchmark suites (benches/peers/*/suite.json) and writes docs/benchmarks.md.
 
     python3 benches/peers/run.py [--rounds 3] [--suites tracking,dvc] [--quick] [--out FILE]
+    python3 benches/peers/run.py --suites s3 --merge   # replace only s3's rows in the report
 
 For each selected suite: run its setup once (creates or reuses the peer tool's venv), then for
 each round run every side once, alternating (ours, peer, ... with the order flipped every
@@ -38,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "benches" / "peers"
 OURS = "mlops"
-SUITE_ORDER = ["tracking", "registry", "dvc", "features"]
+SUITE_ORDER = ["tracking", "registry", "dvc", "s3", "features"]
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 BUILD = ["cargo", "build", "--release", "-p", "mlops-benches", "--bins"]
 TAIL_LINES = 30
@@ -550,8 +551,43 @@ def suite_section(spec, lines, runs, rounds):
     return out
 
 
+RUN_FIELDS = ("started", "finished", "duration", "command", "rounds", "quick", "load_before",
+              "load_after")
+
+
+def suite_runs(meta):
+    """Per suite, the run that measured it (its date, command, rounds, load). A merged report
+    has one entry per suite; an older raw file has none, so its single run is every suite's."""
+    runs = meta.get("suite_runs") or {}
+    own = {k: meta[k] for k in RUN_FIELDS if k in meta}
+    return {s: runs.get(s, own) for s in meta["suites"]}
+
+
+def merge_raw(old, meta, lines, runs):
+    """This run's raw data merged into a published one (`old`, a parsed benchmarks.json): the
+    suites of this run replace their lines and runs; every other suite keeps its own, with the
+    meta of the run that measured it. Returns (meta, lines, runs)."""
+    mine = set(meta["suites"])
+    per_suite = suite_runs(old["meta"])
+    this = {k: meta[k] for k in RUN_FIELDS if k in meta}
+    for s in mine:
+        per_suite[s] = this
+    names = set(per_suite)
+
+    def order(name):
+        return (SUITE_ORDER.index(name) if name in SUITE_ORDER else len(SUITE_ORDER), name)
+
+    merged = dict(meta, suites=sorted(names, key=order), suite_runs=per_suite)
+    merged["rounds"] = max(r.get("rounds", 1) for r in per_suite.values())
+    kept_lines = [x for x in old["lines"] if x["suite"] not in mine]
+    kept_runs = [r for r in old["runs"] if r["suite"] not in mine]
+    return merged, kept_lines + lines, kept_runs + runs
+
+
 def write_report(path, meta, suites, lines, runs):
     rounds = meta["rounds"]
+    per_suite = suite_runs(meta)
+    merged = len({json.dumps(r, sort_keys=True) for r in per_suite.values()}) > 1
     out = ["# Benchmarks against MLflow, DVC and Feast", ""]
     out.append("<!-- Written by benches/peers/run.py; edit the driver, not this file. -->")
     out.append("")
@@ -561,9 +597,9 @@ def write_report(path, meta, suites, lines, runs):
     out += [
         "The same workloads run on our crates and on the reference tools, on the same machine, in "
         "one run of `python3 benches/peers/run.py`: each side is a separate process (ours a Rust "
-        "binary in `benches/src/bin/peers_<suite>.rs`, the peer a Python script in its own venv), "
+        "binary in `benches/src/bin/` (`peers_<suite>.rs`, `s3_transfer.rs`), the peer a Python script in its own venv), "
         "the sides alternate, and each case is timed inside its process. The table gives the "
-        f"median over {rounds} round(s), the min–max in brackets, the time per operation where a "
+        f"median over {'the' if merged else rounds} round(s), the min–max in brackets, the time per operation where a "
         "case has many, and the ratio of the peer's median to ours (above 1: ours is faster). "
         "Every row is measured in the same run on both sides; a row where we are slower says so.",
         "",
@@ -573,6 +609,7 @@ def write_report(path, meta, suites, lines, runs):
         "python3 benches/peers/run.py                      # every suite, 3 rounds; writes docs/benchmarks.md",
         "python3 benches/peers/run.py --suites tracking    # some suites (comma-separated)",
         "python3 benches/peers/run.py --quick              # small sizes, to test the plumbing",
+        "python3 benches/peers/run.py --suites s3 --merge  # re-run one suite, keep the others' rows",
         "```",
         "",
         "Needs Rust (the workspace's toolchain), Python 3.10 or later with `venv`, and network "
@@ -582,11 +619,25 @@ def write_report(path, meta, suites, lines, runs):
         "",
         "## This run",
         "",
-        f"- Date: {meta['started']} to {meta['finished']} (UTC), {meta['duration']}.",
-        f"- Command: `{meta['command']}`; {rounds} round(s).",
+    ]
+    if merged:
+        out.append("- Merged from several runs (`--merge`), each suite from the run below; "
+                   "machine and toolchain of the latest run:")
+        for name in meta["suites"]:
+            r = per_suite[name]
+            out.append(f"  - `{name}`: {r.get('started')} to {r.get('finished')} (UTC), "
+                       f"`{r.get('command')}`, {r.get('rounds')} round(s), load average "
+                       f"{r.get('load_before')} before, {r.get('load_after')} after.")
+    else:
+        out += [
+            f"- Date: {meta['started']} to {meta['finished']} (UTC), {meta['duration']}.",
+            f"- Command: `{meta['command']}`; {rounds} round(s).",
+            f"- Load average (1, 5, 15 min): {meta['load_before']} before, "
+            f"{meta['load_after']} after.",
+        ]
+    out += [
         f"- Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
         f"{meta['machine']['memory']} memory, {meta['machine']['kernel']}.",
-        f"- Load average (1, 5, 15 min): {meta['load_before']} before, {meta['load_after']} after.",
         f"- Data directories under `{meta['machine']['work_dir']}` "
         f"({meta['machine']['work_fs']}).",
         f"- Toolchain: {meta['rustc'] or 'rustc unknown'}; driver on Python {meta['python']}.",
@@ -600,7 +651,8 @@ def write_report(path, meta, suites, lines, runs):
     for spec in suites:
         name = spec["suite"]
         out += suite_section(spec, [x for x in lines if x["suite"] == name],
-                             [r for r in runs if r["suite"] == name], rounds)
+                             [r for r in runs if r["suite"] == name],
+                             per_suite.get(name, {}).get("rounds", rounds))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).rstrip() + "\n")
 
@@ -636,6 +688,10 @@ def main():
     ap.add_argument("--keep-work", action="store_true", help="keep the PEERS_WORK directories")
     ap.add_argument("--no-build", action="store_true", help="skip the cargo build")
     ap.add_argument("--no-setup", action="store_true", help="skip the suites' setup scripts")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other suites' published rows: this run's suites replace "
+                         "only their own lines in the raw JSON beside --out, and the report is "
+                         "re-rendered from the merged lines")
     ap.add_argument("--render", metavar="JSON",
                     help="run nothing: rewrite the report from a previous run's raw JSON "
                          "(e.g. after editing a suite's notes)")
@@ -708,8 +764,13 @@ def main():
         el = int(time.monotonic() - START)
         meta["duration"] = f"{el // 60} min {el % 60} s"
         meta["load_after"] = loadavg()
-        write_report(out_md, meta, suites, lines, runs)
-        out_json.write_text(json.dumps({"meta": meta, "runs": runs, "lines": lines}, indent=1) + "\n")
+        m, ls, rs, specs = meta, lines, runs, suites
+        if args.merge and out_json.exists():
+            m, ls, rs = merge_raw(json.loads(out_json.read_text()), meta, lines, runs)
+            by_name = {s["suite"]: s for s in discover()}
+            specs = [by_name.get(n, {"suite": n, "title": n, "sides": []}) for n in m["suites"]]
+        write_report(out_md, m, specs, ls, rs)
+        out_json.write_text(json.dumps({"meta": m, "runs": rs, "lines": ls}, indent=1) + "\n")
 
     # 1. Our binaries, built once.
     if not args.no_build:

@@ -105,16 +105,16 @@ class EndToEnd(unittest.TestCase):
             rc = run.main()
         return rc, out.read_text(), json.loads(out.with_suffix(".json").read_text()), err.getvalue()
 
-    def emitter(self, name, side, seconds, rows=5, expected=5):
+    def emitter(self, name, side, seconds, rows=5, expected=5, suite="alpha"):
         return self.script(name, f"""
             import json, os, sys
             assert os.path.isdir(os.environ["PEERS_WORK"])
             print("progress goes to stderr", file=sys.stderr)
             for case in ["write 10", "read 10"]:
-                print(json.dumps({{"suite": "alpha", "case": case, "side": "{side}",
+                print(json.dumps({{"suite": "{suite}", "case": case, "side": "{side}",
                     "variant": "{side} 1.0", "value": {seconds}, "unit": "s", "count": 10,
                     "check": {{"rows": {rows}, "expected": {expected}}}}}))
-            print(json.dumps({{"suite": "alpha", "case": "write 10", "side": "{side}",
+            print(json.dumps({{"suite": "{suite}", "case": "write 10", "side": "{side}",
                 "variant": "{side} 1.0, extra", "value": {seconds} / 4, "unit": "s"}}))
             """)
 
@@ -201,6 +201,49 @@ class EndToEnd(unittest.TestCase):
                                                 str(out.with_suffix(".json"))]):
             self.assertEqual(run.main(), 0)
         self.assertEqual(out.read_text(), md)
+
+    def test_merge_replaces_only_the_suites_of_this_run(self):
+        self.suite("alpha", [
+            {"name": "mlops", "cmd": self.emitter("a_ours.py", "mlops", 0.5)},
+            {"name": "peer", "cmd": self.emitter("a_peer.py", "peer", 1.0)},
+        ])
+        self.suite("beta", [
+            {"name": "mlops", "cmd": self.emitter("b_ours.py", "mlops", 0.25, suite="beta")},
+            {"name": "peer", "cmd": self.emitter("b_peer.py", "peer", 1.0, suite="beta")},
+        ])
+        rc, md, raw, _ = self.main("--rounds", "2", "--no-setup")
+        self.assertEqual(rc, 0)
+        self.assertIn("| write 10 | 250 ms (250–250); 25.0 ms/op | peer 1.0 | ", md)
+        # Beta's side gets faster; re-run beta alone, one round, merged.
+        self.emitter("b_ours.py", "mlops", 0.125, suite="beta")
+        rc, md2, raw2, _ = self.main("--rounds", "1", "--no-setup", "--suites", "beta",
+                                     "--merge")
+        self.assertEqual(rc, 0)
+        self.assertEqual(raw2["meta"]["suites"], ["alpha", "beta"])
+        # Alpha's rows and runs are the published ones, untouched; beta's are this run's.
+        self.assertEqual([x for x in raw2["lines"] if x["suite"] == "alpha"],
+                         [x for x in raw["lines"] if x["suite"] == "alpha"])
+        self.assertEqual(len([r for r in raw2["runs"] if r["suite"] == "alpha"]), 4)
+        self.assertEqual({x["round"] for x in raw2["lines"] if x["suite"] == "beta"}, {1})
+        self.assertIn("| write 10 | 500 ms (500–500); 50.0 ms/op | peer 1.0 | ", md2)
+        self.assertIn("| write 10 | 125 ms; 12.5 ms/op | peer 1.0 | ", md2)
+        self.assertNotIn("250 ms (250–250); 25.0 ms/op", md2)
+        self.assertNotIn("62.5 ms", md2)
+        # Each suite names the run that measured it, with its rounds.
+        self.assertIn("Merged from several runs", md2)
+        self.assertIn("--rounds 2 --no-setup`, 2 round(s)", md2)
+        self.assertIn("--merge`, 1 round(s)", md2)
+        # A one-round suite is not flagged as missing rounds of the other run.
+        self.assertNotIn("of 2 rounds]", md2)
+        # --render reproduces the merged report from the merged raw file.
+        out = self.dir / "out" / "bench.md"
+        out.write_text("stale")
+        with mock.patch.object(run, "PEERS", self.peers), \
+                contextlib.redirect_stderr(io.StringIO()), \
+                mock.patch.object(sys, "argv", ["run.py", "--render",
+                                                str(out.with_suffix(".json"))]):
+            self.assertEqual(run.main(), 0)
+        self.assertEqual(out.read_text(), md2)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,17 @@ const HEADS_IN_FLIGHT: usize = 16;
 /// [`pull`](crate::Repository::pull), [`remote_status`](crate::Repository::remote_status) and
 /// [`gc_remote`](crate::Repository::gc_remote).
 ///
-/// - [`put_expected`](ContentStore::put_expected) (what push uses) is one HEAD when the
-///   object is there; otherwise it streams the bytes up (multipart above the part size, constant
-///   memory) and completes the upload only once they hashed to the digest: a mismatch or any
-///   error aborts it and nothing is visible.
-/// - [`put_reader`](ContentStore::put_reader) does not know the digest in advance: content up
-///   to one part is hashed in memory, larger content is spooled to a local temp file while it
-///   is hashed; then one HEAD, and the upload only when the object is absent.
+/// - [`put_expected`](ContentStore::put_expected) (what push uses): content smaller than one
+///   part is read and verified in memory, then sent in one conditional PUT (`If-None-Match: *`,
+///   [`S3Client::put_bytes_if_absent`]), one request whether or not the object is there;
+///   larger content costs one HEAD when the object is there, else it streams up (multipart,
+///   constant memory) and the upload completes only once the bytes hashed to the digest. A
+///   mismatch or any error sends nothing (small) or aborts the upload (large): no partial or
+///   misnamed object is ever visible.
+/// - [`put_reader`](ContentStore::put_reader) does not know the digest in advance: content
+///   smaller than one part is hashed in memory and sent in one conditional PUT; larger content
+///   is spooled to a local temp file while it is hashed, then one HEAD, and the upload only
+///   when the object is absent.
 /// - [`open`](ContentStore::open) streams and verifies the SHA-256 while reading: a damaged
 ///   object fails with [`DvcError::Corrupt`] naming its `s3://` key at the end of the stream.
 /// - [`contains_many`](ContentStore::contains_many) sends up to 16 HEADs at once, or lists the
@@ -177,23 +181,17 @@ impl ContentStore for S3ContentStore {
             .read_to_end(&mut head)
             .map_err(|e| DvcError::from_io(&self.url, e))?;
         if head.len() < part {
+            // The digest is of these very bytes: one conditional PUT, no HEAD.
             let digest = Digest::from_hasher(hashing.hasher);
-            if let Some(info) = self
+            let size = head.len() as u64;
+            let inserted = self
                 .client
-                .head(&digest.object_path())
-                .map_err(|e| self.err(e))?
-            {
-                return Ok(PutResult {
-                    digest,
-                    size: info.size,
-                    inserted: false,
-                });
-            }
-            let size = self.upload(&digest, &mut &head[..])?;
+                .put_bytes_if_absent(&digest.object_path(), head)
+                .map_err(|e| self.err(e))?;
             return Ok(PutResult {
                 digest,
                 size,
-                inserted: true,
+                inserted,
             });
         }
         // Larger than one part: spool to a temp file while hashing, in constant memory.
@@ -226,6 +224,28 @@ impl ContentStore for S3ContentStore {
     }
 
     fn put_expected(&self, digest: &Digest, reader: &mut dyn Read) -> Result<PutResult> {
+        // Content smaller than one part is read (and verified) first, then sent in one
+        // conditional PUT: one request whether or not the object is there.
+        let part = self.client.config().part_size_bytes();
+        let path = self.object_url(digest);
+        let mut verifying = VerifyingReader::new(reader, *digest, None, &path);
+        let mut head = Vec::new();
+        (&mut verifying)
+            .take(part as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| DvcError::from_io(&path, e))?;
+        if head.len() < part {
+            let size = head.len() as u64;
+            let inserted = self
+                .client
+                .put_bytes_if_absent(&digest.object_path(), head)
+                .map_err(|e| self.err(e))?;
+            return Ok(PutResult {
+                digest: *digest,
+                size,
+                inserted,
+            });
+        }
         if let Some(info) = self
             .client
             .head(&digest.object_path())
@@ -237,7 +257,14 @@ impl ContentStore for S3ContentStore {
                 inserted: false,
             });
         }
-        let size = self.upload(digest, reader)?;
+        let mut whole = io::Cursor::new(head).chain(verifying);
+        let size = self
+            .client
+            .put_reader(&digest.object_path(), &mut whole)
+            .map_err(|e| match e {
+                S3Error::Read { source } => DvcError::from_io(&path, source),
+                e => self.err(e),
+            })?;
         Ok(PutResult {
             digest: *digest,
             size,

@@ -304,6 +304,47 @@ fn put_reader_above_one_part_spools_and_is_a_noop_when_present() {
 
 #[test]
 #[ignore = "needs moto_server"]
+fn small_put_is_one_conditional_request_present_or_not() {
+    let server = test_server::shared();
+    let bucket = test_server::unique_bucket("cond");
+    server.create_bucket(&bucket);
+    let proxy = FaultProxy::start(server.port);
+    let store =
+        S3ContentStore::connect(test_server::config_for(&proxy.endpoint, &bucket).prefix("p"))
+            .unwrap();
+    let data = pattern(10 * 1024, 5);
+    let digest = Digest::of_bytes(&data);
+    let before = proxy.requests();
+    let first = store.put_expected(&digest, &mut &data[..]).unwrap();
+    assert!(first.inserted);
+    assert_eq!(
+        proxy.requests() - before,
+        1,
+        "absent: one PUT, no HEAD first"
+    );
+    let again = store.put_expected(&digest, &mut &data[..]).unwrap();
+    assert!(!again.inserted);
+    assert_eq!(again.size, data.len() as u64);
+    assert_eq!(proxy.requests() - before, 2, "present: one refused PUT");
+    let other = pattern(3000, 6);
+    assert!(store.put_reader(&mut &other[..]).unwrap().inserted);
+    assert!(!store.put_reader(&mut &other[..]).unwrap().inserted);
+    assert_eq!(proxy.requests() - before, 4, "put_reader: one request each");
+    // Bytes that do not match the name: nothing is sent, nothing stored.
+    let wrong = Digest::of_bytes(b"not these bytes");
+    let err = store.put_expected(&wrong, &mut &data[..]).unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert_eq!(proxy.requests() - before, 4);
+    store.verify(&digest).unwrap();
+    let mut listed = store.list().unwrap();
+    listed.sort();
+    let mut want = vec![digest, Digest::of_bytes(&other)];
+    want.sort();
+    assert_eq!(listed, want);
+}
+
+#[test]
+#[ignore = "needs moto_server"]
 fn contains_many_lists_once_for_a_large_query() {
     let (_, store) = fresh("many", "p");
     let digests: Vec<Digest> = std::thread::scope(|s| {

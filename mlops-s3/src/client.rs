@@ -11,7 +11,8 @@ use futures::StreamExt as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions,
+    PutPayload, RetryConfig,
 };
 use tokio::runtime::Runtime;
 
@@ -288,6 +289,27 @@ impl S3Client {
         self.block(async move { store.put(&path, payload).await })?
             .map(drop)
             .map_err(|e| self.map_err("put", rel, e))
+    }
+
+    /// Store `bytes` at `rel` in one request unless an object is there already: a conditional
+    /// PUT (`If-None-Match: *`), so a store that only adds objects needs no HEAD first. Returns
+    /// whether this call created the object (`false`: one was there, and is left as it was).
+    ///
+    /// A server that ignores the condition stores the bytes anyway and this returns `true`;
+    /// for content-addressed keys (same key, same bytes) that only costs the upload.
+    ///
+    /// # Errors
+    /// The request's error.
+    pub fn put_bytes_if_absent(&self, rel: &str, bytes: impl Into<Bytes>) -> Result<bool> {
+        let store = Arc::clone(&self.inner.store);
+        let path = self.path(rel);
+        let payload = PutPayload::from(bytes.into());
+        let opts = PutOptions::from(PutMode::Create);
+        match self.block(async move { store.put_opts(&path, payload, opts).await })? {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(self.map_err("put", rel, e)),
+        }
     }
 
     /// Store everything `reader` yields at `rel`, in constant memory: one request when it fits

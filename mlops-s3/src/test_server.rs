@@ -226,6 +226,8 @@ struct ProxyState {
     /// Cut when this many bytes went from clients to the server (`u64::MAX`: never).
     cut_after: AtomicU64,
     sent: AtomicU64,
+    /// HTTP/1.1 request lines seen from clients.
+    requests: AtomicU64,
     conns: Mutex<Vec<TcpStream>>,
 }
 
@@ -257,6 +259,7 @@ impl FaultProxy {
             down: AtomicBool::new(false),
             cut_after: AtomicU64::new(u64::MAX),
             sent: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             conns: Mutex::new(Vec::new()),
         });
         let st = Arc::clone(&state);
@@ -316,6 +319,13 @@ impl FaultProxy {
         self.state.sent.load(Ordering::SeqCst)
     }
 
+    /// HTTP requests forwarded from clients so far (request lines ending in ` HTTP/1.1`; a
+    /// body that happens to hold such a line would count too).
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
     /// Whether the proxy is cutting connections.
     #[must_use]
     pub fn is_down(&self) -> bool {
@@ -332,7 +342,10 @@ fn pipe(
         return;
     };
     std::thread::spawn(move || {
+        const REQUEST_LINE_END: &[u8] = b" HTTP/1.1\r\n";
         let mut buf = vec![0u8; 64 * 1024];
+        // The last bytes of the previous read, so a request line split across reads counts.
+        let mut seen: Vec<u8> = Vec::new();
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -342,6 +355,14 @@ fn pipe(
                 if st.down.load(Ordering::SeqCst) {
                     break;
                 }
+                seen.extend_from_slice(&buf[..n]);
+                let lines = seen
+                    .windows(REQUEST_LINE_END.len())
+                    .filter(|w| *w == REQUEST_LINE_END)
+                    .count();
+                st.requests.fetch_add(lines as u64, Ordering::SeqCst);
+                let keep = seen.len().min(REQUEST_LINE_END.len() - 1);
+                seen.drain(..seen.len() - keep);
                 let sent = st.sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
                 if sent >= st.cut_after.load(Ordering::SeqCst) {
                     st.cut();

@@ -126,6 +126,18 @@ fn put_get_head_list_delete() {
 
 #[test]
 #[ignore = "needs moto_server"]
+fn put_bytes_if_absent_creates_once_and_keeps_the_first() {
+    let client = bucket_on(test_server::shared(), "ifabsent");
+    assert!(client.put_bytes_if_absent("k", &b"first"[..]).unwrap());
+    assert!(!client.put_bytes_if_absent("k", &b"second!"[..]).unwrap());
+    let mut s = String::new();
+    client.get("k").unwrap().read_to_string(&mut s).unwrap();
+    assert_eq!(s, "first");
+    assert_eq!(client.list("").unwrap().len(), 1);
+}
+
+#[test]
+#[ignore = "needs moto_server"]
 fn list_follows_pages() {
     let client = bucket_on(test_server::shared(), "pages");
     let n = 1_005; // more than one page of 1000
