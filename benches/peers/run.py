@@ -38,9 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "benches" / "peers"
 OURS = "mlops"
-SUITE_ORDER = ["tracking", "registry", "dvc", "features"]
+SUITE_ORDER = ["tracking", "registry", "dvc", "features", "parquet", "arrow"]
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-BUILD = ["cargo", "build", "--release", "-p", "mlops-benches", "--bins"]
+# `parquet` builds parquet_pit, our side of the `parquet` and `arrow` suites.
+BUILD = ["cargo", "build", "--release", "-p", "mlops-benches", "--bins", "--features", "parquet"]
 TAIL_LINES = 30
 START = time.monotonic()
 
@@ -550,8 +551,51 @@ def suite_section(spec, lines, runs, rounds):
     return out
 
 
+def run_bullets(m):
+    """The lines of "This run" that differ between runs: date, command, load."""
+    return [
+        f"- Date: {m['started']} to {m['finished']} (UTC), {m['duration']}.",
+        f"- Command: `{m['command']}`; {m['rounds']} round(s).",
+        f"- Load average (1, 5, 15 min): {m['load_before']} before, {m['load_after']} after.",
+    ]
+
+
+def suite_rounds(meta):
+    """Rounds per suite: the run that measured it (a merged report holds several runs)."""
+    out = {}
+    for m in [meta] + list(meta.get("earlier", [])):
+        for name in m.get("suites", []):
+            out.setdefault(name, m["rounds"])
+    return out
+
+
+def merge_previous(previous, meta, lines, runs):
+    """This run's suites replace theirs in a previous run's raw data; the other suites' lines,
+    runs and run description are kept. Returns (meta, lines, runs) to write."""
+    mine = set(meta["suites"])
+    pmeta = previous["meta"]
+    earlier = []
+    for m in [pmeta] + list(pmeta.get("earlier", [])):
+        kept = [x for x in m.get("suites", []) if x not in mine]
+        if kept:
+            e = {k: m[k] for k in ("started", "finished", "duration", "command", "rounds",
+                                   "load_before", "load_after") if k in m}
+            e["suites"] = kept
+            earlier.append(e)
+    merged = dict(meta)
+    merged["earlier"] = earlier
+    order = [x for x in pmeta.get("suites", []) if x not in mine] + meta["suites"]
+    merged["suites"] = meta["suites"]
+    merged["report_suites"] = sorted(
+        order, key=lambda n: (SUITE_ORDER.index(n) if n in SUITE_ORDER else len(SUITE_ORDER), n))
+    keep_lines = [x for x in previous["lines"] if x["suite"] not in mine]
+    keep_runs = [r for r in previous["runs"] if r["suite"] not in mine]
+    return merged, keep_lines + lines, keep_runs + runs
+
+
 def write_report(path, meta, suites, lines, runs):
     rounds = meta["rounds"]
+    per_suite_rounds = suite_rounds(meta)
     out = ["# Benchmarks against MLflow, DVC and Feast", ""]
     out.append("<!-- Written by benches/peers/run.py; edit the driver, not this file. -->")
     out.append("")
@@ -580,13 +624,28 @@ def write_report(path, meta, suites, lines, runs):
         "`$MLOPS_VENV_DIR` (default `~/.cache/mlops/venvs`) and reuses it afterwards. Nothing of "
         "this runs in CI. See `benches/peers/README.md` for the protocol and each suite.",
         "",
-        "## This run",
+        "## This run" if not meta.get("earlier") else "## The runs",
         "",
-        f"- Date: {meta['started']} to {meta['finished']} (UTC), {meta['duration']}.",
-        f"- Command: `{meta['command']}`; {rounds} round(s).",
+    ]
+    if meta.get("earlier"):
+        out.append("This report merges runs (`run.py --merge`): each suite's rows come from the "
+                   "run that lists it.")
+        out.append("")
+        for m in [meta] + meta["earlier"]:
+            out.append(f"- Suites {', '.join(m['suites'])}:")
+            out += ["  " + b for b in run_bullets(m)]
+        out.append("")
+        out.append("Common to the runs:")
+        out.append("")
+    else:
+        out += run_bullets(meta)[:2]
+    out += [
         f"- Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
         f"{meta['machine']['memory']} memory, {meta['machine']['kernel']}.",
-        f"- Load average (1, 5, 15 min): {meta['load_before']} before, {meta['load_after']} after.",
+    ]
+    if not meta.get("earlier"):
+        out.append(run_bullets(meta)[2])
+    out += [
         f"- Data directories under `{meta['machine']['work_dir']}` "
         f"({meta['machine']['work_fs']}).",
         f"- Toolchain: {meta['rustc'] or 'rustc unknown'}; driver on Python {meta['python']}.",
@@ -600,7 +659,8 @@ def write_report(path, meta, suites, lines, runs):
     for spec in suites:
         name = spec["suite"]
         out += suite_section(spec, [x for x in lines if x["suite"] == name],
-                             [r for r in runs if r["suite"] == name], rounds)
+                             [r for r in runs if r["suite"] == name],
+                             per_suite_rounds.get(name, rounds))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).rstrip() + "\n")
 
@@ -613,7 +673,8 @@ def render(raw, out_md):
     data = json.loads(raw.read_text())
     meta, runs, lines = data["meta"], data["runs"], data["lines"]
     by_name = {s["suite"]: s for s in discover()}
-    suites = [by_name.get(n, {"suite": n, "title": n, "sides": []}) for n in meta["suites"]]
+    names = meta.get("report_suites") or meta["suites"]
+    suites = [by_name.get(n, {"suite": n, "title": n, "sides": []}) for n in names]
     out_md = out_md or raw.with_suffix(".md")
     write_report(out_md, meta, suites, lines, runs)
     log(f"wrote {out_md} from {raw}")
@@ -636,6 +697,9 @@ def main():
     ap.add_argument("--keep-work", action="store_true", help="keep the PEERS_WORK directories")
     ap.add_argument("--no-build", action="store_true", help="skip the cargo build")
     ap.add_argument("--no-setup", action="store_true", help="skip the suites' setup scripts")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other suites of the report's existing raw JSON: this run's "
+                         "suites replace theirs, the rest stay as published")
     ap.add_argument("--render", metavar="JSON",
                     help="run nothing: rewrite the report from a previous run's raw JSON "
                          "(e.g. after editing a suite's notes)")
@@ -651,6 +715,9 @@ def main():
     if not out_md.is_absolute():
         out_md = Path.cwd() / out_md
     out_json = out_md.with_suffix(".json")
+    previous = None
+    if args.merge and out_json.exists():
+        previous = json.loads(out_json.read_text())
 
     suites = discover()
     if args.suites:
@@ -708,8 +775,15 @@ def main():
         el = int(time.monotonic() - START)
         meta["duration"] = f"{el // 60} min {el % 60} s"
         meta["load_after"] = loadavg()
-        write_report(out_md, meta, suites, lines, runs)
-        out_json.write_text(json.dumps({"meta": meta, "runs": runs, "lines": lines}, indent=1) + "\n")
+        w_meta, w_lines, w_runs, w_suites = meta, lines, runs, suites
+        if previous is not None:
+            w_meta, w_lines, w_runs = merge_previous(previous, meta, lines, runs)
+            by_name = {x["suite"]: x for x in discover()}
+            w_suites = [by_name.get(n, {"suite": n, "title": n, "sides": []})
+                        for n in w_meta["report_suites"]]
+        write_report(out_md, w_meta, w_suites, w_lines, w_runs)
+        out_json.write_text(json.dumps({"meta": w_meta, "runs": w_runs, "lines": w_lines},
+                                       indent=1) + "\n")
 
     # 1. Our binaries, built once.
     if not args.no_build:

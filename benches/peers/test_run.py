@@ -202,6 +202,45 @@ class EndToEnd(unittest.TestCase):
             self.assertEqual(run.main(), 0)
         self.assertEqual(out.read_text(), md)
 
+    def test_merge_keeps_the_other_suites_and_replaces_its_own(self):
+        def emit(name, suite, value):
+            return self.script(name, f"""
+                import json
+                print(json.dumps({{"suite": "{suite}", "case": "op", "value": {value},
+                                   "unit": "s"}}))
+                """)
+        self.suite("alpha", [{"name": "mlops", "cmd": emit("a1.py", "alpha", 1.0)}])
+        self.suite("beta", [{"name": "mlops", "cmd": emit("b1.py", "beta", 2.0)}])
+        _, md1, raw1, _ = self.main("--rounds", "1", "--no-setup")
+        self.assertIn("Suite alpha", md1)
+        # Beta again, measured anew, merged into the report: alpha's row stays as it was.
+        (self.peers / "beta" / "suite.json").write_text(json.dumps(
+            {"suite": "beta", "title": "Suite beta",
+             "sides": [{"name": "mlops", "cmd": emit("b2.py", "beta", 3.0)}]}))
+        rc, md, raw, _ = self.main("--rounds", "2", "--no-setup", "--suites", "beta", "--merge")
+        self.assertEqual(rc, 0)
+        by_suite = {}
+        for x in raw["lines"]:
+            by_suite.setdefault(x["suite"], []).append(x["value"])
+        self.assertEqual(by_suite, {"alpha": [1.0], "beta": [3.0, 3.0]})
+        self.assertEqual(raw["meta"]["report_suites"], ["alpha", "beta"])
+        self.assertEqual(raw["meta"]["earlier"][0]["suites"], ["alpha"])
+        self.assertLess(md.index("Suite alpha"), md.index("Suite beta"))
+        self.assertIn("- Suites beta:", md)
+        self.assertIn("- Suites alpha:", md)
+        # Without --merge the report holds this run's suites only.
+        _, md3, raw3, _ = self.main("--rounds", "1", "--no-setup", "--suites", "beta")
+        self.assertNotIn("Suite alpha", md3)
+        # --render of a merged report writes the same Markdown.
+        out = self.dir / "out" / "bench.md"
+        out.with_suffix(".json").write_text(json.dumps(raw))
+        with mock.patch.object(run, "PEERS", self.peers), \
+                contextlib.redirect_stderr(io.StringIO()), \
+                mock.patch.object(sys, "argv", ["run.py", "--render",
+                                                str(out.with_suffix(".json"))]):
+            self.assertEqual(run.main(), 0)
+        self.assertEqual(out.read_text(), md)
+
 
 if __name__ == "__main__":
     unittest.main()

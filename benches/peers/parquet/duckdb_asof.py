@@ -1,28 +1,36 @@
 #!/usr/bin/env python3
-"""DuckDB's side of the Parquet point-in-time join (`benches/src/bin/parquet_pit.rs`).
+"""DuckDB's side of the `parquet` peer suite: the point-in-time join of our Parquet files.
 
-Run `parquet_pit --keep DIR` first: it writes the offline store (DIR/store/user_features/*.parquet,
-1M rows), the entity frame (DIR/entity_df.parquet, 100,000 rows) and DIR/meta.json. This script
-joins the same files with DuckDB's `ASOF LEFT JOIN` (the newest feature row at or before each
-entity row, per user), applies the TTL as a CASE on the time gap, fetches the result as an Arrow
-table (as `to_df()`/`get_historical_features` materialise theirs), and checks the rows and nulls
-against the truth. 2 threads, as the issue measured. One JSON line on stdout.
+The files are parquet_pit's (see pit_data.py: written untimed by our binary into
+$PEERS_WORK/data, or read from DIR when given). Timed: DuckDB's `ASOF LEFT JOIN` of the entity
+frame (100,000 rows) against the offline store's 1M rows (the newest feature row at or before
+each entity row, per user), the TTL applied as a CASE on the time gap, fetched as an Arrow
+table (as `get_historical_features` materialises ours). 2 threads. The rows and nulls are
+checked against the truth. One JSON line on stdout.
 
-    /root/.cache/mlops/venvs/pydata/bin/python benches/peers/features/duckdb_asof.py DIR
+    $VENVS/pydata-pyarrow-26.0.1-duckdb-2.0.0-polars-2.1.0/bin/python \
+        benches/peers/parquet/duckdb_asof.py [DIR]
 """
 
 import json
 import os
 import sys
+import tempfile
 import time
 
 import duckdb
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pit_data  # noqa: E402
+
 
 def main():
-    d = sys.argv[1]
-    meta = json.load(open(os.path.join(d, "meta.json")))
-    base, ttl, hour, versions = meta["base"], meta["ttl_s"], meta["hour"], meta["versions"]
+    if len(sys.argv) > 1:
+        d = sys.argv[1]
+        meta = json.load(open(os.path.join(d, "meta.json")))
+    else:
+        d, meta = pit_data.write(os.environ.get("PEERS_WORK") or tempfile.mkdtemp())
+    ttl = meta["ttl_s"]
     feats = [f"f{j}" for j in range(meta["features"])]
     store = os.path.join(d, "store", "user_features", "*.parquet")
     frame = os.path.join(d, "entity_df.parquet")
@@ -44,29 +52,29 @@ def main():
     table = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
     elapsed = time.perf_counter() - t
 
-    # The truth, as parquet_pit computes it.
-    expected_nulls = 0
-    for i in range(meta["frame"]):
-        ts = base - 1800 + (i * 104_729) % (13 * 3600)
-        if ts < base:
-            expected_nulls += 1
-            continue
-        v = min((ts - base) // hour, versions - 1)
-        if ts - (base + v * hour) > ttl:
-            expected_nulls += 1
+    expected_nulls = pit_data.expected_nulls(meta)
     nulls = table.column("f3").null_count
+    # The values: f3 of every returned row against the truth.
+    wrong = 0
+    for uid, ts, f3 in zip(table.column("user_id").to_pylist(),
+                           table.column("event_timestamp").to_pylist(),
+                           table.column("f3").to_pylist()):
+        v = pit_data.expected_version(int(ts.timestamp()), meta)
+        want = None if v is None else pit_data.value(int(uid[5:]), 3, v, meta["features"])
+        wrong += f3 != want
     print(json.dumps({
-        "suite": "features",
-        "case": f"point-in-time join {meta['frame']} entity rows x {meta['entities'] * versions} feature rows from parquet",
+        "suite": "parquet",
+        "case": pit_data.case(meta),
         "variant": f"duckdb {duckdb.__version__} ASOF LEFT JOIN, 2 threads",
         "side": "duckdb",
         "value": elapsed,
         "unit": "s",
         "count": 1,
         "check": {"rows": table.num_rows, "expected": meta["frame"]},
-        "note": f"{nulls} nulls (a correct join: {expected_nulls})",
+        "note": f"{nulls} nulls (a correct join: {expected_nulls}); {wrong} wrong values; "
+                "fetched as an Arrow table",
     }))
-    if table.num_rows != meta["frame"] or nulls != expected_nulls:
+    if table.num_rows != meta["frame"] or nulls != expected_nulls or wrong:
         sys.exit("duckdb_asof: wrong answer")
 
 
