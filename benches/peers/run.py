@@ -39,9 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ROOT / "benches" / "peers"
 OURS = "mlops"
-SUITE_ORDER = ["tracking", "registry", "dvc", "s3", "features"]
+SUITE_ORDER = ["tracking", "registry", "dvc", "s3", "features", "parquet", "arrow"]
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-BUILD = ["cargo", "build", "--release", "-p", "mlops-benches", "--bins"]
+# `parquet` builds parquet_pit, our side of the `parquet` and `arrow` suites.
+BUILD = ["cargo", "build", "--release", "-p", "mlops-benches", "--bins", "--features", "parquet"]
 TAIL_LINES = 30
 START = time.monotonic()
 

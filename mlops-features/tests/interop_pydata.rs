@@ -1,11 +1,11 @@
-//! Interop with the real tools: pyarrow and DuckDB read every Parquet file we write and see the
-//! same values; files written by pyarrow and DuckDB ingest correctly.
+//! Interop with the real tools: pyarrow, DuckDB and Polars read every Parquet file we write and
+//! see the same values; files written by pyarrow and DuckDB ingest correctly.
 //!
-//! Needs a Python with `pyarrow` and `duckdb` (`$MLOPS_PYTHON`, default
-//! `/root/.cache/mlops/venvs/pydata/bin/python`; install with
-//! `python3 -m venv /root/.cache/mlops/venvs/pydata &&
-//! /root/.cache/mlops/venvs/pydata/bin/pip install pyarrow==26.0.1 duckdb==2.0.0`). The tests
-//! are ignored by default; run with `-- --include-ignored`, where a missing Python fails.
+//! Needs a Python with `pyarrow`, `duckdb` and `polars` (`$MLOPS_PYTHON`, default the venv
+//! `.ci/run` installs, `/root/.cache/mlops/venvs/pydata-pyarrow-26.0.1-duckdb-2.0.0-polars-2.1.0`;
+//! install with `python3 -m venv DIR && DIR/bin/pip install pyarrow==26.0.1 duckdb==2.0.0
+//! polars==2.1.0`). The tests are ignored by default; run with `-- --include-ignored`, where a
+//! missing Python fails.
 #![cfg(feature = "parquet")]
 
 use std::path::Path;
@@ -18,7 +18,30 @@ use mlops_features::{
 };
 use serde_json::{Value as Json, json};
 
-const DEFAULT_PYTHON: &str = "/root/.cache/mlops/venvs/pydata/bin/python";
+const DEFAULT_PYTHON: &str =
+    "/root/.cache/mlops/venvs/pydata-pyarrow-26.0.1-duckdb-2.0.0-polars-2.1.0/bin/python";
+
+/// Reads a Parquet file or a glob of files with Polars: the schema, the rows (timestamps as
+/// integer microseconds) and the height.
+const POLARS_SCRIPT: &str = r#"
+import json, math, sys
+import polars as pl
+
+def canon(v):
+    if isinstance(v, float):
+        return "NaN" if math.isnan(v) else v
+    if isinstance(v, (bytes, bytearray)):
+        return {"hex": bytes(v).hex()}
+    if isinstance(v, list):
+        return [canon(x) for x in v]
+    return v
+
+df = pl.read_parquet(sys.argv[1])
+schema = [[n, str(t)] for n, t in df.schema.items()]
+df = df.with_columns([pl.col(n).cast(pl.Int64) for n, t in df.schema.items() if isinstance(t, pl.Datetime)])
+rows = sorted(([canon(v) for v in r] for r in df.rows()), key=lambda r: json.dumps(r))
+print(json.dumps({"version": pl.__version__, "schema": schema, "rows": rows}))
+"#;
 
 /// Reads a Parquet file or directory with pyarrow and with DuckDB, or writes test files.
 const SCRIPT: &str = r#"
@@ -92,20 +115,41 @@ elif mode == "write_duckdb":
     write_duckdb(sys.argv[2])
 "#;
 
-/// The Python with pyarrow and duckdb; panics with what to install when there is none.
-fn python() -> String {
+/// The Python with `modules` (e.g. `"pyarrow, duckdb"`); panics with what to install when
+/// there is none.
+fn python_with(modules: &str) -> String {
     let py = std::env::var("MLOPS_PYTHON").unwrap_or_else(|_| DEFAULT_PYTHON.to_owned());
     let ok = Command::new(&py)
-        .args(["-c", "import pyarrow, duckdb"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "needs a python with pyarrow and duckdb at {py} (set MLOPS_PYTHON, or run: python3 -m \
-         venv /root/.cache/mlops/venvs/pydata && /root/.cache/mlops/venvs/pydata/bin/pip install \
-         pyarrow==26.0.1 duckdb==2.0.0)"
+        "needs a python with {modules} at {py} (set MLOPS_PYTHON, or run: python3 -m venv DIR \
+         && DIR/bin/pip install pyarrow==26.0.1 duckdb==2.0.0 polars==2.1.0)"
     );
     py
+}
+
+/// The Python with pyarrow and duckdb.
+fn python() -> String {
+    python_with("pyarrow, duckdb")
+}
+
+/// What Polars reads from a file or glob.
+fn read_polars(path: &str) -> Json {
+    let out = Command::new(python_with("polars"))
+        .arg("-c")
+        .arg(POLARS_SCRIPT)
+        .arg(path)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "polars {path} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn run(args: &[&str]) -> String {
@@ -228,19 +272,7 @@ fn pyarrow_and_duckdb_read_the_offline_store_and_training_sets() {
     store.offline_store().append("every", &rows[3..]).unwrap();
     let gdir = dir.path().join("every");
     let got = read_both(&gdir, &format!("{}/*.parquet", gdir.display()));
-    let want = sorted(
-        rows.iter()
-            .map(|r| {
-                let mut v = vec![
-                    json!(r.key.as_str().unwrap()),
-                    json!(r.event_ts.as_micros()),
-                    r.created_ts.map_or(Json::Null, |t| json!(t.as_micros())),
-                ];
-                v.extend(r.values.iter().map(canon));
-                v
-            })
-            .collect(),
-    );
+    let want = offline_rows(&rows);
     assert_eq!(resort(&got["pyarrow"]["rows"]), want, "pyarrow");
     assert_eq!(resort(&got["duckdb"]["rows"]), want, "duckdb");
     let schema = &got["pyarrow"]["schema"];
@@ -328,6 +360,128 @@ fn pyarrow_and_duckdb_read_the_offline_store_and_training_sets() {
     );
     assert_eq!(resort(&got["duckdb"]["rows"]), want, "duckdb training set");
     assert_eq!(got["pyarrow"]["rows"].as_array().unwrap().len(), 7);
+}
+
+/// The offline store's rows as the tools see them (key, event and created time, values).
+fn offline_rows(rows: &[FeatureRow]) -> Json {
+    sorted(
+        rows.iter()
+            .map(|r| {
+                let mut v = vec![
+                    json!(r.key.as_str().unwrap()),
+                    json!(r.event_ts.as_micros()),
+                    r.created_ts.map_or(Json::Null, |t| json!(t.as_micros())),
+                ];
+                v.extend(r.values.iter().map(canon));
+                v
+            })
+            .collect(),
+    )
+}
+
+#[test]
+#[ignore = "needs polars"]
+fn polars_reads_the_offline_store_and_training_sets() {
+    python_with("polars");
+    let dir = tempfile::tempdir().unwrap();
+    let store = FeatureStore::builder()
+        .offline(
+            ParquetOfflineStore::open(dir.path())
+                .unwrap()
+                .with_fsync(false),
+        )
+        .build()
+        .unwrap();
+    store.apply_group(all_types_group()).unwrap();
+    let rows = tricky_rows();
+    store.offline_store().append("every", &rows[..2]).unwrap();
+    store.offline_store().append("every", &rows[2..]).unwrap();
+    let glob = format!("{}/*.parquet", dir.path().join("every").display());
+    let got = read_polars(&glob);
+    assert_eq!(got["version"], "2.1.0");
+    let want = offline_rows(&rows);
+    assert_eq!(resort(&got["rows"]), want, "polars, two files");
+    assert_eq!(
+        got["schema"],
+        json!([
+            ["user_id", "String"],
+            [
+                "event_timestamp",
+                "Datetime(time_unit='us', time_zone='UTC')"
+            ],
+            [
+                "created_timestamp",
+                "Datetime(time_unit='us', time_zone='UTC')"
+            ],
+            ["b", "Boolean"],
+            ["i", "Int64"],
+            ["f", "Float64"],
+            ["f32", "Float32"],
+            ["s", "String"],
+            ["ts", "Datetime(time_unit='us', time_zone='UTC')"],
+            ["by", "Binary"],
+            ["v", "List(Float32)"]
+        ])
+    );
+    let compacted = ParquetOfflineStore::open(dir.path())
+        .unwrap()
+        .with_fsync(false);
+    assert_eq!(compacted.compact("every").unwrap().files_merged, 2);
+    assert_eq!(
+        resort(&read_polars(&glob)["rows"]),
+        want,
+        "polars after compaction"
+    );
+
+    // A training set written as Parquet, with a row no feature row matches (all nulls).
+    let frame: EntityFrame = rows
+        .iter()
+        .map(|r| {
+            (
+                r.key.clone(),
+                Timestamp::from_micros(r.event_ts.as_micros() + 1),
+            )
+        })
+        .chain([("nobody".into(), Timestamp::from_micros(0))])
+        .collect();
+    let feats = [
+        "every:b",
+        "every:i",
+        "every:f",
+        "every:f32",
+        "every:s",
+        "every:ts",
+        "every:by",
+        "every:v",
+    ];
+    let t = store
+        .get_historical_features(&frame, &feats, &HistoricalOptions::default())
+        .unwrap();
+    let path = dir.path().join("training.parquet");
+    store.write_training_parquet(&t, &path).unwrap();
+    let got = read_polars(path.to_str().unwrap());
+    let want = sorted(
+        (0..t.len())
+            .map(|i| {
+                let mut v = vec![
+                    json!(t.keys[i].as_str().unwrap()),
+                    json!(t.timestamps[i].as_micros()),
+                ];
+                v.extend(t.columns.iter().map(|c| canon(&c.values[i])));
+                v
+            })
+            .collect(),
+    );
+    assert_eq!(resort(&got["rows"]), want, "polars training set");
+    assert_eq!(got["rows"].as_array().unwrap().len(), 7);
+    let nobody: Vec<&Json> = got["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[0] == "nobody")
+        .collect();
+    assert_eq!(nobody.len(), 1);
+    assert!(nobody[0].as_array().unwrap()[2..].iter().all(Json::is_null));
 }
 
 fn ingest_group() -> FeatureGroup {

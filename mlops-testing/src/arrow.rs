@@ -6,17 +6,23 @@
 //!   tests drop and count them as missing, as for NaN); strings, large strings, string views,
 //!   booleans (`"true"`/`"false"`) and dictionary-encoded strings become
 //!   [`Column::Categorical`], with nulls as `None`. A `float64` array without nulls is read
-//!   as the slice Arrow holds (one copy into the column, no per-value conversion).
+//!   as the slice Arrow holds (one copy into the owned column, no per-value conversion).
 //! - [`null_counts`]: per column, the rows, the nulls and their percentage, as Great
 //!   Expectations' `missing_count` / `missing_percent`.
-//! - [`rows_from_record_batch`] and [`Validator::validate_record_batch`]: every expectation over
-//!   a batch; Arrow nulls are missing values (not evaluated by column-map expectations, the
-//!   unexpected values of `expect_column_values_to_not_be_null`), integers are JSON integers,
-//!   floats JSON numbers (NaN and infinities, which JSON cannot hold, are missing), timestamps
-//!   RFC 3339 strings.
+//! - [`numeric_values`]: a numeric array as `f64`s; a `float64` array without nulls is
+//!   borrowed, not copied. [`column_drift_arrow`] and [`drift_report_record_batches`]: drift read
+//!   in place from arrays and record batches (labels borrowed as `&str`, not copied into
+//!   `String`s).
+//! - [`Validator::validate_record_batches`]: every expectation over some batches, column by
+//!   column, reading each array in place; [`rows_from_record_batch`]: the same values as JSON
+//!   rows, for [`Validator::validate`] (the results agree). Arrow nulls are missing values (not
+//!   evaluated by column-map expectations, the unexpected values of
+//!   `expect_column_values_to_not_be_null`), integers are JSON integers, floats JSON numbers
+//!   (NaN and infinities, which JSON cannot hold, are missing), timestamps RFC 3339 strings.
 //! - With `parquet`: [`read_parquet`], [`dataset_from_parquet`] and
 //!   [`Validator::validate_parquet`]; an unreadable file is an error naming it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use arrow_array::cast::AsArray;
@@ -35,9 +41,23 @@ pub use arrow_array;
 /// The `arrow-schema` crate this module is built with.
 pub use arrow_schema;
 
-use crate::drift::{Column, Dataset};
+use crate::drift::{
+    Column, ColumnDrift, ColumnDriftOptions, ColumnRef, Dataset, DriftOptions, DriftReport,
+    column_drift_ref, drift_report_with,
+};
 use crate::error::{Result, TestingError};
-use crate::validate::{Row, ValidationReport, Validator};
+use crate::validate::{ValidationReport, Validator};
+
+/// The keys of a dictionary array as indexes into its values (Arrow's `normalized_keys`, which
+/// panics on a dictionary without values: then every row is null, and the keys are 0, an
+/// index past the end that the callers read as missing).
+pub(crate) fn dictionary_keys(dict: &dyn arrow_array::AnyDictionaryArray) -> Vec<usize> {
+    if dict.values().is_empty() {
+        vec![0; dict.keys().len()]
+    } else {
+        dict.normalized_keys()
+    }
+}
 
 /// A column for the drift tests from an Arrow array (see the [module docs](self)).
 ///
@@ -47,7 +67,7 @@ use crate::validate::{Row, ValidationReport, Validator};
 pub fn column_from_arrow(name: &str, array: &dyn Array) -> Result<Column> {
     if let Some(dict) = array.as_any_dictionary_opt() {
         let values = column_from_arrow(name, dict.values().as_ref())?;
-        let keys = dict.normalized_keys();
+        let keys = dictionary_keys(dict);
         return Ok(match values {
             Column::Numeric(v) => Column::Numeric(
                 (0..array.len())
@@ -166,6 +186,220 @@ pub fn dataset_from_batches(batches: &[RecordBatch]) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// The values of a numeric array as `f64`s, nulls as NaN: the array's own buffer, borrowed
+/// without a copy, for a `float64` array without nulls; a converted copy for other numeric
+/// types (every integer and float type, dictionary-encoded too) and for arrays with nulls.
+/// `None` for an array that is not numeric.
+#[must_use]
+pub fn numeric_values(array: &dyn Array) -> Option<Cow<'_, [f64]>> {
+    if let Some(dict) = array.as_any_dictionary_opt() {
+        let values = numeric_values(dict.values().as_ref())?;
+        let keys = dictionary_keys(dict);
+        return Some(Cow::Owned(
+            (0..array.len())
+                .map(|i| {
+                    if array.is_valid(i) {
+                        values.get(keys[i]).copied().unwrap_or(f64::NAN)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect(),
+        ));
+    }
+    macro_rules! numeric {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            Cow::Owned(a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)).collect())
+        }};
+    }
+    Some(match array.data_type() {
+        DataType::Float64 if array.null_count() == 0 => {
+            Cow::Borrowed(array.as_primitive::<Float64Type>().values().as_ref())
+        }
+        DataType::Float64 => numeric!(Float64Type),
+        DataType::Float32 => numeric!(Float32Type),
+        DataType::Int64 => numeric!(Int64Type),
+        DataType::Int32 => numeric!(Int32Type),
+        DataType::Int16 => numeric!(Int16Type),
+        DataType::Int8 => numeric!(Int8Type),
+        DataType::UInt64 => numeric!(UInt64Type),
+        DataType::UInt32 => numeric!(UInt32Type),
+        DataType::UInt16 => numeric!(UInt16Type),
+        DataType::UInt8 => numeric!(UInt8Type),
+        _ => return None,
+    })
+}
+
+/// The labels of a string-like array (as [`column_from_arrow`] reads them), borrowed from the
+/// array, and the number of nulls; `None` for an array that is not string-like.
+fn labels(array: &dyn Array) -> Option<(Vec<&str>, usize)> {
+    if let Some(dict) = array.as_any_dictionary_opt() {
+        let values = dict.values().as_ref();
+        let per_key: Vec<Option<&str>> = match values.data_type() {
+            DataType::Utf8 => values.as_string::<i32>().iter().collect(),
+            DataType::LargeUtf8 => values.as_string::<i64>().iter().collect(),
+            DataType::Utf8View => values.as_string_view().iter().collect(),
+            DataType::Boolean => values
+                .as_boolean()
+                .iter()
+                .map(|v| v.map(bool_label))
+                .collect(),
+            _ => return None,
+        };
+        let keys = dictionary_keys(dict);
+        let out: Vec<&str> = (0..array.len())
+            .filter(|&i| array.is_valid(i))
+            .filter_map(|i| per_key.get(keys[i]).copied().flatten())
+            .collect();
+        let missing = array.len() - out.len();
+        return Some((out, missing));
+    }
+    let out: Vec<&str> = match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().flatten().collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().flatten().collect(),
+        DataType::Utf8View => array.as_string_view().iter().flatten().collect(),
+        DataType::Boolean => array
+            .as_boolean()
+            .iter()
+            .flatten()
+            .map(bool_label)
+            .collect(),
+        _ => return None,
+    };
+    let missing = array.len() - out.len();
+    Some((out, missing))
+}
+
+fn bool_label(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// The drift tests' view of the chunks of one column: numeric chunks borrowed when there is
+/// one `float64` chunk without nulls, labels borrowed from the arrays.
+fn column_ref<'a>(name: &str, chunks: &[&'a dyn Array]) -> Result<ColumnRef<'a>> {
+    let unsupported = |a: &dyn Array| {
+        TestingError::invalid(
+            "column",
+            format!(
+                "column {name}: {} is neither numeric nor categorical",
+                a.data_type()
+            ),
+        )
+    };
+    let Some(first) = chunks.first() else {
+        return Ok(ColumnRef::Numeric(Cow::Borrowed(&[])));
+    };
+    if let Some(values) = numeric_values(*first) {
+        if chunks.len() == 1 {
+            return Ok(ColumnRef::Numeric(values));
+        }
+        let mut all = values.into_owned();
+        for c in &chunks[1..] {
+            all.extend_from_slice(&numeric_values(*c).ok_or_else(|| unsupported(*c))?);
+        }
+        return Ok(ColumnRef::Numeric(Cow::Owned(all)));
+    }
+    let (mut all, mut missing) = labels(*first).ok_or_else(|| unsupported(*first))?;
+    for c in &chunks[1..] {
+        let (l, m) = labels(*c).ok_or_else(|| unsupported(*c))?;
+        all.extend(l);
+        missing += m;
+    }
+    Ok(ColumnRef::Categorical {
+        labels: all,
+        missing,
+    })
+}
+
+/// [`column_drift`](crate::column_drift) of two Arrow arrays, read in place: a `float64` array
+/// without nulls is not copied before the test sorts its finite values, labels are not copied
+/// into `String`s (see [`numeric_values`] and [`column_from_arrow`] for the value mapping).
+///
+/// # Errors
+/// As [`column_from_arrow`] and [`column_drift`](crate::column_drift).
+pub fn column_drift_arrow(
+    name: &str,
+    reference: &dyn Array,
+    current: &dyn Array,
+    options: ColumnDriftOptions,
+) -> Result<ColumnDrift> {
+    column_drift_ref(
+        name,
+        &column_ref(name, &[reference])?,
+        &column_ref(name, &[current])?,
+        options,
+    )
+}
+
+/// Check that every batch has the first one's schema.
+fn same_schema(batches: &[RecordBatch], side: &str) -> Result<()> {
+    if let Some(first) = batches.first() {
+        let schema = first.schema();
+        if let Some(i) = batches
+            .iter()
+            .position(|b| b.schema().fields() != schema.fields())
+        {
+            return Err(TestingError::invalid(
+                "record batch",
+                format!("{side} batch {i} has another schema than batch 0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The chunks of column `j` of some batches.
+fn chunks(batches: &[RecordBatch], j: usize) -> Vec<&dyn Array> {
+    batches.iter().map(|b| b.column(j).as_ref()).collect()
+}
+
+/// [`drift_report`](crate::drift_report) of the columns of some record batches, read in place
+/// as [`column_drift_arrow`] reads them (several batches of one side are concatenated per
+/// column, one copy of a numeric column). Columns are matched by name; the reference's schema
+/// lists the columns tested.
+///
+/// # Errors
+/// As [`drift_report`](crate::drift_report) and [`column_from_arrow`]; a batch whose schema
+/// differs from its side's first batch.
+pub fn drift_report_record_batches(
+    reference: &[RecordBatch],
+    current: &[RecordBatch],
+    options: &DriftOptions,
+) -> Result<DriftReport> {
+    same_schema(reference, "reference")?;
+    same_schema(current, "current")?;
+    let reference_columns = match reference.first() {
+        None => Vec::new(),
+        Some(first) => first
+            .schema_ref()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                Ok((
+                    f.name().as_str(),
+                    column_ref(f.name(), &chunks(reference, j))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let current_schema = current.first().map(RecordBatch::schema_ref);
+    drift_report_with(
+        reference_columns,
+        |name| {
+            let Some(j) =
+                current_schema.and_then(|s| s.fields().iter().position(|f| f.name() == name))
+            else {
+                return Ok(None);
+            };
+            column_ref(name, &chunks(current, j)).map(Some)
+        },
+        options,
+    )
+}
+
 /// The nulls of one column, as Great Expectations reports them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnNulls {
@@ -250,7 +484,7 @@ pub fn null_counts(batches: &[RecordBatch]) -> NullReport {
 fn json_column(array: &dyn Array) -> Vec<Value> {
     if let Some(dict) = array.as_any_dictionary_opt() {
         let values = json_column(dict.values().as_ref());
-        let keys = dict.normalized_keys();
+        let keys = dictionary_keys(dict);
         return (0..array.len())
             .map(|i| {
                 if array.is_valid(i) {
@@ -265,7 +499,7 @@ fn json_column(array: &dyn Array) -> Vec<Value> {
 }
 
 /// The JSON value of row `i` of an array that is not dictionary-encoded.
-fn json_at(array: &dyn Array, i: usize) -> Value {
+pub(crate) fn json_at(array: &dyn Array, i: usize) -> Value {
     if array.is_null(i) {
         return Value::Null;
     }
@@ -345,66 +579,7 @@ pub fn rows_from_record_batch(batch: &RecordBatch) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// One row of a record batch as the [`Validator`] sees it: the batch's column names and the
-/// row's values (row-major, converted once per batch).
-struct BatchRow<'a> {
-    names: &'a [String],
-    values: &'a [Value],
-}
-
-impl Row for BatchRow<'_> {
-    fn field(&self, column: &str) -> Option<&Value> {
-        self.names
-            .iter()
-            .position(|n| n == column)
-            .map(|i| &self.values[i])
-    }
-}
-
 impl Validator {
-    /// Evaluate every expectation over the rows of some record batches (see
-    /// [`rows_from_record_batch`] for the values; the column names are not copied per row).
-    ///
-    /// # Errors
-    /// As [`Validator::validate`].
-    pub fn validate_record_batches(&self, batches: &[RecordBatch]) -> Result<ValidationReport> {
-        let converted: Vec<(Vec<String>, Vec<Value>, usize)> = batches
-            .iter()
-            .map(|b| {
-                let names: Vec<String> = b
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                let width = names.len();
-                let mut columns: Vec<std::vec::IntoIter<Value>> = b
-                    .columns()
-                    .iter()
-                    .map(|c| json_column(c.as_ref()).into_iter())
-                    .collect();
-                let mut flat = Vec::with_capacity(b.num_rows() * width);
-                for _ in 0..b.num_rows() {
-                    for c in &mut columns {
-                        flat.push(c.next().unwrap_or(Value::Null));
-                    }
-                }
-                (names, flat, b.num_rows())
-            })
-            .collect();
-        let rows: Vec<BatchRow<'_>> = converted
-            .iter()
-            .flat_map(|(names, flat, n)| {
-                let width = names.len();
-                (0..*n).map(move |i| BatchRow {
-                    names,
-                    values: &flat[i * width..(i + 1) * width],
-                })
-            })
-            .collect();
-        self.validate(&rows)
-    }
-
     /// Evaluate every expectation over the rows of one record batch.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! Column and dataset drift with Evidently's defaults.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -45,6 +46,46 @@ impl Column {
         match self {
             Self::Numeric(_) => ColumnKind::Numeric,
             Self::Categorical(_) => ColumnKind::Categorical,
+        }
+    }
+}
+
+/// A column as the drift tests read it: numeric values as a slice (borrowed where the source
+/// holds `f64`s, e.g. an Arrow array without nulls), labels as string slices with the count of
+/// missing ones.
+pub(crate) enum ColumnRef<'a> {
+    Numeric(Cow<'a, [f64]>),
+    Categorical {
+        labels: Vec<&'a str>,
+        missing: usize,
+    },
+}
+
+impl ColumnRef<'_> {
+    fn kind(&self) -> ColumnKind {
+        match self {
+            Self::Numeric(_) => ColumnKind::Numeric,
+            Self::Categorical { .. } => ColumnKind::Categorical,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Numeric(v) => v.len(),
+            Self::Categorical { labels, missing } => labels.len() + missing,
+        }
+    }
+}
+
+impl<'a> From<&'a Column> for ColumnRef<'a> {
+    fn from(c: &'a Column) -> Self {
+        match c {
+            Column::Numeric(v) => Self::Numeric(Cow::Borrowed(v)),
+            Column::Categorical(v) => {
+                let labels: Vec<&str> = v.iter().filter_map(Option::as_deref).collect();
+                let missing = v.len() - labels.len();
+                Self::Categorical { labels, missing }
+            }
         }
     }
 }
@@ -406,7 +447,7 @@ fn float_key(v: f64) -> i64 {
 
 enum Prepared<'a> {
     Numeric { x: Vec<f64>, y: Vec<f64> },
-    Categorical { x: Vec<&'a str>, y: Vec<&'a str> },
+    Categorical { x: &'a [&'a str], y: &'a [&'a str] },
 }
 
 impl Prepared<'_> {
@@ -456,6 +497,16 @@ pub fn column_drift(
     current: &Column,
     options: ColumnDriftOptions,
 ) -> Result<ColumnDrift> {
+    column_drift_ref(name, &reference.into(), &current.into(), options)
+}
+
+/// [`column_drift`] of borrowed columns.
+pub(crate) fn column_drift_ref(
+    name: &str,
+    reference: &ColumnRef<'_>,
+    current: &ColumnRef<'_>,
+    options: ColumnDriftOptions,
+) -> Result<ColumnDrift> {
     let kind = reference.kind();
     if current.kind() != kind {
         return Err(TestingError::invalid(
@@ -467,18 +518,22 @@ pub fn column_drift(
         ));
     }
     let (prepared, rd, cd) = match (reference, current) {
-        (Column::Numeric(a), Column::Numeric(b)) => {
+        (ColumnRef::Numeric(a), ColumnRef::Numeric(b)) => {
             let parallel = a.len().min(b.len()) >= PARALLEL_MIN;
             let ((x, rd), (y, cd)) =
                 crate::par::join(parallel, || sorted_finite(a), || sorted_finite(b));
             (Prepared::Numeric { x, y }, rd, cd)
         }
-        (Column::Categorical(a), Column::Categorical(b)) => {
-            let x: Vec<&str> = a.iter().filter_map(Option::as_deref).collect();
-            let y: Vec<&str> = b.iter().filter_map(Option::as_deref).collect();
-            let (rd, cd) = (a.len() - x.len(), b.len() - y.len());
-            (Prepared::Categorical { x, y }, rd, cd)
-        }
+        (
+            ColumnRef::Categorical {
+                labels: x,
+                missing: rd,
+            },
+            ColumnRef::Categorical {
+                labels: y,
+                missing: cd,
+            },
+        ) => (Prepared::Categorical { x, y }, *rd, *cd),
         _ => unreachable!("kinds checked above"),
     };
     let (nx, ny) = match &prepared {
@@ -613,27 +668,47 @@ pub fn drift_report(
     current: &Dataset,
     options: &DriftOptions,
 ) -> Result<DriftReport> {
+    let reference: Vec<(&str, ColumnRef<'_>)> =
+        reference.iter().map(|(n, c)| (n, c.into())).collect();
+    drift_report_with(
+        reference,
+        |n| Ok(current.get(n).map(ColumnRef::from)),
+        options,
+    )
+}
+
+/// [`drift_report`] of borrowed reference columns and a lookup of the current ones (an error
+/// of the lookup, e.g. an unsupported column type, is returned as is).
+pub(crate) fn drift_report_with<'a>(
+    reference: Vec<(&str, ColumnRef<'a>)>,
+    current: impl Fn(&str) -> Result<Option<ColumnRef<'a>>>,
+    options: &DriftOptions,
+) -> Result<DriftReport> {
     if !(options.drift_share > 0.0 && options.drift_share <= 1.0) {
         return Err(TestingError::invalid(
             "threshold",
             format!("drift share {} is outside (0, 1]", options.drift_share),
         ));
     }
-    if reference.columns.is_empty() {
+    if reference.is_empty() {
         return Err(TestingError::invalid(
             "dataset",
             "the reference has no columns",
         ));
     }
-    if let Some(name) = options.columns.keys().find(|n| reference.get(n).is_none()) {
+    if let Some(name) = options
+        .columns
+        .keys()
+        .find(|n| !reference.iter().any(|(r, _)| r == n))
+    {
         return Err(TestingError::NotFound {
             kind: EntityKind::Column,
             id: name.clone(),
         });
     }
-    let mut pairs = Vec::with_capacity(reference.columns.len());
-    for (name, rc) in reference.iter() {
-        let cc = current.get(name).ok_or_else(|| TestingError::NotFound {
+    let mut pairs = Vec::with_capacity(reference.len());
+    for (name, rc) in reference {
+        let cc = current(name)?.ok_or_else(|| TestingError::NotFound {
             kind: EntityKind::Column,
             id: name.to_owned(),
         })?;
@@ -647,7 +722,7 @@ pub fn drift_report(
     // Columns are independent: spread them over the CPUs when there is enough work.
     let work: usize = pairs.iter().map(|(_, r, c, _)| r.len() + c.len()).sum();
     let columns = crate::par::map(&pairs, work >= 2 * PARALLEL_MIN, |(name, rc, cc, opts)| {
-        column_drift(name, rc, cc, *opts)
+        column_drift_ref(name, rc, cc, *opts)
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;

@@ -127,30 +127,99 @@ mod parquet_reader {
     }
 }
 
-/// pyarrow and DuckDB read the runs file with the same values (needs a Python with both:
-/// `$MLOPS_PYTHON`, default `/root/.cache/mlops/venvs/pydata/bin/python`).
+/// The Python of the interop tests: `$MLOPS_PYTHON`, default the venv `.ci/run` installs
+/// (pyarrow 26.0.1, DuckDB 2.0.0, Polars 2.1.0); panics with what to install when it cannot
+/// import `modules`.
 #[cfg(feature = "parquet")]
-#[test]
-#[ignore = "needs pyarrow and duckdb"]
-fn pyarrow_and_duckdb_read_the_runs_file() {
-    let py = std::env::var("MLOPS_PYTHON")
-        .unwrap_or_else(|_| "/root/.cache/mlops/venvs/pydata/bin/python".to_owned());
+fn python_with(modules: &str) -> String {
+    let py = std::env::var("MLOPS_PYTHON").unwrap_or_else(|_| {
+        "/root/.cache/mlops/venvs/pydata-pyarrow-26.0.1-duckdb-2.0.0-polars-2.1.0/bin/python"
+            .to_owned()
+    });
     let ok = std::process::Command::new(&py)
-        .args(["-c", "import pyarrow, duckdb"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "needs a python with pyarrow and duckdb at {py} (set MLOPS_PYTHON, or run: python3 -m \
-         venv /root/.cache/mlops/venvs/pydata && /root/.cache/mlops/venvs/pydata/bin/pip install \
-         pyarrow==26.0.1 duckdb==2.0.0)"
+        "needs a python with {modules} at {py} (set MLOPS_PYTHON, or run: python3 -m venv DIR \
+         && DIR/bin/pip install pyarrow==26.0.1 duckdb==2.0.0 polars==2.1.0)"
     );
+    py
+}
+
+/// The runs of [`tracker`] by start time, written to `runs.parquet` in `dir`.
+#[cfg(feature = "parquet")]
+fn runs_file(dir: &std::path::Path) -> (Vec<mlops_tracking::Run>, std::path::PathBuf) {
     let t = tracker();
     let mut runs = t.search_runs("exp", "").unwrap();
     runs.sort_by_key(|r| r.info.start_time);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.parquet");
+    let path = dir.join("runs.parquet");
     mlops_tracking::arrow::write_runs_parquet(&runs, &path).unwrap();
+    (runs, path)
+}
+
+/// Polars reads the runs file with the same values and types.
+#[cfg(feature = "parquet")]
+#[test]
+#[ignore = "needs polars"]
+fn polars_reads_the_runs_file() {
+    let py = python_with("polars");
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, path) = runs_file(dir.path());
+    let script = r#"
+import json, math, sys
+import polars as pl
+df = pl.read_parquet(sys.argv[1]).sort("start_time")
+print(json.dumps({
+    "version": pl.__version__,
+    "types": {n: str(t) for n, t in df.schema.items()},
+    "run_id": df["run_id"].to_list(),
+    "status": df["status"].to_list(),
+    "start_ms": df["start_time"].cast(pl.Int64).to_list(),
+    "end_null": df["end_time"].is_null().to_list(),
+    "loss": df["metrics.loss"].to_list(),
+    "acc_nan": [v is not None and math.isnan(v) for v in df["metrics.acc"].to_list()],
+    "lr": df["params.lr"].to_list(),
+    "team": df["tags.team"].to_list(),
+}))
+"#;
+    let out = std::process::Command::new(&py)
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.info.run_id.as_str()).collect();
+    assert_eq!(got["version"], "2.1.0");
+    assert_eq!(got["run_id"], serde_json::json!(ids));
+    assert_eq!(got["status"], serde_json::json!(["FINISHED", "RUNNING"]));
+    assert_eq!(
+        got["types"]["start_time"],
+        "Datetime(time_unit='ms', time_zone='UTC')"
+    );
+    assert_eq!(got["types"]["metrics.loss"], "Float64");
+    assert_eq!(got["types"]["params.lr"], "String");
+    assert_eq!(got["start_ms"], serde_json::json!([1000, 2000]));
+    assert_eq!(got["end_null"], serde_json::json!([false, true]));
+    assert_eq!(got["loss"], serde_json::json!([0.25, null]));
+    assert_eq!(got["acc_nan"], serde_json::json!([false, true]));
+    assert_eq!(got["lr"], serde_json::json!(["0.1", null]));
+    assert_eq!(got["team"], serde_json::json!(["ünïcode", null]));
+}
+
+/// pyarrow and DuckDB read the runs file with the same values (see [`python_with`]).
+#[cfg(feature = "parquet")]
+#[test]
+#[ignore = "needs pyarrow and duckdb"]
+fn pyarrow_and_duckdb_read_the_runs_file() {
+    let py = python_with("pyarrow, duckdb");
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, path) = runs_file(dir.path());
     let script = r#"
 import json, math, sys
 import pyarrow.parquet as pq, duckdb

@@ -1,20 +1,24 @@
-//! The point-in-time join from Parquet, side by side with DuckDB's `ASOF LEFT JOIN` on the same
-//! files (`benches/peers/features/duckdb_asof.py`).
+//! Our side of the `parquet` and `arrow` peer suites (`benches/peers/parquet`,
+//! `benches/peers/arrow`).
 //!
-//! The data is the `features` peer workload's: 100,000 entities x 10 hourly versions = 1M rows
-//! of 8 `f64` features, the newest one hour old, TTL 2 hours, written untimed into a
+//! `parquet_pit pit` (the default): the point-in-time join from Parquet. The data is the
+//! `features` peer workload's: 100,000 entities x 10 hourly versions = 1M rows of 8 `f64`
+//! features, the newest one hour old, TTL 2 hours, written untimed into a
 //! [`ParquetOfflineStore`] (10 files of 100,000 rows); the entity frame of 100,000 rows is
-//! written to `entity_df.parquet`. Timed: opening the store and
-//! `get_historical_features` of the 8 features (Parquet read included), every value checked
-//! against the truth. Then run the DuckDB side on the same directory:
+//! written to `entity_df.parquet`. Timed: opening the store and `get_historical_features` of the
+//! 8 features (Parquet read included), every value checked against the truth.
 //!
-//! ```text
-//! cargo run --release -p mlops-benches --features parquet --bin parquet_pit -- --keep DIR
-//! /root/.cache/mlops/venvs/pydata/bin/python benches/peers/features/duckdb_asof.py DIR
-//! ```
+//! `parquet_pit arrow`: ingest 1M rows x 8 features from one record batch (in-memory stores),
+//! and validate 1M rows x 10 columns read from a Parquet file (mlops-testing, 10 expectations).
 //!
-//! `PEERS_QUICK=1` shrinks the numbers. One JSON line per measurement on stdout (the protocol
-//! of `benches/peers/`).
+//! `parquet_pit write DIR`: write the same files untimed (`DIR/store/user_features/*.parquet`,
+//! `DIR/entity_df.parquet`, `DIR/meta.json`, `DIR/validate.parquet`) for the peer sides, which
+//! read them: DuckDB's `ASOF LEFT JOIN` and Feast's file offline store
+//! (`benches/peers/parquet/*.py`), Polars (`benches/peers/arrow/polars_validate.py`).
+//!
+//! The data goes to `$PEERS_WORK` (else a temporary directory), removed afterwards;
+//! `--keep DIR` runs `pit` in DIR and keeps the files. `PEERS_QUICK=1` shrinks the numbers. One
+//! JSON line per measurement on stdout (the protocol of `benches/peers/`).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -87,7 +91,13 @@ fn open(dir: &Path) -> Result<FeatureStore, Error> {
     Ok(store)
 }
 
-fn run(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
+/// The offline store, the entity frame and `meta.json` in `dir` (untimed); the frame's rows and
+/// the first version's time.
+fn write_pit_data(
+    dir: &Path,
+    entities: usize,
+    frame_rows: usize,
+) -> Result<(Vec<(usize, i64)>, i64), Error> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let base = now - VERSIONS as i64 * HOUR;
     {
@@ -130,7 +140,11 @@ fn run(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
         "entities": entities, "frame": frame_rows, "features": FEATURES,
     });
     std::fs::write(dir.join("meta.json"), meta.to_string())?;
+    Ok((rows, base))
+}
 
+fn pit(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
+    let (rows, base) = write_pit_data(dir, entities, frame_rows)?;
     let frame: EntityFrame = rows
         .iter()
         .map(|&(e, ts)| (key(e), Timestamp::from_secs(ts)))
@@ -152,7 +166,7 @@ fn run(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
         wrong += usize::from(got != want.unwrap_or(Value::Null));
     }
     let line = serde_json::json!({
-        "suite": "features",
+        "suite": "parquet",
         "case": format!("point-in-time join {frame_rows} entity rows x {} feature rows from parquet", entities * VERSIONS),
         "variant": format!("mlops-features {}, ParquetOfflineStore", env!("CARGO_PKG_VERSION")),
         "side": "mlops",
@@ -167,22 +181,20 @@ fn run(dir: &Path, entities: usize, frame_rows: usize) -> Result<(), Error> {
     if wrong > 0 || tf.len() != frame_rows {
         return Err(format!("the join returned {} rows, {wrong} wrong", tf.len()).into());
     }
-    ingest_and_validate(dir, entities * VERSIONS)
+    Ok(())
 }
 
 fn emit(case: &str, variant: &str, secs: f64, note: String) {
     let line = serde_json::json!({
-        "suite": "features", "case": case, "variant": variant, "side": "mlops",
+        "suite": "arrow", "case": case, "variant": variant, "side": "mlops",
         "value": secs, "unit": "s", "count": 1, "note": note,
     });
     println!("{line}");
 }
 
-/// Ingest `n` rows x 8 features from one record batch (in-memory stores), and validate
-/// `n` rows x 10 columns read from a Parquet file (mlops-testing).
-fn ingest_and_validate(dir: &Path, n: usize) -> Result<(), Error> {
+/// `n` rows: `user_id`, `event_timestamp` and 8 `f64` features.
+fn arrow_batch(n: usize) -> Result<RecordBatch, Error> {
     use mlops_features::arrow::arrow_array::Float64Array;
-    use mlops_testing::{Expectation, Validator};
     let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
         (0..n).map(|i| key(i % 100_000)),
     ));
@@ -200,7 +212,14 @@ fn ingest_and_validate(dir: &Path, n: usize) -> Result<(), Error> {
         ));
         cols.push((format!("f{j}"), a));
     }
-    let batch = RecordBatch::try_from_iter(cols)?;
+    Ok(RecordBatch::try_from_iter(cols)?)
+}
+
+/// Ingest `n` rows x 8 features from one record batch (in-memory stores), and validate
+/// `n` rows x 10 columns read from a Parquet file (mlops-testing).
+fn ingest_and_validate(dir: &Path, n: usize) -> Result<(), Error> {
+    use mlops_testing::{Expectation, Validator};
+    let batch = arrow_batch(n)?;
     let store = FeatureStore::in_memory();
     store.apply_group(group()?)?;
     let t = Instant::now();
@@ -249,22 +268,38 @@ fn main() -> ExitCode {
     } else {
         (100_000, 100_000)
     };
+    let scratch = || {
+        std::env::var_os("PEERS_WORK")
+            .map_or_else(std::env::temp_dir, PathBuf::from)
+            .join(format!("parquet-pit-{}", std::process::id()))
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, keep): (PathBuf, bool) = match args.as_slice() {
-        [flag, dir] if flag == "--keep" => (PathBuf::from(dir), true),
-        [] => (
-            std::env::temp_dir().join(format!("parquet-pit-{}", std::process::id())),
-            false,
-        ),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (what, dir, keep): (&str, PathBuf, bool) = match args.as_slice() {
+        [] | ["pit"] => ("pit", scratch(), false),
+        ["arrow"] => ("arrow", scratch(), false),
+        ["--keep", dir] => ("pit", PathBuf::from(dir), true),
+        ["write", dir] => ("write", PathBuf::from(dir), true),
         _ => {
-            eprintln!("usage: parquet_pit [--keep DIR]");
+            eprintln!("usage: parquet_pit [pit | arrow | write DIR | --keep DIR]");
             return ExitCode::FAILURE;
         }
     };
     let _ = std::fs::remove_dir_all(&dir);
     let result = std::fs::create_dir_all(&dir)
         .map_err(Error::from)
-        .and_then(|()| run(&dir, entities, frame));
+        .and_then(|()| match what {
+            "pit" => pit(&dir, entities, frame),
+            "arrow" => ingest_and_validate(&dir, entities * VERSIONS),
+            _ => write_pit_data(&dir, entities, frame).and_then(|_| {
+                write_parquet(
+                    dir.join("validate.parquet"),
+                    &arrow_batch(entities * VERSIONS)?,
+                    false,
+                )?;
+                Ok(())
+            }),
+        });
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,5 +1,7 @@
 //! Data validation over every row, with Great Expectations' expectations and result format.
 
+#[cfg(feature = "arrow")]
+mod columnar;
 mod expectation;
 mod result;
 mod validator;

@@ -12,7 +12,7 @@ use crate::error::{Result, TestingError};
 use super::expectation::{Expectation, PARTIAL_UNEXPECTED, Row};
 use super::result::{ExpectationResult, UnexpectedValue, ValidationReport};
 
-enum Compiled {
+pub(super) enum Compiled {
     None,
     Regex(Regex),
     Set {
@@ -26,11 +26,11 @@ enum Compiled {
 /// A validated set of expectations, with regexes compiled once.
 #[derive(Debug)]
 pub struct Validator {
-    expectations: Vec<Expectation>,
-    compiled: Vec<CompiledDebug>,
+    pub(super) expectations: Vec<Expectation>,
+    pub(super) compiled: Vec<CompiledDebug>,
 }
 
-struct CompiledDebug(Compiled);
+pub(super) struct CompiledDebug(pub(super) Compiled);
 
 impl fmt::Debug for CompiledDebug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,7 +42,7 @@ impl fmt::Debug for CompiledDebug {
     }
 }
 
-fn num_key(x: f64) -> u64 {
+pub(super) fn num_key(x: f64) -> u64 {
     if x == 0.0 { 0 } else { x.to_bits() }
 }
 
@@ -220,15 +220,15 @@ impl Validator {
     }
 }
 
-struct Tally {
-    element_count: usize,
-    missing: usize,
-    unexpected: usize,
-    partial: Vec<UnexpectedValue>,
+pub(super) struct Tally {
+    pub(super) element_count: usize,
+    pub(super) missing: usize,
+    pub(super) unexpected: usize,
+    pub(super) partial: Vec<UnexpectedValue>,
 }
 
 impl Tally {
-    fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize) -> Self {
         Self {
             element_count: n,
             missing: 0,
@@ -244,7 +244,7 @@ impl Tally {
         self.partial.extend(later.partial.into_iter().take(room));
     }
 
-    fn unexpected(&mut self, index: usize, value: Option<&Value>) {
+    pub(super) fn unexpected(&mut self, index: usize, value: Option<&Value>) {
         self.unexpected += 1;
         if self.partial.len() < PARTIAL_UNEXPECTED {
             self.partial.push(UnexpectedValue {
@@ -264,7 +264,7 @@ fn percent(a: usize, b: usize) -> f64 {
     }
 }
 
-fn finish(e: &Expectation, t: Tally) -> ExpectationResult {
+pub(super) fn finish(e: &Expectation, t: Tally) -> ExpectationResult {
     let nonmissing = t.element_count - t.missing;
     let mostly = e.mostly_value();
     let success = match mostly {
@@ -291,7 +291,7 @@ fn finish(e: &Expectation, t: Tally) -> ExpectationResult {
     }
 }
 
-fn error_result(e: &Expectation, n: usize, message: String) -> ExpectationResult {
+pub(super) fn error_result(e: &Expectation, n: usize, message: String) -> ExpectationResult {
     ExpectationResult {
         expectation: e.clone(),
         status: CheckStatus::Error,
@@ -350,7 +350,7 @@ fn present<'r, R: Row>(row: &'r R, column: &str) -> Option<&'r Value> {
 }
 
 #[allow(clippy::too_many_lines)]
-fn is_column_map(e: &Expectation) -> bool {
+pub(super) fn is_column_map(e: &Expectation) -> bool {
     matches!(
         e,
         Expectation::ColumnValuesToNotBeNull { .. }
@@ -377,8 +377,20 @@ fn unknown_column<R: Row>(e: &Expectation, rows: &[R]) -> Option<ExpectationResu
     None
 }
 
+/// Whether `x` lies within the bounds of `expect_column_values_to_be_between`.
+pub(super) fn in_bounds(
+    x: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    strict_min: bool,
+    strict_max: bool,
+) -> bool {
+    min.is_none_or(|lo| if strict_min { x > lo } else { x >= lo })
+        && max.is_none_or(|hi| if strict_max { x < hi } else { x <= hi })
+}
+
 /// Whether one value is as a column-map expectation expects (`value` is present, not null).
-fn value_ok(e: &Expectation, compiled: &Compiled, v: &Value) -> bool {
+pub(super) fn value_ok(e: &Expectation, compiled: &Compiled, v: &Value) -> bool {
     match e {
         Expectation::ColumnValuesToBeOfType { value_type, .. } => value_type.matches(v),
         Expectation::ColumnValuesToBeBetween {
@@ -387,10 +399,9 @@ fn value_ok(e: &Expectation, compiled: &Compiled, v: &Value) -> bool {
             strict_min,
             strict_max,
             ..
-        } => v.as_f64().is_some_and(|x| {
-            min.is_none_or(|lo| if *strict_min { x > lo } else { x >= lo })
-                && max.is_none_or(|hi| if *strict_max { x < hi } else { x <= hi })
-        }),
+        } => v
+            .as_f64()
+            .is_some_and(|x| in_bounds(x, *min, *max, *strict_min, *strict_max)),
         Expectation::ColumnValuesToBeInSet { .. } => match compiled {
             Compiled::Set {
                 strings,
