@@ -313,12 +313,12 @@ fn column_ref<'a>(name: &str, chunks: &[&'a dyn Array]) -> Result<ColumnRef<'a>>
     })
 }
 
-/// [`column_drift`](crate::column_drift) of two Arrow arrays, read in place: a `float64` array
+/// [`column_drift`](crate::drift::column_drift) of two Arrow arrays, read in place: a `float64` array
 /// without nulls is not copied before the test sorts its finite values, labels are not copied
 /// into `String`s (see [`numeric_values`] and [`column_from_arrow`] for the value mapping).
 ///
 /// # Errors
-/// As [`column_from_arrow`] and [`column_drift`](crate::column_drift).
+/// As [`column_from_arrow`] and [`column_drift`](crate::drift::column_drift).
 pub fn column_drift_arrow(
     name: &str,
     reference: &dyn Array,

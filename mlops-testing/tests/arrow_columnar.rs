@@ -16,8 +16,8 @@ use mlops_testing::arrow::{
     null_counts, numeric_values, rows_from_record_batch,
 };
 use mlops_testing::{
-    CheckStatus, ColumnDriftOptions, DriftMethod, DriftOptions, Expectation, Validator, ValueType,
-    column_drift, drift_report,
+    CheckStatus, DriftOptions, Expectation, Validator, drift::ColumnDriftOptions,
+    drift::DriftMethod, drift::column_drift, drift_report, validate::ValueType,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

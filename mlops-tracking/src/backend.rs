@@ -127,7 +127,7 @@ pub trait TrackingBackend: Send + Sync + Debug + 'static {
     /// returns [`ControlFlow::Break`]: the whole history without holding it in memory.
     ///
     /// The default pages through [`get_metric_history`](Self::get_metric_history) (holding one
-    /// page of [`DEFAULT_HISTORY_RESULTS`](crate::DEFAULT_HISTORY_RESULTS) points at a time); the
+    /// page of [`DEFAULT_HISTORY_RESULTS`](crate::limits::DEFAULT_HISTORY_RESULTS) points at a time); the
     /// file backend reads its log once, one record at a time, and stops reading at a `Break`.
     ///
     /// ```

@@ -134,7 +134,7 @@ pub fn history_paging(subject: &Subject<dyn TrackingBackend>, _caps: &Capabiliti
 pub fn history_visit(subject: &Subject<dyn TrackingBackend>, _caps: &Capabilities) {
     let b: &dyn TrackingBackend = &*subject.store;
     let e = exp(b, "exp");
-    let r = run(b, &e, "r");
+    let r = new_run(b, &e, "r");
     for chunk in 0..6_i64 {
         let mut batch = Batch::new();
         for i in 0..chunk {
