@@ -136,20 +136,27 @@ fn redis(c: &mut Criterion) {
             });
         });
     }
-    // The protocol floor: the same 100 HMGETs pipelined through the `redis` crate directly,
-    // replies left undecoded.
+    // The protocol floor: 100 HMGETs of the same shape pipelined through the `redis` crate
+    // directly, replies left undecoded. Two forms: the pipeline built once outside the loop
+    // (the wire alone), and built per call from fresh keys as our read does (keys encoded,
+    // command assembled, one round trip).
     {
         let client =
             redis::Client::open(format!("redis://127.0.0.1:{}/0", server.port)).expect("client");
         let mut con = client.get_connection().expect("connect");
-        let mut pipe = redis::pipe();
-        for i in 0..100_i64 {
-            let key = store.entity_key(&g.name, &EntityKey::from(i * 7919 % ENTITIES));
-            let cmd = pipe.cmd("HMGET").arg(key).arg("@v");
-            for f in &g.features {
-                cmd.arg(f.name.as_str());
+        let build = |first: i64| {
+            let mut pipe = redis::pipe();
+            for i in 0..100_i64 {
+                let key =
+                    store.entity_key(&g.name, &EntityKey::from((first + i * 7919) % ENTITIES));
+                let cmd = pipe.cmd("HMGET").arg(key).arg("@v");
+                for f in &g.features {
+                    cmd.arg(f.name.as_str());
+                }
             }
-        }
+            pipe
+        };
+        let pipe = build(0);
         read.throughput(Throughput::Elements(100));
         read.bench_function(BenchmarkId::new("raw_redis_crate_hmget", 100), |b| {
             b.iter(|| {
@@ -157,6 +164,18 @@ fn redis(c: &mut Criterion) {
                 black_box(v)
             });
         });
+        let mut next: i64 = 0;
+        read.bench_function(
+            BenchmarkId::new("raw_redis_crate_hmget_built_per_call", 100),
+            |b| {
+                b.iter(|| {
+                    let pipe = build(next);
+                    next = (next + 104_729) % ENTITIES;
+                    let v: Vec<redis::Value> = pipe.query(&mut con).expect("query");
+                    black_box(v)
+                });
+            },
+        );
     }
     read.finish();
 
