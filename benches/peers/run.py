@@ -560,6 +560,10 @@ def run_bullets(m):
     ]
 
 
+def machine_bullet(m):
+    return f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} memory, {m['kernel']}."
+
+
 def suite_rounds(meta):
     """Rounds per suite: the run that measured it (a merged report holds several runs)."""
     out = {}
@@ -579,7 +583,7 @@ def merge_previous(previous, meta, lines, runs):
         kept = [x for x in m.get("suites", []) if x not in mine]
         if kept:
             e = {k: m[k] for k in ("started", "finished", "duration", "command", "rounds",
-                                   "load_before", "load_after") if k in m}
+                                   "load_before", "load_after", "machine") if k in m}
             e["suites"] = kept
             earlier.append(e)
     merged = dict(meta)
@@ -633,17 +637,16 @@ def write_report(path, meta, suites, lines, runs):
         out.append("")
         for m in [meta] + meta["earlier"]:
             out.append(f"- Suites {', '.join(m['suites'])}:")
-            out += ["  " + b for b in run_bullets(m)]
+            bullets = run_bullets(m)
+            if m.get("machine"):
+                bullets.insert(2, machine_bullet(m["machine"]))
+            out += ["  " + b for b in bullets]
         out.append("")
         out.append("Common to the runs:")
         out.append("")
     else:
         out += run_bullets(meta)[:2]
-    out += [
-        f"- Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
-        f"{meta['machine']['memory']} memory, {meta['machine']['kernel']}.",
-    ]
-    if not meta.get("earlier"):
+        out.append(machine_bullet(meta["machine"]))
         out.append(run_bullets(meta)[2])
     out += [
         f"- Data directories under `{meta['machine']['work_dir']}` "
