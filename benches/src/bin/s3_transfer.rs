@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! s3_transfer [--moto | --endpoint URL --bucket B] [--big-mib 1024] [--small 20000]
-//!             [--small-kib 10] [--jobs 16]     # a table on stdout
+//!             [--small-kib 10] [--jobs 16] [--parts-in-flight N]   # a table on stdout
 //! s3_transfer peers                            # our side of benches/peers/s3 (JSON lines)
 //! s3_transfer gen DIR [--big-mib N] [--small N] [--small-kib K]
 //! ```
@@ -47,6 +47,7 @@ struct Args {
     moto: bool,
     sizes: Sizes,
     jobs: usize,
+    parts_in_flight: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -85,6 +86,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
             small_kib: 10,
         },
         jobs: 16,
+        parts_in_flight: None,
     };
     let mut it = args;
     while let Some(k) = it.next() {
@@ -98,6 +100,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--small" => a.sizes.small = num(v()?)?,
             "--small-kib" => a.sizes.small_kib = num(v()?)?,
             "--jobs" => a.jobs = num(v()?)?,
+            "--parts-in-flight" => a.parts_in_flight = Some(num(v()?)?),
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -323,6 +326,10 @@ fn table(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .endpoint(e)
             .allow_http(e.starts_with("http://")),
         (None, None) => unreachable!("a server is started when no endpoint is given"),
+    };
+    let config = match a.parts_in_flight {
+        Some(n) => config.parts_in_flight(n),
+        None => config,
     };
     println!("endpoint {}  jobs {}", config.endpoint_display(), a.jobs);
     let dir = tempfile::tempdir()?;
