@@ -29,16 +29,15 @@ use crate::model::{
 };
 use mlops_fs as fsutil;
 
+mod history;
 mod open;
 mod records;
 mod snapshot;
 mod sync;
 
+use self::history::{HISTORY_TOKEN_PREFIX, decode_history_token, encode_history_token};
 pub use self::open::OpenReport;
-use self::records::{
-    Change, MetricOut, MetricRef, MetricsIn, RecordOut, corrupt, encode, io_err, read_log_until,
-    write_json, write_new_json,
-};
+use self::records::{Change, MetricOut, RecordOut, encode, io_err, write_json, write_new_json};
 
 const MARKER: &str = "mlops-tracking.json";
 const LOCK: &str = "store.lock";
@@ -339,77 +338,6 @@ impl FileTrackingBackend {
             this.announce(st, &Change::Experiment(id.clone()))
         })
     }
-}
-
-impl FileTrackingBackend {
-    /// How much of the run's log the catalog has applied (a history reads no further, so it
-    /// agrees with the run's latest values); `NotFound` for an unknown run.
-    fn history_limit(&self, run_id: &RunId) -> Result<u64> {
-        self.read(|st| {
-            st.catalog.run(run_id)?;
-            Ok(st.logs.get(run_id).copied().unwrap_or(0))
-        })
-    }
-
-    /// Read the run's log from byte `from` up to `limit` (outside the lock), calling `f` with
-    /// each point of `key`, the byte offset of its record and its index among the record's
-    /// points of `key`, until `f` returns `Break`. Records are parsed for their metrics only.
-    fn scan_history(
-        &self,
-        run_id: &RunId,
-        key: &str,
-        from: u64,
-        limit: u64,
-        mut f: impl FnMut(u64, usize, Metric) -> ControlFlow<()>,
-    ) -> Result<()> {
-        let data = self.run_dir(run_id).join(DATA);
-        let mut at = from;
-        read_log_until(&data, from, Some(limit), |payload| {
-            let record_at = at;
-            at += fsutil::HEADER_LEN as u64 + payload.len() as u64 + 1;
-            let rec: MetricsIn<'_> = serde_json::from_slice(payload)
-                .map_err(|e| corrupt(&data, format!("bad record: {e}")))?;
-            let mut index = 0usize;
-            for MetricRef(k, value, timestamp, step) in rec.m {
-                if k != key {
-                    continue;
-                }
-                let m = Metric {
-                    key: k.into_owned(),
-                    value,
-                    timestamp,
-                    step,
-                };
-                if f(record_at, index, m).is_break() {
-                    return Ok(ControlFlow::Break(()));
-                }
-                index += 1;
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        Ok(())
-    }
-}
-
-/// The prefix of this backend's metric-history page tokens.
-const HISTORY_TOKEN_PREFIX: &str = "h";
-
-/// `h<byte offset of a record, hex>.<points of the key to skip in it, hex>`.
-fn encode_history_token(at: u64, skip: usize) -> String {
-    format!("{HISTORY_TOKEN_PREFIX}{at:x}.{skip:x}")
-}
-
-fn decode_history_token(token: &str) -> Result<(u64, usize)> {
-    let bad = || TrackingError::invalid("page token", format!("not a page token: {token:?}"));
-    let rest = token.strip_prefix(HISTORY_TOKEN_PREFIX).ok_or_else(bad)?;
-    let (at, skip) = rest.split_once('.').ok_or_else(bad)?;
-    let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex(at) || !hex(skip) {
-        return Err(bad());
-    }
-    let at = u64::from_str_radix(at, 16).map_err(|_| bad())?;
-    let skip = usize::from_str_radix(skip, 16).map_err(|_| bad())?;
-    Ok((at, skip))
 }
 
 /// An experiment's artifact location: an absolute `file://` URI (RFC 8089, as MLflow's file
@@ -798,122 +726,4 @@ mod conformance_tests {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Pages resume where the last one stopped (a record's byte offset and how many of its
-    /// points to skip), across records holding several points of the key and of other keys;
-    /// the old offset tokens still work; a forged token is an invalid argument.
-    #[test]
-    fn history_pages_resume_in_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = FileTrackingBackend::open(dir.path())
-            .unwrap()
-            .with_fsync(false);
-        let exp = backend.create_experiment("e", &[]).unwrap();
-        let run = backend
-            .create_run(&exp.experiment_id, &CreateRun::default())
-            .unwrap();
-        let id = run.info.run_id;
-        for batch in 0..40_i64 {
-            let mut b = Batch::default();
-            for j in 0..(batch % 4) {
-                let step = batch * 10 + j;
-                b.metrics.push(Metric::new("loss", step as f64, 0, step));
-                b.metrics.push(Metric::new("other", 0.0, 0, step));
-            }
-            backend.log_batch(&id, &b).unwrap();
-        }
-        let all = backend
-            .get_metric_history(&id, "loss", &HistoryRequest::new().max_results(10_000))
-            .unwrap();
-        assert_eq!(all.items.len(), 60);
-        assert!(all.next_page_token.is_none());
-        for size in [1, 2, 3, 7] {
-            let mut req = HistoryRequest::new().max_results(size);
-            let mut got = Vec::new();
-            loop {
-                let page = backend.get_metric_history(&id, "loss", &req).unwrap();
-                assert!(page.items.len() <= size);
-                got.extend(page.items);
-                match page.next_page_token {
-                    Some(t) => {
-                        assert!(t.starts_with(HISTORY_TOKEN_PREFIX), "{t}");
-                        req = req.page_token(Some(t));
-                    }
-                    None => break,
-                }
-            }
-            assert_eq!(got, all.items, "page size {size}");
-        }
-        // An offset token, as the other backends make, still pages from there.
-        let old = backend
-            .get_metric_history(
-                &id,
-                "loss",
-                &HistoryRequest::new()
-                    .max_results(5)
-                    .page_token(Some(crate::model::encode_page_token(50))),
-            )
-            .unwrap();
-        assert_eq!(old.items, all.items[50..55]);
-        // A token that does not point at a record is refused, not reported as corruption.
-        for bad in ["h3.0", "hzz.0", "h1", "h100000000.0"] {
-            let err = backend
-                .get_metric_history(
-                    &id,
-                    "loss",
-                    &HistoryRequest::new().page_token(Some(bad.to_owned())),
-                )
-                .unwrap_err();
-            assert!(
-                matches!(err, TrackingError::InvalidArgument { .. }),
-                "{bad}: {err}"
-            );
-        }
-    }
-
-    #[test]
-    fn artifact_uris_are_absolute_file_uris() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("my store");
-        let backend = FileTrackingBackend::open(&root).unwrap().with_fsync(false);
-        let exp = backend.create_experiment("e", &[]).unwrap();
-        let run = backend
-            .create_run(&exp.experiment_id, &CreateRun::default())
-            .unwrap();
-        let uri = &run.info.artifact_uri;
-        let expected_prefix = file_uri(&root.join(RUNS));
-        assert!(uri.starts_with("file:///"), "{uri}");
-        assert!(uri.contains("/my%20store/"), "{uri}");
-        assert!(uri.starts_with(&expected_prefix), "{uri}");
-        assert!(
-            uri.ends_with(&format!("/{}/artifacts", run.info.run_id)),
-            "{uri}"
-        );
-    }
-
-    #[test]
-    fn in_place_framing_matches_the_shared_frame() {
-        let metrics = [
-            MetricOut("loss", f64::NAN, 1, 2),
-            MetricOut("acc", 0.5, 3, 4),
-        ];
-        let tags = [("k".to_owned(), "v \"quoted\"\n".to_owned())];
-        let rec = RecordOut {
-            m: metrics.into_iter().collect(),
-            p: &[],
-            t: &tags,
-            a: None,
-            i: &[],
-        };
-        let mut ours = b"prefix".to_vec();
-        encode(&rec, &mut ours, Path::new("x")).unwrap();
-        let mut shared = b"prefix".to_vec();
-        fsutil::encode_record(&serde_json::to_vec(&rec).unwrap(), &mut shared).unwrap();
-        assert_eq!(ours, shared);
-        let scan = fsutil::scan_records(&ours[6..]).unwrap();
-        assert_eq!(scan.records.len(), 1);
-        assert!(scan.torn_at.is_none());
-    }
-}
+mod tests;
