@@ -65,58 +65,34 @@ pub(crate) fn dictionary_keys(dict: &dyn arrow_array::AnyDictionaryArray) -> Vec
 /// [`TestingError::InvalidArgument`] naming the column and its type when it is neither
 /// numeric nor string-like.
 pub fn column_from_arrow(name: &str, array: &dyn Array) -> Result<Column> {
-    if let Some(dict) = array.as_any_dictionary_opt() {
-        let values = column_from_arrow(name, dict.values().as_ref())?;
-        let keys = dictionary_keys(dict);
-        return Ok(match values {
-            Column::Numeric(v) => Column::Numeric(
-                (0..array.len())
-                    .map(|i| {
-                        if array.is_valid(i) {
-                            v.get(keys[i]).copied().unwrap_or(f64::NAN)
-                        } else {
-                            f64::NAN
-                        }
-                    })
-                    .collect(),
-            ),
-            Column::Categorical(v) => Column::Categorical(
-                (0..array.len())
-                    .map(|i| {
-                        if array.is_valid(i) {
-                            v.get(keys[i]).cloned().flatten()
-                        } else {
-                            None
-                        }
-                    })
-                    .collect(),
-            ),
-        });
+    if let Some(values) = numeric_values(array) {
+        return Ok(Column::Numeric(values.into_owned()));
     }
-    macro_rules! numeric {
-        ($t:ty) => {{
-            let a = array.as_primitive::<$t>();
-            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
-            Column::Numeric(a.iter().map(|v| v.map_or(f64::NAN, |v| v as f64)).collect())
-        }};
+    if let Some(dict) = array.as_any_dictionary_opt() {
+        // A dictionary of numbers was taken by `numeric_values` above.
+        let Column::Categorical(v) = column_from_arrow(name, dict.values().as_ref())? else {
+            return Err(TestingError::invalid(
+                "column",
+                format!("column {name}: a numeric dictionary that is not numeric"),
+            ));
+        };
+        let keys = dictionary_keys(dict);
+        return Ok(Column::Categorical(
+            (0..array.len())
+                .map(|i| {
+                    if array.is_valid(i) {
+                        v.get(keys[i]).cloned().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+        ));
     }
     fn strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> Column {
         Column::Categorical(it.map(|v| v.map(str::to_owned)).collect())
     }
     Ok(match array.data_type() {
-        DataType::Float64 if array.null_count() == 0 => {
-            Column::Numeric(array.as_primitive::<Float64Type>().values().to_vec())
-        }
-        DataType::Float64 => numeric!(Float64Type),
-        DataType::Float32 => numeric!(Float32Type),
-        DataType::Int64 => numeric!(Int64Type),
-        DataType::Int32 => numeric!(Int32Type),
-        DataType::Int16 => numeric!(Int16Type),
-        DataType::Int8 => numeric!(Int8Type),
-        DataType::UInt64 => numeric!(UInt64Type),
-        DataType::UInt32 => numeric!(UInt32Type),
-        DataType::UInt16 => numeric!(UInt16Type),
-        DataType::UInt8 => numeric!(UInt8Type),
         DataType::Utf8 => strings(array.as_string::<i32>().iter()),
         DataType::LargeUtf8 => strings(array.as_string::<i64>().iter()),
         DataType::Utf8View => strings(array.as_string_view().iter()),
