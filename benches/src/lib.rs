@@ -103,6 +103,23 @@ pub mod testing_fixture {
     }
 }
 
+/// Formatting shared by the measurement programs.
+pub mod fmt {
+    /// `n` with thousands separators, as Python's `{:,}` prints it (the peer sides' format).
+    #[must_use]
+    pub fn thousands(n: usize) -> String {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
 pub mod proc_stats {
     //! The process's (or thread's) CPU time and memory, read from Linux's `/proc`. On a shared
     //! machine wall time overstates an operation's cost; CPU time does not. Every function

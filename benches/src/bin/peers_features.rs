@@ -20,6 +20,7 @@
     clippy::cast_possible_truncation
 )]
 
+use mlops_benches::fmt::thousands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -60,19 +61,6 @@ impl Sizes {
             }
         }
     }
-}
-
-/// `n` with thousands separators, as the Feast side prints it (`{:,}`).
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn key(i: usize) -> EntityKey {

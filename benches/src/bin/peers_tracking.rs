@@ -9,6 +9,7 @@
 //! and `PEERS_QUICK=1` (reduced sizes, to test the plumbing).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use mlops_benches::fmt::thousands;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -116,18 +117,6 @@ fn case_names(s: &Sizes) -> [String; 4] {
             thousands(s.runs)
         ),
     ]
-}
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn new_run(backend: &dyn TrackingBackend, exp: &ExperimentId) -> mlops_tracking::Result<RunId> {

@@ -28,6 +28,7 @@
     clippy::cast_precision_loss
 )]
 
+use mlops_benches::fmt::thousands;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -287,18 +288,6 @@ fn run_cases(
         report(&format!("pull {label}"), "", bytes, &r.pull);
     }
     Ok(())
-}
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn start_moto(bucket: &str) -> Result<MotoServer, Box<dyn std::error::Error>> {
