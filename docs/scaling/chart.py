@@ -85,6 +85,7 @@ NOTE_FIELDS = [
     ("cpu_per_call_ms", "CPU per call {:.2f} ms"),
     ("p50_ns", "p50 {:.0f} ns"),
     ("p99_ns", "p99 {:.0f} ns"),
+    ("two_loads_floor_ns", "2 random loads {:.0f} ns"),
     ("rss_bytes_per_entity", "RSS {:.0f} B/entity"),
     ("rss_over_raw", "{:.2f}x raw payload"),
     ("rss_delta_bytes_per_run", "RSS {:.0f} B/run"),
