@@ -8,66 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Alias, ModelVersion, ModelVersionNumber, Stage};
 
-/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
-///
-/// The same names as `mlops_tracking::Direction` and `mlops_testing::Direction` (the domain
-/// crates never share a type). Serialized as `"maximize"` / `"minimize"`; the names written
-/// before, `"HigherIsBetter"` / `"LowerIsBetter"`, are still read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Bigger is better (accuracy, f1, auc, ...).
-    #[serde(alias = "HigherIsBetter")]
-    Maximize,
-    /// Smaller is better (loss, error, latency, ...).
-    #[serde(alias = "LowerIsBetter")]
-    Minimize,
-}
-
-impl Direction {
-    /// The usual direction for a metric name: lower is better when the name contains `loss`,
-    /// `error`, `err`, `latency`, `time`, `mse`, `mae`, `rmse`, `mape`, `perplexity`, `size` or
-    /// `memory`; higher otherwise.
-    #[must_use]
-    pub fn guess(metric: &str) -> Self {
-        let m = metric.to_ascii_lowercase();
-        let lower = [
-            "loss",
-            "error",
-            "err",
-            "latency",
-            "time",
-            "mse",
-            "mae",
-            "rmse",
-            "mape",
-            "perplexity",
-            "size",
-            "memory",
-            "_ms",
-            "seconds",
-        ];
-        if lower.iter().any(|w| m.contains(w)) {
-            Self::Minimize
-        } else {
-            Self::Maximize
-        }
-    }
-
-    fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Self::Maximize => a > b,
-            Self::Minimize => a < b,
-        }
-    }
-
-    fn arrow(self) -> &'static str {
-        match self {
-            Self::Maximize => "higher is better",
-            Self::Minimize => "lower is better",
-        }
-    }
-}
+/// Which way a metric improves (the one type every mlops crate uses, from `mlops-core`).
+pub use mlops_core::Direction;
 
 /// One row of a [`Comparison`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +86,7 @@ impl Comparison {
         let mut best: Option<f64> = None;
         for r in &self.rows {
             if let Some(&v) = r.metrics.get(metric)
-                && best.is_none_or(|b| dir.better(v, b))
+                && best.is_none_or(|b| dir.is_better(v, b))
             {
                 best = Some(v);
             }
@@ -234,7 +176,7 @@ impl fmt::Display for Comparison {
             let legend: Vec<String> = self
                 .metrics
                 .iter()
-                .map(|(m, d)| format!("{m}: {}", d.arrow()))
+                .map(|(m, d)| format!("{m}: {d}"))
                 .collect();
             writeln!(f, "* best value ({})", legend.join(", "))?;
         }

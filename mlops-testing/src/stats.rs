@@ -12,41 +12,8 @@ pub use crate::stattests::{
     jensenshannon_base, proportions_ztest, psi, sturges_bin_edges, wasserstein_distance,
 };
 
-/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
-///
-/// The same names as `mlops_tracking::Direction` and `mlops_registry::Direction` (the domain
-/// crates never share a type). Serialized as `"maximize"` / `"minimize"`; the names written
-/// before, `"higher_is_better"` / `"lower_is_better"`, are still read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Larger values are better (accuracy, F1, AUC).
-    #[serde(alias = "higher_is_better")]
-    Maximize,
-    /// Smaller values are better (loss, error, latency).
-    #[serde(alias = "lower_is_better")]
-    Minimize,
-}
-
-impl Direction {
-    /// Whether `candidate` is strictly better than `reference` in this direction.
-    #[must_use]
-    pub fn is_better(self, candidate: f64, reference: f64) -> bool {
-        match self {
-            Self::Maximize => candidate > reference,
-            Self::Minimize => candidate < reference,
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Maximize => "higher is better",
-            Self::Minimize => "lower is better",
-        })
-    }
-}
+/// Which way a metric improves (the one type every mlops crate uses, from `mlops-core`).
+pub use mlops_core::Direction;
 
 /// How a quantile is computed, by numpy's names (`numpy.quantile(..., method=...)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -262,7 +229,7 @@ mod tests {
                 "{text}"
             );
         }
-        assert!(serde_json::from_str::<Direction>("\"HigherIsBetter\"").is_err());
+        assert!(serde_json::from_str::<Direction>("\"up\"").is_err());
     }
 
     #[test]

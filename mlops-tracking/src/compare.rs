@@ -10,14 +10,8 @@ use crate::error::Result;
 use crate::ids::RunId;
 use crate::model::{RunStatus, f64_special};
 
-/// Which way a metric improves: accuracy is maximised, loss and latency are minimised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Direction {
-    /// Greater is better (accuracy, F1, AUC).
-    Maximize,
-    /// Smaller is better (loss, error, latency).
-    Minimize,
-}
+/// Which way a metric improves (the one type every mlops crate uses, from `mlops-core`).
+pub use mlops_core::Direction;
 
 /// One metric of one run in a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
