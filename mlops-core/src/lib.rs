@@ -125,3 +125,8 @@ mod tests {
         assert_eq!(Direction::guess("f1"), Direction::Maximize);
     }
 }
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
