@@ -249,6 +249,41 @@ impl ContentStore for FileContentStore {
         }
     }
 
+    /// Hashes while it writes the temp file and stores nothing when the bytes do not hash to
+    /// `digest` (the default would keep them under their own name).
+    fn put_expected(&self, digest: &Digest, reader: &mut dyn Read) -> Result<PutResult> {
+        let (temp, mut file) = self.new_temp()?;
+        let written = self.write_temp(reader, &mut file);
+        drop(file);
+        let result = written.and_then(|(got, size)| {
+            if got != *digest {
+                return Err(DvcError::Corrupt {
+                    path: format!("object {digest}").into(),
+                    detail: format!("copy hashed to {got}"),
+                });
+            }
+            let inserted = self.commit_temp(&temp, digest)?;
+            Ok(PutResult {
+                digest: got,
+                size,
+                inserted,
+            })
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    fn open_unverified(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+        let path = self.object_file(digest);
+        match File::open(&path) {
+            Ok(f) => Ok(Box::new(BufReader::with_capacity(BUF_SIZE, f))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found(digest)),
+            Err(e) => Err(DvcError::io(&path, e)),
+        }
+    }
+
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
         let path = self.object_file(digest);
         let file = match File::open(&path) {

@@ -81,6 +81,17 @@ pub trait ContentStore: Send + Sync + fmt::Debug + 'static {
     /// [`DvcError::NotFound`] when the object is absent; the store's I/O error.
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>>;
 
+    /// Open an object for reading without verifying its digest, for a caller that verifies
+    /// the bytes itself: a transfer feeds it to [`put_expected`](Self::put_expected) of
+    /// another store, which hashes what it stores, so the bytes are hashed once instead of
+    /// twice. The default is [`open`](Self::open) (verified).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    fn open_unverified(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+        self.open(digest)
+    }
+
     /// Whether the object is stored.
     ///
     /// # Errors
@@ -164,6 +175,9 @@ macro_rules! forward_store {
             }
             fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
                 (**self).open(digest)
+            }
+            fn open_unverified(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+                (**self).open_unverified(digest)
             }
             fn contains(&self, digest: &Digest) -> Result<bool> {
                 (**self).contains(digest)

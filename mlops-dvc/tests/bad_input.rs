@@ -692,3 +692,69 @@ fn stray_entries_in_listed_folders_are_ignored() {
         "{err}"
     );
 }
+
+/// A file store's `put_expected` stores nothing when the bytes do not hash to the expected
+/// digest (it used to keep them under their own name) and leaves no temp file behind.
+#[test]
+fn file_store_put_expected_of_wrong_bytes_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = mlops_dvc::FileContentStore::open(dir.path()).unwrap();
+    let expected = Digest::of_bytes(b"the right bytes");
+    let err = store
+        .put_expected(&expected, &mut &b"the wrong bytes"[..])
+        .unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(err.to_string().contains(&expected.to_hex()), "{err}");
+    assert!(store.list().unwrap().is_empty(), "nothing stored");
+    let good = store
+        .put_expected(&expected, &mut &b"the right bytes"[..])
+        .unwrap();
+    assert!(good.inserted);
+    assert_eq!(store.list().unwrap(), vec![expected]);
+    // No temp file left in the store's folder tree.
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.contains("tmp") || e.path().is_dir(),
+                "stray temp {name}"
+            );
+            if e.path().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+}
+
+/// Push reads the local cache unverified (the remote's `put_expected` hashes what it stores);
+/// a damaged local object still fails the push with `Corrupt` naming the local object, and the
+/// remote holds nothing that does not match its name.
+#[test]
+fn push_of_a_damaged_cache_object_is_corrupt_naming_it_and_stores_nothing_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    let r = two_file_dataset(&root);
+    let b = Digest::of_bytes(b"b-v1 longer content");
+    let obj = root.join(".mlops-dvc/cache/objects").join(b.object_path());
+    make_writable(&obj);
+    fs::write(&obj, b"b-v1 LONGER content").unwrap();
+    let remote = mlops_dvc::FileContentStore::open(dir.path().join("remote")).unwrap();
+    let err = r.push(&remote, &[]).unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert!(
+        err.to_string().contains(&obj.display().to_string()),
+        "names the local object: {err}"
+    );
+    assert!(!remote.contains(&b).unwrap());
+    for d in remote.list().unwrap() {
+        let mut bytes = Vec::new();
+        remote.open(&d).unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(
+            Digest::of_bytes(&bytes),
+            d,
+            "remote object {d} matches its name"
+        );
+    }
+}

@@ -2,11 +2,12 @@
 //! last.
 
 use std::collections::HashSet;
+use std::io;
 use std::path::PathBuf;
 
 use super::{Repository, not_found_dataset};
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{DvcError, Result};
 use crate::model::{DatasetKind, Phase, ProgressFn, RemoteStatus, TransferReport, Version};
 use crate::par::{Tally, par_map};
 use crate::path::RelPath;
@@ -157,8 +158,20 @@ impl Repository {
             .collect();
         report.present += (want_files.len() - missing.len()) as u64;
         let copy = |d: &Digest| -> Result<u64> {
-            let mut reader = from.open(d)?;
-            Ok(to.put_expected(d, &mut reader)?.size)
+            // `put_expected` hashes what it stores, so the source is read unverified: one
+            // SHA-256 pass per byte, not two. When the copy does not match, the source is read
+            // again, verified, so that the error names the side at fault.
+            let mut reader = from.open_unverified(d)?;
+            match to.put_expected(d, &mut reader) {
+                Ok(put) => Ok(put.size),
+                Err(e) if e.is_corrupt() => {
+                    let mut verified = from.open(d)?;
+                    io::copy(&mut verified, &mut io::sink())
+                        .map_err(|source| DvcError::from_io(format!("object {d}"), source))?;
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            }
         };
         let tally = Tally::new(Phase::Transfer, progress, missing.len() as u64, 0);
         let sizes = par_map(self.jobs, &missing, |_, d| {
