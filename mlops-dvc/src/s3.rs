@@ -112,6 +112,17 @@ impl S3ContentStore {
         map_err(&self.url, e)
     }
 
+    /// The object's bytes as one streamed GET, unverified; `NotFound` naming digest and remote.
+    fn get(&self, digest: &Digest) -> Result<mlops_s3::S3Reader> {
+        self.client.get(&digest.object_path()).map_err(|e| {
+            if e.is_not_found() {
+                self.not_found(digest)
+            } else {
+                self.err(e)
+            }
+        })
+    }
+
     fn not_found(&self, digest: &Digest) -> DvcError {
         DvcError::NotFound {
             kind: EntityKind::Object,
@@ -273,24 +284,11 @@ impl ContentStore for S3ContentStore {
     }
 
     fn open_unverified(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
-        let reader = self.client.get(&digest.object_path()).map_err(|e| {
-            if e.is_not_found() {
-                self.not_found(digest)
-            } else {
-                self.err(e)
-            }
-        })?;
-        Ok(Box::new(reader))
+        Ok(Box::new(self.get(digest)?))
     }
 
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
-        let reader = self.client.get(&digest.object_path()).map_err(|e| {
-            if e.is_not_found() {
-                self.not_found(digest)
-            } else {
-                self.err(e)
-            }
-        })?;
+        let reader = self.get(digest)?;
         let size = reader.size();
         Ok(Box::new(VerifyingReader::new(
             reader,
