@@ -125,6 +125,9 @@ impl S3Client {
         if let Some(token) = &config.session_token {
             builder = builder.with_token(token.expose());
         }
+        if config.request_checksums {
+            builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+        }
         let store = builder
             .build()
             .map_err(|e| S3Error::Config(config.scrub(&e.to_string())))?;

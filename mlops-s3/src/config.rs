@@ -34,7 +34,9 @@ impl fmt::Debug for Secret {
 /// [`S3Config::from_env`] reads the standard variables, as the AWS CLI and SDKs do:
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` (else
 /// `AWS_DEFAULT_REGION`, else `us-east-1`), `AWS_ENDPOINT_URL_S3` (else `AWS_ENDPOINT_URL`) for
-/// S3-compatible servers (MinIO, Ceph, R2, moto), and `AWS_ALLOW_HTTP=true`. The builder
+/// S3-compatible servers (MinIO, Ceph, R2, moto), `AWS_ALLOW_HTTP=true`, and
+/// `AWS_REQUEST_CHECKSUM_CALCULATION` (`when_required` turns the default upload checksums off,
+/// see [`request_checksums`](Self::request_checksums)). The builder
 /// methods override each of them. Without explicit credentials, object_store's usual chain
 /// applies (web identity, container and instance metadata).
 ///
@@ -54,6 +56,7 @@ pub struct S3Config {
     pub(crate) secret_access_key: Option<Secret>,
     pub(crate) session_token: Option<Secret>,
     pub(crate) allow_http: bool,
+    pub(crate) request_checksums: bool,
     pub(crate) part_size: usize,
     pub(crate) parts_in_flight: usize,
     pub(crate) max_retries: usize,
@@ -73,6 +76,7 @@ impl fmt::Debug for S3Config {
             .field("secret_access_key", &self.secret_access_key)
             .field("session_token", &self.session_token)
             .field("allow_http", &self.allow_http)
+            .field("request_checksums", &self.request_checksums)
             .field("part_size", &self.part_size)
             .field("parts_in_flight", &self.parts_in_flight)
             .field("max_retries", &self.max_retries)
@@ -101,6 +105,7 @@ impl S3Config {
             secret_access_key: None,
             session_token: None,
             allow_http: false,
+            request_checksums: true,
             part_size: DEFAULT_PART_SIZE,
             parts_in_flight: 2,
             max_retries: 10,
@@ -129,6 +134,9 @@ impl S3Config {
         c.secret_access_key = var("AWS_SECRET_ACCESS_KEY").map(Secret::new);
         c.session_token = var("AWS_SESSION_TOKEN").map(Secret::new);
         c.allow_http = var("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if let Some(v) = var("AWS_REQUEST_CHECKSUM_CALCULATION") {
+            c.request_checksums = !v.eq_ignore_ascii_case("when_required");
+        }
         c
     }
 
@@ -185,6 +193,18 @@ impl S3Config {
     #[must_use]
     pub fn allow_http(mut self, yes: bool) -> Self {
         self.allow_http = yes;
+        self
+    }
+
+    /// Send a SHA-256 checksum with every upload request (on by default, as the AWS SDKs'
+    /// `when_supported`): each PUT and each part carries `x-amz-checksum-sha256`, which the
+    /// server verifies and keeps (a multipart object gets a composite checksum of its parts).
+    /// It costs nothing extra on our side: it is the digest already computed to sign the
+    /// payload. Turn it off (or set `AWS_REQUEST_CHECKSUM_CALCULATION=when_required`) for an
+    /// S3-compatible server that rejects the header.
+    #[must_use]
+    pub fn request_checksums(mut self, yes: bool) -> Self {
+        self.request_checksums = yes;
         self
     }
 

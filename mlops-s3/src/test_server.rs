@@ -228,6 +228,9 @@ struct ProxyState {
     sent: AtomicU64,
     /// HTTP/1.1 request lines seen from clients.
     requests: AtomicU64,
+    /// A byte pattern to count in what clients send (see [`FaultProxy::watch`]), and its count.
+    watch: Mutex<Vec<u8>>,
+    watched: AtomicU64,
     conns: Mutex<Vec<TcpStream>>,
 }
 
@@ -260,6 +263,8 @@ impl FaultProxy {
             cut_after: AtomicU64::new(u64::MAX),
             sent: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            watch: Mutex::new(Vec::new()),
+            watched: AtomicU64::new(0),
             conns: Mutex::new(Vec::new()),
         });
         let st = Arc::clone(&state);
@@ -326,6 +331,20 @@ impl FaultProxy {
         self.state.requests.load(Ordering::SeqCst)
     }
 
+    /// Count the occurrences of `pattern` (a header name such as `x-amz-checksum-sha256:`) in
+    /// what clients send from now on (see [`watched`](Self::watched)); resets the count.
+    pub fn watch(&self, pattern: &[u8]) {
+        *self.state.watch.lock().unwrap() = pattern.to_vec();
+        self.state.watched.store(0, Ordering::SeqCst);
+    }
+
+    /// How often the [`watch`](Self::watch)ed pattern was sent (a body that happens to hold it
+    /// would count too).
+    #[must_use]
+    pub fn watched(&self) -> u64 {
+        self.state.watched.load(Ordering::SeqCst)
+    }
+
     /// Whether the proxy is cutting connections.
     #[must_use]
     pub fn is_down(&self) -> bool {
@@ -356,12 +375,19 @@ fn pipe(
                     break;
                 }
                 seen.extend_from_slice(&buf[..n]);
-                let lines = seen
-                    .windows(REQUEST_LINE_END.len())
-                    .filter(|w| *w == REQUEST_LINE_END)
-                    .count();
-                st.requests.fetch_add(lines as u64, Ordering::SeqCst);
-                let keep = seen.len().min(REQUEST_LINE_END.len() - 1);
+                let count = |pattern: &[u8]| {
+                    seen.windows(pattern.len().max(1))
+                        .filter(|w| *w == pattern)
+                        .count() as u64
+                };
+                st.requests
+                    .fetch_add(count(REQUEST_LINE_END), Ordering::SeqCst);
+                let watch = st.watch.lock().unwrap().clone();
+                if !watch.is_empty() {
+                    st.watched.fetch_add(count(&watch), Ordering::SeqCst);
+                }
+                let longest = REQUEST_LINE_END.len().max(watch.len());
+                let keep = seen.len().min(longest - 1);
                 seen.drain(..seen.len() - keep);
                 let sent = st.sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
                 if sent >= st.cut_after.load(Ordering::SeqCst) {

@@ -260,3 +260,53 @@ fn server_gone_mid_upload_leaves_nothing_and_a_retry_completes() {
         Some(data.len() as u64)
     );
 }
+
+#[test]
+fn request_checksums_are_on_by_default_and_follow_the_aws_variable() {
+    let on = format!("{:?}", S3Config::new("b"));
+    assert!(on.contains("request_checksums: true"), "{on}");
+    for (value, expected) in [
+        ("when_required", false),
+        ("WHEN_REQUIRED", false),
+        ("when_supported", true),
+    ] {
+        let c = S3Config::from_vars("b", |k| {
+            (k == "AWS_REQUEST_CHECKSUM_CALCULATION").then(|| value.to_owned())
+        });
+        let text = format!("{c:?}");
+        assert!(
+            text.contains(&format!("request_checksums: {expected}")),
+            "{value}: {text}"
+        );
+    }
+    let off = format!("{:?}", S3Config::new("b").request_checksums(false));
+    assert!(off.contains("request_checksums: false"), "{off}");
+}
+
+/// Every upload request carries `x-amz-checksum-sha256` unless turned off, and the server
+/// accepts it (it verifies each part against it).
+#[test]
+#[ignore = "needs moto_server"]
+fn uploads_carry_a_sha256_checksum_unless_turned_off() {
+    let server = test_server::shared();
+    let bucket = test_server::unique_bucket("checksum");
+    server.create_bucket(&bucket);
+    let proxy = FaultProxy::start(server.port);
+    let data = pattern(12 * 1024 * 1024 + 7, 9); // three parts of 5 MiB
+    for checksums in [true, false] {
+        let config = test_server::config_for(&proxy.endpoint, &bucket).request_checksums(checksums);
+        let client = S3Client::connect(config).unwrap();
+        proxy.watch(b"x-amz-checksum-sha256:");
+        client.put_reader("big", &mut &data[..]).unwrap();
+        client.put_bytes("small", &b"small"[..]).unwrap();
+        let sent = proxy.watched();
+        if checksums {
+            assert_eq!(sent, 4, "three parts and one PUT, each with its checksum");
+        } else {
+            assert_eq!(sent, 0, "no checksum header when turned off");
+        }
+        let mut back = Vec::new();
+        client.get("big").unwrap().read_to_end(&mut back).unwrap();
+        assert!(back == data, "object differs (checksums {checksums})");
+    }
+}
