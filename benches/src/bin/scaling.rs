@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p mlops-benches --bin scaling -- [--smoke] [--min-size N] [--max-size N]
 //!     [--only tracking,registry,dvc,features,pipeline,testing] [--json PATH] [--python PATH]
-//!     (`tracking-runs` and `tracking-history` select one half of `tracking`)
+//!     (`tracking-runs` and `tracking-history` select one half of `tracking`, `features-online`
+//!     and `features-pit` one half of `features`)
 //! ```
 //!
 //! Prints one line per (curve, size): the size, the CPU time (user + system, all threads, from
@@ -819,7 +820,13 @@ fn features(ctx: &mut Ctx) {
         EntityFrame, FeatureStore, FeatureValue, HistoricalOptions, InMemoryOfflineStore,
         InMemoryOnlineStore, OfflineStore, OnlineStore, ReadRequest, Timestamp,
     };
-    for n in ctx.sizes(100_000, 10_000_000) {
+    // `--only features-online` / `--only features-pit` run one half.
+    let online_sizes = if ctx.wants("features") || ctx.wants("features-online") {
+        ctx.sizes(100_000, 10_000_000)
+    } else {
+        Vec::new()
+    };
+    for n in online_sizes {
         let n = n as usize;
         let base = rss();
         let store = InMemoryOnlineStore::new();
@@ -892,7 +899,12 @@ fn features(ctx: &mut Ctx) {
         drop(store);
     }
     // PIT join: entity rows x feature rows (10 versions per entity), 100k x 1M upwards.
-    for rows_n in ctx.sizes(1_000_000, 10_000_000) {
+    let pit_sizes = if ctx.wants("features") || ctx.wants("features-pit") {
+        ctx.sizes(1_000_000, 10_000_000)
+    } else {
+        Vec::new()
+    };
+    for rows_n in pit_sizes {
         let entities = (rows_n / 10) as usize;
         let frame_rows = entities;
         let offline = InMemoryOfflineStore::new();
@@ -1269,6 +1281,7 @@ fn main() -> ExitCode {
     for (name, f) in curves {
         if ctx.wants(name)
             || (name == "tracking" && (ctx.wants("tracking-runs") || ctx.wants("tracking-history")))
+            || (name == "features" && (ctx.wants("features-online") || ctx.wants("features-pit")))
         {
             f(&mut ctx);
         }
