@@ -244,8 +244,8 @@ struct Probe {
     seq: u32,
 }
 
-/// Rows of the first scan sorted and matched at a time: 2^19 probes of 32 bytes (16 MiB, and
-/// as much again for the sort).
+/// Rows of the first scan sorted and matched at a time, at most: 2^19 probes of 32 bytes
+/// (16 MiB, and as much again for the sort).
 const CHUNK: usize = 1 << 19;
 /// At most 2^10 buckets for the sort of a chunk: each bucket's lookups then fall in a
 /// 1/1024th of the frame's table (24 KiB at 1M distinct keys).
@@ -394,6 +394,9 @@ fn join_hashed(
     let window = scan_window(table.ranges(), ttl);
     let as_of = options.as_of.map(Timestamp::as_micros);
     let sort_bits = table.bits.min(MAX_SORT_BITS);
+    // A chunk about as large as the frame's table, at most `CHUNK`: a small table stays in the
+    // caches anyway.
+    let chunk_len = chunk_len.min(table.slots.len().next_power_of_two().max(4096));
 
     // Pass 1: candidates.
     let mut cands: Vec<Candidate> = Vec::new();
