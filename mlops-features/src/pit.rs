@@ -154,7 +154,7 @@ pub struct PitRequest<'a> {
     pub options: &'a HistoricalOptions,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Candidate {
     slot: u32,
     event: i64,
@@ -449,6 +449,7 @@ fn join_hashed(
     }
     match_chunk(&mut chunk, &mut cands);
     drop((chunk, match_chunk));
+    drop(sorted);
     let wanted = winners(cands, table.slots.len(), &row_slot, frame, ttl);
     drop(table);
     drop(row_slot);
@@ -566,19 +567,34 @@ fn changed_during_join(group: &FeatureGroup) -> FeatureError {
 
 /// The winner of each entity row among the candidates: (scan position, entity row), sorted.
 fn winners(
-    mut cands: Vec<Candidate>,
+    cands: Vec<Candidate>,
     n_slots: usize,
     row_slot: &[u32],
     frame: &EntityFrame,
     ttl: Option<i64>,
 ) -> Vec<(u32, u32)> {
-    cands.sort_unstable_by_key(|c| (c.slot, c.event, c.created, c.seq));
+    // Group by slot with a counting sort (the candidates of a slot are few: sorting them apart
+    // is cheaper than one comparison sort of all), then order each slot's candidates.
     let mut starts = vec![0usize; n_slots + 1];
     for c in &cands {
         starts[c.slot as usize + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
+    }
+    let mut grouped = vec![Candidate::default(); cands.len()];
+    let mut pos = starts.clone();
+    for c in &cands {
+        let p = &mut pos[c.slot as usize];
+        grouped[*p] = *c;
+        *p += 1;
+    }
+    drop((cands, pos));
+    let mut cands = grouped;
+    for w in starts.windows(2) {
+        if w[1] - w[0] > 1 {
+            cands[w[0]..w[1]].sort_unstable_by_key(|c| (c.event, c.created, c.seq));
+        }
     }
     let mut wanted: Vec<(u32, u32)> = Vec::new();
     for (i, (&slot, ts)) in row_slot.iter().zip(&frame.timestamps).enumerate() {
