@@ -105,6 +105,9 @@ def notes(p):
         v = p.get(key)
         if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
             out.append(fmt.format(v))
+    runs = p.get("cpu_ns_per_row_runs")
+    if isinstance(runs, list) and len(runs) > 1:
+        out.append(f"least CPU of {len(runs)} runs (all: {' / '.join(f'{r:.0f}' for r in runs)} ns)")
     return ", ".join(out)
 
 

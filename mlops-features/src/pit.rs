@@ -1,9 +1,10 @@
 //! Point-in-time correct historical retrieval (Feast's `get_historical_features`).
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::ops::ControlFlow;
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap};
 use serde::Serialize;
 
 use crate::error::{FeatureError, Result};
@@ -153,7 +154,7 @@ pub struct PitRequest<'a> {
     pub options: &'a HistoricalOptions,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Candidate {
     slot: u32,
     event: i64,
@@ -168,6 +169,11 @@ struct Candidate {
 /// timestamp (ties: larger created time, then later arrival), if it lies within the TTL and was
 /// created by `as_of`; otherwise nulls. Two scans: the first finds the winners by their
 /// position in the scan, the second copies only their values.
+///
+/// The first scan matches rows to the frame's keys by a 64-bit hash, in chunks sorted by the
+/// hash's top bits so that the lookups walk the frame's table in order (see [`join_hashed`]);
+/// if two of the frame's keys share a hash, or a winner's key turns out not to be its entity
+/// row's key, the join is redone by [`join_exact`], which compares keys.
 pub(crate) fn join_group(
     offline: &dyn OfflineStore,
     group: &FeatureGroup,
@@ -188,6 +194,286 @@ pub(crate) fn join_group(
     if let Some(done) = offline.point_in_time_join(&request, columns) {
         return done;
     }
+    let hasher = DefaultHashBuilder::default();
+    join_with_hash(&request, offline, columns, &|k| hasher.hash_one(k), CHUNK).map(|_| ())
+}
+
+/// Which join produced the result (for the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JoinPath {
+    Hashed,
+    /// Two of the frame's keys share a hash.
+    ExactFrameCollision,
+    /// A winner's key was not its entity row's key (a row's key collided with a frame key).
+    ExactWinnerMismatch,
+}
+
+fn join_with_hash(
+    request: &PitRequest<'_>,
+    offline: &dyn OfflineStore,
+    columns: &mut [Vec<Value>],
+    hash: &dyn Fn(&EntityKey) -> u64,
+    chunk_len: usize,
+) -> Result<JoinPath> {
+    let path = match join_hashed(request, offline, columns, hash, chunk_len)? {
+        Hashed::Done => return Ok(JoinPath::Hashed),
+        Hashed::FrameCollision => JoinPath::ExactFrameCollision,
+        Hashed::WinnerMismatch => {
+            for col in columns.iter_mut() {
+                col.fill(Value::Null);
+            }
+            JoinPath::ExactWinnerMismatch
+        }
+    };
+    join_exact(request, offline, columns)?;
+    Ok(path)
+}
+
+enum Hashed {
+    Done,
+    FrameCollision,
+    WinnerMismatch,
+}
+
+/// One row of the first scan, before it is matched to a frame key.
+#[derive(Clone, Copy, Default)]
+struct Probe {
+    hash: u64,
+    event: i64,
+    created: i64,
+    seq: u32,
+}
+
+/// Rows of the first scan sorted and matched at a time, at most: 2^19 probes of 32 bytes
+/// (16 MiB, and as much again for the sort).
+const CHUNK: usize = 1 << 19;
+/// At most 2^10 buckets for the sort of a chunk: each bucket's lookups then fall in a
+/// 1/1024th of the frame's table (24 KiB at 1M distinct keys).
+const MAX_SORT_BITS: u32 = 10;
+
+/// A distinct key of the frame: its hash and the range of its entity timestamps, side by side
+/// so that a lookup touches one place.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    lo: i64,
+    hi: i64,
+}
+
+/// The frame's distinct keys in the order of their hashes: a key's slot is its rank.
+struct FrameTable {
+    /// The slots, by ascending hash, all hashes distinct.
+    slots: Vec<Slot>,
+    /// `dir[p]` is the first slot whose hash's top `bits` bits are at least `p`.
+    dir: Vec<u32>,
+    bits: u32,
+}
+
+impl FrameTable {
+    /// Slots by hash, or `None` if two distinct keys share a hash; also each row's slot.
+    fn build(frame: &EntityFrame, hash: &dyn Fn(&EntityKey) -> u64) -> Option<(Self, Vec<u32>)> {
+        #[allow(clippy::cast_possible_truncation)]
+        let mut order: Vec<(u64, u32)> = frame
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (hash(k), i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut row_slot = vec![0u32; frame.len()];
+        let mut first = 0usize;
+        for (n, &(h, row)) in order.iter().enumerate() {
+            let t = frame.timestamps[row as usize].as_micros();
+            match slots.last_mut() {
+                Some(s) if s.hash == h => {
+                    if frame.keys[row as usize] != frame.keys[order[first].1 as usize] {
+                        return None;
+                    }
+                    s.lo = s.lo.min(t);
+                    s.hi = s.hi.max(t);
+                }
+                _ => {
+                    first = n;
+                    slots.push(Slot {
+                        hash: h,
+                        lo: t,
+                        hi: t,
+                    });
+                }
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            let slot = (slots.len() - 1) as u32;
+            row_slot[row as usize] = slot;
+        }
+        // About one slot per directory entry.
+        let bits = slots
+            .len()
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(1, 32);
+        let mut dir = vec![0u32; (1usize << bits) + 1];
+        let mut slot = 0usize;
+        for (p, d) in dir.iter_mut().enumerate() {
+            while slot < slots.len() && (slots[slot].hash >> (64 - bits)) < p as u64 {
+                slot += 1;
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *d = slot as u32;
+            }
+        }
+        Some((Self { slots, dir, bits }, row_slot))
+    }
+
+    fn ranges(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.slots.iter().map(|s| (s.lo, s.hi))
+    }
+
+    /// The slot of a hash, and the slot.
+    fn find(&self, h: u64) -> Option<(u32, &Slot)> {
+        #[allow(clippy::cast_possible_truncation)]
+        let p = (h >> (64 - self.bits)) as usize;
+        let (lo, hi) = (self.dir[p] as usize, self.dir[p + 1] as usize);
+        for (i, s) in self.slots[lo..hi].iter().enumerate() {
+            if s.hash >= h {
+                #[allow(clippy::cast_possible_truncation)]
+                return (s.hash == h).then_some(((lo + i) as u32, s));
+            }
+        }
+        None
+    }
+}
+
+/// Sort `probes` by the top `bits` bits of their hashes (one counting pass, stable) into
+/// `out`.
+fn sort_by_top_bits(probes: &[Probe], bits: u32, out: &mut Vec<Probe>) {
+    let shift = 64 - bits;
+    let mut counts = vec![0usize; (1usize << bits) + 1];
+    for p in probes {
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            counts[(p.hash >> shift) as usize + 1] += 1;
+        }
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    out.clear();
+    out.resize(probes.len(), Probe::default());
+    for p in probes {
+        #[allow(clippy::cast_possible_truncation)]
+        let b = (p.hash >> shift) as usize;
+        out[counts[b]] = *p;
+        counts[b] += 1;
+    }
+}
+
+/// The join with the first scan's rows matched to the frame's keys by hash alone: each chunk
+/// of rows is sorted by the top bits of the hash, so the lookups walk the frame's table (hashes
+/// and timestamp ranges, in hash order) in order instead of probing a map at random, which
+/// cost three dependent cache misses a row once the frame's keys outgrow the caches. The
+/// winners' keys are compared in the second scan.
+fn join_hashed(
+    request: &PitRequest<'_>,
+    offline: &dyn OfflineStore,
+    columns: &mut [Vec<Value>],
+    hash: &dyn Fn(&EntityKey) -> u64,
+    chunk_len: usize,
+) -> Result<Hashed> {
+    let PitRequest {
+        group,
+        frame,
+        options,
+        ..
+    } = *request;
+    let ttl = group.ttl.map(duration_micros);
+    let Some((table, row_slot)) = FrameTable::build(frame, hash) else {
+        return Ok(Hashed::FrameCollision);
+    };
+    let window = scan_window(table.ranges(), ttl);
+    let as_of = options.as_of.map(Timestamp::as_micros);
+    let sort_bits = table.bits.min(MAX_SORT_BITS);
+    // A chunk about as large as the frame's table, at most `CHUNK`: a small table stays in the
+    // caches anyway.
+    let chunk_len = chunk_len.min(table.slots.len().next_power_of_two().max(4096));
+
+    // Pass 1: candidates.
+    let mut cands: Vec<Candidate> = Vec::new();
+    let mut chunk: Vec<Probe> = Vec::new();
+    let mut sorted: Vec<Probe> = Vec::new();
+    let mut match_chunk = |chunk: &mut Vec<Probe>, cands: &mut Vec<Candidate>| {
+        sort_by_top_bits(chunk, sort_bits, &mut sorted);
+        chunk.clear();
+        for p in &sorted {
+            let Some((slot, &Slot { lo, hi, .. })) = table.find(p.hash) else {
+                continue;
+            };
+            if p.event > hi || ttl.is_some_and(|t| p.event < lo.saturating_sub(t)) {
+                continue;
+            }
+            cands.push(Candidate {
+                slot,
+                event: p.event,
+                created: p.created,
+                seq: p.seq,
+            });
+        }
+    };
+    let mut seq: u32 = 0;
+    let mut overflow = false;
+    offline.scan(&group.name, &window, &mut |row| {
+        let s = seq;
+        let Some(next) = seq.checked_add(1) else {
+            overflow = true;
+            return ControlFlow::Break(());
+        };
+        seq = next;
+        let created = row.effective_created().as_micros();
+        if as_of.is_some_and(|a| created > a) {
+            return ControlFlow::Continue(());
+        }
+        chunk.push(Probe {
+            hash: hash(&row.key),
+            event: row.event_ts.as_micros(),
+            created,
+            seq: s,
+        });
+        if chunk.len() >= chunk_len {
+            match_chunk(&mut chunk, &mut cands);
+        }
+        ControlFlow::Continue(())
+    })?;
+    if overflow {
+        return Err(too_many_rows(group));
+    }
+    match_chunk(&mut chunk, &mut cands);
+    drop((chunk, match_chunk));
+    drop(sorted);
+    let wanted = winners(cands, table.slots.len(), &row_slot, frame, ttl);
+    drop(table);
+    drop(row_slot);
+    Ok(
+        if copy_winners(request, offline, &window, &wanted, columns)? {
+            Hashed::Done
+        } else {
+            Hashed::WinnerMismatch
+        },
+    )
+}
+
+/// The join with each scanned row's key looked up in a map of the frame's distinct keys.
+fn join_exact(
+    request: &PitRequest<'_>,
+    offline: &dyn OfflineStore,
+    columns: &mut [Vec<Value>],
+) -> Result<()> {
+    let PitRequest {
+        group,
+        frame,
+        options,
+        ..
+    } = *request;
     let ttl = group.ttl.map(duration_micros);
     // Distinct keys and, per key, the range of entity timestamps.
     let mut slots: HashMap<&EntityKey, u32> = HashMap::with_capacity(frame.len());
@@ -206,14 +492,7 @@ pub(crate) fn join_group(
         r.1 = r.1.max(t);
         row_slot.push(slot);
     }
-    let min_ts = ranges.iter().map(|r| r.0).min().unwrap_or(i64::MIN);
-    let max_ts = ranges.iter().map(|r| r.1).max().unwrap_or(i64::MAX);
-    let window = ScanOptions::window(
-        Some(Timestamp::from_micros(
-            ttl.map_or(i64::MIN, |t| min_ts.saturating_sub(t)),
-        )),
-        Some(Timestamp::from_micros(max_ts.saturating_add(1))),
-    );
+    let window = scan_window(ranges.iter().copied(), ttl);
     let as_of = options.as_of.map(Timestamp::as_micros);
 
     // Pass 1: candidates.
@@ -248,21 +527,75 @@ pub(crate) fn join_group(
         ControlFlow::Continue(())
     })?;
     if overflow {
-        return Err(FeatureError::invalid(
-            "historical retrieval",
-            format!("group {} has more than 2^32 rows in the window", group.name),
-        ));
+        return Err(too_many_rows(group));
     }
-    cands.sort_unstable_by_key(|c| (c.slot, c.event, c.created, c.seq));
-    let mut starts = vec![0usize; ranges.len() + 1];
+    drop(slots);
+    let wanted = winners(cands, ranges.len(), &row_slot, frame, ttl);
+    if copy_winners(request, offline, &window, &wanted, columns)? {
+        Ok(())
+    } else {
+        Err(changed_during_join(group))
+    }
+}
+
+/// The scan window: from the earliest entity timestamp less the TTL to the latest.
+fn scan_window(ranges: impl Iterator<Item = (i64, i64)>, ttl: Option<i64>) -> ScanOptions {
+    let (min_ts, max_ts) = ranges.fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.0), hi.max(r.1))
+    });
+    ScanOptions::window(
+        Some(Timestamp::from_micros(
+            ttl.map_or(i64::MIN, |t| min_ts.saturating_sub(t)),
+        )),
+        Some(Timestamp::from_micros(max_ts.saturating_add(1))),
+    )
+}
+
+fn too_many_rows(group: &FeatureGroup) -> FeatureError {
+    FeatureError::invalid(
+        "historical retrieval",
+        format!("group {} has more than 2^32 rows in the window", group.name),
+    )
+}
+
+fn changed_during_join(group: &FeatureGroup) -> FeatureError {
+    FeatureError::Conflict(format!(
+        "the offline rows of group {} changed during a historical retrieval",
+        group.name
+    ))
+}
+
+/// The winner of each entity row among the candidates: (scan position, entity row), sorted.
+fn winners(
+    cands: Vec<Candidate>,
+    n_slots: usize,
+    row_slot: &[u32],
+    frame: &EntityFrame,
+    ttl: Option<i64>,
+) -> Vec<(u32, u32)> {
+    // Group by slot with a counting sort (the candidates of a slot are few: sorting them apart
+    // is cheaper than one comparison sort of all), then order each slot's candidates.
+    let mut starts = vec![0usize; n_slots + 1];
     for c in &cands {
         starts[c.slot as usize + 1] += 1;
     }
     for i in 1..starts.len() {
         starts[i] += starts[i - 1];
     }
-
-    // Winners: (scan position, entity row).
+    let mut grouped = vec![Candidate::default(); cands.len()];
+    let mut pos = starts.clone();
+    for c in &cands {
+        let p = &mut pos[c.slot as usize];
+        grouped[*p] = *c;
+        *p += 1;
+    }
+    drop((cands, pos));
+    let mut cands = grouped;
+    for w in starts.windows(2) {
+        if w[1] - w[0] > 1 {
+            cands[w[0]..w[1]].sort_unstable_by_key(|c| (c.event, c.created, c.seq));
+        }
+    }
     let mut wanted: Vec<(u32, u32)> = Vec::new();
     for (i, (&slot, ts)) in row_slot.iter().zip(&frame.timestamps).enumerate() {
         let t = ts.as_micros();
@@ -278,36 +611,82 @@ pub(crate) fn join_group(
         #[allow(clippy::cast_possible_truncation)]
         wanted.push((best.seq, i as u32));
     }
-    drop(cands);
-    if wanted.is_empty() {
-        return Ok(());
-    }
     wanted.sort_unstable();
+    wanted
+}
 
-    // Pass 2: copy the winners' values.
+/// Pass 2: copy the winners' values, checking that each winner's key is its entity row's key.
+/// `Ok(false)` if one is not (nothing is then reliable: the caller nulls the columns) or the
+/// scan ended before the last winner.
+///
+/// The scan gathers each distinct winner's key and values once, in scan order, into dense
+/// arrays; the columns are then filled in entity-row order. (Writing each winner's values
+/// straight into the columns, at its entity rows, was one cache miss per column and row once
+/// the columns outgrow the caches.)
+fn copy_winners(
+    request: &PitRequest<'_>,
+    offline: &dyn OfflineStore,
+    window: &ScanOptions,
+    wanted: &[(u32, u32)],
+    columns: &mut [Vec<Value>],
+) -> Result<bool> {
+    if wanted.is_empty() {
+        return Ok(true);
+    }
+    let (frame, features) = (request.frame, request.features);
+    // The distinct winners by scan position, and each entity row's winner (or none).
+    let mut winner_of = vec![u32::MAX; frame.len()];
+    let mut seqs: Vec<u32> = Vec::new();
+    for &(s, row) in wanted {
+        if seqs.last() != Some(&s) {
+            seqs.push(s);
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            winner_of[row as usize] = (seqs.len() - 1) as u32;
+        }
+    }
+    let mut keys: Vec<EntityKey> = Vec::with_capacity(seqs.len());
+    let mut values: Vec<Value> = Vec::with_capacity(seqs.len() * features.len());
     let mut seq: u32 = 0;
     let mut next = 0;
-    offline.scan(&group.name, &window, &mut |row| {
+    offline.scan(&request.group.name, window, &mut |row| {
         let s = seq;
-        seq += 1;
-        while next < wanted.len() && wanted[next].0 == s {
-            let out_row = wanted[next].1 as usize;
-            for (col, &j) in columns.iter_mut().zip(features) {
-                col[out_row] = row.values.get(j).cloned().unwrap_or(Value::Null);
-            }
+        seq = seq.wrapping_add(1);
+        if seqs[next] == s {
+            keys.push(row.key.clone());
+            values.extend(
+                features
+                    .iter()
+                    .map(|&j| row.values.get(j).cloned().unwrap_or(Value::Null)),
+            );
             next += 1;
         }
-        if next == wanted.len() {
+        if next == seqs.len() {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
     })?;
-    if next != wanted.len() {
-        return Err(FeatureError::Conflict(format!(
-            "the offline rows of group {} changed during a historical retrieval",
-            group.name
-        )));
+    if next != seqs.len() {
+        return Ok(false);
     }
-    Ok(())
+    drop(seqs);
+    let width = features.len();
+    for (i, &w) in winner_of.iter().enumerate() {
+        if w == u32::MAX {
+            continue;
+        }
+        let w = w as usize;
+        if keys[w] != frame.keys[i] {
+            return Ok(false);
+        }
+        for (col, v) in columns.iter_mut().zip(&values[w * width..(w + 1) * width]) {
+            col[i] = v.clone();
+        }
+    }
+    Ok(true)
 }
+
+#[cfg(test)]
+mod tests;

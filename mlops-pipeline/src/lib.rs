@@ -108,7 +108,8 @@ pub use crate::memory::InMemoryCache;
 pub use crate::name::{MAX_STEP_NAME_LEN, StepName};
 pub use crate::observer::{Event, EventLog, Observer};
 pub use crate::report::{
-    AttemptOutcome, AttemptRecord, RunReport, SkipReason, StepReport, StepStatus,
+    AttemptOutcome, AttemptRecord, Attempts, AttemptsIter, RunReport, SkipReason, StepReport,
+    StepStatus,
 };
 pub use crate::retry::{
     Backoff, RecordingSleeper, RetryPolicy, RetryPredicate, Sleeper, ThreadSleeper,

@@ -163,6 +163,151 @@ mod opt_secs {
     }
 }
 
+/// The attempts of a step, in order (empty when it was skipped or cached).
+///
+/// Most steps make one attempt: it is held inline, so a run allocates nothing per step for it
+/// (a `Vec` did, one small block per step); a retried step keeps its later attempts in a
+/// `Vec`. Read it like a slice: [`len`](Self::len), [`iter`](Self::iter),
+/// [`last`](Self::last), `attempts[i]`, `for a in &attempts`. Serializes as a JSON array,
+/// exactly as the `Vec<AttemptRecord>` it replaces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attempts {
+    first: Option<AttemptRecord>,
+    rest: Vec<AttemptRecord>,
+}
+
+impl Attempts {
+    /// No attempts.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add the next attempt.
+    pub fn push(&mut self, attempt: AttemptRecord) {
+        if self.first.is_none() {
+            self.first = Some(attempt);
+        } else {
+            self.rest.push(attempt);
+        }
+    }
+
+    /// How many attempts were made.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Whether no attempt was made.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The attempts, in order.
+    pub fn iter(&self) -> AttemptsIter<'_> {
+        AttemptsIter(self.first.iter().chain(self.rest.iter()))
+    }
+
+    /// The attempt at `index` (0 for the first).
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<&AttemptRecord> {
+        match index {
+            0 => self.first.as_ref(),
+            i => self.rest.get(i - 1),
+        }
+    }
+
+    /// The first attempt.
+    #[must_use]
+    pub fn first(&self) -> Option<&AttemptRecord> {
+        self.first.as_ref()
+    }
+
+    /// The last attempt.
+    #[must_use]
+    pub fn last(&self) -> Option<&AttemptRecord> {
+        self.rest.last().or(self.first.as_ref())
+    }
+}
+
+/// The iterator of [`Attempts::iter`].
+#[derive(Debug, Clone)]
+pub struct AttemptsIter<'a>(
+    std::iter::Chain<std::option::Iter<'a, AttemptRecord>, std::slice::Iter<'a, AttemptRecord>>,
+);
+
+impl<'a> Iterator for AttemptsIter<'a> {
+    type Item = &'a AttemptRecord;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for AttemptsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for AttemptsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Attempts {
+    type Item = &'a AttemptRecord;
+    type IntoIter = AttemptsIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::ops::Index<usize> for Attempts {
+    type Output = AttemptRecord;
+
+    fn index(&self, index: usize) -> &AttemptRecord {
+        match self.get(index) {
+            Some(a) => a,
+            None => panic!(
+                "attempt index {index} out of range for {} attempts",
+                self.len()
+            ),
+        }
+    }
+}
+
+impl FromIterator<AttemptRecord> for Attempts {
+    fn from_iter<I: IntoIterator<Item = AttemptRecord>>(iter: I) -> Self {
+        let mut out = Self::new();
+        for a in iter {
+            out.push(a);
+        }
+        out
+    }
+}
+
+impl From<Vec<AttemptRecord>> for Attempts {
+    fn from(v: Vec<AttemptRecord>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl Serialize for Attempts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Attempts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Vec::<AttemptRecord>::deserialize(d).map(Self::from)
+    }
+}
+
 /// One step's final state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -172,7 +317,7 @@ pub struct StepReport {
     /// How it ended.
     pub status: StepStatus,
     /// Its attempts (empty when skipped or cached).
-    pub attempts: Vec<AttemptRecord>,
+    pub attempts: Attempts,
     /// When the runner started it (none when skipped).
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached its final state (none when skipped).
@@ -196,7 +341,7 @@ impl StepReport {
         Self {
             name,
             status: StepStatus::Skipped,
-            attempts: Vec::new(),
+            attempts: Attempts::new(),
             started_at: None,
             finished_at: None,
             duration: Duration::ZERO,
@@ -424,5 +569,65 @@ mod tests {
         for (d, want) in cases {
             assert_eq!(fmt_duration(d), want, "{d:?}");
         }
+    }
+
+    fn attempt(n: u32, outcome: AttemptOutcome) -> AttemptRecord {
+        AttemptRecord {
+            attempt: n,
+            started_at: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0).unwrap(),
+            duration: Duration::from_millis(u64::from(n)),
+            outcome,
+            error: (outcome != AttemptOutcome::Succeeded).then(|| format!("failure {n}")),
+            retry_after: (outcome != AttemptOutcome::Succeeded).then_some(Duration::from_secs(1)),
+        }
+    }
+
+    /// `Attempts` (first attempt inline) reads and serializes as the `Vec` it replaced, for
+    /// zero, one and several attempts, and reads back from that JSON.
+    #[test]
+    fn attempts_read_and_serialize_like_a_vec() {
+        for n in 0..4u32 {
+            let vec: Vec<AttemptRecord> = (1..=n)
+                .map(|k| {
+                    attempt(
+                        k,
+                        if k == n {
+                            AttemptOutcome::Succeeded
+                        } else {
+                            AttemptOutcome::Failed
+                        },
+                    )
+                })
+                .collect();
+            let mut attempts = Attempts::new();
+            for a in &vec {
+                attempts.push(a.clone());
+            }
+            assert_eq!(attempts.len(), vec.len());
+            assert_eq!(attempts.is_empty(), vec.is_empty());
+            assert_eq!(attempts.first(), vec.first());
+            assert_eq!(attempts.last(), vec.last());
+            assert_eq!(attempts.iter().len(), vec.len());
+            assert!(attempts.iter().eq(vec.iter()));
+            assert!(attempts.iter().rev().eq(vec.iter().rev()));
+            assert!((&attempts).into_iter().eq(vec.iter()));
+            for (i, a) in vec.iter().enumerate() {
+                assert_eq!(&attempts[i], a);
+                assert_eq!(attempts.get(i), Some(a));
+            }
+            assert_eq!(attempts.get(vec.len()), None);
+            let json = serde_json::to_string(&attempts).unwrap();
+            assert_eq!(json, serde_json::to_string(&vec).unwrap());
+            let back: Attempts = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, attempts);
+            assert_eq!(Attempts::from(vec.clone()), attempts);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "attempt index 1 out of range for 1 attempts")]
+    fn attempts_index_past_the_end_panics_like_a_slice() {
+        let attempts: Attempts = std::iter::once(attempt(1, AttemptOutcome::Succeeded)).collect();
+        let _ = &attempts[1];
     }
 }

@@ -15,7 +15,7 @@ use crate::builder::{CacheSpec, Node, Pipeline};
 use crate::cache::{CacheEntry, CacheKey, Fingerprint, StepCache};
 use crate::observer::{Event, Observer};
 use crate::report::{
-    AttemptOutcome, AttemptRecord, Outputs, RunReport, SkipReason, StepReport, StepStatus,
+    AttemptOutcome, AttemptRecord, Attempts, Outputs, RunReport, SkipReason, StepReport, StepStatus,
 };
 use crate::retry::{Sleeper, ThreadSleeper};
 use crate::step::{CancelToken, Output, StepCtx, StepError, StepErrorKind};
@@ -445,11 +445,12 @@ impl Shared<'_> {
     fn execute(&self, i: usize) -> StepReport {
         let node = &self.p.nodes[i];
         let t0 = Instant::now();
+        let started_at = self.wall(t0);
         let mut report = StepReport {
             name: node.name.clone(),
             status: StepStatus::Completed,
-            attempts: Vec::new(),
-            started_at: Some(self.wall(t0)),
+            attempts: Attempts::new(),
+            started_at: Some(started_at),
             finished_at: None,
             duration: Duration::ZERO,
             error: None,
@@ -471,7 +472,7 @@ impl Shared<'_> {
                 return report;
             }
         }
-        let (error, mut end) = self.attempts(node, &mut report, i, t0);
+        let (error, mut end) = self.attempts(node, &mut report, i, (t0, started_at));
         if error.is_none()
             && let Some((c, spec)) = cache
         {
@@ -497,14 +498,15 @@ impl Shared<'_> {
         report
     }
 
-    /// Run the attempts of a step, the first starting at `t0`; the final error (`None` when it
-    /// completed) and when the last attempt ended.
+    /// Run the attempts of a step, the first starting at `t0` (on both clocks: the first
+    /// attempt's wall-clock start is the step's); the final error (`None` when it completed)
+    /// and when the last attempt ended.
     fn attempts(
         &self,
         node: &Node,
         report: &mut StepReport,
         i: usize,
-        t0: Instant,
+        (t0, t0_wall): (Instant, DateTime<Utc>),
     ) -> (Option<StepError>, Instant) {
         let has_step = |s: &str| self.p.has_step(s);
         let mut retries_done = 0u32;
@@ -568,7 +570,11 @@ impl Shared<'_> {
                 Ok(out) => {
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: self.wall(a0),
+                        started_at: if retries_done == 0 {
+                            t0_wall
+                        } else {
+                            self.wall(a0)
+                        },
                         duration: elapsed,
                         outcome: AttemptOutcome::Succeeded,
                         error: None,
@@ -589,7 +595,11 @@ impl Shared<'_> {
                     });
                     report.attempts.push(AttemptRecord {
                         attempt,
-                        started_at: self.wall(a0),
+                        started_at: if retries_done == 0 {
+                            t0_wall
+                        } else {
+                            self.wall(a0)
+                        },
                         duration: elapsed,
                         outcome: match e.kind() {
                             StepErrorKind::Panicked => AttemptOutcome::Panicked,
