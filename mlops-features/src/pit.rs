@@ -194,6 +194,15 @@ pub(crate) fn join_group(
     if let Some(done) = offline.point_in_time_join(&request, columns) {
         return done;
     }
+    if u32::try_from(frame.len()).is_err() {
+        return Err(FeatureError::invalid(
+            "historical retrieval",
+            format!(
+                "the entity frame has {} rows; at most 2^32 are supported",
+                frame.len()
+            ),
+        ));
+    }
     let hasher = DefaultHashBuilder::default();
     join_with_hash(&request, offline, columns, &|k| hasher.hash_one(k), CHUNK).map(|_| ())
 }
@@ -547,7 +556,9 @@ fn scan_window(ranges: impl Iterator<Item = (i64, i64)>, ttl: Option<i64>) -> Sc
         Some(Timestamp::from_micros(
             ttl.map_or(i64::MIN, |t| min_ts.saturating_sub(t)),
         )),
-        Some(Timestamp::from_micros(max_ts.saturating_add(1))),
+        // The end is exclusive: an entity row at the last representable instant scans to the
+        // end, so a feature row at that instant is found.
+        max_ts.checked_add(1).map(Timestamp::from_micros),
     )
 }
 
@@ -653,7 +664,8 @@ fn copy_winners(
     offline.scan(&request.group.name, window, &mut |row| {
         let s = seq;
         seq = seq.wrapping_add(1);
-        if seqs[next] == s {
+        // `next < len`: a store may call the visitor again after `Break`.
+        if next < seqs.len() && seqs[next] == s {
             keys.push(row.key.clone());
             values.extend(
                 features

@@ -170,7 +170,7 @@ mod opt_secs {
 /// `Vec`. Read it like a slice: [`len`](Self::len), [`iter`](Self::iter),
 /// [`last`](Self::last), `attempts[i]`, `for a in &attempts`. Serializes as a JSON array,
 /// exactly as the `Vec<AttemptRecord>` it replaces.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Attempts {
     first: Option<AttemptRecord>,
     rest: Vec<AttemptRecord>,
@@ -231,6 +231,42 @@ impl Attempts {
     }
 }
 
+/// Prints as a list, as the `Vec` it replaces did (`[]`, `[AttemptRecord { .. }]`).
+impl fmt::Debug for Attempts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq<Vec<AttemptRecord>> for Attempts {
+    fn eq(&self, other: &Vec<AttemptRecord>) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl PartialEq<[AttemptRecord]> for Attempts {
+    fn eq(&self, other: &[AttemptRecord]) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// Iterates by value, as `for a in report.attempts` did over the `Vec`.
+impl IntoIterator for Attempts {
+    type Item = AttemptRecord;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<AttemptRecord>, std::vec::IntoIter<AttemptRecord>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+impl From<Attempts> for Vec<AttemptRecord> {
+    fn from(a: Attempts) -> Self {
+        a.into_iter().collect()
+    }
+}
+
 /// The iterator of [`Attempts::iter`].
 #[derive(Debug, Clone)]
 pub struct AttemptsIter<'a>(
@@ -256,6 +292,8 @@ impl DoubleEndedIterator for AttemptsIter<'_> {
 }
 
 impl ExactSizeIterator for AttemptsIter<'_> {}
+
+impl std::iter::FusedIterator for AttemptsIter<'_> {}
 
 impl<'a> IntoIterator for &'a Attempts {
     type Item = &'a AttemptRecord;
@@ -621,6 +659,12 @@ mod tests {
             let back: Attempts = serde_json::from_str(&json).unwrap();
             assert_eq!(back, attempts);
             assert_eq!(Attempts::from(vec.clone()), attempts);
+            assert_eq!(attempts, vec);
+            assert_eq!(attempts, vec[..]);
+            assert_eq!(format!("{attempts:?}"), format!("{vec:?}"));
+            assert_eq!(format!("{attempts:#?}"), format!("{vec:#?}"));
+            assert_eq!(Vec::from(attempts.clone()), vec);
+            assert!(attempts.into_iter().eq(vec));
         }
     }
 

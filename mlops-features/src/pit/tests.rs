@@ -186,6 +186,90 @@ fn distinct_hashes_take_the_hashed_join_across_chunks() {
     assert_eq!(case.exact(), case.naive());
 }
 
+/// The pass-1 TTL filter keeps a row exactly one TTL older than the earliest entity row of its
+/// key (found by mutating `<` into `<=` there: the proptest needs ~20,000 cases to see it).
+#[test]
+fn a_row_exactly_one_ttl_old_is_kept_by_the_hashed_join() {
+    let case = Case::new(
+        &[vec![(0, 90, None, Some(7))]],
+        &[(0, 100), (0, 120)],
+        Some(10),
+    );
+    let (got, path) = case.hashed(&default_hash(), CHUNK);
+    assert_eq!(path, JoinPath::Hashed);
+    assert_eq!(got, vec![Value::Int64(7), Value::Null]);
+    assert_eq!(got, case.naive());
+}
+
+/// A store that calls the visitor again after it asked to stop (the trait does not forbid
+/// it): the join must not index past its wanted rows (it panicked).
+#[derive(Debug)]
+struct IgnoresBreak(InMemoryOfflineStore);
+
+impl OfflineStore for IgnoresBreak {
+    fn append(&self, group: &str, rows: &[FeatureRow]) -> crate::Result<()> {
+        self.0.append(group, rows)
+    }
+
+    fn scan(
+        &self,
+        group: &str,
+        options: &crate::offline::ScanOptions,
+        visit: &mut crate::offline::Visit<'_>,
+    ) -> crate::Result<()> {
+        self.0.scan(group, options, &mut |r| {
+            let _ = visit(r);
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
+    fn groups(&self) -> crate::Result<Vec<String>> {
+        self.0.groups()
+    }
+}
+
+#[test]
+fn a_store_that_ignores_break_does_not_panic_the_join() {
+    let case = Case::new(
+        &[vec![(0, 10, None, Some(1)), (1, 20, None, Some(2))]],
+        &[(0, 30)],
+        None,
+    );
+    let store = IgnoresBreak(case.store.clone());
+    let mut cols = vec![vec![Value::Null; case.frame.len()]];
+    let path = join_with_hash(&case.request(), &store, &mut cols, &default_hash(), CHUNK).unwrap();
+    assert_eq!(path, JoinPath::Hashed);
+    assert_eq!(cols[0], vec![Value::Int64(1)]);
+}
+
+/// An entity row at the last representable instant finds a feature row at that instant (the
+/// scan window's exclusive end used to saturate at that instant and leave the row out).
+#[test]
+fn a_row_at_the_last_instant_is_found() {
+    let store = InMemoryOfflineStore::new();
+    store
+        .append(
+            "g",
+            &[FeatureRow::new(0i64, Timestamp::MAX, vec![Value::Int64(9)])],
+        )
+        .unwrap();
+    let g = group(None);
+    let frame: EntityFrame = [(0i64, Timestamp::MAX)].into_iter().collect();
+    let options = HistoricalOptions::default();
+    let request = PitRequest {
+        group: &g,
+        features: &[0],
+        frame: &frame,
+        options: &options,
+    };
+    let mut cols = vec![vec![Value::Null; 1]];
+    join_exact(&request, &store, &mut cols).unwrap();
+    assert_eq!(cols[0], vec![Value::Int64(9)]);
+    let mut cols = vec![vec![Value::Null; 1]];
+    join_with_hash(&request, &store, &mut cols, &default_hash(), CHUNK).unwrap();
+    assert_eq!(cols[0], vec![Value::Int64(9)]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
