@@ -180,8 +180,14 @@ impl Ord for RelPath {
     fn cmp(&self, other: &Self) -> Ordering {
         let rank = |b: u8| if b == b'/' { 0 } else { b };
         let (a, b) = (&self.0[..], &other.0[..]);
-        match a.iter().zip(b).position(|(x, y)| x != y) {
-            Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        // Skip the common prefix eight bytes at a time (paths of one folder share a long one).
+        let n = a.len().min(b.len());
+        let mut i = 0;
+        while i + 8 <= n && a[i..i + 8] == b[i..i + 8] {
+            i += 8;
+        }
+        match (i..n).find(|&k| a[k] != b[k]) {
+            Some(k) => rank(a[k]).cmp(&rank(b[k])),
             None => a.len().cmp(&b.len()),
         }
     }
@@ -268,6 +274,22 @@ mod tests {
         ) {
             // Components made of bytes on both sides of `/` (`-`, `.`, space sort below it).
             let make = |c: &[String]| RelPath::from_bytes(c.join("/").as_bytes());
+            if let (Ok(a), Ok(b)) = (make(&a), make(&b)) {
+                prop_assert_eq!(a.cmp(&b), a.components().cmp(b.components()), "{} vs {}", a, b);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Long shared prefixes (the eight-byte skip) with a difference anywhere.
+        #[test]
+        fn byte_order_is_component_order_for_long_paths(
+            prefix in "[a-c]{1,20}(/[a-c]{1,20}){0,2}",
+            a in "[a-c./ -]{1,12}",
+            b in "[a-c./ -]{1,12}",
+        ) {
+            let make = |t: &str| RelPath::from_bytes(format!("{prefix}{t}").as_bytes());
             if let (Ok(a), Ok(b)) = (make(&a), make(&b)) {
                 prop_assert_eq!(a.cmp(&b), a.components().cmp(b.components()), "{} vs {}", a, b);
             }
