@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! dvc_profile prep DIR N        # N files of 1 KiB under DIR/ds (1,000 per folder), tracked
+//! dvc_profile write DIR N       # the same files, not tracked (for `track` without a removal)
 //! dvc_profile status DIR        # no-op status (after a warm-up status), timed
 //! dvc_profile track DIR         # add of DIR/ds with an empty cache and no stat cache, timed
+//!                               # (a repository left by `prep` is removed first, untimed)
 //! dvc_profile checkout DIR copy|hardlink   # checkout of v1 to a fresh DIR/co, timed
 //! ```
 //!
@@ -55,7 +57,7 @@ fn timed<T>(n: u64, f: impl FnOnce() -> T) -> T {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((op, dir)) = args.first().zip(args.get(1)) else {
-        eprintln!("usage: dvc_profile prep|status|track|checkout DIR [N|copy|hardlink]");
+        eprintln!("usage: dvc_profile prep|write|status|track|checkout DIR [N|copy|hardlink]");
         return ExitCode::SUCCESS;
     };
     let dir = Path::new(dir);
@@ -82,11 +84,23 @@ fn main() -> ExitCode {
             let st = timed(n, || r.status("ds").expect("status"));
             assert!(st.is_clean(), "the prepared tree changed");
         }
+        "write" => {
+            let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+            let _ = fs::remove_dir_all(dir);
+            write_tree(&dir.join("ds"), n);
+        }
         "track" => {
-            let n = files();
             let meta = dir.join(mlops_dvc::META_DIR);
             let _ = fs::remove_dir_all(&meta);
             let r = repo();
+            let n = u64::try_from(
+                fs::read_dir(dir.join("ds"))
+                    .expect("ds")
+                    .flatten()
+                    .map(|d| fs::read_dir(d.path()).map_or(0, Iterator::count))
+                    .sum::<usize>(),
+            )
+            .unwrap_or(0);
             timed(n, || r.track("ds", "profile").expect("track"));
         }
         "checkout" => {
