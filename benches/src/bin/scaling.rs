@@ -766,7 +766,8 @@ fn dvc(ctx: &mut Ctx) {
                 "stat_walk_wall_ns_per_file": walk_wall * 1e9 / n as f64,
                 "stat_walk_cpu_ns_per_file": walk_cpu * 1e9 / n as f64,
                 "ratio_to_stat_walk": wall / walk_wall,
-                "cpu_ratio_to_stat_walk": cpu / walk_cpu,
+                // CPU time has 10 ms ticks: no ratio of a few ticks.
+                "cpu_ratio_to_stat_walk": (cpu.min(walk_cpu) >= 0.1).then(|| cpu / walk_cpu),
             })),
         });
         let (rep, cpu, wall) = once(|| {
@@ -824,7 +825,7 @@ fn dvc(ctx: &mut Ctx) {
                     "cp_r_wall_ns_per_file": cp_wall * 1e9 / n as f64,
                     "cp_r_cpu_ns_per_file": cp_cpu * 1e9 / n as f64,
                     "ratio_to_cp_r": wall / cp_wall,
-                    "cpu_ratio_to_cp_r": cpu / cp_cpu,
+                    "cpu_ratio_to_cp_r": (cpu.min(cp_cpu) >= 0.1).then(|| cpu / cp_cpu),
                 })
             } else {
                 json!({})
