@@ -148,31 +148,26 @@ impl Repository {
 
     /// Check that every object of `flat` is in the store with its recorded size.
     fn check_sizes(&self, rel: &RelPath, flat: &tree::Flat) -> Result<()> {
-        // One `stat` per object, on the worker threads.
-        par_map(self.threads, &flat.files, |_, e| self.check_size(rel, e))
-            .map_err(|failed| failed.error)?;
-        Ok(())
-    }
-
-    fn check_size(&self, rel: &RelPath, e: &ManifestEntry) -> Result<()> {
-        let size = self.store.size(&e.digest).map_err(|err| match err {
-            DvcError::NotFound { .. } => DvcError::NotFound {
-                kind: EntityKind::Object,
-                id: format!("{} (file {} of {rel})", e.digest, e.path),
-            },
-            other => other,
-        })?;
-        if size != e.size {
-            return Err(DvcError::Corrupt {
-                path: self
-                    .store
-                    .local_path(&e.digest)
-                    .unwrap_or_else(|| format!("object {}", e.digest).into()),
-                detail: format!(
-                    "object {} has {size} bytes, the version records {}",
-                    e.digest, e.size
-                ),
-            });
+        for e in &flat.files {
+            let size = self.store.size(&e.digest).map_err(|err| match err {
+                DvcError::NotFound { .. } => DvcError::NotFound {
+                    kind: EntityKind::Object,
+                    id: format!("{} (file {} of {rel})", e.digest, e.path),
+                },
+                other => other,
+            })?;
+            if size != e.size {
+                return Err(DvcError::Corrupt {
+                    path: self
+                        .store
+                        .local_path(&e.digest)
+                        .unwrap_or_else(|| format!("object {}", e.digest).into()),
+                    detail: format!(
+                        "object {} has {size} bytes, the version records {}",
+                        e.digest, e.size
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -329,26 +324,16 @@ impl Repository {
             create_dirs(parent, created)?;
         }
         let temps = self.materialize(todo, options)?;
-        // The renames run on the worker threads too (serial, they were a quarter of a copy
-        // checkout's CPU time on one core). On a failure the others stop starting new ones.
-        let renamed = par_map(self.threads, todo, |i, p| {
-            fs::rename(&temps[i].0, &p.target)
-                .map(|()| i)
-                .map_err(|err| DvcError::io(&p.target, err))
-        });
-        if let Err(failed) = renamed {
-            let mut moved = vec![false; todo.len()];
-            for i in failed.done {
-                moved[i] = true;
-            }
-            for ((p, (temp, _)), moved) in todo.iter().zip(&temps).zip(moved) {
-                if !moved {
-                    let _ = fs::remove_file(temp);
-                } else if !p.existed {
-                    let _ = fs::remove_file(&p.target);
+        for (i, (p, (temp, _))) in todo.iter().zip(&temps).enumerate() {
+            if let Err(err) = fs::rename(temp, &p.target) {
+                for (t, _) in &temps[i..] {
+                    let _ = fs::remove_file(t);
                 }
+                for done in todo[..i].iter().filter(|p| !p.existed) {
+                    let _ = fs::remove_file(&done.target);
+                }
+                return Err(DvcError::io(&p.target, err));
             }
-            return Err(failed.error);
         }
         Ok(temps.iter().filter(|(_, linked)| *linked).count() as u64)
     }
