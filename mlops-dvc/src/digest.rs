@@ -10,9 +10,27 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{DvcError, Result};
 
 /// A SHA-256 digest, shown and parsed as 64 lower-case hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
 pub struct Digest([u8; 32]);
+
+/// Parsed from the borrowed text when the format allows (a tree object holds one digest per
+/// file: no `String` is allocated for each).
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Digest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("64 lower-case hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Digest, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Hex)
+    }
+}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -114,13 +132,16 @@ impl fmt::Debug for Digest {
     }
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// The value of each lower-case hex digit; `0xff` for every other byte.
+static HEX_VAL: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 16 {
+        t[HEX[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    t
+};
 
 impl FromStr for Digest {
     type Err = DvcError;
@@ -132,11 +153,17 @@ impl FromStr for Digest {
         if bytes.len() != 64 {
             return Err(bad());
         }
+        // One table look-up per digit and one check per digest: tree objects and manifests
+        // hold one digest per file.
         let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = hex_val(bytes[2 * i]).ok_or_else(bad)?;
-            let lo = hex_val(bytes[2 * i + 1]).ok_or_else(bad)?;
-            *o = hi << 4 | lo;
+        let mut invalid = 0u8;
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let (hi, lo) = (HEX_VAL[usize::from(pair[0])], HEX_VAL[usize::from(pair[1])]);
+            invalid |= hi | lo;
+            *o = hi << 4 | (lo & 0x0f);
+        }
+        if invalid & 0xf0 != 0 {
+            return Err(bad());
         }
         Ok(Self(out))
     }
@@ -179,6 +206,28 @@ mod tests {
         let (d, n) = Digest::of_reader(&data[..]).unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(d, Digest::of_bytes(&data));
+    }
+
+    #[test]
+    fn every_non_hex_byte_at_every_position_is_rejected() {
+        let good = Digest::of_bytes(b"x").to_hex();
+        for pos in 0..64 {
+            for b in 0..=255u8 {
+                let mut s = good.clone().into_bytes();
+                s[pos] = b;
+                let parsed = std::str::from_utf8(&s).ok().map(str::parse::<Digest>);
+                let want = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                assert_eq!(
+                    parsed.as_ref().is_some_and(std::result::Result::is_ok),
+                    want,
+                    "byte {b} at {pos}"
+                );
+                if want {
+                    let d = parsed.unwrap().unwrap();
+                    assert_eq!(d.to_hex().as_bytes(), &s[..]);
+                }
+            }
+        }
     }
 
     #[test]

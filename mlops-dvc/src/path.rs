@@ -180,8 +180,14 @@ impl Ord for RelPath {
     fn cmp(&self, other: &Self) -> Ordering {
         let rank = |b: u8| if b == b'/' { 0 } else { b };
         let (a, b) = (&self.0[..], &other.0[..]);
-        match a.iter().zip(b).position(|(x, y)| x != y) {
-            Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        // Skip the common prefix eight bytes at a time (paths of one folder share a long one).
+        let n = a.len().min(b.len());
+        let mut i = 0;
+        while i + 8 <= n && a[i..i + 8] == b[i..i + 8] {
+            i += 8;
+        }
+        match (i..n).find(|&k| a[k] != b[k]) {
+            Some(k) => rank(a[k]).cmp(&rank(b[k])),
             None => a.len().cmp(&b.len()),
         }
     }
@@ -203,12 +209,49 @@ impl fmt::Debug for RelPath {
     }
 }
 
-/// The JSON form of raw bytes: a string when UTF-8, else `{"hex": ...}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The JSON form of raw bytes: a string when UTF-8, else `{"hex": ...}` (other keys ignored).
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub(crate) enum BytesRepr {
     Text(String),
     Hex { hex: String },
+}
+
+/// By hand rather than `untagged`, which buffers every value before trying the variants (a tree
+/// object holds one name per file).
+impl<'de> Deserialize<'de> for BytesRepr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+        struct Repr;
+        impl<'de> Visitor<'de> for Repr {
+            type Value = BytesRepr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a string or {"hex": "<hex bytes>"}"#)
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<BytesRepr, E> {
+                Ok(BytesRepr::Text(s.to_owned()))
+            }
+            fn visit_string<E: Error>(self, s: String) -> Result<BytesRepr, E> {
+                Ok(BytesRepr::Text(s))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BytesRepr, A::Error> {
+                let mut hex = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "hex" {
+                        if hex.is_some() {
+                            return Err(A::Error::duplicate_field("hex"));
+                        }
+                        hex = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                hex.map(|hex| BytesRepr::Hex { hex })
+                    .ok_or_else(|| A::Error::missing_field("hex"))
+            }
+        }
+        d.deserialize_any(Repr)
+    }
 }
 
 impl BytesRepr {
@@ -274,6 +317,22 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Long shared prefixes (the eight-byte skip) with a difference anywhere.
+        #[test]
+        fn byte_order_is_component_order_for_long_paths(
+            prefix in "[a-c]{1,20}(/[a-c]{1,20}){0,2}",
+            a in "[a-c./ -]{1,12}",
+            b in "[a-c./ -]{1,12}",
+        ) {
+            let make = |t: &str| RelPath::from_bytes(format!("{prefix}{t}").as_bytes());
+            if let (Ok(a), Ok(b)) = (make(&a), make(&b)) {
+                prop_assert_eq!(a.cmp(&b), a.components().cmp(b.components()), "{} vs {}", a, b);
+            }
+        }
+    }
+
     #[test]
     fn rejects_escapes() {
         for bad in [
@@ -314,6 +373,20 @@ mod tests {
         }
         assert!(serde_json::from_str::<RelPath>("\"../etc\"").is_err());
         assert!(serde_json::from_str::<RelPath>("{\"hex\":\"2e2e\"}").is_err());
+        // The two forms, read by hand: other keys ignored, anything else refused.
+        let ab = RelPath::from_bytes(b"ab").unwrap();
+        for ok in [r#""ab""#, r#"{"hex":"6162"}"#, r#"{"x":[1],"hex":"6162"}"#] {
+            assert_eq!(serde_json::from_str::<RelPath>(ok).unwrap(), ab, "{ok}");
+        }
+        for bad in [
+            r#"{"hex":"6162","hex":"6162"}"#,
+            r#"{"x":1}"#,
+            "12",
+            "null",
+            r#"["ab"]"#,
+        ] {
+            assert!(serde_json::from_str::<RelPath>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -491,6 +491,92 @@ fn damaged_stat_cache_is_ignored_not_trusted() {
     assert_eq!(st.rehashed, 1);
 }
 
+/// The stat cache's files of dataset `ds`: (format 2, format 1).
+fn stat_cache_paths(root: &Path) -> (PathBuf, PathBuf) {
+    let key = &Digest::of_bytes(b"ds").to_hex()[..32];
+    let state = root.join(".mlops-dvc/state");
+    (
+        state.join(format!("{key}.stat")),
+        state.join(format!("{key}.json")),
+    )
+}
+
+#[test]
+fn every_damaged_byte_of_the_stat_cache_is_caught_and_the_status_stays_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let (cache, _) = stat_cache_paths(root);
+    let good = fs::read(&cache).unwrap();
+    assert_eq!(r.status("ds").unwrap().rehashed, 0);
+    // a.csv changes (same size, a minute old): only its stat tells.
+    write_old(&root.join("ds/a.csv"), "a-v2");
+    let st = r.status("ds").unwrap();
+    assert_eq!((st.modified.len(), st.rehashed), (1, 1), "{st}");
+    // A cache recorded before the change, damaged anywhere (a flipped bit, a cut): ignored,
+    // every file re-hashed, the change still seen.
+    for i in 0..good.len() {
+        for damaged in [
+            {
+                let mut b = good.clone();
+                b[i] ^= 0x10;
+                b
+            },
+            good[..i].to_vec(),
+        ] {
+            fs::write(&cache, &damaged).unwrap();
+            let st = r.status("ds").unwrap();
+            assert_eq!(st.modified.len(), 1, "byte {i}: {st}");
+            assert_eq!(st.unchanged, 1, "byte {i}: {st}");
+            assert_eq!(st.rehashed, 2, "byte {i}: the damaged cache was trusted");
+        }
+    }
+}
+
+#[test]
+fn a_format_1_stat_cache_is_trusted_once_and_rewritten_in_format_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = two_file_dataset(root);
+    let (new, old) = stat_cache_paths(root);
+    // The JSON an earlier version wrote, for the files as they are.
+    let entry = |name: &str, content: &str| {
+        let m = fs::metadata(root.join("ds").join(name)).unwrap();
+        let mtime = m
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        serde_json::json!([
+            name,
+            {"size": m.len(), "mtime_ns": mtime.as_nanos() as i64, "ino": ino(&m)},
+            Digest::of_bytes(content.as_bytes()).to_hex(),
+            false
+        ])
+    };
+    let v1 = serde_json::json!({
+        "v": 1,
+        "entries": [entry("b.csv", "b-v1 longer content"), entry("a.csv", "a-v1")],
+    });
+    fs::remove_file(&new).unwrap();
+    fs::write(&old, serde_json::to_vec(&v1).unwrap()).unwrap();
+    let st = r.status("ds").unwrap();
+    assert!(st.is_clean(), "{st}");
+    assert_eq!(st.rehashed, 0, "the format-1 cache was not used");
+    assert!(new.exists() && !old.exists(), "not rewritten in format 2");
+    assert_eq!(r.status("ds").unwrap().rehashed, 0);
+}
+
+#[cfg(unix)]
+fn ino(m: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(m)
+}
+
+#[cfg(not(unix))]
+fn ino(_: &fs::Metadata) -> u64 {
+    0
+}
+
 #[test]
 fn stray_checkout_temp_is_visible_and_removed_with_remove_extra() {
     let dir = tempfile::tempdir().unwrap();

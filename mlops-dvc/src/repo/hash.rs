@@ -69,7 +69,9 @@ impl Repository {
             }
             level = next;
         }
-        files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+        // Each folder's files come sorted, and folders in order within a level, so this stable
+        // sort (which merges sorted runs) is one pass when all files are at one depth.
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
         dirs.sort_unstable();
         Ok((DatasetKind::Dir, files, dirs))
     }
@@ -85,10 +87,7 @@ impl Repository {
         progress: Option<&ProgressFn>,
     ) -> Result<(Vec<Digest>, u64)> {
         let total_bytes: u64 = files.iter().map(|f| f.stat.size).sum();
-        let known: Vec<Option<Digest>> = {
-            let c = cache.lock();
-            files.iter().map(|f| c.lookup(&f.rel, &f.stat)).collect()
-        };
+        let known: Vec<Option<Digest>> = cache.lock().lookup_sorted(files);
         if store.is_none() && known.iter().all(Option::is_some) {
             // Every stat matched the cache: nothing to read, no threads to start.
             return Ok((known.into_iter().flatten().collect(), 0));
@@ -192,6 +191,9 @@ fn list_dir(dir: &Path, rel: &RelPath) -> Result<Listing> {
             return Err(unsupported(&path, &m));
         }
     }
+    // Sorted here, on the worker threads: `scan` then finds its list made of sorted runs.
+    files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    subdirs.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     Ok((files, subdirs))
 }
 

@@ -37,7 +37,7 @@ pub const POINTER_SUFFIX: &str = ".dvc.json";
 /// relative to the working directory) are versioned into a [`ContentStore`].
 ///
 /// Layout: `<workdir>/.mlops-dvc/` holds `cache/` (the default [`FileContentStore`]),
-/// `datasets/<key>.log` (each dataset's versions, an append-only framed log), `state/<key>.json`
+/// `datasets/<key>.log` (each dataset's versions, an append-only framed log), `state/<key>.stat`
 /// (the stat cache) and `lock`; each tracked dataset gets a pointer file `<path>.dvc.json` next
 /// to it, meant to be committed to git. See `docs/formats.md`.
 pub struct Repository {
@@ -269,7 +269,15 @@ impl Repository {
             .join(format!("{}.log", Self::key(rel)))
     }
 
+    /// The stat cache (format 2, binary).
     fn state_path(&self, rel: &RelPath) -> PathBuf {
+        self.meta
+            .join("state")
+            .join(format!("{}.stat", Self::key(rel)))
+    }
+
+    /// The stat cache in format 1 (JSON), read when there is no format-2 file.
+    fn state_path_v1(&self, rel: &RelPath) -> PathBuf {
         self.meta
             .join("state")
             .join(format!("{}.json", Self::key(rel)))

@@ -1,6 +1,6 @@
 //! `track`: record the current content of a dataset as a new version.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -104,15 +104,7 @@ impl Repository {
                 (d, size, n, false)
             }
         };
-        {
-            let mut c = cache.lock();
-            let present: HashSet<&RelPath> = files.iter().map(|f| &f.rel).collect();
-            let before = c.map.len();
-            c.map.retain(|k, _| present.contains(k));
-            if c.map.len() != before {
-                c.dirty = true;
-            }
-        }
+        cache.lock().keep_only(&files);
         self.save_cache(&rel, &cache.into_inner())?;
         let (log, torn) = self.read_log(&rel)?;
         let current = self.current(&rel, &log);
