@@ -189,7 +189,7 @@ impl FileTrackingBackend {
                             stamps.push((state.info.run_id, stamp));
                         }
                         logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, Box::new(state));
+                        catalog.insert_run(state);
                     }
                 }
             }

@@ -183,7 +183,7 @@ pub(super) fn write(
     };
     let runs: Vec<(&RunState, u64, DirStamp)> = stamps
         .iter()
-        .filter_map(|(id, d)| Some((&**catalog.runs.get(id)?, *logs.get(id)?, *d)))
+        .filter_map(|(id, d)| Some((catalog.run(id).ok()?, *logs.get(id)?, *d)))
         .collect();
     let mut out = Vec::with_capacity(runs.len() * 384 + 64);
     let mut payload = Vec::with_capacity(1024);
