@@ -281,12 +281,17 @@ impl Catalog {
 
     /// Insert a run, or replace the state of one.
     pub(crate) fn insert_run(&mut self, state: RunState) {
+        self.insert_boxed_run(Box::new(state));
+    }
+
+    /// [`insert_run`](Self::insert_run) of a state already boxed.
+    pub(crate) fn insert_boxed_run(&mut self, state: Box<RunState>) {
         let id = state.info.run_id;
         if let Some(entry) = self.runs.get_mut(&id) {
             let old_row = entry.row;
             let (row, moved) = self.columns.replace(old_row, &entry.state, &state);
             entry.row = row;
-            *entry.state = state;
+            entry.state = state;
             // A run that changed experiment left its row to the last run of the old one.
             if let Some(moved) = moved
                 && let Some(entry) = self.runs.get_mut(&moved)
@@ -295,13 +300,7 @@ impl Catalog {
             }
         } else {
             let row = self.columns.add(&state);
-            self.runs.insert(
-                id,
-                RunEntry {
-                    row,
-                    state: Box::new(state),
-                },
-            );
+            self.runs.insert(id, RunEntry { row, state });
         }
     }
 
@@ -372,6 +371,11 @@ impl Catalog {
             .max()
             .map_or(0, |m| m + 1);
         ExperimentId::from_numeric(next)
+    }
+
+    /// Make room for `additional` more runs.
+    pub(crate) fn reserve_runs(&mut self, additional: usize) {
+        self.runs.reserve(additional);
     }
 
     /// Validate a new experiment and build it (not yet inserted).

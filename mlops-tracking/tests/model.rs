@@ -306,13 +306,15 @@ fn check(b: &dyn TrackingBackend, m: &Model) -> Result<(), TestCaseError> {
 /// (NaN, then missing values, last), fetched in pages of 2. All runs start at 7: ties go by id.
 fn check_searches(b: &dyn TrackingBackend, m: &Model) -> Result<(), TestCaseError> {
     type Pred = fn(&ModelRun) -> bool;
+    /// A filter, the metric to order by (ascending?), the view, and which model runs match.
+    type Case<'a> = (&'a str, Option<(&'a str, bool)>, ViewType, Pred);
     fn latest(r: &ModelRun, key: &str) -> Option<f64> {
         r.history
             .get(key)
             .and_then(|h| h.iter().max_by(|a, b| a.latest_order(b)))
             .map(|p| p.value)
     }
-    let cases: [(&str, Option<(&str, bool)>, ViewType, Pred); 4] = [
+    let cases: [Case<'_>; 4] = [
         (
             "metrics.loss > 0",
             Some(("loss", true)),
