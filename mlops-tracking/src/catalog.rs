@@ -5,16 +5,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::columns::Columns;
 use crate::error::{EntityKind, Result, TrackingError};
-use crate::filter::{Filter, NumAttr, RunFields, SortVal, StrAttr, parse_order_by};
+use crate::filter::{NumAttr, RunFields, StrAttr};
 use crate::ids::{ExperimentId, RunId, validate_key, validate_tag_value};
 use crate::inputs::{DatasetInput, new_inputs};
 use crate::model::{
-    ArtifactInfo, Batch, CreateRun, Experiment, LifecycleStage, MAX_SEARCH_RESULTS, Metric, Page,
-    Run, RunData, RunInfo, RunStatus, SearchRuns, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER,
-    UpdateRun, ViewType, decode_page_token, encode_page_token, param_conflict, validate_name,
+    ArtifactInfo, Batch, CreateRun, Experiment, LifecycleStage, Metric, Page, Run, RunData,
+    RunInfo, RunStatus, TAG_PARENT_RUN_ID, TAG_RUN_NAME, TAG_USER, UpdateRun, ViewType,
+    decode_page_token, encode_page_token, param_conflict, validate_name,
 };
 use crate::vecmap::VecMap;
+
+mod scan;
 
 /// Name of the experiment every store starts with (id `"0"`), as in MLflow.
 pub const DEFAULT_EXPERIMENT_NAME: &str = "Default";
@@ -217,11 +220,22 @@ impl RunFields for RunState {
 }
 
 /// Experiments and runs, with the rules.
+///
+/// The runs are private: every change goes through a method that also updates the search
+/// columns ([`Columns`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Catalog {
     pub experiments: BTreeMap<ExperimentId, Experiment>,
+    runs: HashMap<RunId, RunEntry>,
+    columns: Columns,
+}
+
+/// A run and its row in its experiment's columns.
+#[derive(Debug, Clone)]
+struct RunEntry {
+    row: u32,
     /// Boxed: a map's spare slots then cost a pointer, not a whole run.
-    pub runs: HashMap<RunId, Box<RunState>>,
+    state: Box<RunState>,
 }
 
 fn not_found(kind: EntityKind, id: impl ToString) -> TrackingError {
@@ -261,15 +275,91 @@ impl Catalog {
     pub(crate) fn run(&self, id: &RunId) -> Result<&RunState> {
         self.runs
             .get(id)
-            .map(|r| &**r)
+            .map(|r| &*r.state)
             .ok_or_else(|| not_found(EntityKind::Run, id))
     }
 
-    pub(crate) fn run_mut(&mut self, id: &RunId) -> Result<&mut RunState> {
+    /// Insert a run, or replace the state of one.
+    pub(crate) fn insert_run(&mut self, state: RunState) {
+        self.insert_boxed_run(Box::new(state));
+    }
+
+    /// [`insert_run`](Self::insert_run) of a state already boxed.
+    pub(crate) fn insert_boxed_run(&mut self, state: Box<RunState>) {
+        let id = state.info.run_id;
+        if let Some(entry) = self.runs.get_mut(&id) {
+            let old_row = entry.row;
+            let (row, moved) = self.columns.replace(old_row, &entry.state, &state);
+            entry.row = row;
+            entry.state = state;
+            // A run that changed experiment left its row to the last run of the old one.
+            if let Some(moved) = moved
+                && let Some(entry) = self.runs.get_mut(&moved)
+            {
+                entry.row = old_row;
+            }
+        } else {
+            let row = self.columns.add(&state);
+            self.runs.insert(id, RunEntry { row, state });
+        }
+    }
+
+    /// Replace a run's info (same run, same experiment).
+    pub(crate) fn set_run_info(&mut self, id: &RunId, info: RunInfo) -> Result<()> {
+        let entry = self
+            .runs
+            .get_mut(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))?;
+        if entry.state.info.experiment_id != info.experiment_id {
+            let mut state = (*entry.state).clone();
+            state.info = info;
+            self.insert_run(state);
+            return Ok(());
+        }
+        entry.state.info = info;
+        self.columns.update(entry.row, &entry.state, [], [], []);
+        Ok(())
+    }
+
+    /// Set tags on a run (checked by the caller).
+    pub(crate) fn apply_run_tags(&mut self, id: &RunId, tags: &[(String, String)]) -> Result<()> {
+        let entry = self
+            .runs
+            .get_mut(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))?;
+        entry.state.apply_params_tags(&[], tags);
+        self.columns.update(
+            entry.row,
+            &entry.state,
+            [],
+            [],
+            tags.iter().map(|(k, _)| k.as_str()),
+        );
+        Ok(())
+    }
+
+    /// Add (or replace) an artifact in a run's index.
+    pub(crate) fn add_artifact(&mut self, id: &RunId, info: ArtifactInfo) -> Result<()> {
         self.runs
             .get_mut(id)
-            .map(|r| &mut **r)
-            .ok_or_else(|| not_found(EntityKind::Run, id))
+            .ok_or_else(|| not_found(EntityKind::Run, id))?
+            .state
+            .add_artifact(info);
+        Ok(())
+    }
+
+    /// Add inputs to a run (already checked to be new).
+    pub(crate) fn add_inputs(
+        &mut self,
+        id: &RunId,
+        inputs: impl IntoIterator<Item = DatasetInput>,
+    ) -> Result<()> {
+        self.runs
+            .get_mut(id)
+            .ok_or_else(|| not_found(EntityKind::Run, id))?
+            .state
+            .add_inputs(inputs);
+        Ok(())
     }
 
     /// The next free numeric experiment id.
@@ -281,6 +371,11 @@ impl Catalog {
             .max()
             .map_or(0, |m| m + 1);
         ExperimentId::from_numeric(next)
+    }
+
+    /// Make room for `additional` more runs.
+    pub(crate) fn reserve_runs(&mut self, additional: usize) {
+        self.runs.reserve(additional);
     }
 
     /// Validate a new experiment and build it (not yet inserted).
@@ -460,76 +555,20 @@ impl Catalog {
     }
 
     pub(crate) fn apply_batch(&mut self, run_id: &RunId, batch: &Batch) -> Result<()> {
-        let run = self.run_mut(run_id)?;
-        run.apply_params_tags(&batch.params, &batch.tags);
-        run.apply_metrics(&batch.metrics);
+        let entry = self
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| not_found(EntityKind::Run, run_id))?;
+        entry.state.apply_params_tags(&batch.params, &batch.tags);
+        entry.state.apply_metrics(&batch.metrics);
+        self.columns.update(
+            entry.row,
+            &entry.state,
+            batch.metrics.iter().map(|m| m.key.as_str()),
+            batch.params.iter().map(|(k, _)| k.as_str()),
+            batch.tags.iter().map(|(k, _)| k.as_str()),
+        );
         Ok(())
-    }
-
-    pub(crate) fn search(&self, req: &SearchRuns) -> Result<Page<Run>> {
-        if req.max_results == 0 || req.max_results > MAX_SEARCH_RESULTS {
-            return Err(TrackingError::invalid(
-                "max_results",
-                format!(
-                    "{} is not between 1 and {MAX_SEARCH_RESULTS}",
-                    req.max_results
-                ),
-            ));
-        }
-        for id in &req.experiment_ids {
-            self.experiment(id)?;
-        }
-        let filter = Filter::parse(&req.filter)?;
-        let order = parse_order_by(&req.order_by)?;
-        let offset = decode_page_token(req.page_token.as_deref())?;
-        // The sort keys of every hit in one flat vector (`order.len()` per hit), not one small
-        // vector per hit: no allocation per run.
-        let width = order.len();
-        let mut keys: Vec<SortVal<'_>> = Vec::new();
-        let mut hits: Vec<(&RunState, usize)> = Vec::new();
-        for r in self.runs.values().map(|r| &**r) {
-            if (req.experiment_ids.is_empty() || req.experiment_ids.contains(&r.info.experiment_id))
-                && req.run_view_type.includes(r.info.lifecycle_stage)
-                && filter.matches(r)
-            {
-                hits.push((r, keys.len()));
-                keys.extend(order.iter().map(|o| o.extract(r)));
-            }
-        }
-        let cmp = |(ra, ia): &(&RunState, usize), (rb, ib): &(&RunState, usize)| {
-            order
-                .iter()
-                .zip(keys[*ia..*ia + width].iter().zip(&keys[*ib..*ib + width]))
-                .map(|(o, (a, b))| o.compare(a, b))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(rb.info.start_time.cmp(&ra.info.start_time))
-                .then(ra.info.run_id.cmp(&rb.info.run_id))
-        };
-        // Only the hits up to the end of the page need their order: select them first
-        // (linear), then sort just those. The order is total (run ids break ties), so every
-        // page agrees with one full sort.
-        let total = hits.len();
-        let wanted = offset.saturating_add(req.max_results).min(total);
-        if wanted < total {
-            if wanted > 0 {
-                hits.select_nth_unstable_by(wanted - 1, cmp);
-            }
-            hits.truncate(wanted);
-        }
-        hits.sort_by(cmp);
-        let end = wanted;
-        let items = hits
-            .get(offset..end)
-            .unwrap_or_default()
-            .iter()
-            .map(|(r, _)| r.to_run())
-            .collect();
-        let next_page_token = (end < total).then(|| encode_page_token(end));
-        Ok(Page {
-            items,
-            next_page_token,
-        })
     }
 }
 

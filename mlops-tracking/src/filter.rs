@@ -238,15 +238,25 @@ impl Filter {
 
     /// Whether `run` satisfies every clause.
     pub fn matches(&self, run: &dyn RunFields) -> bool {
-        self.clauses.iter().zip(&self.fields).all(|(c, f)| match f {
-            Field::Metric(k) => c.matches_num(run.metric(k)),
-            #[allow(clippy::cast_precision_loss)]
-            Field::NumAttr(a) => c.matches_num(run.num_attr(*a).map(|v| v as f64)),
-            Field::Param(k) => c.matches_str(run.param(k)),
-            Field::Tag(k) => c.matches_str(run.tag(k)),
-            Field::Attr(a) => c.matches_str(run.str_attr(*a)),
-            Field::Dataset(k) => run.inputs().iter().any(|i| c.matches_str(Some(k.of(i)))),
-        })
+        self.parts().all(|(c, f)| clause_matches(c, f, run))
+    }
+
+    /// Each clause with the field it refers to.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = (&Clause, &Field)> {
+        self.clauses.iter().zip(&self.fields)
+    }
+}
+
+/// Whether `run` satisfies clause `c`, whose field is `f`.
+pub(crate) fn clause_matches(c: &Clause, f: &Field, run: &dyn RunFields) -> bool {
+    match f {
+        Field::Metric(k) => c.matches_num(run.metric(k)),
+        #[allow(clippy::cast_precision_loss)]
+        Field::NumAttr(a) => c.matches_num(run.num_attr(*a).map(|v| v as f64)),
+        Field::Param(k) => c.matches_str(run.param(k)),
+        Field::Tag(k) => c.matches_str(run.tag(k)),
+        Field::Attr(a) => c.matches_str(run.str_attr(*a)),
+        Field::Dataset(k) => run.inputs().iter().any(|i| c.matches_str(Some(k.of(i)))),
     }
 }
 

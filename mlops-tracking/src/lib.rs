@@ -84,6 +84,7 @@ mod artifact;
 mod backend;
 mod catalog;
 mod clock;
+mod columns;
 pub mod compare;
 #[cfg(any(test, doc, feature = "conformance"))]
 pub mod conformance;

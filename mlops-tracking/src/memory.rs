@@ -125,14 +125,14 @@ impl TrackingBackend for InMemoryTrackingBackend {
             .clone();
         let (run, _) = st.catalog.new_run(experiment_id, opts, &root, now_ms())?;
         let out = run.to_run();
-        st.catalog.runs.insert(run.info.run_id, Box::new(run));
+        st.catalog.insert_run(run);
         Ok(out)
     }
 
     fn update_run(&self, run_id: &RunId, update: &UpdateRun) -> Result<RunInfo> {
         let mut st = self.state.write();
         let info = st.catalog.updated_info(run_id, update)?;
-        st.catalog.run_mut(run_id)?.info = info.clone();
+        st.catalog.set_run_info(run_id, info.clone())?;
         Ok(info)
     }
 
@@ -143,14 +143,14 @@ impl TrackingBackend for InMemoryTrackingBackend {
     fn delete_run(&self, run_id: &RunId) -> Result<()> {
         let mut st = self.state.write();
         let info = st.catalog.run_lifecycle(run_id, LifecycleStage::Deleted)?;
-        st.catalog.run_mut(run_id)?.info = info;
+        st.catalog.set_run_info(run_id, info)?;
         Ok(())
     }
 
     fn restore_run(&self, run_id: &RunId) -> Result<()> {
         let mut st = self.state.write();
         let info = st.catalog.run_lifecycle(run_id, LifecycleStage::Active)?;
-        st.catalog.run_mut(run_id)?.info = info;
+        st.catalog.set_run_info(run_id, info)?;
         Ok(())
     }
 
@@ -194,7 +194,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
     fn log_inputs(&self, run_id: &RunId, inputs: &[DatasetInput]) -> Result<()> {
         let mut st = self.state.write();
         let new = st.catalog.check_inputs(run_id, inputs)?;
-        st.catalog.run_mut(run_id)?.add_inputs(new);
+        st.catalog.add_inputs(run_id, new)?;
         Ok(())
     }
 
@@ -219,7 +219,7 @@ impl TrackingBackend for InMemoryTrackingBackend {
         };
         let mut st = self.state.write();
         st.catalog.active_run(run_id)?;
-        st.catalog.run_mut(run_id)?.add_artifact(info.clone());
+        st.catalog.add_artifact(run_id, info.clone())?;
         st.blobs
             .entry(*run_id)
             .or_default()

@@ -1,6 +1,7 @@
 //! Proptest model test: random operation sequences on each backend and on a plain `BTreeMap`
 //! model give the same observable state after every step, including after the file backend is
-//! closed and reopened.
+//! closed and reopened; searches (filters, metric orders, views) give the model's runs in the
+//! model's order.
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -300,6 +301,87 @@ fn check(b: &dyn TrackingBackend, m: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Searches against the model, in every experiment and in all: a metric filter ordered by a
+/// metric, a param filter over every view, a tag filter over deleted runs, and a best-run order
+/// (NaN, then missing values, last), fetched in pages of 2. All runs start at 7: ties go by id.
+fn check_searches(b: &dyn TrackingBackend, m: &Model) -> Result<(), TestCaseError> {
+    type Pred = fn(&ModelRun) -> bool;
+    /// A filter, the metric to order by (ascending?), the view, and which model runs match.
+    type Case<'a> = (&'a str, Option<(&'a str, bool)>, ViewType, Pred);
+    fn latest(r: &ModelRun, key: &str) -> Option<f64> {
+        r.history
+            .get(key)
+            .and_then(|h| h.iter().max_by(|a, b| a.latest_order(b)))
+            .map(|p| p.value)
+    }
+    let cases: [Case<'_>; 4] = [
+        (
+            "metrics.loss > 0",
+            Some(("loss", true)),
+            ViewType::ActiveOnly,
+            |r| !r.deleted && latest(r, "loss").is_some_and(|v| v > 0.0),
+        ),
+        ("params.`lr 1` = 'a'", None, ViewType::All, |r| {
+            r.params.get("lr 1").is_some_and(|v| v == "a")
+        }),
+        ("tags.`val/acc` != 'b'", None, ViewType::DeletedOnly, |r| {
+            r.deleted && r.tags.get("val/acc").is_some_and(|v| v != "b")
+        }),
+        ("", Some(("val/acc", false)), ViewType::ActiveOnly, |r| {
+            !r.deleted
+        }),
+    ];
+    let scopes = std::iter::once(None).chain(m.experiments.keys().copied().map(Some));
+    for scope in scopes {
+        for (filter, order, view, pred) in &cases {
+            let mut req =
+                mlops_tracking::SearchRuns::new(scope.map(|s| m.experiments[&s].0.clone()))
+                    .filter(*filter)
+                    .view(*view)
+                    .max_results(2);
+            if let Some((key, asc)) = order {
+                req = req.order_by(format!(
+                    "metrics.`{key}` {}",
+                    if *asc { "ASC" } else { "DESC" }
+                ));
+            }
+            let got: Vec<RunId> = b
+                .search_all_runs(&req)
+                .unwrap()
+                .iter()
+                .map(|r| r.info.run_id)
+                .collect();
+            let mut want: Vec<&ModelRun> = m
+                .runs
+                .iter()
+                .filter(|r| scope.is_none_or(|s| r.experiment == s) && pred(r))
+                .collect();
+            let rank = |r: &ModelRun| match order.map(|(k, _)| latest(r, k)) {
+                Some(None) => (2, 0.0),
+                Some(Some(v)) if v.is_nan() => (1, 0.0),
+                Some(Some(v)) => (0, v),
+                None => (0, 0.0),
+            };
+            let asc = order.is_none_or(|(_, asc)| asc);
+            want.sort_by(|a, b| {
+                let ((ra, xa), (rb, xb)) = (rank(a), rank(b));
+                ra.cmp(&rb)
+                    .then_with(|| {
+                        if asc {
+                            xa.total_cmp(&xb)
+                        } else {
+                            xb.total_cmp(&xa)
+                        }
+                    })
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            let want: Vec<RunId> = want.iter().map(|r| r.id.unwrap()).collect();
+            prop_assert_eq!(got, want, "{:?}", req);
+        }
+    }
+    Ok(())
+}
+
 fn run_model(
     ops: &[Op],
     mut open: impl FnMut() -> Box<dyn TrackingBackend>,
@@ -314,10 +396,12 @@ fn run_model(
             step(&*b, &mut m, op)?;
         }
         check(&*b, &m)?;
+        check_searches(&*b, &m)?;
     }
     drop(b);
     let b = open();
-    check(&*b, &m)
+    check(&*b, &m)?;
+    check_searches(&*b, &m)
 }
 
 proptest! {

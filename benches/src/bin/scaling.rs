@@ -275,8 +275,17 @@ fn tracking(ctx: &mut Ctx) {
     const FILTER: &str = "metrics.acc > 0.5 and params.lr = '0.01'";
     let min_s = if ctx.smoke { 0.0 } else { 0.3 };
     // `--only tracking-runs` / `--only tracking-history` run one half.
+    // 1M runs only when asked with `--max-size` (populating them through the API takes ~10
+    // minutes here and ~12 GB of disk).
     let runs_sizes = if ctx.wants("tracking") || ctx.wants("tracking-runs") {
-        ctx.sizes(1_000, 100_000)
+        ctx.sizes(
+            1_000,
+            if ctx.max == u64::MAX {
+                100_000
+            } else {
+                1_000_000
+            },
+        )
     } else {
         Vec::new()
     };

@@ -286,7 +286,7 @@ impl FileTrackingBackend {
                 i: &[],
             };
             this.append(st, run_id, &rec)?;
-            st.catalog.run_mut(run_id)?.add_artifact(info.clone());
+            st.catalog.add_artifact(run_id, info.clone())?;
             this.announce(st, &Change::Run(*run_id))
         })?;
         Ok(info)
@@ -325,7 +325,7 @@ impl FileTrackingBackend {
         self.write(|this, st| {
             let info = st.catalog.run_lifecycle(run_id, to)?;
             this.write_run_meta(&info)?;
-            st.catalog.run_mut(run_id)?.info = info;
+            st.catalog.set_run_info(run_id, info)?;
             this.announce(st, &Change::Run(*run_id))
         })
     }
@@ -448,7 +448,7 @@ impl TrackingBackend for FileTrackingBackend {
             }
             st.logs.insert(id, buf.len() as u64);
             let run = state.to_run();
-            st.catalog.runs.insert(id, Box::new(state));
+            st.catalog.insert_run(state);
             this.announce(st, &Change::Run(id))?;
             Ok(run)
         })
@@ -468,10 +468,10 @@ impl TrackingBackend for FileTrackingBackend {
                     i: &[],
                 };
                 this.append(st, run_id, &rec)?;
-                st.catalog.run_mut(run_id)?.apply_params_tags(&[], &tags);
+                st.catalog.apply_run_tags(run_id, &tags)?;
             }
             this.write_run_meta(&info)?;
-            st.catalog.run_mut(run_id)?.info = info.clone();
+            st.catalog.set_run_info(run_id, info.clone())?;
             this.announce(st, &Change::Run(*run_id))?;
             Ok(info)
         })
@@ -534,7 +534,7 @@ impl TrackingBackend for FileTrackingBackend {
                 i: &new,
             };
             this.append(st, run_id, &rec)?;
-            st.catalog.run_mut(run_id)?.add_inputs(new);
+            st.catalog.add_inputs(run_id, new)?;
             this.announce(st, &Change::Run(*run_id))
         })
     }

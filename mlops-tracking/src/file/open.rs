@@ -113,31 +113,38 @@ impl FileTrackingBackend {
                 parts
                     .into_iter()
                     .collect::<std::result::Result<Vec<_>, String>>()
-                    .map(|parts| parts.into_iter().flatten().flatten().collect::<Vec<_>>())
             }
             Err(why) => Err(why),
         };
+        // The snapshot's runs go straight into the catalog (boxed on the loader threads), once
+        // none of them is there twice.
+        let mut logs = HashMap::new();
+        let mut stamps = Vec::new();
         match from_snapshot {
-            Ok(runs) => {
-                for (state, len, stamp) in runs {
+            Ok(parts) => {
+                let runs = || parts.iter().flatten().flatten();
+                let mut seen = Vec::new();
+                for (state, _, _) in runs() {
                     if !dirs.remove(&state.info.run_id) {
                         report.snapshot_rejected = Some("it holds a run twice".to_owned());
                         break;
                     }
-                    loaded.push(LoadedRun {
-                        dir: PathBuf::new(),
-                        removed_temps: Vec::new(),
-                        state: Some((state, len, false)),
-                        stamp: Some(stamp),
-                        from_snapshot: true,
-                    });
+                    seen.push(state.info.run_id);
                 }
                 if report.snapshot_rejected.is_some() {
-                    dirs.extend(
-                        loaded
-                            .drain(..)
-                            .filter_map(|r| r.state.map(|s| s.0.info.run_id)),
-                    );
+                    dirs.extend(seen);
+                } else {
+                    let n = seen.len();
+                    catalog.reserve_runs(n);
+                    logs.reserve(n);
+                    stamps.reserve(n);
+                    for (state, len, stamp) in parts.into_iter().flatten().flatten() {
+                        let id = state.info.run_id;
+                        stamps.push((id, stamp));
+                        logs.insert(id, len);
+                        catalog.insert_boxed_run(state);
+                    }
+                    report.runs_from_snapshot = n;
                 }
             }
             Err(why) => report.snapshot_rejected = Some(why),
@@ -158,16 +165,10 @@ impl FileTrackingBackend {
         }) {
             loaded.extend(part?);
         }
-        let mut logs = HashMap::new();
-        let mut stamps = Vec::new();
         let mut read_from_files = 0usize;
         {
             for run in loaded {
-                if run.from_snapshot {
-                    report.runs_from_snapshot += 1;
-                } else {
-                    read_from_files += 1;
-                }
+                read_from_files += 1;
                 report.removed_temps.extend(run.removed_temps);
                 match run.state {
                     None => {
@@ -189,7 +190,7 @@ impl FileTrackingBackend {
                             stamps.push((state.info.run_id, stamp));
                         }
                         logs.insert(state.info.run_id, len);
-                        catalog.runs.insert(state.info.run_id, Box::new(state));
+                        catalog.insert_run(state);
                     }
                 }
             }
@@ -314,8 +315,6 @@ struct LoadedRun {
     state: Option<(RunState, u64, bool)>,
     /// The directory's stamp taken before its files were read (`None` when too recent).
     stamp: Option<DirStamp>,
-    /// Taken from the snapshot, not read from its files.
-    from_snapshot: bool,
 }
 
 /// Load one run directory at open (under the exclusive lock): clean its stray temps, skip it
@@ -343,7 +342,6 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
             removed_temps,
             state: None,
             stamp: None,
-            from_snapshot: false,
         });
     }
     let (state, len, torn) = load_run(dir, None, 0)?;
@@ -362,6 +360,5 @@ fn load_run_dir(id: RunId, dir: &Path) -> Result<LoadedRun> {
         removed_temps,
         state: Some((state, len, torn)),
         stamp,
-        from_snapshot: false,
     })
 }

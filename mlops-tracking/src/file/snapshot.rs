@@ -85,7 +85,8 @@ struct Header {
 /// One run of the snapshot.
 #[derive(Serialize, Deserialize)]
 pub(super) struct SnapRun {
-    s: RunState,
+    /// Boxed here, on the loader thread, as the catalog keeps it.
+    s: Box<RunState>,
     l: u64,
     d: DirStamp,
 }
@@ -97,7 +98,7 @@ impl SnapRun {
     }
 
     /// The run's state and log length, when its directory and log are as stamped.
-    pub(super) fn validate(self, dir: &Path) -> Option<(RunState, u64, DirStamp)> {
+    pub(super) fn validate(self, dir: &Path) -> Option<(Box<RunState>, u64, DirStamp)> {
         let now = DirStamp::of(&fs::metadata(dir).ok()?);
         if now != self.d {
             return None;
@@ -183,7 +184,7 @@ pub(super) fn write(
     };
     let runs: Vec<(&RunState, u64, DirStamp)> = stamps
         .iter()
-        .filter_map(|(id, d)| Some((&**catalog.runs.get(id)?, *logs.get(id)?, *d)))
+        .filter_map(|(id, d)| Some((catalog.run(id).ok()?, *logs.get(id)?, *d)))
         .collect();
     let mut out = Vec::with_capacity(runs.len() * 384 + 64);
     let mut payload = Vec::with_capacity(1024);

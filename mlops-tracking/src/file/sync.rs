@@ -64,7 +64,7 @@ impl FileTrackingBackend {
         }
         for (id, (state, len)) in loaded_runs {
             st.logs.insert(id, len);
-            st.catalog.runs.insert(id, Box::new(state));
+            st.catalog.insert_run(state);
         }
         Ok(())
     }
@@ -73,7 +73,7 @@ impl FileTrackingBackend {
     /// offset already applied), without changing `st`: the new state and log length.
     fn load_run_update(&self, st: &FileState, id: &RunId, repair: bool) -> Result<(RunState, u64)> {
         let dir = self.run_dir(id);
-        let (base, from) = match (st.logs.get(id), st.catalog.runs.get(id)) {
+        let (base, from) = match (st.logs.get(id), st.catalog.run(id).ok()) {
             (Some(&from), Some(state)) if from > 0 => (Some(RunState::clone(state)), from),
             _ => (None, 0),
         };
@@ -89,7 +89,7 @@ impl FileTrackingBackend {
     pub(super) fn refresh_run(&self, st: &mut FileState, id: &RunId, repair: bool) -> Result<()> {
         let (state, len) = self.load_run_update(st, id, repair)?;
         st.logs.insert(*id, len);
-        st.catalog.runs.insert(*id, Box::new(state));
+        st.catalog.insert_run(state);
         Ok(())
     }
 
