@@ -205,29 +205,31 @@ impl RowWords {
 
     /// Append one row of zeros.
     fn push_row(&mut self) {
-        let (c, i) = (self.rows / self.chunk_rows, self.rows % self.chunk_rows);
+        let c = self.rows / self.chunk_rows;
         self.rows += 1;
         if self.per_row == 0 {
             return;
         }
         let full = self.chunk_rows * self.per_row;
+        if c == 0 {
+            let first = match self.chunks.first_mut() {
+                Some(first) => first,
+                None => {
+                    self.chunks.push(Words::default());
+                    &mut self.chunks[0]
+                }
+            };
+            let doubled = (first.len() * 2).clamp(16 * self.per_row, full);
+            first.extend_zeroed(self.per_row, doubled);
+            return;
+        }
         if c == self.chunks.len() {
-            if c == 0 {
-                self.chunks
-                    .push(Words::zeroed(16.min(self.chunk_rows) * self.per_row, false));
-                return;
-            }
             if c == 1 {
                 let mut first = Words::zeroed(full, true);
                 first.copy_from_slice(&self.chunks[0]);
                 self.chunks[0] = first;
             }
             self.chunks.push(Words::zeroed(full, true));
-        } else if c == 0 && (i + 1) * self.per_row > self.chunks[0].len() {
-            let rows = (self.chunks[0].len() / self.per_row * 2).min(self.chunk_rows);
-            let mut grown = Words::zeroed(rows * self.per_row, false);
-            grown[..self.chunks[0].len()].copy_from_slice(&self.chunks[0]);
-            self.chunks[0] = grown;
         }
     }
 

@@ -19,7 +19,7 @@ pub(super) struct Words(Repr);
 
 #[derive(Debug)]
 enum Repr {
-    Heap(Box<[u64]>),
+    Heap(Vec<u64>),
     /// `len` words from byte `start` of `map`, `start` on a [`HUGE_PAGE`] boundary.
     #[cfg(target_os = "linux")]
     Huge {
@@ -31,7 +31,7 @@ enum Repr {
 
 impl Default for Words {
     fn default() -> Self {
-        Self(Repr::Heap(Box::default()))
+        Self(Repr::Heap(Vec::new()))
     }
 }
 
@@ -48,7 +48,27 @@ impl Words {
         }
         #[cfg(not(target_os = "linux"))]
         let _ = huge;
-        Self(Repr::Heap(vec![0; len].into_boxed_slice()))
+        Self(Repr::Heap(vec![0; len]))
+    }
+
+    /// Append `extra` zero words to a heap buffer, its capacity growing to `capacity` words
+    /// (or more, if that is too few) when it is full. Growth is a `realloc`, which moves a
+    /// large block by remapping it (no copy, no freed block left in the heap), and only
+    /// the words appended are touched.
+    ///
+    /// # Panics
+    /// On words in a huge-page map: their length is fixed.
+    pub(super) fn extend_zeroed(&mut self, extra: usize, capacity: usize) {
+        match &mut self.0 {
+            Repr::Heap(words) => {
+                if words.len() + extra > words.capacity() {
+                    words.reserve_exact(capacity.max(words.len() + extra) - words.len());
+                }
+                words.resize(words.len() + extra, 0);
+            }
+            #[cfg(target_os = "linux")]
+            Repr::Huge { .. } => unreachable!("words in a huge-page map do not grow"),
+        }
     }
 
     /// Whether the words are in a map advised for huge pages (the kernel may still back parts
