@@ -71,8 +71,9 @@ impl Words {
         }
     }
 
-    /// Whether the words are in a map advised for huge pages (the kernel may still back parts
-    /// of it with small pages when no huge page is free).
+    /// Whether the words are in a map on a huge-page boundary, advised for huge pages (the
+    /// kernel may still back parts of it with small pages when no huge page is free, or all of
+    /// it when transparent huge pages are off).
     #[cfg(test)]
     pub(super) fn is_huge(&self) -> bool {
         !matches!(self.0, Repr::Heap(_))
@@ -80,6 +81,9 @@ impl Words {
 }
 
 /// Map `len` words on a huge-page boundary and advise them `MADV_HUGEPAGE`.
+///
+/// # Errors
+/// The map fails (out of memory or address space).
 #[cfg(target_os = "linux")]
 fn huge_map(len: usize) -> std::io::Result<Words> {
     use memmap2::{Advice, MmapOptions};
@@ -98,7 +102,10 @@ fn huge_map(len: usize) -> std::io::Result<Words> {
             .map_anon()?;
         start = (HUGE_PAGE - map.as_ptr() as usize % HUGE_PAGE) % HUGE_PAGE;
     }
-    map.advise_range(Advice::HugePage, start, bytes)?;
+    // A kernel without transparent huge pages refuses the advice; the map is still memory.
+    if let Err(e) = map.advise_range(Advice::HugePage, start, bytes) {
+        tracing::debug!(error = %e, "MADV_HUGEPAGE refused, using small pages");
+    }
     Ok(Words(Repr::Huge { map, start, len }))
 }
 
