@@ -88,6 +88,7 @@ NOTE_FIELDS = [
     ("two_loads_floor_ns", "2 random loads {:.0f} ns"),
     ("rss_bytes_per_entity", "RSS {:.0f} B/entity"),
     ("rss_over_raw", "{:.2f}x raw payload"),
+    ("anon_huge_pages_kib", "AnonHugePages {:.0f} KiB"),
     ("rss_delta_bytes_per_run", "RSS {:.0f} B/run"),
     ("open_wall_s", "open {:.2f} s"),
     ("ratio_to_stat_walk", "{:.2f}x stat walk"),

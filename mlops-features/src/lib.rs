@@ -56,7 +56,8 @@
 //! Two object-safe, synchronous traits, composed by the [`FeatureStore`] facade (which owns the
 //! registry of groups and services, optionally in a JSON file):
 //! - [`OnlineStore`]: [`InMemoryOnlineStore`] (64 lock-sharded open-addressing indexes, one
-//!   `u64` per slot, over `u64` rows in chunks of 4,096 with short keys inline: a read is one
+//!   `u64` per slot, over `u64` rows in chunks of 2 MiB with short keys inline, large shards
+//!   on transparent huge pages on Linux: a read is one
 //!   hash, one shard read lock, one index cache line, one row and a copy; each reader thread
 //!   locks its own slot of the shard lock, so reads on several cores scale) and
 //!   [`FileOnlineStore`] (the same in memory, made durable by a write-ahead log and snapshots).

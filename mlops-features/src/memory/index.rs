@@ -7,6 +7,11 @@
 //! slots without reading a row or hashing a key again. Rows are never removed (an evicted row
 //! stays as a tombstone), so linear probing needs no deletion markers: a lookup stops at the
 //! first empty slot.
+//!
+//! A table of 2 MiB or more (past ~100,000 rows in a shard) is mapped on huge pages (see
+//! [`Words`]), so that the probe's page walk mostly hits the TLB.
+
+use super::words::{HUGE_PAGE, Words};
 
 /// An empty slot. A used slot stores `row + 1` in its low half, so it is never zero.
 const EMPTY: u64 = 0;
@@ -17,7 +22,7 @@ const MIN_BITS: u32 = 3;
 #[derive(Debug, Default)]
 pub(super) struct RowIndex {
     /// `fragment << 32 | (row + 1)`, or [`EMPTY`]; the length is a power of two (or zero).
-    slots: Vec<u64>,
+    slots: Words,
     /// `log2(slots.len())`.
     bits: u32,
     /// Used slots.
@@ -94,9 +99,10 @@ impl RowIndex {
     /// comes from its own fragment, so no row is read.
     fn grow(&mut self) {
         let bits = (self.bits + 1).max(MIN_BITS);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << bits]);
+        let n = 1usize << bits;
+        let old = std::mem::replace(&mut self.slots, Words::zeroed(n, n * 8 >= HUGE_PAGE));
         self.bits = bits;
-        for slot in old.into_iter().filter(|&s| s != EMPTY) {
+        for slot in old.iter().copied().filter(|&s| s != EMPTY) {
             self.place(slot);
         }
     }
@@ -105,6 +111,12 @@ impl RowIndex {
     #[cfg(test)]
     pub(super) fn slot_bytes(&self) -> usize {
         self.slots.len() * 8
+    }
+
+    /// Whether the slots are in a map advised for huge pages.
+    #[cfg(test)]
+    pub(super) fn is_huge(&self) -> bool {
+        self.slots.is_huge()
     }
 }
 
@@ -145,5 +157,56 @@ mod tests {
         assert_eq!(index.len(), n);
         assert!(index.slot_bytes() <= n * 8 * 8 / 3, "load stays above 3/8");
         assert_eq!(index.find(frag(5), |_| false), None);
+    }
+
+    #[test]
+    fn a_table_of_two_mib_or_more_is_on_huge_pages() {
+        let mut index = RowIndex::default();
+        #[allow(clippy::cast_possible_truncation)]
+        let frag = |i: usize| (i as u32).wrapping_mul(0x9e37_79b9);
+        // 150,000 rows need 2^18 slots (2 MiB) at a load of at most 3/4.
+        let n = 150_000;
+        for row in 0..n {
+            index.insert(frag(row), row);
+            if row == 1_000 {
+                assert!(!index.is_huge(), "a small table stays on the heap");
+            }
+        }
+        assert_eq!(index.slot_bytes(), 2 << 20);
+        assert_eq!(index.is_huge(), cfg!(target_os = "linux"));
+        for row in 0..n {
+            assert_eq!(index.find(frag(row), |c| c == row), Some(row));
+        }
+    }
+
+    proptest::proptest! {
+        /// Random keys (fragments drawn from a few values, so they collide) against a
+        /// `HashMap` model: after every insert, every key probed finds its row, and only it.
+        #[test]
+        fn index_matches_a_hash_map(
+            keys in proptest::collection::vec((0u32..64, 0u32..8), 1..600),
+            probes in proptest::collection::vec((0u32..64, 0u32..8), 1..40),
+        ) {
+            // A key is (fragment index, tag); its fragment keeps only the index, spread over
+            // the top bits, so keys of one index share a fragment.
+            let frag = |k: (u32, u32)| k.0.wrapping_mul(0x0400_0000) ^ (k.0 & 3);
+            let mut index = RowIndex::default();
+            let mut model = std::collections::HashMap::new();
+            let mut row_key = Vec::new();
+            for &k in &keys {
+                if model.contains_key(&k) {
+                    continue;
+                }
+                let row = row_key.len();
+                row_key.push(k);
+                model.insert(k, row);
+                index.insert(frag(k), row);
+                proptest::prop_assert_eq!(index.len(), model.len());
+                for &p in probes.iter().chain(std::iter::once(&k)) {
+                    let found = index.find(frag(p), |r| row_key[r] == p);
+                    proptest::prop_assert_eq!(found, model.get(&p).copied());
+                }
+            }
+        }
     }
 }

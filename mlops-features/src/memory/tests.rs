@@ -193,3 +193,83 @@ fn snapshot_and_restore_rebuild_keys_and_tombstones() {
     assert_eq!(read_all(&file, n, now), read_all(&store, n, now));
     assert_eq!(file.entity_count("g").unwrap(), n / 2);
 }
+
+#[test]
+fn row_words_grow_across_chunks_and_keep_every_row() {
+    use super::RowWords;
+    let per_row = 14;
+    let mut rows = RowWords::new(per_row);
+    let chunk_rows = rows.chunk_rows;
+    // Chunks fill one huge page at most, and at least half of it.
+    assert!(chunk_rows * per_row * 8 <= super::HUGE_PAGE);
+    assert!(chunk_rows * per_row * 8 * 2 >= super::HUGE_PAGE);
+    let word = |r: usize, k: usize| (r * 100 + k) as u64;
+    let n = 2 * chunk_rows + 100;
+    for r in 0..n {
+        rows.push_row();
+        assert!(rows.row(r).iter().all(|&w| w == 0), "row {r} starts zeroed");
+        for (k, w) in rows.row_mut(r).iter_mut().enumerate() {
+            *w = word(r, k);
+        }
+        if r + 1 == chunk_rows {
+            // A shard of one chunk stays on the heap.
+            assert_eq!(rows.chunks.len(), 1);
+            assert!(!rows.chunks[0].is_huge());
+        }
+    }
+    assert_eq!(rows.chunks.len(), 3);
+    // From the second chunk on, every chunk (the first one moved) is on huge pages on Linux.
+    assert!(
+        rows.chunks
+            .iter()
+            .all(|c| c.is_huge() == cfg!(target_os = "linux"))
+    );
+    for r in 0..n {
+        let expected: Vec<u64> = (0..per_row).map(|k| word(r, k)).collect();
+        assert_eq!(rows.row(r), expected.as_slice(), "row {r}");
+    }
+}
+
+#[test]
+fn a_shard_past_one_chunk_finds_reads_and_migrates_every_row() {
+    use super::{Layout, Shard};
+    use std::sync::Arc;
+    let layout = Arc::new(Layout::of(&group()));
+    let mut shard = Shard::new(Arc::clone(&layout));
+    let n = shard.data.chunk_rows + 1_000;
+    let hash = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for i in 0..n {
+        assert!(shard.upsert(hash(i), &row(i, 1000, 1)).unwrap());
+    }
+    assert_eq!(shard.data.chunks.len(), 2);
+    // A newer version of every tenth row overwrites it in place.
+    for i in (0..n).step_by(10) {
+        assert!(shard.upsert(hash(i), &row(i, 1001, 2)).unwrap());
+    }
+    let check = |shard: &Shard, features: usize| {
+        for i in 0..n {
+            let r = shard.find(hash(i), &key(i)).unwrap();
+            assert_eq!(shard.key_of(r), key(i));
+            let expected = row(i, 0, if i % 10 == 0 { 2 } else { 1 });
+            assert_eq!(shard.row_value(r, 0), expected.values[0], "row {i}");
+            assert_eq!(shard.row_value(r, 1), expected.values[1], "row {i}");
+            for j in 2..features {
+                assert_eq!(shard.row_value(r, j), Value::Null);
+            }
+        }
+        assert_eq!(shard.find(hash(n), &key(n)), None);
+    };
+    check(&shard, 2);
+    // A feature appended: the rows are laid out again into new chunks.
+    let wider = FeatureGroup::builder("g")
+        .entity("name", KeyType::String)
+        .entity("n", KeyType::Int64)
+        .feature("x", ValueType::Int64)
+        .feature("s", ValueType::String)
+        .feature("y", ValueType::Float64)
+        .ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    shard.migrate(Arc::new(Layout::of(&wider)));
+    check(&shard, 3);
+}
