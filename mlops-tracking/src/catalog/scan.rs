@@ -116,9 +116,8 @@ struct Hit<'a> {
 }
 
 impl Catalog {
-    /// MLflow's run search: the runs of the experiments (all when none is named) in the view
-    /// that match the filter, in the order asked (then newest first, then by run id), one page.
-    pub(crate) fn search(&self, req: &SearchRuns) -> Result<Page<Run>> {
+    /// The request's checks and parsed parts: its filter, its order and the page's offset.
+    fn parse_search(&self, req: &SearchRuns) -> Result<(Filter, Vec<OrderBy>, usize)> {
         if req.max_results == 0 || req.max_results > MAX_SEARCH_RESULTS {
             return Err(TrackingError::invalid(
                 "max_results",
@@ -134,6 +133,13 @@ impl Catalog {
         let filter = Filter::parse(&req.filter)?;
         let order = parse_order_by(&req.order_by)?;
         let offset = decode_page_token(req.page_token.as_deref())?;
+        Ok((filter, order, offset))
+    }
+
+    /// MLflow's run search: the runs of the experiments (all when none is named) in the view
+    /// that match the filter, in the order asked (then newest first, then by run id), one page.
+    pub(crate) fn search(&self, req: &SearchRuns) -> Result<Page<Run>> {
+        let (filter, order, offset) = self.parse_search(req)?;
         let experiments: Vec<&ExpColumns> = if req.experiment_ids.is_empty() {
             self.columns.by_experiment.values().collect()
         } else {
@@ -247,28 +253,14 @@ impl Catalog {
 #[cfg(test)]
 mod reference {
     use super::*;
-    use crate::filter::{Filter, SortVal, parse_order_by};
-    use crate::model::{MAX_SEARCH_RESULTS, SearchRuns};
+    use crate::filter::SortVal;
+    use crate::model::SearchRuns;
 
     impl Catalog {
         /// The search as it was before the columns: every run visited through its state. The
         /// reference the column scan is tested against.
         pub(crate) fn search_by_visiting_runs(&self, req: &SearchRuns) -> Result<Page<Run>> {
-            if req.max_results == 0 || req.max_results > MAX_SEARCH_RESULTS {
-                return Err(TrackingError::invalid(
-                    "max_results",
-                    format!(
-                        "{} is not between 1 and {MAX_SEARCH_RESULTS}",
-                        req.max_results
-                    ),
-                ));
-            }
-            for id in &req.experiment_ids {
-                self.experiment(id)?;
-            }
-            let filter = Filter::parse(&req.filter)?;
-            let order = parse_order_by(&req.order_by)?;
-            let offset = decode_page_token(req.page_token.as_deref())?;
+            let (filter, order, offset) = self.parse_search(req)?;
             // The sort keys of every hit in one flat vector (`order.len()` per hit), not one small
             // vector per hit: no allocation per run.
             let width = order.len();
