@@ -188,7 +188,6 @@ pub fn remove_stray_temps(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// Header length of a framed record: 8 hex digits, space, 8 hex digits, space.
 /// Length of a record's frame header, `<len: 8 hex> <crc32: 8 hex> `: a record of `n` payload
 /// bytes takes `HEADER_LEN + n + 1` bytes of the log.
 pub const HEADER_LEN: usize = 18;
@@ -205,6 +204,15 @@ pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     out.extend_from_slice(payload);
     out.push(b'\n');
     Ok(())
+}
+
+/// The framed length (`HEADER_LEN + len + 1`) of the record that starts `data`, read from its
+/// length field alone (at least its first 8 bytes), so that a reader knows how much to read
+/// before checking it with [`scan_records`]; `None` when those bytes are not a length.
+#[must_use]
+pub fn framed_len(data: &[u8]) -> Option<usize> {
+    let len = parse_hex8(data.get(..8)?)?;
+    Some(HEADER_LEN + usize::try_from(len).ok()? + 1)
 }
 
 /// The records found in a framed log, and what was wrong at its end.
@@ -227,12 +235,20 @@ pub struct CorruptRecord {
     pub detail: String,
 }
 
+/// Eight lowercase hex digits, exactly as [`encode_record`] writes them: anything else (an
+/// uppercase digit, a sign) is damage, so that no changed byte of a frame reads as the same frame.
 fn parse_hex8(bytes: &[u8]) -> Option<u32> {
-    let s = std::str::from_utf8(bytes).ok()?;
-    if s.len() != 8 {
+    if bytes.len() != 8 {
         return None;
     }
-    u32::from_str_radix(s, 16).ok()
+    bytes.iter().try_fold(0u32, |acc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u32::from(digit))
+    })
 }
 
 /// Parse a framed log. A damaged record at the very end is reported in [`Scan::torn_at`] and

@@ -172,15 +172,12 @@ impl FileRegistry {
         };
         let mut head = [0u8; 8];
         let got = file.read(&mut head).map_err(ioe(&path))?;
-        let len = std::str::from_utf8(&head[..got])
-            .ok()
-            .filter(|_| got == 8)
-            .and_then(|h| usize::from_str_radix(h, 16).ok())
+        let total = mlops_fs::framed_len(&head[..got])
             // A header holds a name of at most a few hundred bytes: never trust a huge length.
-            .filter(|&len| len <= MAX_HEADER_LEN)
+            .filter(|&total| total <= mlops_fs::HEADER_LEN + MAX_HEADER_LEN + 1)
             .ok_or_else(|| RegistryError::corrupt(&path, "does not start with a header record"))?;
         let mut data = head.to_vec();
-        data.resize(18 + len + 1, 0);
+        data.resize(total, 0);
         file.read_exact(&mut data[8..]).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 RegistryError::corrupt(&path, "the header record is cut short")

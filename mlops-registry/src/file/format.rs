@@ -183,9 +183,7 @@ pub(super) fn parse_header(path: &Path, data: &[u8]) -> Result<(Header, usize)> 
 
 /// The framed length of the first record of `data`, from its length field.
 pub(super) fn header_record_len(data: &[u8]) -> Option<usize> {
-    let hex = std::str::from_utf8(data.get(..8)?).ok()?;
-    let len = usize::from_str_radix(hex, 16).ok()?;
-    let total = 18 + len + 1;
+    let total = fsutil::framed_len(data)?;
     (total <= data.len()).then_some(total)
 }
 
