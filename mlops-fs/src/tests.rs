@@ -152,7 +152,7 @@ fn every_bit_flip_is_detected() {
             }
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("log");
-            std::fs::write(&path, &d).unwrap();
+            fs::write(&path, &d).unwrap();
             if let Ok((records, _, torn)) = read_all(&path, 0) {
                 assert!(
                     torn || records != payloads,
