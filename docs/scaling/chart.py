@@ -43,6 +43,10 @@ EXTRA_SERIES = [
     ("features", "online read", "two_loads_floor_ns", "limit: 2 dependent random loads"),
     ("dvc", "no-op status", "stat_walk_wall_ns_per_file", "limit: parallel stat walk"),
     ("dvc", "checkout, copies", "cp_r_wall_ns_per_file", "limit: cp -r"),
+    ("tracking", "open file store (snapshot)", "floor_wall_ns_per_run",
+     "limit: stat each run's dir and log"),
+    ("tracking", "open file store (no snapshot)", "floor_wall_ns_per_run",
+     "limit: read each run's meta.json and log"),
 ]
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -91,6 +95,8 @@ NOTE_FIELDS = [
     ("anon_huge_pages_kib", "AnonHugePages {:.0f} KiB"),
     ("rss_delta_bytes_per_run", "RSS {:.0f} B/run"),
     ("open_wall_s", "open {:.2f} s"),
+    ("ratio_to_floor", "{:.2f}x its floor"),
+    ("floor_wall_ns_per_run", "floor {:.0f} ns/run"),
     ("ratio_to_stat_walk", "{:.2f}x stat walk"),
     ("cpu_ratio_to_stat_walk", "CPU {:.2f}x stat walk"),
     ("ratio_to_cp_r", "{:.2f}x cp -r"),

@@ -364,6 +364,13 @@ fn tracking(ctx: &mut Ctx) {
                 if snapshot { n as usize } else { 0 },
                 "{curve}"
             );
+            // The file system's floor for this open, right after it (the same caches): what
+            // it must touch per run, on two threads and nothing else. From the snapshot:
+            // `stat` of the run's directory and its log; without it: read `meta.json` and the
+            // log.
+            let (walked, walk_cpu, walk_wall) =
+                once(|| run_walk(&dir.join("runs"), !snapshot));
+            assert_eq!(walked, n, "{curve}");
             ctx.record(Point {
                 krate: "tracking",
                 curve: curve.into(),
@@ -378,6 +385,10 @@ fn tracking(ctx: &mut Ctx) {
                         (after.saturating_sub(before) * 1024) as f64 / n as f64,
                     "open_wall_s": wall,
                     "runs_from_snapshot": report.runs_from_snapshot,
+                    "floor": if snapshot { "stat dir + data.log" } else { "read meta.json + data.log" },
+                    "floor_wall_ns_per_run": walk_wall * 1e9 / n as f64,
+                    "floor_cpu_ns_per_run": walk_cpu * 1e9 / n as f64,
+                    "ratio_to_floor": wall / walk_wall,
                 })),
             });
             backend = Some(b);
@@ -710,6 +721,36 @@ fn write_tree(root: &Path, n: u64, size: usize) {
         }
         fs::write(dir.join(format!("{i:07}.bin")), &buf).expect("write");
     }
+}
+
+/// Every run directory under `runs` (split between two threads): `stat` of the directory and
+/// its `data.log`, or (`read`) a read of its `meta.json` and `data.log`. The least an open of a
+/// tracking store must do per run, from its snapshot or from the runs' files. Returns the
+/// number of runs.
+fn run_walk(runs: &Path, read: bool) -> u64 {
+    let dirs: Vec<PathBuf> = fs::read_dir(runs)
+        .expect("read_dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let (a, b) = dirs.split_at(dirs.len() / 2);
+    let walk = |ds: &[PathBuf]| {
+        let mut n = 0u64;
+        for d in ds {
+            if read {
+                black_box(fs::read(d.join("meta.json")).expect("read meta.json"));
+                black_box(fs::read(d.join("data.log")).expect("read data.log"));
+            } else {
+                black_box(fs::metadata(d).expect("stat dir"));
+                black_box(fs::metadata(d.join("data.log")).expect("stat data.log"));
+            }
+            n += 1;
+        }
+        n
+    };
+    std::thread::scope(|s| {
+        let h = s.spawn(|| walk(b));
+        walk(a) + h.join().expect("walker")
+    })
 }
 
 /// `stat` of every file under `root` (the directories split between two threads): the limit
