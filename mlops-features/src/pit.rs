@@ -8,7 +8,7 @@ use hashbrown::{DefaultHashBuilder, HashMap};
 use serde::Serialize;
 
 use crate::error::{FeatureError, Result};
-use crate::group::FeatureGroup;
+use crate::group::{FeatureGroup, FeatureRow};
 use crate::model::{EntityKey, FeatureRef, Timestamp, Value, duration_micros};
 use crate::offline::{OfflineStore, ScanOptions};
 
@@ -429,15 +429,7 @@ fn join_hashed(
             });
         }
     };
-    let mut seq: u32 = 0;
-    let mut overflow = false;
-    offline.scan(&group.name, &window, &mut |row| {
-        let s = seq;
-        let Some(next) = seq.checked_add(1) else {
-            overflow = true;
-            return ControlFlow::Break(());
-        };
-        seq = next;
+    scan_numbered(offline, group, &window, |s, row| {
         let created = row.effective_created().as_micros();
         if as_of.is_some_and(|a| created > a) {
             return ControlFlow::Continue(());
@@ -453,9 +445,6 @@ fn join_hashed(
         }
         ControlFlow::Continue(())
     })?;
-    if overflow {
-        return Err(too_many_rows(group));
-    }
     match_chunk(&mut chunk, &mut cands);
     drop((chunk, match_chunk));
     drop(sorted);
@@ -506,15 +495,7 @@ fn join_exact(
 
     // Pass 1: candidates.
     let mut cands: Vec<Candidate> = Vec::new();
-    let mut seq: u32 = 0;
-    let mut overflow = false;
-    offline.scan(&group.name, &window, &mut |row| {
-        let s = seq;
-        let Some(next) = seq.checked_add(1) else {
-            overflow = true;
-            return ControlFlow::Break(());
-        };
-        seq = next;
+    scan_numbered(offline, group, &window, |s, row| {
         let Some(&slot) = slots.get(&row.key) else {
             return ControlFlow::Continue(());
         };
@@ -535,9 +516,6 @@ fn join_exact(
         });
         ControlFlow::Continue(())
     })?;
-    if overflow {
-        return Err(too_many_rows(group));
-    }
     drop(slots);
     let wanted = winners(cands, ranges.len(), &row_slot, frame, ttl);
     if copy_winners(request, offline, &window, &wanted, columns)? {
@@ -545,6 +523,32 @@ fn join_exact(
     } else {
         Err(changed_during_join(group))
     }
+}
+
+/// `offline`'s scan of `group` with each row numbered by its position in the scan (from 0): the
+/// candidates' `seq`, by which the copy pass finds the winners again. A scan of more than
+/// `u32::MAX` rows stops with [`too_many_rows`].
+fn scan_numbered(
+    offline: &dyn OfflineStore,
+    group: &FeatureGroup,
+    window: &ScanOptions,
+    mut visit: impl FnMut(u32, &FeatureRow) -> ControlFlow<()>,
+) -> Result<()> {
+    let mut seq: u32 = 0;
+    let mut overflow = false;
+    offline.scan(&group.name, window, &mut |row| {
+        let s = seq;
+        let Some(next) = seq.checked_add(1) else {
+            overflow = true;
+            return ControlFlow::Break(());
+        };
+        seq = next;
+        visit(s, row)
+    })?;
+    if overflow {
+        return Err(too_many_rows(group));
+    }
+    Ok(())
 }
 
 /// The scan window: from the earliest entity timestamp less the TTL to the latest.
@@ -659,11 +663,8 @@ fn copy_winners(
     }
     let mut keys: Vec<EntityKey> = Vec::with_capacity(seqs.len());
     let mut values: Vec<Value> = Vec::with_capacity(seqs.len() * features.len());
-    let mut seq: u32 = 0;
     let mut next = 0;
-    offline.scan(&request.group.name, window, &mut |row| {
-        let s = seq;
-        seq = seq.wrapping_add(1);
+    scan_numbered(offline, request.group, window, |s, row| {
         // `next < len`: a store may call the visitor again after `Break`.
         if next < seqs.len() && seqs[next] == s {
             keys.push(row.key.clone());

@@ -368,8 +368,7 @@ fn tracking(ctx: &mut Ctx) {
             // it must touch per run, on two threads and nothing else. From the snapshot:
             // `stat` of the run's directory and its log; without it: read `meta.json` and the
             // log.
-            let (walked, walk_cpu, walk_wall) =
-                once(|| run_walk(&dir.join("runs"), !snapshot));
+            let (walked, walk_cpu, walk_wall) = once(|| run_walk(&dir.join("runs"), !snapshot));
             assert_eq!(walked, n, "{curve}");
             ctx.record(Point {
                 krate: "tracking",
