@@ -16,6 +16,7 @@
 //! - [`encode_record`] / [`scan_records`]: framing for append-only logs. Each record is one line,
 //!   `<len:8 hex> <crc32:8 hex> <payload>\n`, so a torn last record (a crash mid-append) is detected
 //!   and dropped, while damage anywhere else is reported as corruption.
+//!   [`encode_record_with`] frames a payload that a serializer writes in place.
 //! - [`RecordReader`]: the same framing read incrementally from an open file, **capped at a
 //!   length measured before reading**, so a reader beside a writer that is appending sees a
 //!   record still being written as "not yet written" (a torn tail), never as corruption.
@@ -197,13 +198,66 @@ pub const HEADER_LEN: usize = 18;
 /// # Errors
 /// `InvalidInput` when the payload is 4 GiB or more; `out` is then unchanged.
 pub fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    let len = u32::try_from(payload.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record payload over 4 GiB"))?;
+    encode_record_with(out, |out| {
+        out.extend_from_slice(payload);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|e| match e {
+        FrameError::TooLarge => {
+            io::Error::new(io::ErrorKind::InvalidInput, "record payload over 4 GiB")
+        }
+        FrameError::Payload(never) => match never {},
+    })
+}
+
+/// Why [`encode_record_with`] appended nothing.
+#[derive(Debug)]
+pub enum FrameError<E> {
+    /// Writing the payload failed.
+    Payload(E),
+    /// The payload is 4 GiB or more.
+    TooLarge,
+}
+
+/// Append one framed record, as [`encode_record`], whose payload `write` appends to `out`
+/// itself (a serializer writing in place, so the payload is never copied); the frame's header
+/// is filled in after it.
+///
+/// # Errors
+/// [`FrameError::Payload`] with `write`'s error, [`FrameError::TooLarge`] for a payload of 4 GiB
+/// or more; `out` is then as it was.
+pub fn encode_record_with<E>(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), FrameError<E>> {
+    let start = out.len();
+    out.extend_from_slice(&[b' '; HEADER_LEN]);
+    if let Err(e) = write(out) {
+        out.truncate(start);
+        return Err(FrameError::Payload(e));
+    }
+    let payload = &out[start + HEADER_LEN..];
+    let Ok(len) = u32::try_from(payload.len()) else {
+        out.truncate(start);
+        return Err(FrameError::TooLarge);
+    };
     let crc = crc32fast::hash(payload);
-    write!(out, "{len:08x} {crc:08x} ")?;
-    out.extend_from_slice(payload);
+    let mut header = [0u8; HEADER_LEN];
+    hex8(len, &mut header[0..8]);
+    header[8] = b' ';
+    hex8(crc, &mut header[9..17]);
+    header[17] = b' ';
+    out[start..start + HEADER_LEN].copy_from_slice(&header);
     out.push(b'\n');
     Ok(())
+}
+
+/// `v` as eight lowercase hex digits into `out` (8 bytes).
+fn hex8(v: u32, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = DIGITS[((v >> (28 - 4 * i)) & 0xf) as usize];
+    }
 }
 
 /// The framed length (`HEADER_LEN + len + 1`) of the record that starts `data`, read from its

@@ -105,6 +105,28 @@ fn records_round_trip() {
 }
 
 #[test]
+fn a_record_written_in_place_is_the_same_record_and_a_failed_one_leaves_nothing() {
+    let mut by_copy = b"before".to_vec();
+    encode_record(b"{\"a\":[1,2,3]}", &mut by_copy).unwrap();
+    let mut in_place = b"before".to_vec();
+    encode_record_with(&mut in_place, |out| {
+        out.extend_from_slice(b"{\"a\":[1,2,3]}");
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    assert_eq!(in_place, by_copy);
+    let err = encode_record_with(&mut in_place, |out| {
+        out.extend_from_slice(b"half a payl");
+        Err("the serializer failed")
+    })
+    .unwrap_err();
+    assert!(matches!(err, FrameError::Payload("the serializer failed")));
+    assert_eq!(in_place, by_copy, "a failed record leaves nothing behind");
+    let scan = scan_records(&by_copy[b"before".len()..]).unwrap();
+    assert_eq!(scan.records, vec![&b"{\"a\":[1,2,3]}"[..]]);
+}
+
+#[test]
 fn every_truncation_is_a_torn_tail_never_an_error() {
     let data = log_of(&[b"first record", b"second record"]);
     let first_len = log_of(&[b"first record"]).len();

@@ -127,29 +127,18 @@ pub(super) fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) ->
 /// Append one framed record holding `payload` as compact JSON to `out`: the frame of
 /// `fsutil::encode_record` (`<len> <crc32> <payload>\n`), serialized in place to save a copy.
 pub(super) fn encode(payload: &impl Serialize, out: &mut Vec<u8>, path: &Path) -> Result<()> {
-    const HEADER: usize = 18;
-    let start = out.len();
-    out.extend_from_slice(&[b' '; HEADER]);
-    if let Err(source) = serde_json::to_writer(&mut *out, payload) {
-        out.truncate(start);
-        return Err(TrackingError::Serde {
-            path: path.to_owned(),
-            source,
-        });
-    }
-    let payload = &out[start + HEADER..];
-    let Ok(len) = u32::try_from(payload.len()) else {
-        out.truncate(start);
-        return Err(TrackingError::invalid(
-            "record",
-            format!("a record for {} is over 4 GiB", path.display()),
-        ));
-    };
-    let crc = crc32fast::hash(payload);
-    let header = format!("{len:08x} {crc:08x} ");
-    out[start..start + HEADER].copy_from_slice(header.as_bytes());
-    out.push(b'\n');
-    Ok(())
+    fsutil::encode_record_with(out, |out| serde_json::to_writer(out, payload)).map_err(
+        |e| match e {
+            fsutil::FrameError::Payload(source) => TrackingError::Serde {
+                path: path.to_owned(),
+                source,
+            },
+            fsutil::FrameError::TooLarge => TrackingError::invalid(
+                "record",
+                format!("a record for {} is over 4 GiB", path.display()),
+            ),
+        },
+    )
 }
 
 /// The end of a log read by [`read_log`].
