@@ -724,59 +724,47 @@ fn write_tree(root: &Path, n: u64, size: usize) {
     }
 }
 
-/// Every run directory under `runs` (split between two threads): `stat` of the directory and
-/// its `data.log`, or (`read`) a read of its `meta.json` and `data.log`. The least an open of a
-/// tracking store must do per run, from its snapshot or from the runs' files. Returns the
-/// number of runs.
-fn run_walk(runs: &Path, read: bool) -> u64 {
-    let dirs: Vec<PathBuf> = fs::read_dir(runs)
+/// `visit` applied to every entry of `dir` (sorted), the entries split between two threads;
+/// the sum of what it returns. The skeleton of the limit walks below.
+fn walk_two_threads(dir: &Path, visit: impl Fn(&Path) -> u64 + Sync) -> u64 {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .expect("read_dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    let (a, b) = dirs.split_at(dirs.len() / 2);
-    let walk = |ds: &[PathBuf]| {
-        let mut n = 0u64;
-        for d in ds {
-            if read {
-                black_box(fs::read(d.join("meta.json")).expect("read meta.json"));
-                black_box(fs::read(d.join("data.log")).expect("read data.log"));
-            } else {
-                black_box(fs::metadata(d).expect("stat dir"));
-                black_box(fs::metadata(d.join("data.log")).expect("stat data.log"));
-            }
-            n += 1;
-        }
-        n
-    };
+    entries.sort();
+    let (a, b) = entries.split_at(entries.len() / 2);
+    let walk = |part: &[PathBuf]| part.iter().map(|p| visit(p)).sum::<u64>();
     std::thread::scope(|s| {
         let h = s.spawn(|| walk(b));
         walk(a) + h.join().expect("walker")
     })
 }
 
-/// `stat` of every file under `root` (the directories split between two threads): the limit
-/// a no-op status compares against.
-fn stat_walk(root: &Path) -> u64 {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root)
-        .expect("read_dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    dirs.sort();
-    let half = dirs.len() / 2;
-    let (a, b) = dirs.split_at(half);
-    let walk = |ds: &[PathBuf]| {
-        let mut n = 0u64;
-        for d in ds {
-            for e in fs::read_dir(d).expect("read_dir").flatten() {
-                let m = fs::symlink_metadata(e.path()).expect("stat");
-                n += u64::from(m.is_file());
-            }
+/// Every run directory under `runs`: `stat` of the directory and its `data.log`, or (`read`) a
+/// read of its `meta.json` and `data.log`. The least an open of a tracking store must do per
+/// run, from its snapshot or from the runs' files. Returns the number of runs.
+fn run_walk(runs: &Path, read: bool) -> u64 {
+    walk_two_threads(runs, |d| {
+        if read {
+            black_box(fs::read(d.join("meta.json")).expect("read meta.json"));
+            black_box(fs::read(d.join("data.log")).expect("read data.log"));
+        } else {
+            black_box(fs::metadata(d).expect("stat dir"));
+            black_box(fs::metadata(d.join("data.log")).expect("stat data.log"));
         }
-        n
-    };
-    std::thread::scope(|s| {
-        let h = s.spawn(|| walk(b));
-        walk(a) + h.join().expect("walker")
+        1
+    })
+}
+
+/// `stat` of every file under `root` (its folders split between two threads): the limit a
+/// no-op status compares against.
+fn stat_walk(root: &Path) -> u64 {
+    walk_two_threads(root, |d| {
+        fs::read_dir(d)
+            .expect("read_dir")
+            .flatten()
+            .map(|e| u64::from(fs::symlink_metadata(e.path()).expect("stat").is_file()))
+            .sum()
     })
 }
 
