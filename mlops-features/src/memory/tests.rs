@@ -211,10 +211,16 @@ fn row_words_grow_across_chunks_and_keep_every_row() {
         for (k, w) in rows.row_mut(r).iter_mut().enumerate() {
             *w = word(r, k);
         }
+        if (r + 1) * per_row * 8 < super::LAZY_BYTES / 2 {
+            // A small shard's rows are on the heap.
+            assert!(!rows.chunks[0].is_mapped(), "row {r}");
+        }
         if r + 1 == chunk_rows {
-            // A shard of one chunk stays on the heap.
+            // A shard of one chunk takes no huge page; past a few thousand rows its chunk is
+            // a map (on Linux) whose unwritten pages take no memory.
             assert_eq!(rows.chunks.len(), 1);
             assert!(!rows.chunks[0].is_huge());
+            assert_eq!(rows.chunks[0].is_mapped(), cfg!(target_os = "linux"));
         }
     }
     assert_eq!(rows.chunks.len(), 3);

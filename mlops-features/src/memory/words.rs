@@ -26,6 +26,9 @@ enum Repr {
         map: memmap2::MmapMut,
         start: usize,
         len: usize,
+        /// Whether the map was advised for huge pages (else it is on small pages, each
+        /// taking memory when first written).
+        advised: bool,
     },
 }
 
@@ -39,15 +42,22 @@ impl Words {
     /// `len` zero words. With `huge` (and on Linux) they are mapped and advised for huge pages,
     /// the mapping rounded up to whole huge pages; if the map fails they go on the heap.
     pub(super) fn zeroed(len: usize, huge: bool) -> Self {
+        Self::zeroed_in(len, huge, huge)
+    }
+
+    /// `len` zero words. With `map` (and on Linux) they are in an anonymous map on a huge-page
+    /// boundary, advised for huge pages if `huge`; a page of the map takes memory only when it
+    /// is first written. Otherwise, or if the map fails, they go on the heap.
+    pub(super) fn zeroed_in(len: usize, map: bool, huge: bool) -> Self {
         #[cfg(target_os = "linux")]
-        if huge && len > 0 {
-            match huge_map(len) {
+        if map && len > 0 {
+            match huge_map(len, huge) {
                 Ok(words) => return words,
                 Err(e) => tracing::debug!(error = %e, "huge-page map failed, using the heap"),
             }
         }
         #[cfg(not(target_os = "linux"))]
-        let _ = huge;
+        let _ = (map, huge);
         Self(Repr::Heap(vec![0; len]))
     }
 
@@ -71,21 +81,39 @@ impl Words {
         }
     }
 
+    /// Words the buffer holds without growing.
+    pub(super) fn capacity(&self) -> usize {
+        match &self.0 {
+            Repr::Heap(words) => words.capacity(),
+            #[cfg(target_os = "linux")]
+            Repr::Huge { len, .. } => *len,
+        }
+    }
+
     /// Whether the words are in a map on a huge-page boundary, advised for huge pages (the
     /// kernel may still back parts of it with small pages when no huge page is free, or all of
     /// it when transparent huge pages are off).
-    #[cfg(test)]
     pub(super) fn is_huge(&self) -> bool {
+        match self.0 {
+            Repr::Heap(_) => false,
+            #[cfg(target_os = "linux")]
+            Repr::Huge { advised, .. } => advised,
+        }
+    }
+
+    /// Whether the words are in an anonymous map (advised for huge pages or not).
+    #[cfg(test)]
+    pub(super) fn is_mapped(&self) -> bool {
         !matches!(self.0, Repr::Heap(_))
     }
 }
 
-/// Map `len` words on a huge-page boundary and advise them `MADV_HUGEPAGE`.
+/// Map `len` words on a huge-page boundary and, if `huge`, advise them `MADV_HUGEPAGE`.
 ///
 /// # Errors
 /// The map fails (out of memory or address space).
 #[cfg(target_os = "linux")]
-fn huge_map(len: usize) -> std::io::Result<Words> {
+fn huge_map(len: usize, huge: bool) -> std::io::Result<Words> {
     use memmap2::{Advice, MmapOptions};
     let too_long = || std::io::Error::from(std::io::ErrorKind::OutOfMemory);
     let bytes = len
@@ -103,10 +131,15 @@ fn huge_map(len: usize) -> std::io::Result<Words> {
         start = (HUGE_PAGE - map.as_ptr() as usize % HUGE_PAGE) % HUGE_PAGE;
     }
     // A kernel without transparent huge pages refuses the advice; the map is still memory.
-    if let Err(e) = map.advise_range(Advice::HugePage, start, bytes) {
+    if huge && let Err(e) = map.advise_range(Advice::HugePage, start, bytes) {
         tracing::debug!(error = %e, "MADV_HUGEPAGE refused, using small pages");
     }
-    Ok(Words(Repr::Huge { map, start, len }))
+    Ok(Words(Repr::Huge {
+        map,
+        start,
+        len,
+        advised: huge,
+    }))
 }
 
 impl std::ops::Deref for Words {
@@ -117,7 +150,9 @@ impl std::ops::Deref for Words {
         match &self.0 {
             Repr::Heap(words) => words,
             #[cfg(target_os = "linux")]
-            Repr::Huge { map, start, len } => bytemuck::cast_slice(&map[*start..*start + *len * 8]),
+            Repr::Huge {
+                map, start, len, ..
+            } => bytemuck::cast_slice(&map[*start..*start + *len * 8]),
         }
     }
 }
@@ -128,9 +163,9 @@ impl std::ops::DerefMut for Words {
         match &mut self.0 {
             Repr::Heap(words) => words,
             #[cfg(target_os = "linux")]
-            Repr::Huge { map, start, len } => {
-                bytemuck::cast_slice_mut(&mut map[*start..*start + *len * 8])
-            }
+            Repr::Huge {
+                map, start, len, ..
+            } => bytemuck::cast_slice_mut(&mut map[*start..*start + *len * 8]),
         }
     }
 }
