@@ -43,6 +43,7 @@ EXTRA_SERIES = [
     ("features", "online read", "two_loads_floor_ns", "limit: 2 dependent random loads"),
     ("dvc", "no-op status", "stat_walk_wall_ns_per_file", "limit: parallel stat walk"),
     ("dvc", "checkout, copies", "cp_r_wall_ns_per_file", "limit: cp -r"),
+    ("dvc", "add (track)", "cp_r_wall_ns_per_file", "limit: cp -r before the add"),
     ("tracking", "open file store (snapshot)", "floor_wall_ns_per_run",
      "limit: stat each run's dir and log"),
     ("tracking", "open file store (no snapshot)", "floor_wall_ns_per_run",

@@ -271,6 +271,67 @@ fn executable_bit_is_versioned() {
     assert_eq!(mode & 0o111, 0o111);
 }
 
+/// A status that finds the working copy clean marks the stat cache clean against that version;
+/// the next status whose listing matches the cache by stat answers from it without reading
+/// the version's tree objects, and any change (content, a new or removed file, the executable
+/// bit, another version) goes back to comparing with the tree.
+#[cfg(unix)]
+#[test]
+fn clean_status_is_remembered_and_any_change_reads_the_tree_again() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    build_tree(root);
+    let v1 = r.track("ds", "v1").unwrap().version().clone();
+    assert!(r.status("ds").unwrap().is_clean());
+    // Take the root tree object away: only a status that reads the tree can notice.
+    let mut tree = Vec::new();
+    r.store()
+        .open(&v1.digest)
+        .unwrap()
+        .read_to_end(&mut tree)
+        .unwrap();
+    assert!(r.store().delete(&v1.digest).unwrap());
+    let st = r.status("ds").unwrap();
+    assert!(st.is_clean(), "{st}");
+    assert_eq!((st.unchanged, st.rehashed, st.version), (4, 0, 1));
+    // A new file: the listing no longer matches the cache, so the tree is needed.
+    write_old(&root.join("ds/new.csv"), "new\n");
+    assert!(
+        r.status("ds").is_err(),
+        "a changed listing must read the tree"
+    );
+    r.store().put_bytes(&tree).unwrap();
+    let names = |v: &Vec<mlops_dvc::RelPath>| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&r.status("ds").unwrap().added), ["new.csv"]);
+    fs::remove_file(root.join("ds/new.csv")).unwrap();
+    assert!(r.status("ds").unwrap().is_clean());
+    // The executable bit changes no size, mtime or inode: still seen.
+    chmod(&root.join("ds/a.csv"), 0o755);
+    assert_eq!(names(&r.status("ds").unwrap().mode_changed), ["a.csv"]);
+    chmod(&root.join("ds/a.csv"), 0o644);
+    assert!(r.status("ds").unwrap().is_clean());
+    // Same size, other content, new mtime: modified.
+    write_old(&root.join("ds/a.csv"), "a\n9\n");
+    assert_eq!(names(&r.status("ds").unwrap().modified), ["a.csv"]);
+    // A deleted file.
+    write_old(&root.join("ds/a.csv"), "a\n1\n");
+    assert!(r.status("ds").unwrap().is_clean());
+    fs::remove_file(root.join("ds/sub/b.csv")).unwrap();
+    assert_eq!(names(&r.status("ds").unwrap().deleted), ["sub/b.csv"]);
+    // A new version: the mark names v1's tree, so v2 is compared with its own tree, then
+    // remembered in turn.
+    let v2 = r.track("ds", "v2").unwrap().version().clone();
+    assert!(r.status("ds").unwrap().is_clean());
+    assert!(r.store().delete(&v2.digest).unwrap());
+    let st = r.status("ds").unwrap();
+    assert!(
+        st.is_clean() && st.version == 2 && st.unchanged == 3,
+        "{st}"
+    );
+}
+
 #[cfg(unix)]
 fn mode_of(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

@@ -189,8 +189,9 @@ impl<T: Clone> Chunks<T> {
 /// page ([`HUGE_PAGE`]), so a shard that grows never copies more than one chunk. The first chunk
 /// grows on the heap from 16 rows, doubling, until its next capacity would be [`LAZY_BYTES`];
 /// then it moves into an anonymous map of a whole chunk on small pages, which take memory only
-/// as rows are written (a doubled heap block's unused half did take memory once the allocator
-/// had reused it: 2.03x the raw payload at 100k entities of 8 features against 1.79x so). Once
+/// as rows are written (measured at 100k entities of 8 features: resident memory 2.03x the raw
+/// payload with the doubled heap blocks, 1.79x with the maps; the unused part of a heap block
+/// was found resident, why was not measured). Once
 /// a shard needs a second chunk, the first moves into a map advised for huge pages as every
 /// later chunk is (see [`Words`]). A small shard (under one chunk, ~18,700 rows of 14 words)
 /// thus takes no whole huge page, and a large one is on huge pages throughout. Rows are never

@@ -24,7 +24,9 @@ impl Repository {
     /// whose executable bit changed (content unchanged), against
     /// the version its pointer file names (the one last tracked or checked out in place; like
     /// `dvc status` against the `.dvc` file), or the latest when there is no pointer. Only files
-    /// whose size, mtime or inode changed are re-hashed.
+    /// whose size, mtime or inode changed are re-hashed. A clean result is remembered in the
+    /// stat cache: the next status of a folder whose listing still matches it (paths, stats,
+    /// executable bits) is clean without reading the version's tree objects.
     ///
     /// # Errors
     /// [`DvcError::NotFound`] for an unknown dataset; I/O errors naming the file.
@@ -40,10 +42,16 @@ impl Repository {
         };
         let abs = rel.under(&self.root);
         let symlinks = self.check_no_symlinks(&self.root, &rel, true);
-        // The manifest and the stat cache are read on a second thread while the working copy
-        // is listed.
+        // The stat cache and the manifest are read on a second thread while the working copy
+        // is listed; the manifest is not read when the cache is marked clean against this
+        // version (then a listing that matches the cache by stat is the version).
+        let dir = r.kind == DatasetKind::Dir;
         let (flat, cache, scanned) = std::thread::scope(|s| {
-            let side = s.spawn(|| (self.manifest(&r), self.load_cache(&rel)));
+            let side = s.spawn(|| {
+                let cache = self.load_cache(&rel);
+                let flat = (!(dir && cache.is_clean_against(&r.digest))).then(|| self.manifest(&r));
+                (flat, cache)
+            });
             let scanned = symlinks
                 .as_ref()
                 .ok()
@@ -53,7 +61,7 @@ impl Repository {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (flat, cache, scanned)
         });
-        let flat = flat?;
+        let flat = flat.transpose()?;
         symlinks?;
         let (kind, files, _) = match scanned {
             Some(Ok(s)) => s,
@@ -61,10 +69,20 @@ impl Repository {
             Some(Err(e)) => return Err(e),
             None => unreachable!("the symlink check passed"),
         };
-        let cache = Mutex::new(cache);
         let files = if kind == r.kind { files } else { Vec::new() };
+        if flat.is_none() && cache.still_clean(&r.digest, &files) {
+            return Ok(Status {
+                version: r.version,
+                unchanged: files.len() as u64,
+                ..Status::default()
+            });
+        }
+        let flat = match flat {
+            Some(flat) => flat,
+            None => self.manifest(&r)?,
+        };
+        let cache = Mutex::new(cache);
         let (digests, rehashed) = self.hash_all(&files, &cache, None, None)?;
-        self.save_cache(&rel, &cache.into_inner())?;
         let mut status = Status {
             version: r.version,
             rehashed,
@@ -76,6 +94,11 @@ impl Repository {
             .map(|(f, d)| (&f.rel, d, f.exec))
             .collect();
         compare_to_manifest(&current, &flat.files, &mut status);
+        let mut cache = cache.into_inner();
+        if dir && status.is_clean() {
+            cache.mark_clean(r.digest, &files, &digests);
+        }
+        self.save_cache(&rel, &cache)?;
         Ok(status)
     }
 

@@ -269,7 +269,7 @@ impl Repository {
             .join(format!("{}.log", Self::key(rel)))
     }
 
-    /// The stat cache (format 2, binary).
+    /// The stat cache (format 3, binary).
     fn state_path(&self, rel: &RelPath) -> PathBuf {
         self.meta
             .join("state")

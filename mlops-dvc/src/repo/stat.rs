@@ -80,6 +80,9 @@ pub(super) struct Cached {
     pub(super) digest: Digest,
     /// Modified less than [`RACY_NS`] before it was hashed: not trusted.
     pub(super) racy: bool,
+    /// The file's executable bit, as `status` last found it; meaningful only while the cache
+    /// is marked clean (see [`StatCache::clean`]).
+    pub(super) exec: bool,
 }
 
 /// One dataset's stat cache: working-copy files by path, and the cache objects that checkout
@@ -95,6 +98,11 @@ pub(super) struct StatCache {
     /// Recorded since the load; looked up before `entries`, merged into them on save.
     changed: HashMap<RelPath, Cached>,
     verified: HashMap<Digest, Stat>,
+    /// The root tree digest of a version whose files were, when `status` last ran, exactly
+    /// `entries` (same paths, digests and executable bits, no other file). While it is set, a
+    /// `status` against that version whose listing matches `entries` by stat is clean without
+    /// reading the version's tree objects. Any change to `entries` clears it.
+    clean: Option<Digest>,
     dirty: bool,
 }
 
@@ -147,7 +155,16 @@ impl StatCache {
 
     pub(super) fn record(&mut self, rel: RelPath, stat: Stat, digest: Digest, hashed_at_ns: i64) {
         let racy = stat.mtime_ns + RACY_NS > hashed_at_ns;
-        self.changed.insert(rel, Cached { stat, digest, racy });
+        self.changed.insert(
+            rel,
+            Cached {
+                stat,
+                digest,
+                racy,
+                exec: false,
+            },
+        );
+        self.clean = None;
         self.dirty = true;
     }
 
@@ -167,9 +184,58 @@ impl StatCache {
             })
             .collect();
         if kept.len() != before {
+            self.clean = None;
             self.dirty = true;
         }
         self.entries = kept;
+    }
+
+    /// Whether the cache is marked clean against the version whose root tree is `root`.
+    pub(super) fn is_clean_against(&self, root: &Digest) -> bool {
+        self.clean.as_ref() == Some(root)
+    }
+
+    /// Whether `files` (sorted by path, as [`Repository::scan`] lists them) are still exactly
+    /// the files of the version the cache is marked clean against, `root`: the same paths,
+    /// each with its recorded stat (not racy) and executable bit. Then the working copy
+    /// equals that version, by the same trust in stats as every cached digest.
+    pub(super) fn still_clean(&self, root: &Digest, files: &[Scanned]) -> bool {
+        self.is_clean_against(root)
+            && self.changed.is_empty()
+            && self.entries.len() == files.len()
+            && self.entries.iter().zip(files).all(|((p, c), f)| {
+                *p == f.rel && Self::trusted(c, &f.stat).is_some() && c.exec == f.exec
+            })
+    }
+
+    /// Mark the cache clean against the version whose root tree is `root`, after `status`
+    /// found the working copy equal to it: `files` (sorted by path) are that version's files
+    /// and `digests` their digests, in the same order. Entries of other paths are dropped and
+    /// each entry takes its file's executable bit. Nothing is marked if an entry's digest is
+    /// not the one given (it cannot be, after a clean status; checked all the same).
+    pub(super) fn mark_clean(&mut self, root: Digest, files: &[Scanned], digests: &[Digest]) {
+        self.keep_only(files);
+        let matches = self.entries.len() == files.len()
+            && digests.len() == files.len()
+            && self
+                .entries
+                .iter()
+                .zip(files.iter().zip(digests))
+                .all(|((p, c), (f, d))| *p == f.rel && c.digest == *d);
+        if !matches {
+            self.clean = None;
+            return;
+        }
+        for ((_, c), f) in self.entries.iter_mut().zip(files) {
+            if c.exec != f.exec {
+                c.exec = f.exec;
+                self.dirty = true;
+            }
+        }
+        if self.clean != Some(root) {
+            self.clean = Some(root);
+            self.dirty = true;
+        }
     }
 
     /// `entries` with `changed` merged in (emptying it), sorted by path.
@@ -211,7 +277,7 @@ impl StatCache {
         self.dirty = true;
     }
 
-    /// The file's bytes (format 2, see `docs/formats.md`).
+    /// The file's bytes (format 3, see `docs/formats.md`).
     fn encode(&self) -> Vec<u8> {
         let mut changed: Vec<(&RelPath, &Cached)> = self.changed.iter().collect();
         changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -238,6 +304,13 @@ impl StatCache {
         out.extend_from_slice(&FORMAT.to_le_bytes());
         out.extend_from_slice(&(merged.len() as u64).to_le_bytes());
         out.extend_from_slice(&(self.verified.len() as u64).to_le_bytes());
+        out.push(u8::from(self.clean.is_some()));
+        out.extend_from_slice(
+            self.clean
+                .as_ref()
+                .map_or(&[0; 32], Digest::as_bytes)
+                .as_slice(),
+        );
         for (p, c) in merged {
             let path = p.as_bytes();
             // A path longer than 4 GiB cannot come from a file system.
@@ -245,7 +318,7 @@ impl StatCache {
             out.extend_from_slice(path);
             put_stat(&mut out, &c.stat);
             out.extend_from_slice(c.digest.as_bytes());
-            out.push(u8::from(c.racy));
+            out.push(u8::from(c.racy) | u8::from(c.exec) << 1);
         }
         let mut verified: Vec<(&Digest, &Stat)> = self.verified.iter().collect();
         verified.sort_unstable();
@@ -258,19 +331,35 @@ impl StatCache {
         out
     }
 
-    /// Read a format-2 file; `None` when anything about it is wrong (a damaged cache is
-    /// ignored, never trusted).
+    /// Read a format-3 (or format-2) file; `None` when anything about it is wrong (a damaged
+    /// cache is ignored, never trusted).
     fn decode(bytes: &[u8]) -> Option<Self> {
         let (body, crc) = bytes.split_last_chunk::<4>()?;
         if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
             return None;
         }
         let mut r = Reader(body);
-        if r.take(MAGIC.len())? != MAGIC || r.u32()? != FORMAT {
+        if r.take(MAGIC.len())? != MAGIC {
+            return None;
+        }
+        let format = r.u32()?;
+        if format != FORMAT && format != 2 {
             return None;
         }
         let n = usize::try_from(r.u64()?).ok()?;
         let nv = usize::try_from(r.u64()?).ok()?;
+        // Format 2 has no clean mark and no executable bits.
+        let clean = if format == FORMAT {
+            let marked = r.take(1)?;
+            let root = r.digest()?;
+            match marked {
+                [0] if root.as_bytes() == &[0; 32] => None,
+                [1] => Some(root),
+                _ => return None,
+            }
+        } else {
+            None
+        };
         // Counts that the bytes cannot hold are damage, not a reason to allocate.
         if n > r.0.len() / (4 + ENTRY_FIXED_LEN) || nv > r.0.len() / VERIFIED_LEN {
             return None;
@@ -284,12 +373,20 @@ impl StatCache {
             }
             let stat = r.stat()?;
             let digest = r.digest()?;
-            let racy = match r.take(1)? {
-                [0] => false,
-                [1] => true,
-                _ => return None,
-            };
-            entries.push((path, Cached { stat, digest, racy }));
+            let flags = r.take(1)?[0];
+            if flags > if format == FORMAT { 3 } else { 1 } {
+                return None;
+            }
+            let (racy, exec) = (flags & 1 != 0, flags & 2 != 0);
+            entries.push((
+                path,
+                Cached {
+                    stat,
+                    digest,
+                    racy,
+                    exec,
+                },
+            ));
         }
         let mut verified = HashMap::with_capacity(nv);
         for _ in 0..nv {
@@ -304,11 +401,13 @@ impl StatCache {
             entries,
             changed: HashMap::new(),
             verified,
-            dirty: false,
+            clean,
+            // A format-2 file is rewritten in format 3 on the next save.
+            dirty: format != FORMAT,
         })
     }
 
-    /// Read the JSON file of format 1; it is rewritten in format 2 on the next save.
+    /// Read the JSON file of format 1; it is rewritten in format 3 on the next save.
     fn decode_v1(bytes: &[u8]) -> Option<Self> {
         let f = serde_json::from_slice::<StatCacheV1>(bytes).ok()?;
         if f.v != 1 {
@@ -317,7 +416,17 @@ impl StatCache {
         let mut entries: Vec<(RelPath, Cached)> = f
             .entries
             .into_iter()
-            .map(|EntryV1(p, stat, digest, racy)| (p, Cached { stat, digest, racy }))
+            .map(|EntryV1(p, stat, digest, racy)| {
+                (
+                    p,
+                    Cached {
+                        stat,
+                        digest,
+                        racy,
+                        exec: false,
+                    },
+                )
+            })
             .collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         // Format 1 cannot hold a path twice (it was written from a map); keep the last anyway.
@@ -328,16 +437,17 @@ impl StatCache {
             entries,
             changed: HashMap::new(),
             verified: f.verified.into_iter().collect(),
+            clean: None,
             dirty: true,
         })
     }
 }
 
-/// Magic, format, entry count, verified count.
+/// Magic, format, entry count, verified count, clean mark and root digest.
 const MAGIC: &[u8; 8] = b"mdvcstat";
-const FORMAT: u32 = 2;
-const HEADER_LEN: usize = 8 + 4 + 8 + 8;
-/// Size, mtime, inode, digest, racy (after the path's length and bytes).
+const FORMAT: u32 = 3;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 1 + 32;
+/// Size, mtime, inode, digest, flags (racy, exec) (after the path's length and bytes).
 const ENTRY_FIXED_LEN: usize = 24 + 32 + 1;
 /// Digest, size, mtime, inode.
 const VERIFIED_LEN: usize = 32 + 24;
@@ -398,7 +508,7 @@ struct StatCacheV1 {
 }
 
 impl Repository {
-    /// The stat cache of dataset `rel`: format 2, else format 1 (JSON, to be rewritten), else
+    /// The stat cache of dataset `rel`: format 3 or 2, else format 1 (JSON, to be rewritten), else
     /// empty. A damaged or unreadable one is ignored (everything is then re-hashed).
     pub(super) fn load_cache(&self, rel: &RelPath) -> StatCache {
         let path = self.state_path(rel);
@@ -431,7 +541,7 @@ impl Repository {
         }
     }
 
-    /// Write the stat cache when it changed (format 2; a format-1 file is then removed).
+    /// Write the stat cache when it changed (format 3; a format-1 file is then removed).
     pub(super) fn save_cache(&self, rel: &RelPath, cache: &StatCache) -> Result<()> {
         if !cache.dirty {
             return Ok(());
@@ -495,7 +605,7 @@ mod tests {
         /// Records (some over entries read from a file), encoded and decoded, give the same
         /// cache; the merge walk answers what per-path lookups answer.
         #[test]
-        fn format_2_round_trips_and_merge_walk_matches_lookups(
+        fn format_3_round_trips_and_merge_walk_matches_lookups(
             first in proptest::collection::vec((path(), 0u64..4, any::<bool>()), 0..20),
             second in proptest::collection::vec((path(), 0u64..4, any::<bool>()), 0..20),
             verified in proptest::collection::vec((0u8..5, 0u64..3), 0..5),
@@ -543,9 +653,9 @@ mod tests {
             prop_assert_eq!(m.keys().collect::<Vec<_>>(), listed);
         }
 
-        /// Any damage to a format-2 file (a flipped bit, a cut) is detected.
+        /// Any damage to a format-3 file (a flipped bit, a cut) is detected.
         #[test]
-        fn damaged_format_2_is_rejected(at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
+        fn damaged_format_3_is_rejected(at in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<bool>()) {
             let mut c = StatCache::default();
             for i in 0..5 {
                 c.record(RelPath::from_bytes(format!("d/f{i}").as_bytes()).unwrap(), stat(i), Digest::of_bytes(&[i as u8]), 1 << 60);
@@ -562,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn format_2_with_a_good_checksum_but_bad_order_is_rejected() {
+    fn format_3_with_a_good_checksum_but_bad_order_is_rejected() {
         let mut c = StatCache::default();
         for name in ["a", "b"] {
             c.record(
@@ -582,6 +692,107 @@ mod tests {
         body.extend_from_slice(&crc.to_le_bytes());
         assert!(StatCache::decode(&body).is_none());
         assert!(StatCache::decode(&bytes).is_some());
+    }
+
+    fn rel(p: &str) -> RelPath {
+        RelPath::from_bytes(p.as_bytes()).unwrap()
+    }
+
+    /// Three files recorded and marked clean against `root`; the scanned files, their digests.
+    fn marked(root: Digest) -> (StatCache, Vec<Scanned>, Vec<Digest>) {
+        let mut c = StatCache::default();
+        let mut files: Vec<Scanned> = ["a", "b/c", "d"]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| scanned(p, stat(i as u64 + 1)))
+            .collect();
+        files[1].exec = true;
+        let digests: Vec<Digest> = files
+            .iter()
+            .map(|f| Digest::of_bytes(f.rel.as_bytes()))
+            .collect();
+        for (f, d) in files.iter().zip(&digests) {
+            c.record(f.rel.clone(), f.stat, *d, 1 << 60);
+        }
+        // A stale entry of a file that is gone: dropped by the mark.
+        c.record(rel("z"), stat(9), Digest::of_bytes(b"z"), 1 << 60);
+        c.mark_clean(root, &files, &digests);
+        (c, files, digests)
+    }
+
+    #[test]
+    fn clean_mark_round_trips_and_any_difference_or_change_loses_it() {
+        let root = Digest::of_bytes(b"root");
+        let (c, files, digests) = marked(root);
+        assert!(c.dirty && c.is_clean_against(&root));
+        assert!(!c.is_clean_against(&Digest::of_bytes(b"other")));
+        let back = StatCache::decode(&c.encode()).expect("decodes");
+        assert!(!back.dirty && back.is_clean_against(&root));
+        assert!(back.still_clean(&root, &files));
+        assert_eq!(back.entries.len(), 3, "the stale entry is gone");
+        assert!(back.entries[1].1.exec && !back.entries[0].1.exec);
+        // A stat, an executable bit, a missing or an extra file: not clean.
+        let mut f = files.clone();
+        f[0].stat.mtime_ns += 1;
+        assert!(!back.still_clean(&root, &f));
+        let mut f = files.clone();
+        f[1].exec = false;
+        assert!(!back.still_clean(&root, &f));
+        assert!(!back.still_clean(&root, &files[..2]));
+        let mut f = files.clone();
+        f.push(scanned("e", stat(5)));
+        assert!(!back.still_clean(&root, &f));
+        assert!(!back.still_clean(&Digest::of_bytes(b"other"), &files));
+        // A record (even of the same digest) and a removal clear the mark.
+        let mut c2 = StatCache::decode(&c.encode()).unwrap();
+        c2.record(files[0].rel.clone(), files[0].stat, digests[0], 1 << 60);
+        assert!(!c2.is_clean_against(&root));
+        let mut c3 = StatCache::decode(&c.encode()).unwrap();
+        c3.keep_only(&files[1..]);
+        assert!(!c3.is_clean_against(&root));
+        // Digests that are not the entries': no mark.
+        let mut c4 = StatCache::decode(&c.encode()).unwrap();
+        let mut wrong = digests.clone();
+        wrong[2] = Digest::of_bytes(b"wrong");
+        c4.mark_clean(Digest::of_bytes(b"r2"), &files, &wrong);
+        assert!(c4.clean.is_none());
+        // A racy entry is not trusted, so not clean.
+        let mut c5 = StatCache::default();
+        c5.record(
+            files[0].rel.clone(),
+            files[0].stat,
+            digests[0],
+            files[0].stat.mtime_ns,
+        );
+        c5.mark_clean(root, &files[..1], &digests[..1]);
+        assert!(c5.is_clean_against(&root) && !c5.still_clean(&root, &files[..1]));
+    }
+
+    #[test]
+    fn format_2_is_read_without_a_mark_and_rewritten() {
+        let (c, files, _) = marked(Digest::of_bytes(b"root"));
+        let v3 = c.encode();
+        // The same cache in format 2: no clean mark, flags only 0 or 1 (b/c's exec bit off).
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(MAGIC);
+        v2.extend_from_slice(&2u32.to_le_bytes());
+        v2.extend_from_slice(&v3[12..28]);
+        v2.extend_from_slice(&v3[HEADER_LEN..v3.len() - 4]);
+        let b_flags = HEADER_LEN - 33 + 2 * (4 + ENTRY_FIXED_LEN) + 1 + 3 - 1;
+        assert_eq!(v2[b_flags], 2, "b/c's flags: exec");
+        v2[b_flags] = 0;
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        let back = StatCache::decode(&v2).expect("format 2");
+        assert!(back.dirty, "rewritten in format 3");
+        assert!(back.clean.is_none());
+        assert_eq!(back.lookup_sorted(&files), c.lookup_sorted(&files));
+        // A flag that format 2 cannot hold.
+        let mut bad = v2[..v2.len() - 4].to_vec();
+        bad[b_flags] = 2;
+        let crc = crc32fast::hash(&bad);
+        bad.extend_from_slice(&crc.to_le_bytes());
+        assert!(StatCache::decode(&bad).is_none());
     }
 
     #[test]

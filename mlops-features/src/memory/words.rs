@@ -1,5 +1,6 @@
 //! Zeroed, fixed-length buffers of `u64` words for the online store's rows and index, either
-//! on the heap or, on Linux, in an anonymous map advised for transparent huge pages.
+//! on the heap or, on Linux, in an anonymous map (advised for transparent huge pages, or on
+//! small pages that take memory only as they are written).
 //!
 //! A read of the store is two dependent random loads (an index slot, then a row). In a store of
 //! a GiB on 4 KiB pages about half of each load is the page walk; on 2 MiB pages the TLB covers
@@ -22,7 +23,7 @@ enum Repr {
     Heap(Vec<u64>),
     /// `len` words from byte `start` of `map`, `start` on a [`HUGE_PAGE`] boundary.
     #[cfg(target_os = "linux")]
-    Huge {
+    Mapped {
         map: memmap2::MmapMut,
         start: usize,
         len: usize,
@@ -51,9 +52,9 @@ impl Words {
     pub(super) fn zeroed_in(len: usize, map: bool, huge: bool) -> Self {
         #[cfg(target_os = "linux")]
         if map && len > 0 {
-            match huge_map(len, huge) {
+            match anon_map(len, huge) {
                 Ok(words) => return words,
-                Err(e) => tracing::debug!(error = %e, "huge-page map failed, using the heap"),
+                Err(e) => tracing::debug!(error = %e, "anonymous map failed, using the heap"),
             }
         }
         #[cfg(not(target_os = "linux"))]
@@ -67,7 +68,7 @@ impl Words {
     /// the words appended are touched.
     ///
     /// # Panics
-    /// On words in a huge-page map: their length is fixed.
+    /// On words in a map: their length is fixed.
     pub(super) fn extend_zeroed(&mut self, extra: usize, capacity: usize) {
         match &mut self.0 {
             Repr::Heap(words) => {
@@ -77,7 +78,7 @@ impl Words {
                 words.resize(words.len() + extra, 0);
             }
             #[cfg(target_os = "linux")]
-            Repr::Huge { .. } => unreachable!("words in a huge-page map do not grow"),
+            Repr::Mapped { .. } => unreachable!("words in a map do not grow"),
         }
     }
 
@@ -86,7 +87,7 @@ impl Words {
         match &self.0 {
             Repr::Heap(words) => words.capacity(),
             #[cfg(target_os = "linux")]
-            Repr::Huge { len, .. } => *len,
+            Repr::Mapped { len, .. } => *len,
         }
     }
 
@@ -97,7 +98,7 @@ impl Words {
         match self.0 {
             Repr::Heap(_) => false,
             #[cfg(target_os = "linux")]
-            Repr::Huge { advised, .. } => advised,
+            Repr::Mapped { advised, .. } => advised,
         }
     }
 
@@ -108,12 +109,13 @@ impl Words {
     }
 }
 
-/// Map `len` words on a huge-page boundary and, if `huge`, advise them `MADV_HUGEPAGE`.
+/// Map `len` anonymous words on a huge-page boundary and, if `huge`, advise them
+/// `MADV_HUGEPAGE`.
 ///
 /// # Errors
 /// The map fails (out of memory or address space).
 #[cfg(target_os = "linux")]
-fn huge_map(len: usize, huge: bool) -> std::io::Result<Words> {
+fn anon_map(len: usize, huge: bool) -> std::io::Result<Words> {
     use memmap2::{Advice, MmapOptions};
     let too_long = || std::io::Error::from(std::io::ErrorKind::OutOfMemory);
     let bytes = len
@@ -134,7 +136,7 @@ fn huge_map(len: usize, huge: bool) -> std::io::Result<Words> {
     if huge && let Err(e) = map.advise_range(Advice::HugePage, start, bytes) {
         tracing::debug!(error = %e, "MADV_HUGEPAGE refused, using small pages");
     }
-    Ok(Words(Repr::Huge {
+    Ok(Words(Repr::Mapped {
         map,
         start,
         len,
@@ -150,7 +152,7 @@ impl std::ops::Deref for Words {
         match &self.0 {
             Repr::Heap(words) => words,
             #[cfg(target_os = "linux")]
-            Repr::Huge {
+            Repr::Mapped {
                 map, start, len, ..
             } => bytemuck::cast_slice(&map[*start..*start + *len * 8]),
         }
@@ -163,7 +165,7 @@ impl std::ops::DerefMut for Words {
         match &mut self.0 {
             Repr::Heap(words) => words,
             #[cfg(target_os = "linux")]
-            Repr::Huge {
+            Repr::Mapped {
                 map, start, len, ..
             } => bytemuck::cast_slice_mut(&mut map[*start..*start + *len * 8]),
         }
