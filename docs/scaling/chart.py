@@ -55,15 +55,38 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e3
 
 
 def load(paths):
+    """The points of every file (a later file's point replaces an earlier one's) and, per
+    crate, the machine of the file its points came from."""
     points = {}
-    machine = None
+    machines = {}
     for path in paths:
         with open(path) as f:
             data = json.load(f)
-        machine = data.get("machine", machine)
         for p in data["points"]:
             points[(p["crate"], p["curve"], p["size"])] = p
-    return machine, list(points.values())
+            if data.get("machine"):
+                machines[p["crate"]] = data["machine"]
+    return machines, list(points.values())
+
+
+def machine_text(m):
+    cpus = f", {m['cpus']} cores" if m.get("cpus") else ""
+    mem = f", {m['mem_gib']:.1f} GiB" if m.get("mem_gib") else ""
+    return f"{m.get('cpu', '?')}{cpus}{mem}, {m.get('profile', '?')} build"
+
+
+def machines_line(machines):
+    """One line naming the machine of every crate's table (grouped when they share one)."""
+    by = {}
+    for crate in CRATES:
+        if crate in machines:
+            by.setdefault(machine_text(machines[crate]), []).append(crate)
+    if not by:
+        return "\n"
+    if len(by) == 1:
+        return f"\nMachine: {next(iter(by))}.\n\n"
+    parts = "; ".join(f"{', '.join(cs)}: {m}" for m, cs in by.items())
+    return f"\nMachines: {parts}.\n\n"
 
 
 def human(ns):
@@ -259,7 +282,7 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__)
         return 2
-    machine, points = load(sys.argv[1:])
+    machines, points = load(sys.argv[1:])
     for crate in CRATES:
         text = svg(crate, points)
         if text:
@@ -269,7 +292,7 @@ def main():
         doc = f.read()
     start, end = "<!-- tables:start -->", "<!-- tables:end -->"
     a, b = doc.index(start) + len(start), doc.index(end)
-    head = f"\nMachine: {machine}.\n\n" if machine else "\n"
+    head = machines_line(machines)
     doc = doc[:a] + head + tables(points, sections(doc[a:b])) + "\n" + doc[b:]
     with open(DOC, "w") as f:
         f.write(doc)

@@ -18,11 +18,12 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) use crate::digest::BUF_SIZE;
 
 /// A content store in a folder: `objects/<2 hex>/<62 hex>` files, read-only, each written to
-/// `tmp/` first and renamed into place, so an object is never partially visible.
+/// `tmp/` first and then linked into place (hardlinked to its name, the temp removed; renamed
+/// where hard links are not supported), so an object is never partially visible.
 ///
 /// A second store in another folder serves as a remote (see
 /// [`Repository::push`](crate::Repository::push)). Several processes may share a store: writes of
-/// the same object are idempotent renames.
+/// the same object are idempotent (the first link wins; an object is never replaced).
 ///
 /// Durable by default: an object's data and its directory entry are fsynced before
 /// [`put_reader`](ContentStore::put_reader) returns; [`with_fsync(false)`](Self::with_fsync)
@@ -93,14 +94,55 @@ impl FileContentStore {
         Ok((path, file))
     }
 
-    /// Move a complete temp into place as `digest` (a no-op when the object exists).
+    /// Move a complete temp into place as `digest` (a no-op when the object exists); returns
+    /// whether it was inserted.
+    ///
+    /// The temp is hardlinked to the object's name, which fails atomically when the object
+    /// exists (another writer put the same content), then unlinked: no `stat` of the object or
+    /// of its folder first (those lookups were ~17% of the CPU of adding a million 1 KiB
+    /// files), and an existing object is never replaced. The folder is created when the link
+    /// finds it missing. Where hard links are not supported, the object is looked up and the
+    /// temp renamed into place.
     fn commit_temp(&self, temp: &Path, digest: &Digest) -> Result<bool> {
         let target = self.object_file(digest);
+        let dir = target.parent().unwrap_or(&self.objects);
+        let mut created_dir = false;
+        let inserted = loop {
+            match fs::hard_link(temp, &target) {
+                Ok(()) => break true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break false,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !created_dir => {
+                    match fs::create_dir(dir) {
+                        Ok(()) => created_dir = true,
+                        // Another writer created it meanwhile: link again (once).
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created_dir = true,
+                        Err(e) => return Err(DvcError::io(dir, e)),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(DvcError::io(&target, e));
+                }
+                // No hard links here (or another error the rename reports as well).
+                Err(_) => return self.rename_temp(temp, &target, dir),
+            }
+        };
+        let _ = fs::remove_file(temp);
+        if self.fsync && inserted {
+            fsutil::sync_dir(dir).map_err(|e| DvcError::io(dir, e))?;
+            if created_dir {
+                fsutil::sync_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// [`commit_temp`](Self::commit_temp) without hard links: skip an existing object, else
+    /// rename the temp into place (creating the folder).
+    fn rename_temp(&self, temp: &Path, target: &Path, dir: &Path) -> Result<bool> {
         if target.exists() {
             let _ = fs::remove_file(temp);
             return Ok(false);
         }
-        let dir = target.parent().unwrap_or(&self.objects);
         let mut created_dir = false;
         if !dir.exists() {
             match fs::create_dir(dir) {
@@ -109,7 +151,7 @@ impl FileContentStore {
                 Err(e) => return Err(DvcError::io(dir, e)),
             }
         }
-        fs::rename(temp, &target).map_err(|e| DvcError::io(&target, e))?;
+        fs::rename(temp, target).map_err(|e| DvcError::io(target, e))?;
         if self.fsync {
             fsutil::sync_dir(dir).map_err(|e| DvcError::io(dir, e))?;
             if created_dir {
@@ -433,6 +475,47 @@ mod tests {
             .unwrap()
             .with_fsync(false);
         (store, dir)
+    }
+
+    /// Both ways of moving a temp into place (the hard link, and the rename used where links
+    /// are not supported) create the prefix folder, insert once, never replace an object and
+    /// leave no temp.
+    #[test]
+    fn commit_by_link_and_by_rename_insert_once_and_leave_no_temp() {
+        for by_link in [true, false] {
+            let (store, dir) = fresh();
+            let put = |bytes: &[u8]| {
+                let (temp, mut file) = store.new_temp().unwrap();
+                file.write_all(bytes).unwrap();
+                drop(file);
+                let d = Digest::of_bytes(bytes);
+                let target = store.object_file(&d);
+                let inserted = if by_link {
+                    store.commit_temp(&temp, &d).unwrap()
+                } else {
+                    store
+                        .rename_temp(&temp, &target, target.parent().unwrap())
+                        .unwrap()
+                };
+                assert!(!temp.exists(), "{by_link}");
+                (d, inserted)
+            };
+            let (d, first) = put(b"one");
+            assert!(first, "{by_link}");
+            let ino = fs::metadata(store.object_file(&d)).unwrap();
+            let (_, again) = put(b"one");
+            assert!(!again, "{by_link}");
+            // The object kept its file (not replaced by the second temp).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                let now = fs::metadata(store.object_file(&d)).unwrap();
+                assert_eq!((now.ino(), now.nlink()), (ino.ino(), 1), "{by_link}");
+            }
+            let _ = ino;
+            assert_eq!(store.list().unwrap(), vec![d]);
+            assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        }
     }
 
     /// A store in a temp dir, with a reopen over the same folder.

@@ -332,6 +332,65 @@ fn clean_status_is_remembered_and_any_change_reads_the_tree_again() {
     );
 }
 
+/// A rename that fails half-way through a checkout (here a folder appears where a file goes,
+/// after the plan) undoes every file the checkout had moved to a free path and removes every
+/// temp, whichever threads had renamed what.
+#[test]
+fn failed_rename_undoes_the_moved_files_and_removes_every_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = repo(root);
+    for d in ["a", "b", "c"] {
+        for i in 0..20 {
+            write_old(&root.join(format!("ds/{d}/f{i:02}.csv")), format!("{d}{i}"));
+        }
+    }
+    r.track("ds", "v1").unwrap();
+    let dest = root.join("out");
+    let blocker = dest.join("b/f10.csv");
+    let placed = Arc::new(AtomicU64::new(0));
+    let (b, once) = (blocker.clone(), placed.clone());
+    let opts = CheckoutOptions::default()
+        .destination(&dest)
+        .progress(Arc::new(move |_| {
+            // While files are being staged (the folders exist): a non-empty folder where a
+            // file is to be renamed.
+            if once.fetch_add(1, Ordering::SeqCst) == 0 {
+                fs::create_dir_all(b.join("inside")).unwrap();
+            }
+        }));
+    assert!(r.checkout("ds", 1, &opts).is_err());
+    assert!(placed.load(Ordering::SeqCst) > 0);
+    let mut left = Vec::new();
+    for e in walk(&dest) {
+        left.push(
+            e.strip_prefix(&dest)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    left.sort();
+    // Only the blocker (and the folder holding it) is left: no checked-out file, no temp, and
+    // the folders the checkout created are gone once empty.
+    assert_eq!(left, ["b", "b/f10.csv", "b/f10.csv/inside"]);
+}
+
+/// Every path under `dir` (files and folders), depth first.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.clone());
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&p));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(unix)]
 fn mode_of(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -324,16 +325,30 @@ impl Repository {
             create_dirs(parent, created)?;
         }
         let temps = self.materialize(todo, options)?;
-        for (i, (p, (temp, _))) in todo.iter().zip(&temps).enumerate() {
-            if let Err(err) = fs::rename(temp, &p.target) {
-                for (t, _) in &temps[i..] {
+        // The renames run on the worker threads, one run of files of the same folder at a time
+        // (renames in one folder take its lock in turn). Each run counts the files it moved, so
+        // that a failure can undo exactly those.
+        let runs = folder_runs(todo);
+        let moved: Vec<AtomicUsize> = runs.iter().map(|_| AtomicUsize::new(0)).collect();
+        let renamed = par_map(self.threads, &runs, |k, run| {
+            for i in run.clone() {
+                fs::rename(&temps[i].0, &todo[i].target)
+                    .map_err(|err| DvcError::io(&todo[i].target, err))?;
+                moved[k].fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        if let Err(failed) = renamed {
+            for (run, n) in runs.iter().zip(&moved) {
+                let done = run.start + n.load(Ordering::Relaxed);
+                for p in todo[run.start..done].iter().filter(|p| !p.existed) {
+                    let _ = fs::remove_file(&p.target);
+                }
+                for (t, _) in &temps[done..run.end] {
                     let _ = fs::remove_file(t);
                 }
-                for done in todo[..i].iter().filter(|p| !p.existed) {
-                    let _ = fs::remove_file(&done.target);
-                }
-                return Err(DvcError::io(&p.target, err));
             }
+            return Err(failed.error);
         }
         Ok(temps.iter().filter(|(_, linked)| *linked).count() as u64)
     }
@@ -419,6 +434,18 @@ impl Repository {
             }
         }
     }
+}
+
+/// `todo` cut into runs of consecutive files with the same parent folder.
+fn folder_runs(todo: &[Planned<'_>]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for (i, p) in todo.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if todo[run.start].target.parent() == p.target.parent() => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
 }
 
 static CHECKOUT_TEMP: AtomicU64 = AtomicU64::new(0);
