@@ -114,7 +114,8 @@ impl FileContentStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !created_dir => {
                     match fs::create_dir(dir) {
                         Ok(()) => created_dir = true,
-                        // Another writer created it meanwhile: link again (once).
+                        // Another writer created it meanwhile: link again (once), and fsync
+                        // `objects/` as well (that writer may not have yet).
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created_dir = true,
                         Err(e) => return Err(DvcError::io(dir, e)),
                     }
@@ -123,7 +124,7 @@ impl FileContentStore {
                     return Err(DvcError::io(&target, e));
                 }
                 // No hard links here (or another error the rename reports as well).
-                Err(_) => return self.rename_temp(temp, &target, dir),
+                Err(_) => return self.rename_temp(temp, &target, dir, created_dir),
             }
         };
         let _ = fs::remove_file(temp);
@@ -137,13 +138,19 @@ impl FileContentStore {
     }
 
     /// [`commit_temp`](Self::commit_temp) without hard links: skip an existing object, else
-    /// rename the temp into place (creating the folder).
-    fn rename_temp(&self, temp: &Path, target: &Path, dir: &Path) -> Result<bool> {
+    /// rename the temp into place (creating the folder). `created_dir`: the caller created the
+    /// folder already (so `objects/` is fsynced too).
+    fn rename_temp(
+        &self,
+        temp: &Path,
+        target: &Path,
+        dir: &Path,
+        mut created_dir: bool,
+    ) -> Result<bool> {
         if target.exists() {
             let _ = fs::remove_file(temp);
             return Ok(false);
         }
-        let mut created_dir = false;
         if !dir.exists() {
             match fs::create_dir(dir) {
                 Ok(()) => created_dir = true,
@@ -494,7 +501,7 @@ mod tests {
                     store.commit_temp(&temp, &d).unwrap()
                 } else {
                     store
-                        .rename_temp(&temp, &target, target.parent().unwrap())
+                        .rename_temp(&temp, &target, target.parent().unwrap(), false)
                         .unwrap()
                 };
                 assert!(!temp.exists(), "{by_link}");

@@ -374,6 +374,46 @@ fn failed_rename_undoes_the_moved_files_and_removes_every_temp() {
     // Only the blocker (and the folder holding it) is left: no checked-out file, no temp, and
     // the folders the checkout created are gone once empty.
     assert_eq!(left, ["b", "b/f10.csv", "b/f10.csv/inside"]);
+
+    // In place, over files that exist: a failure leaves every file that was there (old or new
+    // content; a replaced file cannot be brought back) and no temp.
+    for d in ["a", "b", "c"] {
+        for i in 0..20 {
+            write_old(
+                &root.join(format!("ds/{d}/f{i:02}.csv")),
+                format!("changed {d}{i}"),
+            );
+        }
+    }
+    let blocker = root.join("ds/b/f10.csv");
+    let placed = Arc::new(AtomicU64::new(0));
+    let (b, once) = (blocker.clone(), placed.clone());
+    let opts = CheckoutOptions::default().progress(Arc::new(move |_| {
+        if once.fetch_add(1, Ordering::SeqCst) == 0 {
+            fs::remove_file(&b).unwrap();
+            fs::create_dir_all(b.join("inside")).unwrap();
+        }
+    }));
+    assert!(r.checkout("ds", 1, &opts).is_err());
+    let mut left: Vec<String> = walk(&root.join("ds"))
+        .iter()
+        .map(|e| {
+            e.strip_prefix(root.join("ds"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    left.sort();
+    let mut want: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+    for d in ["a", "b", "c"] {
+        for i in 0..20 {
+            want.push(format!("{d}/f{i:02}.csv"));
+        }
+    }
+    want.push("b/f10.csv/inside".into());
+    want.sort();
+    assert_eq!(left, want);
 }
 
 /// Every path under `dir` (files and folders), depth first.

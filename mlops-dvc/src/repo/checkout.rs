@@ -6,7 +6,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -325,15 +325,23 @@ impl Repository {
             create_dirs(parent, created)?;
         }
         let temps = self.materialize(todo, options)?;
-        // The renames run on the worker threads, one run of files of the same folder at a time
-        // (renames in one folder take its lock in turn). Each run counts the files it moved, so
-        // that a failure can undo exactly those.
+        // The renames run on the worker threads, in runs of consecutive files of the same
+        // folder (renames in one folder take its lock in turn, so a run is one thread's work).
+        // Each run counts the files it moved, so that a failure can undo exactly those, and
+        // every run stops at the next file once any rename failed (as the one-thread loop did):
+        // a replaced file cannot be brought back.
         let runs = folder_runs(todo);
         let moved: Vec<AtomicUsize> = runs.iter().map(|_| AtomicUsize::new(0)).collect();
+        let stop = AtomicBool::new(false);
         let renamed = par_map(self.threads, &runs, |k, run| {
             for i in run.clone() {
-                fs::rename(&temps[i].0, &todo[i].target)
-                    .map_err(|err| DvcError::io(&todo[i].target, err))?;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(err) = fs::rename(&temps[i].0, &todo[i].target) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(DvcError::io(&todo[i].target, err));
+                }
                 moved[k].fetch_add(1, Ordering::Relaxed);
             }
             Ok(())

@@ -276,7 +276,7 @@ impl Repository {
             .join(format!("{}.stat", Self::key(rel)))
     }
 
-    /// The stat cache in format 1 (JSON), read when there is no format-2 file.
+    /// The stat cache in format 1 (JSON), read when there is no `.stat` file (format 2 or 3).
     fn state_path_v1(&self, rel: &RelPath) -> PathBuf {
         self.meta
             .join("state")
