@@ -128,13 +128,22 @@ impl FileContentStore {
             }
         };
         let _ = fs::remove_file(temp);
-        if self.fsync && inserted {
+        if inserted {
+            self.sync_new_object(dir, created_dir)?;
+        }
+        Ok(inserted)
+    }
+
+    /// When durable, fsync the folder a new object went into, and `objects/` too when that
+    /// folder is new.
+    fn sync_new_object(&self, dir: &Path, created_dir: bool) -> Result<()> {
+        if self.fsync {
             fsutil::sync_dir(dir).map_err(|e| DvcError::io(dir, e))?;
             if created_dir {
                 fsutil::sync_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
             }
         }
-        Ok(inserted)
+        Ok(())
     }
 
     /// [`commit_temp`](Self::commit_temp) without hard links: skip an existing object, else
@@ -159,12 +168,7 @@ impl FileContentStore {
             }
         }
         fs::rename(temp, target).map_err(|e| DvcError::io(target, e))?;
-        if self.fsync {
-            fsutil::sync_dir(dir).map_err(|e| DvcError::io(dir, e))?;
-            if created_dir {
-                fsutil::sync_dir(&self.objects).map_err(|e| DvcError::io(&self.objects, e))?;
-            }
-        }
+        self.sync_new_object(dir, created_dir)?;
         Ok(true)
     }
 
@@ -484,6 +488,22 @@ mod tests {
         (store, dir)
     }
 
+    /// A file's inode and link count (`None` off Unix).
+    fn inode(path: &Path) -> Option<(u64, u64)> {
+        let m = fs::metadata(path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(m.nlink(), 1, "{}", path.display());
+            Some((m.ino(), m.nlink()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = m;
+            None
+        }
+    }
+
     /// Both ways of moving a temp into place (the hard link, and the rename used where links
     /// are not supported) create the prefix folder, insert once, never replace an object and
     /// leave no temp.
@@ -509,17 +529,11 @@ mod tests {
             };
             let (d, first) = put(b"one");
             assert!(first, "{by_link}");
-            let ino = fs::metadata(store.object_file(&d)).unwrap();
+            let before = inode(&store.object_file(&d));
             let (_, again) = put(b"one");
             assert!(!again, "{by_link}");
-            // The object kept its file (not replaced by the second temp).
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::MetadataExt;
-                let now = fs::metadata(store.object_file(&d)).unwrap();
-                assert_eq!((now.ino(), now.nlink()), (ino.ino(), 1), "{by_link}");
-            }
-            let _ = ino;
+            // The object kept its file (not replaced by the second temp), with one link.
+            assert_eq!(inode(&store.object_file(&d)), before, "{by_link}");
             assert_eq!(store.list().unwrap(), vec![d]);
             assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         }

@@ -361,16 +361,7 @@ fn failed_rename_undoes_the_moved_files_and_removes_every_temp() {
         }));
     assert!(r.checkout("ds", 1, &opts).is_err());
     assert!(placed.load(Ordering::SeqCst) > 0);
-    let mut left = Vec::new();
-    for e in walk(&dest) {
-        left.push(
-            e.strip_prefix(&dest)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
-    left.sort();
+    let left = listing(&dest);
     // Only the blocker (and the folder holding it) is left: no checked-out file, no temp, and
     // the folders the checkout created are gone once empty.
     assert_eq!(left, ["b", "b/f10.csv", "b/f10.csv/inside"]);
@@ -395,16 +386,7 @@ fn failed_rename_undoes_the_moved_files_and_removes_every_temp() {
         }
     }));
     assert!(r.checkout("ds", 1, &opts).is_err());
-    let mut left: Vec<String> = walk(&root.join("ds"))
-        .iter()
-        .map(|e| {
-            e.strip_prefix(root.join("ds"))
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    left.sort();
+    let left = listing(&root.join("ds"));
     let mut want: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
     for d in ["a", "b", "c"] {
         for i in 0..20 {
@@ -416,19 +398,26 @@ fn failed_rename_undoes_the_moved_files_and_removes_every_temp() {
     assert_eq!(left, want);
 }
 
-/// Every path under `dir` (files and folders), depth first.
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            out.push(p.clone());
-            if e.file_type().unwrap().is_dir() {
-                out.extend(walk(&p));
+/// Every path under `dir` (files and folders), relative to it, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = fs::read_dir(dir) {
+            for e in rd.flatten() {
+                out.push(e.path());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), out);
+                }
             }
         }
     }
-    out
+    let mut paths = Vec::new();
+    walk(dir, &mut paths);
+    let mut names: Vec<String> = paths
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[cfg(unix)]
