@@ -29,6 +29,15 @@ use mlops_testkit::ProcessGroup;
 /// a loaded 2-core machine is slow).
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// Environment that turns MLflow's usage telemetry off, for the test server and for any MLflow
+/// Python client a test runs beside it: the machines have no route out, and the client's
+/// telemetry thread can fail a request (a `KeyError` on `_MLFLOW_TELEMETRY_SESSION_ID` seen in
+/// CI). The peer benchmarks set the same (`benches/peers/mlflow_common.py`).
+pub const NO_TELEMETRY: &[(&str, &str)] = &[
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
+    ("DO_NOT_TRACK", "true"),
+];
+
 /// A running MLflow tracking server.
 pub struct MlflowServer {
     /// `http://127.0.0.1:<port>`.
@@ -135,7 +144,7 @@ impl MlflowServer {
                 port.to_string().into(),
                 workers.to_string().into(),
             ],
-            &[],
+            NO_TELEMETRY,
         )?;
         let server = Self {
             uri: format!("http://127.0.0.1:{port}"),

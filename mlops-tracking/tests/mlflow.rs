@@ -241,6 +241,7 @@ c.log_inputs(run_id, [mlflow.entities.DatasetInput(ds._to_mlflow_entity(),
 print(json.dumps(out))
 "#;
     let out = std::process::Command::new(&python)
+        .envs(mlflow_server::NO_TELEMETRY.iter().copied())
         .arg("-c")
         .arg(script)
         .arg(&server.uri)
@@ -384,6 +385,7 @@ print(json.dumps({
 }))
 "#;
     let out = std::process::Command::new(&python)
+        .envs(mlflow_server::NO_TELEMETRY.iter().copied())
         .arg("-c")
         .arg(script)
         .arg(&server.uri)
@@ -670,6 +672,7 @@ print(run_id)
     let run_python = |args: &[&str]| -> String {
         let out = std::process::Command::new(&python)
             .args(args)
+            .envs(mlflow_server::NO_TELEMETRY.iter().copied())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
         assert!(
