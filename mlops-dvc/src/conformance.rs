@@ -122,9 +122,11 @@ fn read_all(store: &dyn ContentStore, d: &Digest) -> Vec<u8> {
     out
 }
 
+/// Bytes that do not repeat with any buffer-sized period, so that a store that wrote or hashed
+/// buffers out of order would store different bytes.
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+    (0..len as u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ seed)
         .collect()
 }
 
@@ -170,20 +172,23 @@ impl Read for Trickle<'_> {
     }
 }
 
-/// `put_reader` streams data larger than any buffer, delivered in uneven pieces.
+/// `put_reader` streams data larger than any buffer, delivered in uneven pieces (a few
+/// buffers' worth, and enough to cycle a store's buffers many times over).
 pub fn put_reader_streams(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
     let store = &*subject.store;
-    let data = pattern(700_001, 3);
-    let put = store
-        .put_reader(&mut Trickle {
-            data: &data,
-            step: 0,
-        })
-        .unwrap();
-    assert_eq!(put.digest, Digest::of_bytes(&data));
-    assert_eq!(put.size, data.len() as u64);
-    assert_eq!(read_all(store, &put.digest), data);
-    store.verify(&put.digest).unwrap();
+    for (len, seed) in [(700_001, 3), (5_000_003, 4)] {
+        let data = pattern(len, seed);
+        let put = store
+            .put_reader(&mut Trickle {
+                data: &data,
+                step: 0,
+            })
+            .unwrap();
+        assert_eq!(put.digest, Digest::of_bytes(&data));
+        assert_eq!(put.size, data.len() as u64);
+        assert_eq!(read_all(store, &put.digest), data);
+        store.verify(&put.digest).unwrap();
+    }
 }
 
 /// The empty object is an object like any other.
@@ -246,7 +251,8 @@ pub fn list_and_contains_many(subject: &Subject<dyn ContentStore>, _caps: &Capab
     assert_eq!(store.list().unwrap(), digests);
 }
 
-/// A reader that fails half-way: the put fails and stores nothing.
+/// A reader that fails half-way (early, or after more than a store's buffers hold): the put
+/// fails and stores nothing.
 pub fn failing_reader_stores_nothing(subject: &Subject<dyn ContentStore>, _caps: &Capabilities) {
     let store = &*subject.store;
     struct Failing(usize);
@@ -261,9 +267,11 @@ pub fn failing_reader_stores_nothing(subject: &Subject<dyn ContentStore>, _caps:
             Ok(n)
         }
     }
-    let err = store.put_reader(&mut Failing(100_000)).unwrap_err();
-    assert!(err.to_string().contains("disk on fire"), "{err}");
-    assert!(store.list().unwrap().is_empty());
+    for after in [100_000, 3_000_000] {
+        let err = store.put_reader(&mut Failing(after)).unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{after}: {err}");
+        assert!(store.list().unwrap().is_empty(), "{after}");
+    }
 }
 
 /// A stored object's reader verifies: reading it to the end succeeds and `verify` passes.
