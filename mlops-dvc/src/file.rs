@@ -184,7 +184,7 @@ impl FileContentStore {
         })?;
         let mut total = n as u64;
         if let Some(first) = first {
-            // Read and hash on this thread while another writes.
+            // Read and write on this thread while another hashes.
             total += self.pipelined(reader, file, &mut hasher, first)?;
         }
         let mut perms = file

@@ -1,9 +1,9 @@
 //! The Redis online store against a real `redis-server`, started by each test on a free port
 //! of 127.0.0.1 (no persistence, in a temp dir) and killed by its pid when the test ends.
 //!
-//! Every test is `#[ignore = "needs redis-server"]`, so a plain `cargo test` reports them as
-//! ignored; run them with `cargo test -p mlops-features --all-features -- --include-ignored`.
-//! Run so without `redis-server` on PATH, they fail saying what to install.
+//! Every test but the harness's own check is `#[ignore = "needs redis-server"]`, so a plain
+//! `cargo test` reports them as ignored; run them with
+//! `cargo test -p mlops-features --all-features -- --include-ignored`. Run so without `redis-server` on PATH, they fail saying what to install.
 #![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::print_stderr)]
 
@@ -52,11 +52,8 @@ impl RedisServer {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 // Make sure the server answering is ours, not another test's that took the
                 // port first.
-                if let Reply::Bulk(Some(info)) = redis_value::run(port, &[b"INFO", b"server"]) {
-                    let ours = format!("process_id:{}\r\n", child.id());
-                    if String::from_utf8_lossy(&info).contains(&ours) {
-                        return Some(child);
-                    }
+                if answers_as(port, child.id()) {
+                    return Some(child);
                 }
                 let _ = child.kill();
                 let _ = child.wait();
@@ -97,6 +94,37 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind a free port")
         .port()
+}
+
+/// Whether the server answering on `port` is the process `pid`. Anything else (another test's
+/// server, or a connection closed or reset unanswered, as by a server being killed) is not.
+fn answers_as(port: u16, pid: u32) -> bool {
+    let ours = format!("process_id:{pid}\r\n");
+    matches!(
+        redis_value::try_run(port, &[b"INFO", b"server"]),
+        Ok(Reply::Bulk(Some(info))) if String::from_utf8_lossy(&info).contains(&ours)
+    )
+}
+
+/// The harness's own check, without a server: a port whose listener closes the identity probe's
+/// connection unanswered (at once, or with the request unread: a reset) is not ours, so
+/// `server()` tries another port instead of panicking. A CI run panicked so: the probe's read
+/// was reset while a test started its server (the cause not established; a port freed by
+/// another test's killed server and reused is one way).
+#[test]
+fn a_port_that_drops_the_identity_probe_is_not_ours() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let closer = std::thread::spawn(move || {
+        for wait_ms in [0, 200] {
+            let (conn, _) = listener.accept().expect("accept");
+            std::thread::sleep(Duration::from_millis(wait_ms));
+            drop(conn);
+        }
+    });
+    assert!(!answers_as(port, std::process::id()));
+    assert!(!answers_as(port, std::process::id()));
+    closer.join().expect("closer");
 }
 
 /// A running server; fails the test, saying what to install, without `redis-server`.
@@ -162,7 +190,7 @@ fn redis_cmd(server: &RedisServer, args: &[&[u8]]) -> Reply {
 /// A tiny RESP client for the tests' own pokes at the server (wrong types, garbage, TTLs), so
 /// they do not go through the code under test.
 mod redis_value {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{self, BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
 
     #[derive(Debug, PartialEq)]
@@ -173,36 +201,46 @@ mod redis_value {
         Error(String),
     }
 
-    pub fn run(port: u16, args: &[&[u8]]) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    /// One command and its reply, or the I/O error or malformed reply that stopped it.
+    pub fn try_run(port: u16, args: &[&[u8]]) -> io::Result<Reply> {
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
             req.extend_from_slice(a);
             req.extend_from_slice(b"\r\n");
         }
-        s.write_all(&req).expect("send");
+        s.write_all(&req)?;
         let mut r = BufReader::new(s);
         let mut line = String::new();
-        r.read_line(&mut line).expect("reply");
+        r.read_line(&mut line)?;
         let line = line.trim_end();
+        if line.is_empty() {
+            return Err(bad("the connection closed without a reply".into()));
+        }
         let (kind, rest) = line.split_at(1);
-        match kind {
-            ":" => Reply::Int(rest.parse().expect("int")),
+        Ok(match kind {
+            ":" => Reply::Int(rest.parse().map_err(|_| bad(format!("int {rest:?}")))?),
             "+" => Reply::Status(rest.to_owned()),
             "-" => Reply::Error(rest.to_owned()),
             "$" => {
-                let n: i64 = rest.parse().expect("len");
-                if n < 0 {
-                    return Reply::Bulk(None);
-                }
-                let mut buf = vec![0; usize::try_from(n).unwrap() + 2];
-                r.read_exact(&mut buf).expect("bulk");
-                buf.truncate(buf.len() - 2);
+                let n: i64 = rest.parse().map_err(|_| bad(format!("length {rest:?}")))?;
+                let Ok(n) = usize::try_from(n) else {
+                    return Ok(Reply::Bulk(None));
+                };
+                let mut buf = vec![0; n + 2];
+                r.read_exact(&mut buf)?;
+                buf.truncate(n);
                 Reply::Bulk(Some(buf))
             }
-            other => panic!("unexpected reply type {other}"),
-        }
+            other => return Err(bad(format!("unexpected reply type {other}"))),
+        })
+    }
+
+    /// [`try_run`], failing the test on any error.
+    pub fn run(port: u16, args: &[&[u8]]) -> Reply {
+        try_run(port, args).expect("redis reply")
     }
 }
 
