@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -107,7 +108,8 @@ fn answers_as(port: u16, pid: u32) -> bool {
 }
 
 /// The harness's own check, without a server: a port whose listener closes the identity probe's
-/// connection unanswered (at once, or with the request unread: a reset) is not ours, so
+/// connection unanswered (after reading the request: a clean close; with it unread: a reset)
+/// is not ours, so
 /// `server()` tries another port instead of panicking. A CI run panicked so: the probe's read
 /// was reset while a test started its server (the cause not established; a port freed by
 /// another test's killed server and reused is one way).
@@ -116,9 +118,18 @@ fn a_port_that_drops_the_identity_probe_is_not_ours() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let closer = std::thread::spawn(move || {
-        for wait_ms in [0, 200] {
-            let (conn, _) = listener.accept().expect("accept");
-            std::thread::sleep(Duration::from_millis(wait_ms));
+        // First the request read whole, then closed (the client reads end-of-stream); then the
+        // request left unread and the connection closed (the kernel answers with a reset).
+        for read_first in [true, false] {
+            let (mut conn, _) = listener.accept().expect("accept");
+            if read_first {
+                let want = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+                let mut got = vec![0; want.len()];
+                conn.read_exact(&mut got).expect("request");
+                assert_eq!(got, want);
+            } else {
+                std::thread::sleep(Duration::from_millis(200));
+            }
             drop(conn);
         }
     });
@@ -192,6 +203,7 @@ fn redis_cmd(server: &RedisServer, args: &[&[u8]]) -> Reply {
 mod redis_value {
     use std::io::{self, BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
+    use std::time::Duration;
 
     #[derive(Debug, PartialEq)]
     pub enum Reply {
@@ -201,10 +213,13 @@ mod redis_value {
         Error(String),
     }
 
-    /// One command and its reply, or the I/O error or malformed reply that stopped it.
+    /// One command and its reply, or the I/O error, timeout or malformed reply that stopped it.
+    /// Bounded in time: a peer that accepts and never answers (a stopped server) is an error.
     pub fn try_run(port: u16, args: &[&[u8]]) -> io::Result<Reply> {
         let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
@@ -213,28 +228,40 @@ mod redis_value {
         }
         s.write_all(&req)?;
         let mut r = BufReader::new(s);
-        let mut line = String::new();
-        r.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            return Err(bad("the connection closed without a reply".into()));
-        }
-        let (kind, rest) = line.split_at(1);
+        let mut line = Vec::new();
+        r.read_until(b'\n', &mut line)?;
+        let Some(head) = line.strip_suffix(b"\r\n") else {
+            return Err(bad(format!(
+                "no complete reply line: {:?}",
+                String::from_utf8_lossy(&line)
+            )));
+        };
+        let Some((&kind, rest)) = head.split_first() else {
+            return Err(bad("an empty reply line".into()));
+        };
+        let rest = String::from_utf8_lossy(rest).into_owned();
         Ok(match kind {
-            ":" => Reply::Int(rest.parse().map_err(|_| bad(format!("int {rest:?}")))?),
-            "+" => Reply::Status(rest.to_owned()),
-            "-" => Reply::Error(rest.to_owned()),
-            "$" => {
+            b':' => Reply::Int(rest.parse().map_err(|_| bad(format!("int {rest:?}")))?),
+            b'+' => Reply::Status(rest),
+            b'-' => Reply::Error(rest),
+            b'$' => {
                 let n: i64 = rest.parse().map_err(|_| bad(format!("length {rest:?}")))?;
-                let Ok(n) = usize::try_from(n) else {
+                if n == -1 {
                     return Ok(Reply::Bulk(None));
-                };
+                }
+                let n = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n <= 512 << 20)
+                    .ok_or_else(|| bad(format!("bulk length {n}")))?;
                 let mut buf = vec![0; n + 2];
                 r.read_exact(&mut buf)?;
+                if !buf.ends_with(b"\r\n") {
+                    return Err(bad(format!("bulk of {n} bytes not followed by CRLF")));
+                }
                 buf.truncate(n);
                 Reply::Bulk(Some(buf))
             }
-            other => return Err(bad(format!("unexpected reply type {other}"))),
+            other => return Err(bad(format!("unexpected reply type {:?}", other as char))),
         })
     }
 
