@@ -3,7 +3,8 @@
 //!
 //! Every test but the harness's own check is `#[ignore = "needs redis-server"]`, so a plain
 //! `cargo test` reports them as ignored; run them with
-//! `cargo test -p mlops-features --all-features -- --include-ignored`. Run so without `redis-server` on PATH, they fail saying what to install.
+//! `cargo test -p mlops-features --all-features -- --include-ignored`. Run so without
+//! `redis-server` on PATH, they fail saying what to install.
 #![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::print_stderr)]
 
@@ -109,10 +110,9 @@ fn answers_as(port: u16, pid: u32) -> bool {
 
 /// The harness's own check, without a server: a port whose listener closes the identity probe's
 /// connection unanswered (after reading the request: a clean close; with it unread: a reset)
-/// is not ours, so
-/// `server()` tries another port instead of panicking. A CI run panicked so: the probe's read
-/// was reset while a test started its server (the cause not established; a port freed by
-/// another test's killed server and reused is one way).
+/// is not ours, so `server()` tries another port instead of panicking. A CI run panicked so:
+/// the probe's read was reset while a test started its server (the cause not established; a
+/// port freed by another test's killed server and reused is one way).
 #[test]
 fn a_port_that_drops_the_identity_probe_is_not_ours() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
